@@ -1,0 +1,276 @@
+//! The user library: what xv6's `ulib.c`, `printf.c`, `umalloc.c` and
+//! `usys.S` give C programs, for Rust programs.
+//!
+//! A program looks like this:
+//! ```ignore
+//! #![no_std]
+//! #![no_main]
+//! use user::*;
+//!
+//! entry!(main);
+//! fn main(args: Args) -> i32 {
+//!     println!("hello from {}", args.get(0).unwrap_or("?"));
+//!     0
+//! }
+//! ```
+//! System calls come in two layers: [`sys`] has the raw stubs generated from
+//! the ABI table (raw pointers, `unsafe`, exactly xv6's `user.h`), and this
+//! module has safe wrappers that take slices and paths. Like xv6's, they
+//! return a negative number on error.
+#![no_std]
+
+extern crate alloc;
+
+mod args;
+pub mod heap;
+mod io;
+pub mod sys;
+
+pub use abi::fcntl::*;
+pub use abi::filetype::*;
+pub use abi::fs::{DIRSIZ, Dirent};
+pub use abi::param::MAXARG;
+pub use abi::{Stat, SysInfo};
+pub use alloc::{boxed::Box, format, string::String, vec, vec::Vec};
+pub use args::Args;
+pub use heap::{free, malloc};
+pub use io::{FdWriter, atoi, gets, read_dirent, stat};
+
+use abi::param::MAXPATH;
+
+/// Declares the program's `main(args: Args) -> i32`; its return value is
+/// the exit status.
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        #[unsafe(export_name = "__user_main")]
+        fn __user_main(args: $crate::Args) -> i32 {
+            $main(args)
+        }
+    };
+}
+
+/// Runs `f` with `path` as a NUL-terminated string, or returns -1 if the
+/// path does not fit in MAXPATH bytes.
+fn with_cstr<P: AsRef<[u8]> + ?Sized>(path: &P, f: impl FnOnce(*const u8) -> isize) -> i32 {
+    let path = path.as_ref();
+    let len = path.iter().position(|&c| c == 0).unwrap_or(path.len());
+    if len >= MAXPATH {
+        return -1;
+    }
+    let mut buf = [0u8; MAXPATH];
+    buf[..len].copy_from_slice(&path[..len]);
+    f(buf.as_ptr()) as i32
+}
+
+/// Creates a process; returns the child's pid in the parent, 0 in the child.
+pub fn fork() -> i32 {
+    // SAFETY: fork takes no arguments.
+    unsafe { sys::fork() as i32 }
+}
+
+/// Ends the process with `status`.
+pub fn exit(status: i32) -> ! {
+    // SAFETY: exit takes no pointers.
+    unsafe { sys::exit(status) };
+    unreachable!("exit returned")
+}
+
+/// Waits for a child to exit; stores its exit status in `status` if given.
+pub fn wait(status: Option<&mut i32>) -> i32 {
+    let p = status.map_or(core::ptr::null_mut(), |s| s as *mut i32);
+    // SAFETY: `p` is null or a live, writable i32.
+    unsafe { sys::wait(p) as i32 }
+}
+
+/// Creates a pipe: `fds[0]` is the read end, `fds[1]` the write end.
+pub fn pipe(fds: &mut [i32; 2]) -> i32 {
+    // SAFETY: `fds` has room for the two descriptors the kernel writes.
+    unsafe { sys::pipe(fds.as_mut_ptr()) as i32 }
+}
+
+/// Reads up to `buf.len()` bytes; returns the count, 0 at end of file.
+pub fn read(fd: i32, buf: &mut [u8]) -> i32 {
+    let n = buf.len().min(i32::MAX as usize) as i32;
+    // SAFETY: the kernel writes at most `n` bytes into `buf`.
+    unsafe { sys::read(fd, buf.as_mut_ptr(), n) as i32 }
+}
+
+/// Writes `buf`; returns the count written.
+pub fn write(fd: i32, buf: &[u8]) -> i32 {
+    let n = buf.len().min(i32::MAX as usize) as i32;
+    // SAFETY: the kernel reads at most `n` bytes from `buf`.
+    unsafe { sys::write(fd, buf.as_ptr(), n) as i32 }
+}
+
+pub fn kill(pid: i32) -> i32 {
+    // SAFETY: no pointers.
+    unsafe { sys::kill(pid) as i32 }
+}
+
+/// Replaces the program with `path`, passing `argv`. Returns only on error.
+pub fn exec<P: AsRef<[u8]> + ?Sized, A: AsRef<[u8]>>(path: &P, argv: &[A]) -> i32 {
+    if argv.len() > MAXARG {
+        return -1;
+    }
+    // NUL-terminated copies and the null-terminated pointer array.
+    let strings: Vec<Vec<u8>> = argv
+        .iter()
+        .map(|a| {
+            let mut v = a.as_ref().to_vec();
+            v.push(0);
+            v
+        })
+        .collect();
+    let mut ptrs: Vec<*const u8> = strings.iter().map(|s| s.as_ptr()).collect();
+    ptrs.push(core::ptr::null());
+    // SAFETY: `p` and every entry of `ptrs` point to NUL-terminated strings
+    // that outlive the call; `ptrs` ends with a null pointer.
+    with_cstr(path, |p| unsafe { sys::exec(p, ptrs.as_ptr()) })
+}
+
+pub fn fstat(fd: i32, st: &mut Stat) -> i32 {
+    // SAFETY: `st` is a writable `struct stat`.
+    unsafe { sys::fstat(fd, st) as i32 }
+}
+
+pub fn chdir<P: AsRef<[u8]> + ?Sized>(path: &P) -> i32 {
+    // SAFETY: `p` is NUL-terminated.
+    with_cstr(path, |p| unsafe { sys::chdir(p) })
+}
+
+pub fn dup(fd: i32) -> i32 {
+    // SAFETY: no pointers.
+    unsafe { sys::dup(fd) as i32 }
+}
+
+pub fn getpid() -> i32 {
+    // SAFETY: no arguments.
+    unsafe { sys::getpid() as i32 }
+}
+
+/// Grows (or shrinks) the heap by `n` bytes; returns the old break, or
+/// `usize::MAX as *mut u8` (C's `(char*)-1`) on failure.
+pub fn sbrk(n: i32) -> *mut u8 {
+    // SAFETY: no pointers; the caller decides what to do with the memory.
+    unsafe { sys::sbrk(n) as usize as *mut u8 }
+}
+
+/// Whether a pointer returned by [`sbrk`] means failure.
+pub fn sbrk_failed(p: *mut u8) -> bool {
+    p as usize == usize::MAX
+}
+
+/// Sleeps for `ticks` timer ticks (about 100 ms each).
+pub fn sleep(ticks: i32) -> i32 {
+    // SAFETY: no pointers.
+    unsafe { sys::sleep(ticks) as i32 }
+}
+
+/// Timer ticks since boot.
+pub fn uptime() -> i32 {
+    // SAFETY: no arguments.
+    unsafe { sys::uptime() as i32 }
+}
+
+pub fn open<P: AsRef<[u8]> + ?Sized>(path: &P, flags: i32) -> i32 {
+    // SAFETY: `p` is NUL-terminated.
+    with_cstr(path, |p| unsafe { sys::open(p, flags) })
+}
+
+pub fn mknod<P: AsRef<[u8]> + ?Sized>(path: &P, major: i16, minor: i16) -> i32 {
+    // SAFETY: `p` is NUL-terminated.
+    with_cstr(path, |p| unsafe { sys::mknod(p, major, minor) })
+}
+
+pub fn unlink<P: AsRef<[u8]> + ?Sized>(path: &P) -> i32 {
+    // SAFETY: `p` is NUL-terminated.
+    with_cstr(path, |p| unsafe { sys::unlink(p) })
+}
+
+pub fn link<P: AsRef<[u8]> + ?Sized, Q: AsRef<[u8]> + ?Sized>(old: &P, new: &Q) -> i32 {
+    // SAFETY: both strings are NUL-terminated.
+    with_cstr(old, |o| {
+        with_cstr(new, |n| unsafe { sys::link(o, n) }) as isize
+    })
+}
+
+pub fn mkdir<P: AsRef<[u8]> + ?Sized>(path: &P) -> i32 {
+    // SAFETY: `p` is NUL-terminated.
+    with_cstr(path, |p| unsafe { sys::mkdir(p) })
+}
+
+pub fn close(fd: i32) -> i32 {
+    // SAFETY: no pointers.
+    unsafe { sys::close(fd) as i32 }
+}
+
+/// trace lab: trace the system calls whose bits are set in `mask`.
+pub fn trace(mask: i32) -> i32 {
+    // SAFETY: no pointers.
+    unsafe { sys::trace(mask) as i32 }
+}
+
+/// sysinfo lab: fills `info` with free memory and process count.
+pub fn sysinfo(info: &mut SysInfo) -> i32 {
+    // SAFETY: `info` is a writable `struct sysinfo`.
+    unsafe { sys::sysinfo(info) as i32 }
+}
+
+/// alarm lab: call `handler` every `ticks` ticks of CPU time (0 stops).
+pub fn sigalarm(ticks: i32, handler: usize) -> i32 {
+    // SAFETY: the kernel only records the handler address.
+    unsafe { sys::sigalarm(ticks, handler) as i32 }
+}
+
+/// alarm lab: return from an alarm handler to the interrupted code.
+pub fn sigreturn() -> i32 {
+    // SAFETY: no arguments.
+    unsafe { sys::sigreturn() as i32 }
+}
+
+/// `print!` to standard output (one `write` per call when it fits 256 bytes).
+#[macro_export]
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::fprint!(1, $($arg)*) };
+}
+
+#[macro_export]
+macro_rules! println {
+    () => { $crate::print!("\n") };
+    ($($arg:tt)*) => { $crate::fprint!(1, "{}\n", format_args!($($arg)*)) };
+}
+
+/// `print!` to standard error.
+#[macro_export]
+macro_rules! eprint {
+    ($($arg:tt)*) => { $crate::fprint!(2, $($arg)*) };
+}
+
+#[macro_export]
+macro_rules! eprintln {
+    () => { $crate::eprint!("\n") };
+    ($($arg:tt)*) => { $crate::fprint!(2, "{}\n", format_args!($($arg)*)) };
+}
+
+/// `print!` to file descriptor `fd` (xv6's `fprintf`).
+#[macro_export]
+macro_rules! fprint {
+    ($fd:expr, $($arg:tt)*) => {{
+        let mut w = $crate::FdWriter::new($fd);
+        let _ = core::fmt::Write::write_fmt(&mut w, format_args!($($arg)*));
+        w.flush();
+    }};
+}
+
+#[macro_export]
+macro_rules! fprintln {
+    ($fd:expr) => { $crate::fprint!($fd, "\n") };
+    ($fd:expr, $($arg:tt)*) => { $crate::fprint!($fd, "{}\n", format_args!($($arg)*)) };
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    eprintln!("user panic: {}", info);
+    exit(1)
+}
