@@ -2,3 +2,4 @@
 //! checks the console against a TOML spec and reports scores.
 
 pub mod qemu;
+pub mod cli;
