@@ -45,6 +45,11 @@ impl Args {
     pub fn iter(&self) -> impl Iterator<Item = &'static str> + '_ {
         (0..self.argc).filter_map(move |i| self.get(i))
     }
+
+    /// All arguments as bytes, `argv[0]` first (paths are bytes, not text).
+    pub fn iter_bytes(&self) -> impl Iterator<Item = &'static [u8]> + '_ {
+        (0..self.argc).filter_map(move |i| self.bytes(i))
+    }
 }
 
 unsafe extern "Rust" {

@@ -95,3 +95,19 @@ pub fn atoi<S: AsRef<[u8]> + ?Sized>(s: &S) -> i32 {
     }
     n
 }
+
+/// Displays bytes (a path or a name from disk) as text: valid UTF-8 as is,
+/// any other byte as `?`. File names are bytes, and `format!` needs text.
+pub struct Show<'a>(pub &'a [u8]);
+
+impl core::fmt::Display for Show<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            f.write_str(chunk.valid())?;
+            for _ in chunk.invalid() {
+                f.write_str("?")?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -34,7 +34,7 @@ pub use abi::{Stat, SysInfo};
 pub use alloc::{boxed::Box, format, string::String, vec, vec::Vec};
 pub use args::Args;
 pub use heap::{free, malloc};
-pub use io::{FdWriter, atoi, gets, read_dirent, stat};
+pub use io::{FdWriter, Show, atoi, gets, read_dirent, stat};
 
 use abi::param::MAXPATH;
 

@@ -1,0 +1,42 @@
+#![no_std]
+#![no_main]
+//! init: the first user process. Opens the console as fds 0, 1 and 2, then
+//! keeps a shell running, and reaps orphaned processes it inherits.
+
+use user::*;
+
+entry!(main);
+
+fn main(_args: Args) -> i32 {
+    if open("console", O_RDWR) < 0 {
+        mknod("console", abi::dev::CONSOLE, 0);
+        open("console", O_RDWR);
+    }
+    dup(0); // standard output
+    dup(0); // standard error
+
+    loop {
+        println!("init: starting sh");
+        let pid = fork();
+        if pid < 0 {
+            println!("init: fork failed");
+            return 1;
+        }
+        if pid == 0 {
+            exec("sh", &["sh"]);
+            println!("init: exec sh failed");
+            return 1;
+        }
+        // Orphans are re-parented to init: reap them until the shell exits.
+        loop {
+            let wpid = wait(None);
+            if wpid == pid {
+                break;
+            }
+            if wpid < 0 {
+                println!("init: wait returned an error");
+                return 1;
+            }
+        }
+    }
+}
