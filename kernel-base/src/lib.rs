@@ -1,1 +1,81 @@
+//! The base kernel: a complete xv6-equivalent kernel for RISC-V (QEMU
+//! `virt`), written so that a student holding the xv6 book can find each
+//! piece in the module of the same name.
+//!
+//! This crate is a library; the kernel binary (the `labs` crate) defines
+//! `kmain`, where machine-mode boot code jumps, and calls [`main`].
 #![no_std]
+
+pub mod bio;
+pub mod console;
+pub mod cpu;
+pub mod exec;
+pub mod file;
+pub mod fs;
+pub mod hooks;
+pub mod kalloc;
+pub mod log;
+pub mod pipe;
+pub mod plic;
+pub mod printf;
+pub mod proc;
+pub mod riscv;
+pub mod sleeplock;
+pub mod spinlock;
+pub mod start;
+pub mod syscall;
+mod sysfile;
+mod sysproc;
+pub mod trap;
+pub mod uart;
+pub mod virtio_disk;
+pub mod vm;
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Supervisor-mode start of every hart: hart 0 initialises the kernel and
+/// creates the first process; the others wait for it, then set up their
+/// own paging and interrupts. Every hart then runs its scheduler.
+pub fn main() -> ! {
+    if cpu::cpuid() == 0 {
+        console::init();
+        println!();
+        println!("xv6 kernel is booting");
+        println!();
+        kalloc::init();
+        vm::kvm_init();
+        vm::kvm_init_hart();
+        proc::init();
+        trap::init_hart();
+        plic::init();
+        plic::init_hart();
+        virtio_disk::init();
+        proc::user_init();
+        STARTED.store(true, Ordering::Release);
+    } else {
+        while !STARTED.load(Ordering::Acquire) {
+            core::hint::spin_loop();
+        }
+        vm::kvm_init_hart();
+        trap::init_hart();
+        plic::init_hart();
+    }
+    proc::scheduler()
+}
+
+/// Powers the machine off through QEMU's test finisher; QEMU exits with
+/// `status` (0 for success).
+pub fn shutdown(status: i32) -> ! {
+    let code = if status == 0 {
+        abi::memlayout::FINISHER_PASS
+    } else {
+        ((status as u32 & 0xffff) << 16) | abi::memlayout::FINISHER_FAIL
+    };
+    // SAFETY: the finisher is a single MMIO register; writing it ends QEMU.
+    unsafe { core::ptr::write_volatile(abi::memlayout::FINISHER as *mut u32, code) };
+    loop {
+        riscv::wfi();
+    }
+}

@@ -1,0 +1,225 @@
+//! Open files: a system-wide table of NFILE entries that file descriptors
+//! point to. A [`File`] is a counted reference to an entry (cloning it is
+//! xv6's `filedup`, dropping it `fileclose`).
+
+use crate::fs::{Addr, Inode};
+use crate::log;
+use crate::pipe::Pipe;
+use crate::spinlock::SpinLock;
+use crate::vm::UserAddr;
+use abi::param::{MAXOPBLOCKS, NDEV, NFILE};
+use abi::fs::BSIZE;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+/// What an open file refers to.
+pub enum FileKind {
+    Pipe(Pipe),
+    Inode(Inode),
+    Device { ip: Inode, major: i16 },
+}
+
+struct Slot {
+    /// Set when the entry is allocated, taken when the last reference goes.
+    kind: UnsafeCell<Option<FileKind>>,
+    readable: UnsafeCell<bool>,
+    writable: UnsafeCell<bool>,
+    /// Offset of an inode file; changed only with the inode locked.
+    off: AtomicU32,
+}
+
+// SAFETY: `kind`, `readable` and `writable` change only while the entry has
+// no references (under FTABLE); holders only read them.
+unsafe impl Sync for Slot {}
+
+static SLOTS: [Slot; NFILE] = [const {
+    Slot {
+        kind: UnsafeCell::new(None),
+        readable: UnsafeCell::new(false),
+        writable: UnsafeCell::new(false),
+        off: AtomicU32::new(0),
+    }
+}; NFILE];
+
+/// Reference counts of the entries.
+static FTABLE: SpinLock<[u32; NFILE]> = SpinLock::new("ftable", [0; NFILE]);
+
+/// A read or write routine of a device (console, statistics).
+pub type DevRw = fn(user: bool, addr: usize, n: usize) -> i64;
+
+/// Device switch: read and write routines by major number.
+pub struct Device {
+    pub read: DevRw,
+    pub write: DevRw,
+}
+
+pub static DEVSW: SpinLock<[Option<&'static Device>; NDEV]> = SpinLock::new("devsw", [None; NDEV]);
+
+fn device(major: i16) -> Option<&'static Device> {
+    let m = usize::try_from(major).ok()?;
+    DEVSW.lock().get(m).copied().flatten()
+}
+
+/// Whether `major` names a registered device.
+pub fn device_exists(major: i16) -> bool {
+    device(major).is_some()
+}
+
+pub struct File {
+    idx: usize,
+}
+
+impl File {
+    /// A new open file, or `None` if the table is full (then `kind` is
+    /// dropped, which for an inode must happen inside an operation).
+    pub fn alloc(kind: FileKind, readable: bool, writable: bool) -> Option<File> {
+        let mut t = FTABLE.lock();
+        let idx = t.iter().position(|&r| r == 0)?;
+        t[idx] = 1;
+        let s = &SLOTS[idx];
+        // SAFETY: the entry had no references and FTABLE is held.
+        unsafe {
+            *s.kind.get() = Some(kind);
+            *s.readable.get() = readable;
+            *s.writable.get() = writable;
+        }
+        s.off.store(0, Ordering::Relaxed);
+        Some(File { idx })
+    }
+
+    fn slot(&self) -> &'static Slot {
+        &SLOTS[self.idx]
+    }
+
+    pub fn kind(&self) -> &FileKind {
+        // SAFETY: set before the first reference and unchanged while any
+        // reference exists.
+        unsafe { (*self.slot().kind.get()).as_ref().expect("file without kind") }
+    }
+
+    pub fn readable(&self) -> bool {
+        // SAFETY: as for `kind`.
+        unsafe { *self.slot().readable.get() }
+    }
+
+    pub fn writable(&self) -> bool {
+        // SAFETY: as for `kind`.
+        unsafe { *self.slot().writable.get() }
+    }
+
+    /// Copies the file's `struct stat` to user address `addr`.
+    pub fn stat(&self, addr: UserAddr) -> i64 {
+        let ip = match self.kind() {
+            FileKind::Inode(ip) | FileKind::Device { ip, .. } => ip,
+            FileKind::Pipe(_) => return -1,
+        };
+        let st = ip.lock().stat();
+        match crate::syscall::copy_out(addr, &st.encode()) {
+            Ok(()) => 0,
+            Err(_) => -1,
+        }
+    }
+
+    /// Reads up to `n` bytes into user memory at `addr`.
+    pub fn read(&self, addr: UserAddr, n: usize) -> i64 {
+        if !self.readable() {
+            return -1;
+        }
+        match self.kind() {
+            FileKind::Pipe(p) => p.read(addr, n),
+            FileKind::Device { major, .. } => match device(*major) {
+                Some(d) => (d.read)(true, addr.0, n),
+                None => -1,
+            },
+            FileKind::Inode(ip) => {
+                let mut g = ip.lock();
+                let off = self.slot().off.load(Ordering::Relaxed);
+                match g.read(Addr::User(addr.0), off, n) {
+                    Ok(r) => {
+                        self.slot().off.store(off + r as u32, Ordering::Relaxed);
+                        r as i64
+                    }
+                    Err(()) => -1,
+                }
+            }
+        }
+    }
+
+    /// Writes `n` bytes from user memory at `addr`.
+    pub fn write(&self, addr: UserAddr, n: usize) -> i64 {
+        if !self.writable() {
+            return -1;
+        }
+        match self.kind() {
+            FileKind::Pipe(p) => p.write(addr, n),
+            FileKind::Device { major, .. } => match device(*major) {
+                Some(d) => (d.write)(true, addr.0, n),
+                None => -1,
+            },
+            FileKind::Inode(ip) => {
+                // Write a few blocks per log operation so no transaction
+                // outgrows the log: inode, indirect block, two bitmap
+                // blocks, and the data blocks (which may be unaligned).
+                let max = ((MAXOPBLOCKS - 1 - 1 - 2) / 2) * BSIZE;
+                let mut done = 0;
+                while done < n {
+                    let chunk = (n - done).min(max);
+                    log::begin_op();
+                    let r = {
+                        let mut g = ip.lock();
+                        let off = self.slot().off.load(Ordering::Relaxed);
+                        let r = g.write(Addr::User(addr.0.wrapping_add(done)), off, chunk);
+                        if let Ok(w) = r {
+                            self.slot().off.store(off + w as u32, Ordering::Relaxed);
+                        }
+                        r
+                    };
+                    log::end_op();
+                    match r {
+                        Ok(w) if w == chunk => done += w,
+                        // A short write: an error (disk full or bad address).
+                        _ => break,
+                    }
+                }
+                if done == n { n as i64 } else { -1 }
+            }
+        }
+    }
+}
+
+impl Clone for File {
+    fn clone(&self) -> File {
+        let mut t = FTABLE.lock();
+        assert!(t[self.idx] >= 1, "filedup");
+        t[self.idx] += 1;
+        File { idx: self.idx }
+    }
+}
+
+impl Drop for File {
+    fn drop(&mut self) {
+        let mut t = FTABLE.lock();
+        assert!(t[self.idx] >= 1, "fileclose");
+        t[self.idx] -= 1;
+        if t[self.idx] > 0 {
+            return;
+        }
+        // SAFETY: the last reference is gone and FTABLE is held.
+        let (kind, writable) = unsafe {
+            (
+                (*self.slot().kind.get()).take(),
+                *self.slot().writable.get(),
+            )
+        };
+        drop(t);
+        match kind {
+            Some(FileKind::Pipe(p)) => p.close(writable),
+            Some(FileKind::Inode(ip)) | Some(FileKind::Device { ip, .. }) => {
+                log::begin_op();
+                drop(ip);
+                log::end_op();
+            }
+            None => {}
+        }
+    }
+}

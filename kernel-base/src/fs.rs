@@ -1,0 +1,564 @@
+//! The file system's inode layer: blocks, inodes, directories, path names.
+//!
+//! The on-disk format is in `abi::fs`. In memory, a table of NINODE slots
+//! caches inodes. An [`Inode`] is a counted reference to a slot (`iget`
+//! takes one; dropping it is xv6's `iput`, so drop inodes inside a log
+//! operation). [`Inode::lock`] returns an [`InodeGuard`], which loads the
+//! inode from disk if needed and gives access to its fields and contents.
+
+use crate::bio::bread;
+use crate::log::{self, log_write};
+use crate::proc::{self, current};
+use crate::sleeplock::{SleepLock, SleepLockGuard};
+use crate::spinlock::SpinLock;
+use abi::Stat;
+use abi::filetype::T_DIR;
+use abi::fs::{
+    BPB, BSIZE, DIRSIZ, DiskInode, Dirent, FSMAGIC, MAXFILE, NDIRECT, NINDIRECT, ROOTINO, SuperBlock,
+};
+use abi::param::{NINODE, ROOTDEV};
+
+static SB: SpinLock<SuperBlock> = SpinLock::new("sb", SuperBlock {
+    magic: 0,
+    size: 0,
+    nblocks: 0,
+    ninodes: 0,
+    nlog: 0,
+    logstart: 0,
+    inodestart: 0,
+    bmapstart: 0,
+});
+
+fn sb() -> SuperBlock {
+    *SB.lock()
+}
+
+/// Reads the superblock and recovers the log. Runs in the first process.
+pub fn init(dev: u32) {
+    let sb = SuperBlock::decode(bread(dev, 1).data());
+    if sb.magic != FSMAGIC {
+        panic!("invalid file system (bad superblock magic)");
+    }
+    *SB.lock() = sb;
+    log::init(dev, &sb);
+}
+
+// ---- blocks ----
+
+/// Zeroes block `bno` (inside an operation).
+fn bzero(dev: u32, bno: u32) {
+    let mut b = bread(dev, bno);
+    b.data_mut().fill(0);
+    log_write(&b);
+}
+
+/// Allocates a zeroed disk block, or returns 0 when the disk is full.
+fn balloc(dev: u32) -> u32 {
+    let sb = sb();
+    let mut base = 0;
+    while base < sb.size {
+        let mut b = bread(dev, sb.bitmap_block(base));
+        let mut bi = 0;
+        while bi < BPB && base + bi < sb.size {
+            let (byte, mask) = ((bi / 8) as usize, 1u8 << (bi % 8));
+            if b.data()[byte] & mask == 0 {
+                b.data_mut()[byte] |= mask;
+                log_write(&b);
+                drop(b);
+                bzero(dev, base + bi);
+                return base + bi;
+            }
+            bi += 1;
+        }
+        base += BPB;
+    }
+    crate::println!("balloc: out of blocks");
+    0
+}
+
+fn bfree(dev: u32, bno: u32) {
+    let sb = sb();
+    let mut b = bread(dev, sb.bitmap_block(bno));
+    let bi = bno % BPB;
+    let (byte, mask) = ((bi / 8) as usize, 1u8 << (bi % 8));
+    assert!(b.data()[byte] & mask != 0, "freeing free block {}", bno);
+    b.data_mut()[byte] &= !mask;
+    log_write(&b);
+}
+
+// ---- inodes ----
+
+#[derive(Clone, Copy)]
+struct Meta {
+    dev: u32,
+    inum: u32,
+    refcnt: u32,
+}
+
+static ITABLE: SpinLock<[Meta; NINODE]> = SpinLock::new("itable", [Meta {
+    dev: 0,
+    inum: 0,
+    refcnt: 0,
+}; NINODE]);
+
+/// An inode's fields, guarded by its sleep lock.
+pub struct InodeData {
+    /// Loaded from disk?
+    valid: bool,
+    pub typ: i16,
+    pub major: i16,
+    pub minor: i16,
+    pub nlink: i16,
+    pub size: u32,
+    pub addrs: [u32; NDIRECT + 1],
+}
+
+static INODES: [SleepLock<InodeData>; NINODE] = [const {
+    SleepLock::new("inode", InodeData {
+        valid: false,
+        typ: 0,
+        major: 0,
+        minor: 0,
+        nlink: 0,
+        size: 0,
+        addrs: [0; NDIRECT + 1],
+    })
+}; NINODE];
+
+/// A counted reference to an in-memory inode.
+pub struct Inode {
+    idx: usize,
+    pub dev: u32,
+    pub inum: u32,
+}
+
+/// The in-memory inode for `(dev, inum)`, without reading the disk.
+/// `None` if the inode table is full.
+pub fn try_iget(dev: u32, inum: u32) -> Option<Inode> {
+    let mut t = ITABLE.lock();
+    if let Some(i) = t
+        .iter()
+        .position(|m| m.refcnt > 0 && m.dev == dev && m.inum == inum)
+    {
+        t[i].refcnt += 1;
+        return Some(Inode { idx: i, dev, inum });
+    }
+    let i = t.iter().position(|m| m.refcnt == 0)?;
+    t[i] = Meta {
+        dev,
+        inum,
+        refcnt: 1,
+    };
+    // SAFETY: refcnt was 0, so no one holds or waits for this slot's lock.
+    unsafe { INODES[i].get_unchecked().valid = false };
+    Some(Inode { idx: i, dev, inum })
+}
+
+/// Like [`try_iget`], for boot-time callers that cannot run out.
+pub fn iget(dev: u32, inum: u32) -> Inode {
+    try_iget(dev, inum).expect("iget: no inodes")
+}
+
+/// Allocates a free on-disk inode of type `typ`. `None` when none is left.
+pub fn ialloc(dev: u32, typ: i16) -> Option<Inode> {
+    let sb = sb();
+    for inum in 1..sb.ninodes {
+        let mut b = bread(dev, sb.inode_block(inum));
+        let off = DiskInode::offset_in_block(inum);
+        let di = DiskInode::decode(&b.data()[off..off + DiskInode::SIZE]);
+        if di.typ == 0 {
+            let fresh = DiskInode {
+                typ,
+                ..Default::default()
+            };
+            fresh.encode(&mut b.data_mut()[off..off + DiskInode::SIZE]);
+            log_write(&b);
+            drop(b);
+            return try_iget(dev, inum);
+        }
+    }
+    crate::println!("ialloc: no inodes");
+    None
+}
+
+impl Inode {
+    /// Locks the inode, reading it from disk the first time.
+    pub fn lock(&self) -> InodeGuard<'_> {
+        let mut g = INODES[self.idx].lock();
+        if !g.valid {
+            let sb = sb();
+            let b = bread(self.dev, sb.inode_block(self.inum));
+            let off = DiskInode::offset_in_block(self.inum);
+            let di = DiskInode::decode(&b.data()[off..off + DiskInode::SIZE]);
+            g.typ = di.typ;
+            g.major = di.major;
+            g.minor = di.minor;
+            g.nlink = di.nlink;
+            g.size = di.size;
+            g.addrs = di.addrs;
+            g.valid = true;
+            assert!(g.typ != 0, "ilock: inode {} has no type", self.inum);
+        }
+        InodeGuard { ip: self, g }
+    }
+}
+
+impl Clone for Inode {
+    /// Another reference to the same inode (xv6's `idup`).
+    fn clone(&self) -> Inode {
+        ITABLE.lock()[self.idx].refcnt += 1;
+        Inode {
+            idx: self.idx,
+            dev: self.dev,
+            inum: self.inum,
+        }
+    }
+}
+
+impl Drop for Inode {
+    /// Drops a reference; the last reference to an inode with no links
+    /// frees it on disk. Must happen inside a log operation.
+    fn drop(&mut self) {
+        let mut t = ITABLE.lock();
+        if t[self.idx].refcnt == 1 {
+            // SAFETY: ours is the only reference, so no one else holds or
+            // waits for the sleep lock; reading two fields is safe.
+            let (valid, nlink) = unsafe {
+                let d = INODES[self.idx].get_unchecked();
+                (d.valid, d.nlink)
+            };
+            if valid && nlink == 0 {
+                // The lock cannot block: we hold the only reference.
+                drop(t);
+                {
+                    let mut g = self.lock();
+                    g.truncate();
+                    g.typ = 0;
+                    g.update();
+                    g.valid = false;
+                }
+                t = ITABLE.lock();
+            }
+        }
+        t[self.idx].refcnt -= 1;
+    }
+}
+
+/// A locked inode.
+pub struct InodeGuard<'a> {
+    ip: &'a Inode,
+    g: SleepLockGuard<'static, InodeData>,
+}
+
+impl core::ops::Deref for InodeGuard<'_> {
+    type Target = InodeData;
+    fn deref(&self) -> &InodeData {
+        &self.g
+    }
+}
+
+impl core::ops::DerefMut for InodeGuard<'_> {
+    fn deref_mut(&mut self) -> &mut InodeData {
+        &mut self.g
+    }
+}
+
+/// Where `readi`/`writei` copy to or from.
+#[derive(Clone, Copy)]
+pub enum Addr {
+    /// A user address of the current process.
+    User(usize),
+    /// A kernel address.
+    Kernel(usize),
+}
+
+impl Addr {
+    fn add(self, n: usize) -> Addr {
+        match self {
+            Addr::User(a) => Addr::User(a.wrapping_add(n)),
+            Addr::Kernel(a) => Addr::Kernel(a.wrapping_add(n)),
+        }
+    }
+}
+
+impl InodeGuard<'_> {
+    pub fn inode(&self) -> &Inode {
+        self.ip
+    }
+
+    /// Writes the in-memory fields to disk (inside an operation).
+    pub fn update(&self) {
+        let sb = sb();
+        let mut b = bread(self.ip.dev, sb.inode_block(self.ip.inum));
+        let off = DiskInode::offset_in_block(self.ip.inum);
+        let di = DiskInode {
+            typ: self.typ,
+            major: self.major,
+            minor: self.minor,
+            nlink: self.nlink,
+            size: self.size,
+            addrs: self.addrs,
+        };
+        di.encode(&mut b.data_mut()[off..off + DiskInode::SIZE]);
+        log_write(&b);
+    }
+
+    /// The disk block holding block `bn` of the file, allocated if missing.
+    /// 0 if the disk is full or `bn` is past the largest file.
+    fn bmap(&mut self, bn: usize) -> u32 {
+        let dev = self.ip.dev;
+        if bn < NDIRECT {
+            if self.addrs[bn] == 0 {
+                self.addrs[bn] = balloc(dev);
+            }
+            return self.addrs[bn];
+        }
+        let bn = bn - NDIRECT;
+        if bn >= NINDIRECT {
+            return 0;
+        }
+        if self.addrs[NDIRECT] == 0 {
+            self.addrs[NDIRECT] = balloc(dev);
+            if self.addrs[NDIRECT] == 0 {
+                return 0;
+            }
+        }
+        let mut b = bread(dev, self.addrs[NDIRECT]);
+        let off = bn * 4;
+        let mut addr = u32::from_le_bytes(abi::fs::take(b.data(), off));
+        if addr == 0 {
+            addr = balloc(dev);
+            if addr != 0 {
+                b.data_mut()[off..off + 4].copy_from_slice(&addr.to_le_bytes());
+                log_write(&b);
+            }
+        }
+        addr
+    }
+
+    /// Frees every data block (inside an operation).
+    pub fn truncate(&mut self) {
+        let dev = self.ip.dev;
+        for i in 0..NDIRECT {
+            if self.addrs[i] != 0 {
+                bfree(dev, self.addrs[i]);
+                self.addrs[i] = 0;
+            }
+        }
+        if self.addrs[NDIRECT] != 0 {
+            let b = bread(dev, self.addrs[NDIRECT]);
+            for j in 0..NINDIRECT {
+                let a = u32::from_le_bytes(abi::fs::take(b.data(), j * 4));
+                if a != 0 {
+                    bfree(dev, a);
+                }
+            }
+            drop(b);
+            bfree(dev, self.addrs[NDIRECT]);
+            self.addrs[NDIRECT] = 0;
+        }
+        self.size = 0;
+        self.update();
+    }
+
+    pub fn stat(&self) -> Stat {
+        Stat {
+            dev: self.ip.dev as i32,
+            ino: self.ip.inum,
+            typ: self.typ,
+            nlink: self.nlink,
+            size: self.size as u64,
+        }
+    }
+
+    /// Reads up to `n` bytes at `off` into `dst`. Returns the count read,
+    /// or `Err` if copying to `dst` failed.
+    pub fn read(&mut self, dst: Addr, off: u32, n: usize) -> Result<usize, ()> {
+        let size = self.size as usize;
+        let off = off as usize;
+        if off > size || off.checked_add(n).is_none() {
+            return Ok(0);
+        }
+        let n = n.min(size - off);
+        let mut done = 0;
+        while done < n {
+            let pos = off + done;
+            let addr = self.bmap(pos / BSIZE);
+            if addr == 0 {
+                break;
+            }
+            let b = bread(self.ip.dev, addr);
+            let m = (n - done).min(BSIZE - pos % BSIZE);
+            let src = &b.data()[pos % BSIZE..pos % BSIZE + m];
+            let ok = match dst.add(done) {
+                Addr::User(a) => proc::either_copy_out(true, a, src).is_ok(),
+                Addr::Kernel(a) => proc::either_copy_out(false, a, src).is_ok(),
+            };
+            if !ok {
+                return Err(());
+            }
+            done += m;
+        }
+        Ok(done)
+    }
+
+    /// Writes `n` bytes from `src` at `off` (inside an operation), growing
+    /// the file. Returns the count written, short if the disk filled up or
+    /// copying from `src` failed; `Err` for an offset past the end or a
+    /// write past the largest file.
+    pub fn write(&mut self, src: Addr, off: u32, n: usize) -> Result<usize, ()> {
+        let off = off as usize;
+        let end = off.checked_add(n).ok_or(())?;
+        if off > self.size as usize || end > MAXFILE * BSIZE {
+            return Err(());
+        }
+        let mut done = 0;
+        while done < n {
+            let pos = off + done;
+            let addr = self.bmap(pos / BSIZE);
+            if addr == 0 {
+                break;
+            }
+            let mut b = bread(self.ip.dev, addr);
+            let m = (n - done).min(BSIZE - pos % BSIZE);
+            let dst = &mut b.data_mut()[pos % BSIZE..pos % BSIZE + m];
+            let ok = match src.add(done) {
+                Addr::User(a) => proc::either_copy_in(dst, true, a).is_ok(),
+                Addr::Kernel(a) => proc::either_copy_in(dst, false, a).is_ok(),
+            };
+            if !ok {
+                break;
+            }
+            log_write(&b);
+            done += m;
+        }
+        if off + done > self.size as usize {
+            self.size = (off + done) as u32;
+        }
+        // bmap may have changed addrs even if nothing was written.
+        self.update();
+        Ok(done)
+    }
+
+    fn read_dirent(&mut self, off: usize) -> Dirent {
+        let mut buf = [0u8; Dirent::SIZE];
+        let n = self.read(Addr::Kernel(buf.as_mut_ptr() as usize), off as u32, Dirent::SIZE);
+        assert!(n == Ok(Dirent::SIZE), "dirent read failed");
+        Dirent::decode(&buf)
+    }
+
+    /// Looks `name` up in this directory: the inode and the entry's offset.
+    pub fn dir_lookup(&mut self, name: &[u8]) -> Option<(Inode, usize)> {
+        assert!(self.typ == T_DIR, "dirlookup not DIR");
+        let mut off = 0;
+        while off < self.size as usize {
+            let de = self.read_dirent(off);
+            if de.inum != 0 && de.name_is(name) {
+                return try_iget(self.ip.dev, de.inum as u32).map(|ip| (ip, off));
+            }
+            off += Dirent::SIZE;
+        }
+        None
+    }
+
+    /// Adds entry `name` → `inum` (inside an operation). Fails if the name
+    /// exists or the directory cannot grow.
+    pub fn dir_link(&mut self, name: &[u8], inum: u32) -> Result<(), ()> {
+        if self.dir_lookup(name).is_some() {
+            return Err(());
+        }
+        let mut off = 0;
+        while off < self.size as usize {
+            if self.read_dirent(off).inum == 0 {
+                break;
+            }
+            off += Dirent::SIZE;
+        }
+        let de = Dirent::new(inum as u16, name).encode();
+        match self.write(Addr::Kernel(de.as_ptr() as usize), off as u32, Dirent::SIZE) {
+            Ok(n) if n == Dirent::SIZE => Ok(()),
+            _ => Err(()),
+        }
+    }
+
+    /// Clears the entry at `off` (inside an operation).
+    pub fn dir_unlink_at(&mut self, off: usize) {
+        let de = [0u8; Dirent::SIZE];
+        let n = self.write(Addr::Kernel(de.as_ptr() as usize), off as u32, Dirent::SIZE);
+        assert!(n == Ok(Dirent::SIZE), "unlink: writei");
+    }
+
+    /// Whether a directory holds nothing but `.` and `..`.
+    pub fn dir_is_empty(&mut self) -> bool {
+        let mut off = 2 * Dirent::SIZE;
+        while off < self.size as usize {
+            if self.read_dirent(off).inum != 0 {
+                return false;
+            }
+            off += Dirent::SIZE;
+        }
+        true
+    }
+}
+
+// ---- path names ----
+
+/// Splits the first element off `path`: `("a", "bb/c")` for `"/a//bb/c"`.
+/// `None` when no element is left.
+fn skip_elem(path: &[u8]) -> Option<(&[u8], &[u8])> {
+    let start = path.iter().position(|&c| c != b'/')?;
+    let path = &path[start..];
+    let len = path.iter().position(|&c| c == b'/').unwrap_or(path.len());
+    let (elem, rest) = path.split_at(len);
+    let skip = rest.iter().position(|&c| c != b'/').unwrap_or(rest.len());
+    Some((elem, &rest[skip..]))
+}
+
+/// Walks `path`. With `parent`, stops one element early and copies the
+/// last element into `name`.
+fn namex(path: &[u8], parent: bool, name: &mut [u8; DIRSIZ]) -> Option<Inode> {
+    let mut ip = if path.first() == Some(&b'/') {
+        try_iget(ROOTDEV, ROOTINO)?
+    } else {
+        current().data().cwd.clone()?
+    };
+    let mut rest = path;
+    while let Some((elem, next)) = skip_elem(rest) {
+        name.fill(0);
+        let n = elem.len().min(DIRSIZ);
+        name[..n].copy_from_slice(&elem[..n]);
+        let mut g = ip.lock();
+        if g.typ != T_DIR {
+            return None;
+        }
+        if parent && next.is_empty() {
+            drop(g);
+            return Some(ip);
+        }
+        let (child, _) = g.dir_lookup(elem)?;
+        drop(g);
+        ip = child;
+        rest = next;
+    }
+    if parent {
+        return None;
+    }
+    Some(ip)
+}
+
+/// The inode at `path`.
+pub fn namei(path: &[u8]) -> Option<Inode> {
+    let mut name = [0u8; DIRSIZ];
+    namex(path, false, &mut name)
+}
+
+/// The directory that holds `path`'s last element, which goes into `name`.
+pub fn nameiparent(path: &[u8], name: &mut [u8; DIRSIZ]) -> Option<Inode> {
+    namex(path, true, name)
+}
+
+/// The name in a `DIRSIZ` buffer, without NUL padding.
+pub fn name_of(name: &[u8; DIRSIZ]) -> &[u8] {
+    let n = name.iter().position(|&c| c == 0).unwrap_or(DIRSIZ);
+    &name[..n]
+}

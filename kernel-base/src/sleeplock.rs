@@ -1,0 +1,93 @@
+//! Long-term locks for things held across disk I/O (buffers, inodes): a
+//! waiter sleeps instead of spinning.
+
+use crate::proc::{self, myproc};
+use crate::spinlock::SpinLock;
+use core::cell::UnsafeCell;
+use core::ops::{Deref, DerefMut};
+
+struct State {
+    locked: bool,
+    /// Holder's pid, for debugging.
+    pid: i32,
+}
+
+pub struct SleepLock<T> {
+    state: SpinLock<State>,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the lock serialises access to `data`.
+unsafe impl<T: Send> Sync for SleepLock<T> {}
+
+impl<T> SleepLock<T> {
+    pub const fn new(name: &'static str, data: T) -> SleepLock<T> {
+        SleepLock {
+            state: SpinLock::new(name, State {
+                locked: false,
+                pid: 0,
+            }),
+            data: UnsafeCell::new(data),
+        }
+    }
+
+    fn chan(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// Sleeps until the lock is free, then takes it. Needs a process context.
+    pub fn lock(&self) -> SleepLockGuard<'_, T> {
+        let mut s = self.state.lock();
+        while s.locked {
+            s = proc::sleep(self.chan(), s);
+        }
+        s.locked = true;
+        s.pid = myproc().map_or(0, |p| p.pid());
+        SleepLockGuard { lock: self }
+    }
+
+    /// Whether the current process holds the lock.
+    pub fn holding(&self) -> bool {
+        let s = self.state.lock();
+        s.locked && s.pid == myproc().map_or(0, |p| p.pid())
+    }
+
+    /// The data, for code that has exclusive access another way.
+    ///
+    /// # Safety
+    /// No one else may access the data for the lifetime of the reference.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn get_unchecked(&self) -> &mut T {
+        // SAFETY: the caller guarantees exclusivity.
+        unsafe { &mut *self.data.get() }
+    }
+}
+
+pub struct SleepLockGuard<'a, T> {
+    lock: &'a SleepLock<T>,
+}
+
+impl<T> Deref for SleepLockGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard proves the lock is held.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T> DerefMut for SleepLockGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard proves the lock is held, exclusively.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T> Drop for SleepLockGuard<'_, T> {
+    fn drop(&mut self) {
+        let mut s = self.lock.state.lock();
+        s.locked = false;
+        s.pid = 0;
+        drop(s);
+        proc::wakeup(self.lock.chan());
+    }
+}

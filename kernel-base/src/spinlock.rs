@@ -1,0 +1,117 @@
+//! Spinlocks that disable interrupts while held, so an interrupt handler on
+//! the same hart can never spin on a lock its interrupted code holds.
+
+use crate::cpu::{cpuid, pop_off, push_off};
+use core::cell::UnsafeCell;
+use core::ops::{Deref, DerefMut};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+const NO_HART: usize = usize::MAX;
+
+pub struct SpinLock<T> {
+    locked: AtomicBool,
+    /// The hart holding the lock, for `holding` checks.
+    hart: AtomicUsize,
+    name: &'static str,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the lock serialises all access to `data`.
+unsafe impl<T: Send> Sync for SpinLock<T> {}
+// SAFETY: moving the lock moves the data it owns.
+unsafe impl<T: Send> Send for SpinLock<T> {}
+
+impl<T> SpinLock<T> {
+    pub const fn new(name: &'static str, data: T) -> SpinLock<T> {
+        SpinLock {
+            locked: AtomicBool::new(false),
+            hart: AtomicUsize::new(NO_HART),
+            name,
+            data: UnsafeCell::new(data),
+        }
+    }
+
+    /// Spins until the lock is ours. Interrupts stay off until the guard drops.
+    pub fn lock(&self) -> SpinLockGuard<'_, T> {
+        push_off();
+        if self.holding() {
+            panic!("acquire {}: already held by this hart", self.name);
+        }
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            core::hint::spin_loop();
+        }
+        self.hart.store(cpuid(), Ordering::Relaxed);
+        SpinLockGuard { lock: self }
+    }
+
+    /// Whether this hart holds the lock. Call with interrupts off.
+    pub fn holding(&self) -> bool {
+        self.locked.load(Ordering::Relaxed) && self.hart.load(Ordering::Relaxed) == cpuid()
+    }
+
+    /// Releases a lock whose guard lives on another stack: a process that
+    /// starts running in `forkret` inherits the process lock the scheduler
+    /// took on its behalf.
+    ///
+    /// # Safety
+    /// This hart must hold the lock, and the guard that took it must never
+    /// be dropped.
+    pub unsafe fn force_unlock(&self) {
+        self.release();
+    }
+
+    fn release(&self) {
+        if !self.holding() {
+            panic!("release {}: not held", self.name);
+        }
+        self.hart.store(NO_HART, Ordering::Relaxed);
+        self.locked.store(false, Ordering::Release);
+        pop_off();
+    }
+
+    /// The data, for code that has exclusive access another way.
+    ///
+    /// # Safety
+    /// No one else may access the data for the lifetime of the reference.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn get_unchecked(&self) -> &mut T {
+        // SAFETY: the caller guarantees exclusivity.
+        unsafe { &mut *self.data.get() }
+    }
+}
+
+pub struct SpinLockGuard<'a, T> {
+    lock: &'a SpinLock<T>,
+}
+
+impl<'a, T> SpinLockGuard<'a, T> {
+    /// The lock this guard holds (to take it again after a `sleep`).
+    pub fn lock_ref(&self) -> &'a SpinLock<T> {
+        self.lock
+    }
+}
+
+impl<T> Deref for SpinLockGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard proves the lock is held.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T> DerefMut for SpinLockGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard proves the lock is held, exclusively.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T> Drop for SpinLockGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.release();
+    }
+}

@@ -1,0 +1,124 @@
+//! System call dispatch and argument fetching.
+//!
+//! Arguments arrive in the trapframe's a0..a5. Every pointer a program
+//! passes is a [`UserAddr`] and reaches memory only through the process's
+//! page table, which rejects anything the program may not touch.
+
+use crate::proc::current;
+use crate::vm::{BadAddress, UserAddr};
+use crate::{sysfile, sysproc};
+use abi::syscall::{COUNT, nr};
+
+/// A system call handler; its result goes to the caller's a0.
+pub type SysFn = fn() -> i64;
+
+/// The raw value of argument `n`.
+pub fn arg_raw(n: usize) -> usize {
+    let tf = current().trapframe();
+    match n {
+        0 => tf.a0,
+        1 => tf.a1,
+        2 => tf.a2,
+        3 => tf.a3,
+        4 => tf.a4,
+        5 => tf.a5,
+        _ => panic!("arg_raw: argument {}", n),
+    }
+}
+
+/// Argument `n` as a C `int`.
+pub fn arg_int(n: usize) -> i32 {
+    arg_raw(n) as i32
+}
+
+/// Argument `n` as a user address (checked when used).
+pub fn arg_addr(n: usize) -> UserAddr {
+    UserAddr(arg_raw(n))
+}
+
+/// Reads a u64 at user address `addr`, which must lie inside the
+/// process's memory.
+pub fn fetch_addr(addr: UserAddr) -> Result<usize, BadAddress> {
+    let d = current().data();
+    let end = addr.0.checked_add(8).ok_or(BadAddress)?;
+    if end > d.sz {
+        return Err(BadAddress);
+    }
+    let mut b = [0u8; 8];
+    d.pagetable.ok_or(BadAddress)?.copy_in(&mut b, addr)?;
+    Ok(usize::from_le_bytes(b))
+}
+
+/// Copies the NUL-terminated string at `addr` into `buf`; returns it
+/// without the NUL.
+pub fn fetch_str(addr: UserAddr, buf: &mut [u8]) -> Result<&[u8], BadAddress> {
+    let pt = current().data().pagetable.ok_or(BadAddress)?;
+    let n = pt.copy_in_str(buf, addr)?;
+    Ok(&buf[..n])
+}
+
+/// Argument `n` as a string copied into `buf`.
+pub fn arg_str(n: usize, buf: &mut [u8]) -> Result<&[u8], BadAddress> {
+    fetch_str(arg_addr(n), buf)
+}
+
+/// Copies `src` to the current process's memory at `dst`.
+pub fn copy_out(dst: UserAddr, src: &[u8]) -> Result<(), BadAddress> {
+    current().data().pagetable.ok_or(BadAddress)?.copy_out(dst, src)
+}
+
+/// Copies the current process's memory at `src` into `dst`.
+pub fn copy_in(dst: &mut [u8], src: UserAddr) -> Result<(), BadAddress> {
+    current().data().pagetable.ok_or(BadAddress)?.copy_in(dst, src)
+}
+
+const fn table() -> [Option<SysFn>; COUNT] {
+    let mut t: [Option<SysFn>; COUNT] = [None; COUNT];
+    t[nr::fork] = Some(sysproc::sys_fork);
+    t[nr::exit] = Some(sysproc::sys_exit);
+    t[nr::wait] = Some(sysproc::sys_wait);
+    t[nr::pipe] = Some(sysfile::sys_pipe);
+    t[nr::read] = Some(sysfile::sys_read);
+    t[nr::kill] = Some(sysproc::sys_kill);
+    t[nr::exec] = Some(sysfile::sys_exec);
+    t[nr::fstat] = Some(sysfile::sys_fstat);
+    t[nr::chdir] = Some(sysfile::sys_chdir);
+    t[nr::dup] = Some(sysfile::sys_dup);
+    t[nr::getpid] = Some(sysproc::sys_getpid);
+    t[nr::sbrk] = Some(sysproc::sys_sbrk);
+    t[nr::sleep] = Some(sysproc::sys_sleep);
+    t[nr::uptime] = Some(sysproc::sys_uptime);
+    t[nr::open] = Some(sysfile::sys_open);
+    t[nr::write] = Some(sysfile::sys_write);
+    t[nr::mknod] = Some(sysfile::sys_mknod);
+    t[nr::unlink] = Some(sysfile::sys_unlink);
+    t[nr::link] = Some(sysfile::sys_link);
+    t[nr::mkdir] = Some(sysfile::sys_mkdir);
+    t[nr::close] = Some(sysfile::sys_close);
+    t
+}
+
+/// Handlers of the base system calls, by number.
+static SYSCALLS: [Option<SysFn>; COUNT] = table();
+
+/// Runs the system call the current process asked for in a7.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub fn syscall() {
+    let p = current();
+    let num = p.trapframe().a7;
+    let handler = SYSCALLS
+        .get(num)
+        .copied()
+        .flatten()
+        .or_else(|| crate::hooks::lab_syscall(num));
+    let ret = match handler {
+        Some(f) => f(),
+        None => {
+            crate::println!("{} {}: unknown sys call {}", p.pid(), p.name(), num);
+            -1
+        }
+    };
+    crate::hooks::syscall_return(p, num, ret);
+    p.trapframe().a0 = ret as usize;
+}

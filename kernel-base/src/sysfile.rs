@@ -1,0 +1,325 @@
+//! File-system system calls: argument checking, then the fs and file layers.
+
+use crate::exec;
+use crate::file::{File, FileKind, device_exists};
+use crate::fs::{Inode, name_of, namei, nameiparent};
+use crate::log;
+use crate::pipe::Pipe;
+use crate::proc::current;
+use crate::syscall::{arg_addr, arg_int, arg_str, copy_out, fetch_addr};
+use crate::vm::UserAddr;
+use abi::fcntl::{O_CREATE, O_RDWR, O_TRUNC, O_WRONLY};
+use abi::filetype::{T_DEVICE, T_DIR, T_FILE};
+use abi::fs::DIRSIZ;
+use abi::param::{MAXARG, MAXPATH, NOFILE};
+
+/// The open file at descriptor argument `n`, with its number.
+fn arg_fd(n: usize) -> Option<(usize, &'static File)> {
+    let fd = usize::try_from(arg_int(n)).ok().filter(|&fd| fd < NOFILE)?;
+    current().data().ofile[fd].as_ref().map(|f| (fd, f))
+}
+
+/// Installs `f` at the lowest free descriptor. On failure `f` is dropped.
+fn fd_alloc(f: File) -> Option<usize> {
+    let ofile = &mut current().data().ofile;
+    let fd = ofile.iter().position(|o| o.is_none())?;
+    ofile[fd] = Some(f);
+    Some(fd)
+}
+
+pub fn sys_dup() -> i64 {
+    let Some((_, f)) = arg_fd(0) else {
+        return -1;
+    };
+    fd_alloc(f.clone()).map_or(-1, |fd| fd as i64)
+}
+
+/// The byte count argument `n` of read/write; negative counts are errors.
+fn arg_count(n: usize) -> Option<usize> {
+    usize::try_from(arg_int(n)).ok()
+}
+
+pub fn sys_read() -> i64 {
+    match (arg_fd(0), arg_count(2)) {
+        (Some((_, f)), Some(n)) => f.read(arg_addr(1), n),
+        _ => -1,
+    }
+}
+
+pub fn sys_write() -> i64 {
+    match (arg_fd(0), arg_count(2)) {
+        (Some((_, f)), Some(n)) => f.write(arg_addr(1), n),
+        _ => -1,
+    }
+}
+
+pub fn sys_close() -> i64 {
+    let Some((fd, _)) = arg_fd(0) else {
+        return -1;
+    };
+    drop(current().data().ofile[fd].take());
+    0
+}
+
+pub fn sys_fstat() -> i64 {
+    match arg_fd(0) {
+        Some((_, f)) => f.stat(arg_addr(1)),
+        None => -1,
+    }
+}
+
+/// Creates `new` as another name for the file `old`.
+pub fn sys_link() -> i64 {
+    let (mut oldb, mut newb) = ([0u8; MAXPATH], [0u8; MAXPATH]);
+    let (Ok(old), Ok(new)) = (arg_str(0, &mut oldb), arg_str(1, &mut newb)) else {
+        return -1;
+    };
+    log::begin_op();
+    let r = link(old, new);
+    log::end_op();
+    r
+}
+
+fn link(old: &[u8], new: &[u8]) -> i64 {
+    let Some(ip) = namei(old) else {
+        return -1;
+    };
+    {
+        let mut g = ip.lock();
+        if g.typ == T_DIR {
+            return -1;
+        }
+        g.nlink += 1;
+        g.update();
+    }
+    let mut name = [0u8; DIRSIZ];
+    let linked = nameiparent(new, &mut name).is_some_and(|dp| {
+        let mut dg = dp.lock();
+        dp.dev == ip.dev && dg.dir_link(name_of(&name), ip.inum).is_ok()
+    });
+    if linked {
+        return 0;
+    }
+    let mut g = ip.lock();
+    g.nlink -= 1;
+    g.update();
+    -1
+}
+
+pub fn sys_unlink() -> i64 {
+    let mut buf = [0u8; MAXPATH];
+    let Ok(path) = arg_str(0, &mut buf) else {
+        return -1;
+    };
+    log::begin_op();
+    let r = unlink(path);
+    log::end_op();
+    r
+}
+
+fn unlink(path: &[u8]) -> i64 {
+    let mut name = [0u8; DIRSIZ];
+    let Some(dp) = nameiparent(path, &mut name) else {
+        return -1;
+    };
+    let name = name_of(&name);
+    if name == b"." || name == b".." {
+        return -1;
+    }
+    let mut dg = dp.lock();
+    let Some((ip, off)) = dg.dir_lookup(name) else {
+        return -1;
+    };
+    let mut g = ip.lock();
+    assert!(g.nlink >= 1, "unlink: nlink < 1");
+    if g.typ == T_DIR && !g.dir_is_empty() {
+        return -1;
+    }
+    dg.dir_unlink_at(off);
+    if g.typ == T_DIR {
+        // The child's ".." no longer refers to the parent.
+        dg.nlink -= 1;
+        dg.update();
+    }
+    drop(dg);
+    g.nlink -= 1;
+    g.update();
+    0
+}
+
+/// Creates `path` as a `typ` inode, or, for a plain file, opens the
+/// existing file or device of that name. Inside an operation.
+fn create(path: &[u8], typ: i16, major: i16, minor: i16) -> Option<Inode> {
+    let mut name = [0u8; DIRSIZ];
+    let dp = nameiparent(path, &mut name)?;
+    let name = name_of(&name);
+    let mut dg = dp.lock();
+    if let Some((ip, _)) = dg.dir_lookup(name) {
+        drop(dg);
+        let t = ip.lock().typ;
+        return (typ == T_FILE && (t == T_FILE || t == T_DEVICE)).then_some(ip);
+    }
+    let ip = crate::fs::ialloc(dp.dev, typ)?;
+    let mut g = ip.lock();
+    g.major = major;
+    g.minor = minor;
+    g.nlink = 1;
+    g.update();
+    let ok = (typ != T_DIR
+        || (g.dir_link(b".", ip.inum).is_ok() && g.dir_link(b"..", dp.inum).is_ok()))
+        && dg.dir_link(name, ip.inum).is_ok();
+    if !ok {
+        // Dropping the last reference to a linkless inode frees it.
+        g.nlink = 0;
+        g.update();
+        return None;
+    }
+    if typ == T_DIR {
+        // The new directory's ".." links to the parent.
+        dg.nlink += 1;
+        dg.update();
+    }
+    drop(g);
+    Some(ip)
+}
+
+pub fn sys_open() -> i64 {
+    let mut buf = [0u8; MAXPATH];
+    let Ok(path) = arg_str(0, &mut buf) else {
+        return -1;
+    };
+    let mode = arg_int(1);
+    log::begin_op();
+    let r = open(path, mode);
+    log::end_op();
+    r
+}
+
+fn open(path: &[u8], mode: i32) -> i64 {
+    let ip = if mode & O_CREATE != 0 {
+        create(path, T_FILE, 0, 0)
+    } else {
+        namei(path)
+    };
+    let Some(ip) = ip else {
+        return -1;
+    };
+    let readable = mode & O_WRONLY == 0;
+    let writable = mode & (O_WRONLY | O_RDWR) != 0;
+    let (typ, major) = {
+        let mut g = ip.lock();
+        if g.typ == T_DIR && writable {
+            return -1;
+        }
+        if g.typ == T_DEVICE && !device_exists(g.major) {
+            return -1;
+        }
+        if mode & O_TRUNC != 0 && g.typ == T_FILE {
+            g.truncate();
+        }
+        (g.typ, g.major)
+    };
+    let kind = if typ == T_DEVICE {
+        FileKind::Device { ip, major }
+    } else {
+        FileKind::Inode(ip)
+    };
+    match File::alloc(kind, readable, writable).and_then(fd_alloc) {
+        Some(fd) => fd as i64,
+        None => -1,
+    }
+}
+
+pub fn sys_mkdir() -> i64 {
+    let mut buf = [0u8; MAXPATH];
+    let Ok(path) = arg_str(0, &mut buf) else {
+        return -1;
+    };
+    log::begin_op();
+    let r = if create(path, T_DIR, 0, 0).is_some() { 0 } else { -1 };
+    log::end_op();
+    r
+}
+
+pub fn sys_mknod() -> i64 {
+    let mut buf = [0u8; MAXPATH];
+    let Ok(path) = arg_str(0, &mut buf) else {
+        return -1;
+    };
+    let (major, minor) = (arg_int(1) as i16, arg_int(2) as i16);
+    log::begin_op();
+    let r = if create(path, T_DEVICE, major, minor).is_some() { 0 } else { -1 };
+    log::end_op();
+    r
+}
+
+pub fn sys_chdir() -> i64 {
+    let mut buf = [0u8; MAXPATH];
+    let Ok(path) = arg_str(0, &mut buf) else {
+        return -1;
+    };
+    log::begin_op();
+    let r = match namei(path) {
+        Some(ip) if ip.lock().typ == T_DIR => {
+            // The old directory is dropped (iput) inside the operation.
+            current().data().cwd = Some(ip);
+            0
+        }
+        _ => -1,
+    };
+    log::end_op();
+    r
+}
+
+pub fn sys_exec() -> i64 {
+    let mut buf = [0u8; MAXPATH];
+    let Ok(path) = arg_str(0, &mut buf) else {
+        return -1;
+    };
+    let uargv = arg_addr(1);
+    // Gather the argument pointers; the strings are copied by exec.
+    let mut argv = [UserAddr(0); MAXARG];
+    let mut argc: usize = 0;
+    loop {
+        let Some(at) = (argc * 8).checked_add(uargv.0) else {
+            return -1;
+        };
+        let Ok(a) = fetch_addr(UserAddr(at)) else {
+            return -1;
+        };
+        if a == 0 {
+            break;
+        }
+        // Room is needed for the terminating null, as in xv6.
+        if argc + 1 >= MAXARG {
+            return -1;
+        }
+        argv[argc] = UserAddr(a);
+        argc += 1;
+    }
+    exec::exec(path, &argv[..argc])
+}
+
+pub fn sys_pipe() -> i64 {
+    let fdarray = arg_addr(0);
+    let Some((rf, wf)) = Pipe::alloc() else {
+        return -1;
+    };
+    let Some(fd0) = fd_alloc(rf) else {
+        return -1;
+    };
+    let Some(fd1) = fd_alloc(wf) else {
+        drop(current().data().ofile[fd0].take());
+        return -1;
+    };
+    let mut bytes = [0u8; 8];
+    bytes[..4].copy_from_slice(&(fd0 as i32).to_le_bytes());
+    bytes[4..].copy_from_slice(&(fd1 as i32).to_le_bytes());
+    if copy_out(fdarray, &bytes).is_err() {
+        let ofile = &mut current().data().ofile;
+        drop(ofile[fd0].take());
+        drop(ofile[fd1].take());
+        return -1;
+    }
+    0
+}

@@ -1,0 +1,346 @@
+//! Traps: from user space through the trampoline, from the kernel through
+//! `kernelvec`, and device interrupts.
+
+use crate::cpu::cpuid;
+use crate::proc::{self, KSTACK_SIZE, current, myproc};
+use crate::riscv::{
+    SSTATUS_SPIE, SSTATUS_SPP, intr_get, intr_off, intr_on, make_satp, r_satp, r_scause, r_sepc,
+    r_sip, r_sstatus, r_stval, r_time, r_tp, w_sepc, w_sip, w_sstatus, w_stimecmp, w_stvec,
+};
+use crate::spinlock::SpinLock;
+use crate::{plic, syscall, uart, virtio_disk};
+use abi::memlayout::{TIMER_INTERVAL, TRAMPOLINE, TRAPFRAME, UART0_IRQ, VIRTIO0_IRQ};
+use core::ptr;
+
+/// Timer ticks since boot (hart 0 counts them).
+pub static TICKS: SpinLock<u64> = SpinLock::new("time", 0);
+
+/// The channel `sleep` waits on for ticks.
+pub fn ticks_chan() -> usize {
+    &TICKS as *const SpinLock<u64> as usize
+}
+
+const SCAUSE_INTERRUPT: usize = 1 << 63;
+const SCAUSE_SOFTWARE: usize = SCAUSE_INTERRUPT | 1;
+const SCAUSE_TIMER: usize = SCAUSE_INTERRUPT | 5;
+const SCAUSE_EXTERNAL: usize = SCAUSE_INTERRUPT | 9;
+const SCAUSE_ECALL_U: usize = 8;
+pub const SCAUSE_LOAD_PAGE_FAULT: usize = 13;
+pub const SCAUSE_STORE_PAGE_FAULT: usize = 15;
+const SIP_SSIP: usize = 1 << 1;
+
+/// What `devintr` recognised.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Intr {
+    Timer,
+    Other,
+    NotDevice,
+}
+
+core::arch::global_asm!(
+    r#"
+    .section trampsec, "ax"
+    .balign 4096
+    .globl trampoline, uservec, userret
+# The trampoline page is mapped at the same virtual address in the kernel
+# and every user page table, so this code keeps running when satp changes.
+trampoline:
+uservec:
+    # From user mode: sscratch holds nothing of ours, so borrow it to free
+    # a0, then save every user register into the trapframe.
+    csrw sscratch, a0
+    li a0, {tf}
+    sd ra, 40(a0)
+    sd sp, 48(a0)
+    sd gp, 56(a0)
+    sd tp, 64(a0)
+    sd t0, 72(a0)
+    sd t1, 80(a0)
+    sd t2, 88(a0)
+    sd s0, 96(a0)
+    sd s1, 104(a0)
+    sd a1, 120(a0)
+    sd a2, 128(a0)
+    sd a3, 136(a0)
+    sd a4, 144(a0)
+    sd a5, 152(a0)
+    sd a6, 160(a0)
+    sd a7, 168(a0)
+    sd s2, 176(a0)
+    sd s3, 184(a0)
+    sd s4, 192(a0)
+    sd s5, 200(a0)
+    sd s6, 208(a0)
+    sd s7, 216(a0)
+    sd s8, 224(a0)
+    sd s9, 232(a0)
+    sd s10, 240(a0)
+    sd s11, 248(a0)
+    sd t3, 256(a0)
+    sd t4, 264(a0)
+    sd t5, 272(a0)
+    sd t6, 280(a0)
+    csrr t0, sscratch
+    sd t0, 112(a0)
+    # Kernel stack, hart id, handler and page table from the trapframe.
+    ld sp, 8(a0)
+    ld tp, 32(a0)
+    ld t0, 16(a0)
+    ld t1, 0(a0)
+    sfence.vma zero, zero
+    csrw satp, t1
+    sfence.vma zero, zero
+    jr t0
+
+# userret(satp): switch to the user page table, restore the user's
+# registers from the trapframe and return to user mode.
+userret:
+    sfence.vma zero, zero
+    csrw satp, a0
+    sfence.vma zero, zero
+    li a0, {tf}
+    ld ra, 40(a0)
+    ld sp, 48(a0)
+    ld gp, 56(a0)
+    ld tp, 64(a0)
+    ld t0, 72(a0)
+    ld t1, 80(a0)
+    ld t2, 88(a0)
+    ld s0, 96(a0)
+    ld s1, 104(a0)
+    ld a1, 120(a0)
+    ld a2, 128(a0)
+    ld a3, 136(a0)
+    ld a4, 144(a0)
+    ld a5, 152(a0)
+    ld a6, 160(a0)
+    ld a7, 168(a0)
+    ld s2, 176(a0)
+    ld s3, 184(a0)
+    ld s4, 192(a0)
+    ld s5, 200(a0)
+    ld s6, 208(a0)
+    ld s7, 216(a0)
+    ld s8, 224(a0)
+    ld s9, 232(a0)
+    ld s10, 240(a0)
+    ld s11, 248(a0)
+    ld t3, 256(a0)
+    ld t4, 264(a0)
+    ld t5, 272(a0)
+    ld t6, 280(a0)
+    ld a0, 112(a0)
+    sret
+    "#,
+    tf = const TRAPFRAME,
+);
+
+core::arch::global_asm!(
+    r#"
+    .section .text
+    .balign 4
+    .globl kernelvec
+# Traps in supervisor mode land here, on the current kernel stack. Save
+# the registers a Rust call may clobber, handle, restore, return.
+kernelvec:
+    addi sp, sp, -256
+    sd ra, 0(sp)
+    sd gp, 16(sp)
+    sd t0, 32(sp)
+    sd t1, 40(sp)
+    sd t2, 48(sp)
+    sd a0, 72(sp)
+    sd a1, 80(sp)
+    sd a2, 88(sp)
+    sd a3, 96(sp)
+    sd a4, 104(sp)
+    sd a5, 112(sp)
+    sd a6, 120(sp)
+    sd a7, 128(sp)
+    sd t3, 216(sp)
+    sd t4, 224(sp)
+    sd t5, 232(sp)
+    sd t6, 240(sp)
+    call kerneltrap
+    ld ra, 0(sp)
+    ld gp, 16(sp)
+    ld t0, 32(sp)
+    ld t1, 40(sp)
+    ld t2, 48(sp)
+    ld a0, 72(sp)
+    ld a1, 80(sp)
+    ld a2, 88(sp)
+    ld a3, 96(sp)
+    ld a4, 104(sp)
+    ld a5, 112(sp)
+    ld a6, 120(sp)
+    ld a7, 128(sp)
+    ld t3, 216(sp)
+    ld t4, 224(sp)
+    ld t5, 232(sp)
+    ld t6, 240(sp)
+    addi sp, sp, 256
+    sret
+    "#
+);
+
+unsafe extern "C" {
+    static trampoline: u8;
+    static uservec: u8;
+    static userret: u8;
+    fn kernelvec();
+}
+
+/// Address of a trampoline symbol in the trampoline page's mapping.
+fn trampoline_va(sym: *const u8) -> usize {
+    TRAMPOLINE + (sym as usize - ptr::addr_of!(trampoline) as usize)
+}
+
+/// Sends this hart's traps to `kernelvec` while in the kernel.
+pub fn init_hart() {
+    // SAFETY: kernelvec saves and restores everything it touches.
+    unsafe { w_stvec(kernelvec as *const () as usize) };
+}
+
+/// Handles a trap from user space: a system call, a device interrupt or
+/// an exception. Called from `uservec` on the process's kernel stack.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn usertrap() -> ! {
+    assert!(r_sstatus() & SSTATUS_SPP == 0, "usertrap: not from user mode");
+    // Traps from now on are kernel traps.
+    init_hart();
+    let p = current();
+    p.trapframe().epc = r_sepc();
+    let scause = r_scause();
+    let mut intr = Intr::NotDevice;
+    if scause == SCAUSE_ECALL_U {
+        if p.is_killed() {
+            proc::exit(-1);
+        }
+        // Return to the instruction after the ecall.
+        p.trapframe().epc += 4;
+        // sepc, scause and sstatus are saved; interrupts are fine now.
+        intr_on();
+        syscall::syscall();
+    } else {
+        intr = devintr(scause);
+        if intr == Intr::NotDevice && !crate::hooks::user_fault(p, scause, r_stval()) {
+            crate::println!(
+                "usertrap(): unexpected scause {:#x} pid={}\n            sepc={:#x} stval={:#x}",
+                scause,
+                p.pid(),
+                r_sepc(),
+                r_stval()
+            );
+            p.set_killed();
+        }
+    }
+    if p.is_killed() {
+        proc::exit(-1);
+    }
+    if intr == Intr::Timer {
+        crate::hooks::user_timer_tick(p);
+        proc::yield_cpu();
+    }
+    usertrapret()
+}
+
+/// Returns to user space from the current process's kernel stack.
+pub fn usertrapret() -> ! {
+    let p = current();
+    // Until sret, a trap would go to uservec with kernel state: none may come.
+    intr_off();
+    // SAFETY: uservec's mapped address handles user traps from here on.
+    unsafe { w_stvec(trampoline_va(ptr::addr_of!(uservec))) };
+    let d = p.data();
+    let tf = p.trapframe();
+    tf.kernel_satp = r_satp();
+    tf.kernel_sp = d.kstack + KSTACK_SIZE;
+    tf.kernel_trap = usertrap as *const () as usize;
+    tf.kernel_hartid = r_tp();
+    // sret goes to user mode with interrupts enabled, at the saved pc.
+    let sstatus = (r_sstatus() & !SSTATUS_SPP) | SSTATUS_SPIE;
+    // SAFETY: these take effect only at the sret in userret.
+    unsafe {
+        w_sstatus(sstatus);
+        w_sepc(tf.epc);
+    }
+    let satp = make_satp(d.pagetable.expect("usertrapret: no page table").0.0);
+    let va = trampoline_va(ptr::addr_of!(userret));
+    // SAFETY: `va` is userret in the trampoline mapping, which stays mapped
+    // across the page-table switch it performs.
+    let userret_fn: extern "C" fn(usize) -> ! = unsafe { core::mem::transmute(va) };
+    userret_fn(satp)
+}
+
+/// Handles interrupts and exceptions in supervisor mode, on whatever
+/// kernel stack was in use.
+#[unsafe(no_mangle)]
+extern "C" fn kerneltrap() {
+    let sepc = r_sepc();
+    let sstatus = r_sstatus();
+    let scause = r_scause();
+    assert!(sstatus & SSTATUS_SPP != 0, "kerneltrap: not from supervisor mode");
+    assert!(!intr_get(), "kerneltrap: interrupts enabled");
+    let intr = devintr(scause);
+    if intr == Intr::NotDevice {
+        panic!(
+            "kerneltrap: scause {:#x} sepc {:#x} stval {:#x}",
+            scause,
+            sepc,
+            r_stval()
+        );
+    }
+    if intr == Intr::Timer && myproc().is_some() {
+        proc::yield_cpu();
+    }
+    // yield may have taken other traps: restore what sret needs.
+    // SAFETY: the values saved on entry to this trap.
+    unsafe {
+        w_sepc(sepc);
+        w_sstatus(sstatus);
+    }
+}
+
+fn clock_intr() {
+    if cpuid() == 0 {
+        let mut t = TICKS.lock();
+        *t += 1;
+        drop(t);
+        proc::wakeup(ticks_chan());
+    }
+    // SAFETY: schedules this hart's next timer interrupt.
+    unsafe { w_stimecmp(r_time() + TIMER_INTERVAL as usize) };
+}
+
+/// Handles a device interrupt if `scause` is one.
+fn devintr(scause: usize) -> Intr {
+    match scause {
+        SCAUSE_EXTERNAL => {
+            let irq = plic::claim();
+            match irq {
+                UART0_IRQ => uart::intr(),
+                VIRTIO0_IRQ => virtio_disk::intr(),
+                0 => {}
+                _ => crate::println!("unexpected interrupt irq={}", irq),
+            }
+            if irq != 0 {
+                plic::complete(irq);
+            }
+            Intr::Other
+        }
+        SCAUSE_TIMER => {
+            clock_intr();
+            Intr::Timer
+        }
+        SCAUSE_SOFTWARE => {
+            // Another hart's wakeup kicked this idle hart; the scheduler
+            // loop rescans once this returns.
+            // SAFETY: clears only the software-interrupt pending bit.
+            unsafe { w_sip(r_sip() & !SIP_SSIP) };
+            Intr::Other
+        }
+        _ => Intr::NotDevice,
+    }
+}

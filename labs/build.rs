@@ -1,0 +1,7 @@
+// Links the kernel binary with its linker script (KERNBASE, _entry first,
+// the trampoline on a page of its own).
+fn main() {
+    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap();
+    println!("cargo:rustc-link-arg-bins=-T{dir}/kernel.ld");
+    println!("cargo:rerun-if-changed=kernel.ld");
+}
