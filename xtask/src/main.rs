@@ -1,1 +1,80 @@
-fn main() {}
+//! `cargo xtask`: sets the machine up, builds the kernel, user programs and
+//! file system image of a lab configuration, boots them in QEMU (with or
+//! without gdb), grades a lab, and runs the CI checks. `cargo xtask help`
+//! lists the commands.
+
+mod args;
+mod build;
+mod ci;
+mod fsutil;
+mod labs;
+mod listing;
+mod qemu;
+mod run;
+mod setup;
+mod usys;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use args::Command;
+use run::Ctx;
+
+fn main() -> ExitCode {
+    let command = match args::parse(std::env::args_os().skip(1)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            eprintln!("`cargo xtask help` lists the commands and options");
+            return ExitCode::from(2);
+        }
+    };
+    let ctx = match Ctx::new() {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match command {
+        Command::Help => {
+            println!("{}", args::USAGE);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Setup => setup::setup(&ctx).map(|()| ExitCode::SUCCESS),
+        Command::Build { labs } => build::build(&ctx, labs).map(|_| ExitCode::SUCCESS),
+        Command::Qemu { labs, cpus, gdb } => {
+            qemu::run(&ctx, labs, cpus, gdb).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Grade { args } => grade(&ctx, &args),
+        Command::Ci => ci::run(&ctx).map(|()| ExitCode::SUCCESS),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("xtask: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+/// Builds kernels for the grader the way `build` does.
+struct Builder<'a> {
+    ctx: &'a Ctx,
+}
+
+impl grader::cli::Builder for Builder<'_> {
+    fn build(&mut self, features: &[String]) -> Result<grader::cli::Built, String> {
+        let labs = labs::LabSet::from_features(features)?;
+        let out = build::build(self.ctx, labs)?;
+        Ok(grader::cli::Built {
+            kernel: out.kernel,
+            fs_img: out.fs_img,
+        })
+    }
+}
+
+/// Runs the grader, which reads its own arguments and decides the exit
+/// status (0 full marks, 1 below, 2 usage or spec error).
+fn grade(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
+    setup::ensure_qemu(ctx)?;
+    let status = grader::cli::run(&ctx.root, args, &mut Builder { ctx });
+    Ok(ExitCode::from(u8::try_from(status).unwrap_or(1)))
+}

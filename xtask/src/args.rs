@@ -1,0 +1,192 @@
+//! The command line of `cargo xtask`.
+
+use std::ffi::OsString;
+
+use crate::labs::LabSet;
+
+pub const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  setup                      install what is missing: rustup target, QEMU, RISC-V gcc
+  build [--lab L]            build the kernel, user programs and fs.img
+  qemu  [--lab L] [--cpus N] build, then boot xv6 in QEMU (Ctrl-A X quits)
+  gdb   [--lab L] [--cpus N] like qemu, but QEMU waits for gdb to attach
+  grade <grader arguments>   build and grade a lab, e.g. `cargo xtask grade lab-cow`
+  ci                         the checks CI runs: rustfmt, clippy, all tests
+
+L is a lab (trace sysinfo pgtbl backtrace alarm lazy cow, or lab-cow …), a
+comma-separated list of labs, or all; without --lab, the base kernel.
+N is the number of harts, 1 to 8 (default 3).
+Outputs go to target/xv6/<config>/: kernel, kernel.asm, kernel.sym, fs.img.";
+
+/// Harts QEMU gets unless `--cpus` says otherwise (as xv6's Makefile).
+pub const DEFAULT_CPUS: u32 = 3;
+const MAX_CPUS: u32 = abi::param::NCPU as u32;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Help,
+    Setup,
+    Build { labs: LabSet },
+    Qemu { labs: LabSet, cpus: u32, gdb: bool },
+    Grade { args: Vec<OsString> },
+    Ci,
+}
+
+/// Parses the arguments after `cargo xtask`. The error is one line.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
+    use lexopt::prelude::*;
+
+    let mut p = lexopt::Parser::from_args(args);
+    let sub = match p.next().map_err(|e| e.to_string())? {
+        None => return Err("no command given".into()),
+        Some(Short('h') | Long("help")) => return Ok(Command::Help),
+        Some(Value(v)) => v
+            .into_string()
+            .map_err(|v| format!("unknown command {v:?}"))?,
+        Some(other) => return Err(other.unexpected().to_string()),
+    };
+    let cmd = match sub.as_str() {
+        "help" => Command::Help,
+        "setup" => Command::Setup,
+        "ci" => Command::Ci,
+        // Everything after `grade` belongs to the grader, `--help` included.
+        "grade" => Command::Grade {
+            args: p.raw_args().map_err(|e| e.to_string())?.collect(),
+        },
+        "build" | "qemu" | "gdb" => {
+            let mut labs = LabSet::BASE;
+            let mut cpus = DEFAULT_CPUS;
+            while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+                match arg {
+                    Long("lab") | Short('l') => {
+                        let spec = p.value().map_err(|e| e.to_string())?;
+                        let spec = spec.to_str().ok_or("--lab takes a lab name")?;
+                        labs = labs.union(LabSet::parse(spec)?);
+                    }
+                    Long("cpus") if sub != "build" => {
+                        let n = p.value().map_err(|e| e.to_string())?;
+                        cpus = parse_cpus(&n.to_string_lossy())?;
+                    }
+                    other => return Err(format!("{} for `{sub}`", other.unexpected())),
+                }
+            }
+            return Ok(match sub.as_str() {
+                "build" => Command::Build { labs },
+                _ => Command::Qemu {
+                    labs,
+                    cpus,
+                    gdb: sub == "gdb",
+                },
+            });
+        }
+        other => return Err(format!("unknown command `{other}`")),
+    };
+    if let Some(extra) = p.next().map_err(|e| e.to_string())? {
+        return Err(format!("{} for `{sub}`", extra.unexpected()));
+    }
+    Ok(cmd)
+}
+
+fn parse_cpus(text: &str) -> Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(n) if (1..=MAX_CPUS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "--cpus takes a number of harts from 1 to {MAX_CPUS}, not `{text}`"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(line: &str) -> Result<Command, String> {
+        parse(line.split_whitespace().map(OsString::from))
+    }
+
+    #[test]
+    fn commands_and_defaults() {
+        assert_eq!(parse_str("setup"), Ok(Command::Setup));
+        assert_eq!(parse_str("ci"), Ok(Command::Ci));
+        assert_eq!(parse_str("help"), Ok(Command::Help));
+        assert_eq!(parse_str("--help"), Ok(Command::Help));
+        assert_eq!(
+            parse_str("build"),
+            Ok(Command::Build { labs: LabSet::BASE })
+        );
+        assert_eq!(
+            parse_str("qemu"),
+            Ok(Command::Qemu {
+                labs: LabSet::BASE,
+                cpus: 3,
+                gdb: false
+            })
+        );
+    }
+
+    #[test]
+    fn lab_and_cpus_options() {
+        let Ok(Command::Build { labs }) = parse_str("build --lab cow,trace") else {
+            panic!("build with labs")
+        };
+        assert_eq!(labs.config_name(), "trace-cow");
+        let Ok(Command::Build { labs }) = parse_str("build --lab=lab-cow --lab sysinfo") else {
+            panic!("build with two --lab")
+        };
+        assert_eq!(labs.config_name(), "sysinfo-cow");
+        assert_eq!(
+            parse_str("gdb --cpus 1 --lab all"),
+            Ok(Command::Qemu {
+                labs: LabSet::ALL,
+                cpus: 1,
+                gdb: true
+            })
+        );
+        assert_eq!(
+            parse_str("qemu --cpus=8"),
+            Ok(Command::Qemu {
+                labs: LabSet::BASE,
+                cpus: 8,
+                gdb: false
+            })
+        );
+    }
+
+    #[test]
+    fn usage_errors_are_one_line() {
+        for (line, want) in [
+            ("", "no command given"),
+            ("frobnicate", "unknown command `frobnicate`"),
+            ("build --lab nosuch", "unknown lab `nosuch`"),
+            ("build --lab", "missing argument"),
+            (
+                "qemu --cpus 0",
+                "--cpus takes a number of harts from 1 to 8, not `0`",
+            ),
+            ("qemu --cpus 9", "not `9`"),
+            ("qemu --cpus many", "not `many`"),
+            ("build --cpus 2", "invalid option '--cpus' for `build`"),
+            ("build extra", "unexpected argument \"extra\" for `build`"),
+            ("setup --lab cow", "for `setup`"),
+        ] {
+            let err = parse_str(line).unwrap_err();
+            assert!(err.contains(want), "{line:?} gave {err:?}");
+            assert!(!err.contains('\n'), "{line:?} gave {err:?}");
+        }
+    }
+
+    #[test]
+    fn grade_passes_everything_on() {
+        assert_eq!(
+            parse_str("grade lab-cow --json -j 2 --help"),
+            Ok(Command::Grade {
+                args: ["lab-cow", "--json", "-j", "2", "--help"]
+                    .map(OsString::from)
+                    .to_vec()
+            })
+        );
+        assert_eq!(parse_str("grade"), Ok(Command::Grade { args: vec![] }));
+    }
+}
