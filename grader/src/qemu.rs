@@ -1,9 +1,23 @@
-//! How to start QEMU for this kernel. Shared by the grader and `cargo xtask
-//! qemu`/`gdb`, which add their own console and debugging options.
+//! How to start QEMU for this kernel, and graded runs: QEMU in its own
+//! process group with the console on pipes, the shell driven from the
+//! output, and QEMU killed when the run ends, whatever ends it. The machine
+//! arguments are shared with `cargo xtask qemu`/`gdb`, which add their own
+//! console and debugging options.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::io::{self, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use regex::Regex;
+use wait_timeout::ChildExt;
+
+use crate::check::line_matches;
 
 /// The QEMU binary for the RISC-V `virt` machine.
 pub const QEMU: &str = "qemu-system-riscv64";
@@ -24,19 +38,18 @@ pub fn machine_args(kernel: &Path, fs_img: &Path, cpus: u32) -> Vec<OsString> {
     args.push("-kernel".into());
     args.push(kernel.into());
     args.extend(
-        [
-            "-global",
-            "virtio-mmio.force-legacy=false",
-            "-drive",
-        ]
-        .iter()
-        .map(OsString::from),
+        ["-global", "virtio-mmio.force-legacy=false", "-drive"]
+            .iter()
+            .map(OsString::from),
     );
     args.push(drive);
     args.extend(
-        ["-device", "virtio-blk-device,drive=x0,bus=virtio-mmio-bus.0"]
-            .iter()
-            .map(OsString::from),
+        [
+            "-device",
+            "virtio-blk-device,drive=x0,bus=virtio-mmio-bus.0",
+        ]
+        .iter()
+        .map(OsString::from),
     );
     args
 }
@@ -70,6 +83,420 @@ pub fn check() -> Result<(u32, u32), String> {
     Ok(v)
 }
 
+/// The QEMU binary graded runs start: `$GRADER_QEMU` when set (tests use a
+/// fake that replays a transcript), else [`QEMU`].
+pub fn qemu_binary() -> OsString {
+    std::env::var_os("GRADER_QEMU").unwrap_or_else(|| QEMU.into())
+}
+
+/// The whole command line of a graded run: the machine, the console on
+/// stdio and nothing else. No `-nographic` (its monitor escape `^A` in the
+/// input could end a run), no GDB port (so any number of graders run at
+/// once), and `-snapshot` so the disk image is never written.
+pub fn graded_args(kernel: &Path, fs_img: &Path, cpus: u32) -> Vec<OsString> {
+    let mut args = machine_args(kernel, fs_img, cpus);
+    args.extend(
+        [
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-monitor",
+            "none",
+            "-no-reboot",
+            "-snapshot",
+        ]
+        .iter()
+        .map(OsString::from),
+    );
+    args
+}
+
+/// One graded boot: what to run and what to type.
+pub struct Session<'a> {
+    pub qemu: &'a OsStr,
+    pub args: &'a [OsString],
+    /// Typed one per shell prompt.
+    pub commands: &'a [String],
+    /// Ends the run at a matching line after the last command, instead of
+    /// at the prompt after it.
+    pub until: Option<&'a Regex>,
+    pub timeout: Duration,
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum End {
+    /// The prompt after the last command (or the `until` line) appeared.
+    Finished,
+    /// The deadline passed; `waiting_for` says what had not appeared.
+    Timeout { waiting_for: String },
+    /// The kernel printed this `panic: ` line.
+    Panic { line: String },
+    /// QEMU exited by itself before the run finished.
+    Exited { status: String, stderr: String },
+}
+
+/// A finished run: the console as printed and how it ended.
+#[derive(Debug)]
+pub struct Transcript {
+    pub output: Vec<u8>,
+    pub end: End,
+    pub elapsed: Duration,
+}
+
+/// How long output keeps being collected after a panic line (the
+/// backtrace that may follow), before QEMU is stopped.
+pub const PANIC_GRACE: Duration = Duration::from_millis(200);
+/// How long a `$ ` that ends a line of output (not at a line start, as a
+/// prompt after output that lacks its newline) must stay the last thing
+/// printed to count as a prompt.
+pub const QUIET_PROMPT: Duration = Duration::from_millis(300);
+
+/// What the run should do after some output.
+#[derive(Debug, PartialEq)]
+pub enum Step {
+    Wait,
+    /// Type this line (it ends in `\n`).
+    Type(String),
+    Finished,
+    /// A `panic: ` line appeared (the first one).
+    Panic,
+}
+
+/// Drives the shell from the console output, like MIT's gradelib: at each
+/// prompt `$ ` (at a line start) type the next command; the run is over at
+/// the prompt after the last one. A prompt counts only if it appeared after
+/// the previous command was typed: the echo of a command, or a prompt
+/// printed before typing, never advances the script twice.
+pub struct Shell<'a> {
+    commands: &'a [String],
+    until: Option<&'a Regex>,
+    output: Vec<u8>,
+    typed: usize,
+    /// Output from here on was printed after the last command was typed.
+    typed_at: usize,
+    /// Start of the line not yet ended by a newline.
+    line_start: usize,
+    /// That line was already taken as a prompt.
+    line_prompted: bool,
+    panic: Option<String>,
+    ok_lines: usize,
+}
+
+impl<'a> Shell<'a> {
+    pub fn new(commands: &'a [String], until: Option<&'a Regex>) -> Self {
+        Shell {
+            commands,
+            until,
+            output: Vec::new(),
+            typed: 0,
+            typed_at: 0,
+            line_start: 0,
+            line_prompted: false,
+            panic: None,
+            ok_lines: 0,
+        }
+    }
+
+    /// Takes more console output.
+    pub fn feed(&mut self, bytes: &[u8]) -> Step {
+        let from = self.output.len();
+        self.output.extend_from_slice(bytes);
+        let had_panic = self.panic.is_some();
+        let mut prompt = false;
+        let mut until_seen = false;
+        let mut scan = from.max(self.line_start);
+        while let Some(nl) = self.output[scan..].iter().position(|&b| b == b'\n') {
+            let end = scan + nl;
+            let line = String::from_utf8_lossy(&self.output[self.line_start..end]);
+            let line = line.strip_suffix('\r').unwrap_or(&line);
+            if self.panic.is_none() && line.starts_with("panic: ") {
+                self.panic = Some(line.to_owned());
+            }
+            if line.ends_with(": OK") || line.trim() == "OK" {
+                self.ok_lines += 1;
+            }
+            let after_typing = self.line_start >= self.typed_at;
+            if after_typing && self.typed == self.commands.len() {
+                until_seen |= self.until.is_some_and(|re| line_matches(re, line));
+            }
+            prompt |= after_typing && !self.line_prompted && line.starts_with("$ ");
+            self.line_start = end + 1;
+            self.line_prompted = false;
+            scan = end + 1;
+        }
+        let partial = &self.output[self.line_start..];
+        if self.panic.is_none() && partial.starts_with(b"panic: ") {
+            self.panic = Some(String::from_utf8_lossy(partial).into_owned());
+        }
+        if self.line_start >= self.typed_at && !self.line_prompted && partial.starts_with(b"$ ") {
+            prompt = true;
+            self.line_prompted = true;
+        }
+        if self.panic.is_some() {
+            return if had_panic { Step::Wait } else { Step::Panic };
+        }
+        if until_seen {
+            return Step::Finished;
+        }
+        if prompt { self.prompt() } else { Step::Wait }
+    }
+
+    /// Whether the output ends in `$ ` after other text on its line, which
+    /// is a prompt if nothing follows it for [`QUIET_PROMPT`].
+    pub fn ends_in_late_prompt(&self) -> bool {
+        let partial = &self.output[self.line_start..];
+        self.panic.is_none()
+            && self.line_start >= self.typed_at
+            && !self.line_prompted
+            && partial.len() > 2
+            && partial.ends_with(b"$ ")
+    }
+
+    /// Takes the `$ ` at the end of the output as a prompt (nothing followed it).
+    pub fn quiet(&mut self) -> Step {
+        if !self.ends_in_late_prompt() {
+            return Step::Wait;
+        }
+        self.line_prompted = true;
+        self.prompt()
+    }
+
+    fn prompt(&mut self) -> Step {
+        match self.commands.get(self.typed) {
+            Some(command) => {
+                self.typed += 1;
+                self.typed_at = self.output.len();
+                Step::Type(format!("{command}\n"))
+            }
+            None if self.until.is_none() => Step::Finished,
+            None => Step::Wait,
+        }
+    }
+
+    /// What the run is waiting for, for a timeout message.
+    pub fn waiting_for(&self) -> String {
+        let n = self.commands.len();
+        match (self.typed, self.until) {
+            (0, _) => "the shell's first prompt".to_owned(),
+            (k, Some(re)) if k == n => {
+                format!("a line matching /{re}/ after `{}`", self.commands[k - 1])
+            }
+            (k, _) => format!(
+                "the prompt after `{}` (command {k} of {n})",
+                self.commands[k - 1]
+            ),
+        }
+    }
+
+    /// Lines so far that report a test OK (usertests' progress).
+    pub fn ok_lines(&self) -> usize {
+        self.ok_lines
+    }
+
+    pub fn panic_line(&self) -> Option<&str> {
+        self.panic.as_deref()
+    }
+
+    pub fn into_output(self) -> Vec<u8> {
+        self.output
+    }
+}
+
+/// Process groups of the QEMUs now running, for the interrupt handler.
+static LIVE: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+fn live() -> MutexGuard<'static, Vec<i32>> {
+    LIVE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn kill_group(pgid: i32) {
+    // SAFETY: kill(2) touches no memory of ours; a negative pid names the
+    // process group, which is QEMU's own (it was started as its leader).
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+}
+
+/// Kills every QEMU this process started that is still running. For a
+/// program that embeds the grader and has its own Ctrl-C handler.
+pub fn kill_all() {
+    for &pgid in live().iter() {
+        kill_group(pgid);
+    }
+}
+
+/// On Ctrl-C (and SIGTERM, SIGHUP), kill every running QEMU and exit with
+/// status 130. Fails when the program already has a handler; that handler
+/// should then call [`kill_all`].
+pub fn install_interrupt_handler() -> Result<(), String> {
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    INSTALLED
+        .get_or_init(|| {
+            ctrlc::set_handler(|| {
+                // Holding the lock until exit keeps new QEMUs from starting.
+                let groups = live();
+                for &pgid in groups.iter() {
+                    kill_group(pgid);
+                }
+                eprintln!("grader: interrupted; stopped {} QEMU run(s)", groups.len());
+                std::process::exit(130);
+            })
+            .map_err(|e| format!("cannot catch Ctrl-C ({e}): QEMUs may outlive an interrupt"))
+        })
+        .clone()
+}
+
+/// A running QEMU in its own process group, killed (group and all) and
+/// reaped when dropped, whatever ended the run.
+struct Running {
+    child: Child,
+    pgid: i32,
+}
+
+impl Running {
+    fn spawn(mut command: Command) -> io::Result<Running> {
+        command.process_group(0);
+        die_with_parent(&mut command);
+        // Spawn under the lock: an interrupt now waits until the new group is listed.
+        let mut groups = live();
+        let child = command.spawn()?;
+        let pgid = i32::try_from(child.id()).expect("pids fit in i32");
+        groups.push(pgid);
+        Ok(Running { child, pgid })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        kill_group(self.pgid);
+        live().retain(|&g| g != self.pgid);
+        let _ = self.child.wait();
+    }
+}
+
+/// Makes the kernel kill QEMU if the grader dies without cleaning up
+/// (SIGKILL, a crash), so no run outlives it even then.
+#[cfg(target_os = "linux")]
+fn die_with_parent(command: &mut Command) {
+    let parent = std::process::id();
+    // SAFETY: the closure runs in the forked child before exec, where only
+    // async-signal-safe calls are allowed: prctl, getppid and _exit are,
+    // and nothing here allocates or takes a lock.
+    unsafe {
+        command.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // The parent may have died before prctl took effect.
+            if libc::getppid() as u32 != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_: &mut Command) {}
+
+/// Reads `from` until end of file on a thread, sending each chunk.
+fn forward(mut from: impl Read + Send + 'static) -> Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = from.read(&mut buf) {
+            if tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Boots QEMU, types the session's commands and collects the console until
+/// the run finishes, the kernel panics, QEMU exits, or the timeout. QEMU is
+/// gone when this returns. `progress` gets the count of OK lines whenever it
+/// grows. Errors only if QEMU cannot be started.
+pub fn run_session(session: &Session, progress: &mut dyn FnMut(usize)) -> io::Result<Transcript> {
+    let mut command = Command::new(session.qemu);
+    command
+        .args(session.args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut qemu = Running::spawn(command)?;
+    let mut stdin = qemu.child.stdin.take();
+    let chunks = forward(qemu.child.stdout.take().expect("stdout is piped"));
+    let errors = forward(qemu.child.stderr.take().expect("stderr is piped"));
+    let deadline = start + session.timeout;
+    let mut shell = Shell::new(session.commands, session.until);
+    let mut panicked_at: Option<Instant> = None;
+    let mut ok_lines = 0;
+    let end = loop {
+        let limit = panicked_at.map_or(deadline, |t| t + PANIC_GRACE);
+        let now = Instant::now();
+        if now >= limit {
+            break match shell.panic_line() {
+                Some(line) => End::Panic {
+                    line: line.to_owned(),
+                },
+                None => End::Timeout {
+                    waiting_for: shell.waiting_for(),
+                },
+            };
+        }
+        let late_prompt = shell.ends_in_late_prompt();
+        let wait = if late_prompt {
+            (limit - now).min(QUIET_PROMPT)
+        } else {
+            limit - now
+        };
+        let step = match chunks.recv_timeout(wait) {
+            Ok(bytes) => shell.feed(&bytes),
+            Err(RecvTimeoutError::Timeout) if late_prompt => shell.quiet(),
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => {
+                if let Some(line) = shell.panic_line() {
+                    break End::Panic {
+                        line: line.to_owned(),
+                    };
+                }
+                let status = match qemu.child.wait_timeout(Duration::from_secs(1)) {
+                    Ok(Some(status)) => status.to_string(),
+                    _ => "closed its output".to_owned(),
+                };
+                let stderr = errors
+                    .recv_timeout(Duration::from_millis(500))
+                    .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+                    .unwrap_or_default();
+                break End::Exited { status, stderr };
+            }
+        };
+        if shell.ok_lines() != ok_lines {
+            ok_lines = shell.ok_lines();
+            progress(ok_lines);
+        }
+        match step {
+            Step::Wait => {}
+            // A failed write means QEMU is gone; its end of output follows.
+            Step::Type(line) => {
+                if let Some(input) = stdin.as_mut() {
+                    let _ = input.write_all(line.as_bytes());
+                }
+            }
+            Step::Finished => break End::Finished,
+            Step::Panic => panicked_at = Some(Instant::now()),
+        }
+    };
+    drop(qemu);
+    Ok(Transcript {
+        output: shell.into_output(),
+        end,
+        elapsed: start.elapsed(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +518,108 @@ mod tests {
         assert!(joined.contains("-kernel k"));
         assert!(joined.contains("file=f.img,if=none,format=raw,id=x0"));
         assert!(joined.contains("virtio-mmio.force-legacy=false"));
+    }
+
+    fn commands(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn graded_args_keep_qemu_quiet_and_the_disk_unchanged() {
+        let a = graded_args(Path::new("k"), Path::new("f.img"), 1);
+        let joined = a.join(OsStr::new(" ")).into_string().unwrap();
+        assert!(joined.ends_with("-display none -serial stdio -monitor none -no-reboot -snapshot"));
+        assert!(
+            !joined.contains("nographic") && !joined.contains("-gdb") && !joined.contains(" -s ")
+        );
+    }
+
+    #[test]
+    fn types_one_command_per_prompt_and_ends_at_the_last_prompt() {
+        let cmds = commands(&["echo hello", "ls"]);
+        let mut sh = Shell::new(&cmds, None);
+        assert_eq!(
+            sh.feed(b"xv6 kernel is booting\n\ninit: starting sh\n"),
+            Step::Wait
+        );
+        assert_eq!(sh.feed(b"$"), Step::Wait);
+        assert_eq!(sh.feed(b" "), Step::Type("echo hello\n".into()));
+        // The echo completes the prompt's line: no second command.
+        assert_eq!(sh.feed(b"echo hello\nhello\n"), Step::Wait);
+        assert_eq!(sh.feed(b"$ "), Step::Type("ls\n".into()));
+        assert_eq!(sh.waiting_for(), "the prompt after `ls` (command 2 of 2)");
+        assert_eq!(sh.feed(b"ls\nREADME\n$ "), Step::Finished);
+    }
+
+    #[test]
+    fn a_dollar_in_the_echo_or_the_output_is_not_a_prompt() {
+        let cmds = commands(&["echo a $ b", "next"]);
+        let mut sh = Shell::new(&cmds, None);
+        assert_eq!(sh.feed(b"$ "), Step::Type("echo a $ b\n".into()));
+        for &byte in b"echo a $ b\na $ b\n" {
+            assert_eq!(sh.feed(&[byte]), Step::Wait);
+        }
+        assert_eq!(sh.feed(b"$ "), Step::Type("next\n".into()));
+    }
+
+    #[test]
+    fn output_on_the_prompt_line_after_a_prompt_does_not_stall() {
+        let cmds = commands(&["pingpong"]);
+        let mut sh = Shell::new(&cmds, None);
+        // The prompt and what follows it arrive in one read.
+        assert_eq!(sh.feed(b"$ "), Step::Type("pingpong\n".into()));
+        assert_eq!(
+            sh.feed(b"pingpong\n4: received ping\n$ 3: received pong\n"),
+            Step::Finished
+        );
+    }
+
+    #[test]
+    fn a_late_prompt_counts_once_quiet() {
+        let cmds = commands(&["cat f"]);
+        let mut sh = Shell::new(&cmds, None);
+        assert_eq!(sh.feed(b"$ "), Step::Type("cat f\n".into()));
+        assert!(
+            !sh.ends_in_late_prompt(),
+            "the echo line is not a late prompt"
+        );
+        assert_eq!(sh.feed(b"cat f\nno newline$ "), Step::Wait);
+        assert!(sh.ends_in_late_prompt());
+        assert_eq!(sh.quiet(), Step::Finished);
+    }
+
+    #[test]
+    fn until_replaces_the_last_prompt() {
+        let cmds = commands(&["sh < script"]);
+        let until = Regex::new("^DONE$").unwrap();
+        let mut sh = Shell::new(&cmds, Some(&until));
+        assert_eq!(sh.feed(b"$ "), Step::Type("sh < script\n".into()));
+        assert_eq!(sh.feed(b"sh < script\n$ $ "), Step::Wait);
+        assert_eq!(
+            sh.waiting_for(),
+            "a line matching /^DONE$/ after `sh < script`"
+        );
+        assert_eq!(sh.feed(b"DONE\n"), Step::Finished);
+    }
+
+    #[test]
+    fn a_panic_is_reported_once_and_wins() {
+        let cmds = commands(&["x"]);
+        let mut sh = Shell::new(&cmds, None);
+        assert_eq!(sh.waiting_for(), "the shell's first prompt");
+        assert_eq!(sh.feed(b"booting\npanic: kerneltrap (hart 1)"), Step::Panic);
+        assert_eq!(sh.panic_line(), Some("panic: kerneltrap (hart 1)"));
+        assert_eq!(sh.feed(b"\nbacktrace:\n$ "), Step::Wait);
+        assert_eq!(sh.panic_line(), Some("panic: kerneltrap (hart 1)"));
+    }
+
+    #[test]
+    fn counts_ok_lines_for_progress() {
+        let cmds = commands(&[]);
+        let mut sh = Shell::new(&cmds, None);
+        sh.feed(b"test a: OK\ntest b: usertrap()\nOK\ntest c: FAILED\ntest d: O");
+        assert_eq!(sh.ok_lines(), 2);
+        sh.feed(b"K\n");
+        assert_eq!(sh.ok_lines(), 3);
     }
 }

@@ -1,0 +1,564 @@
+//! Judging a run's console against a test's checks, and explaining a
+//! failure with the lines that show it.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::spec::Check;
+use crate::symbols::Symbolize;
+
+/// A console transcript split into lines (`\r\n` or `\n`; the last line may
+/// be an unfinished prompt).
+pub struct Console<'a> {
+    lines: Vec<&'a str>,
+}
+
+/// What a check found: pass or fail, and on failure the lines that say why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub passed: bool,
+    pub context: Vec<String>,
+}
+
+impl Verdict {
+    fn pass() -> Self {
+        Verdict {
+            passed: true,
+            context: Vec::new(),
+        }
+    }
+
+    fn fail(context: Vec<String>) -> Self {
+        Verdict {
+            passed: false,
+            context,
+        }
+    }
+}
+
+/// How many console lines a failure shows before and after a line of interest.
+const RADIUS: usize = 2;
+/// How many lines a failure shows from the end of the console.
+const TAIL: usize = 10;
+
+impl<'a> Console<'a> {
+    pub fn new(text: &'a str) -> Self {
+        let mut lines: Vec<&str> = text
+            .split('\n')
+            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+            .collect();
+        if lines.last() == Some(&"") {
+            lines.pop();
+        }
+        Console { lines }
+    }
+
+    pub fn lines(&self) -> &[&'a str] {
+        &self.lines
+    }
+
+    /// Whether `re` matches line `i`, as printed or with the shell prompts
+    /// at its start removed: a command's output can land on the prompt's
+    /// line when something prints while the shell waits.
+    pub fn line_matches(&self, re: &Regex, i: usize) -> bool {
+        line_matches(re, self.lines[i])
+    }
+
+    /// The indices of the lines `re` matches.
+    pub fn matching(&self, re: &Regex) -> Vec<usize> {
+        (0..self.lines.len())
+            .filter(|&i| self.line_matches(re, i))
+            .collect()
+    }
+
+    /// Numbered lines around each of `marked` (which are flagged with `>`),
+    /// with `...` where lines are skipped.
+    pub fn excerpt(&self, marked: &[usize]) -> Vec<String> {
+        let mut shown: Vec<usize> = marked
+            .iter()
+            .flat_map(|&m| m.saturating_sub(RADIUS)..=(m + RADIUS).min(self.lines.len() - 1))
+            .collect();
+        shown.sort_unstable();
+        shown.dedup();
+        let mut out = Vec::new();
+        let mut next = 0;
+        for i in shown {
+            if i > next {
+                out.push("     ...".to_owned());
+            }
+            out.push(self.numbered(i, marked.contains(&i)));
+            next = i + 1;
+        }
+        if next < self.lines.len() {
+            out.push("     ...".to_owned());
+        }
+        out
+    }
+
+    /// The last lines of the console, numbered, under a heading.
+    pub fn tail(&self) -> Vec<String> {
+        if self.lines.is_empty() {
+            return vec!["the console is empty".to_owned()];
+        }
+        let from = self.lines.len().saturating_sub(TAIL);
+        let mut out = vec![if from == 0 {
+            "console:".to_owned()
+        } else {
+            format!("console, last {} of {} lines:", TAIL, self.lines.len())
+        }];
+        out.extend((from..self.lines.len()).map(|i| self.numbered(i, false)));
+        out
+    }
+
+    /// Line `i` for a report: numbered, and with control characters (a
+    /// stray escape sequence, a backspace) made harmless for a terminal.
+    fn numbered(&self, i: usize, marked: bool) -> String {
+        let text: String = self.lines[i]
+            .chars()
+            .map(|c| {
+                if c.is_control() && c != '\t' {
+                    char::REPLACEMENT_CHARACTER
+                } else {
+                    c
+                }
+            })
+            .collect();
+        format!("{}{:>4} | {text}", if marked { '>' } else { ' ' }, i + 1)
+    }
+}
+
+/// Whether `re` matches `line` as printed or with the shell prompts at its
+/// start removed.
+pub fn line_matches(re: &Regex, mut line: &str) -> bool {
+    loop {
+        if re.is_match(line) {
+            return true;
+        }
+        match line.strip_prefix("$ ") {
+            Some(rest) => line = rest,
+            None => return false,
+        }
+    }
+}
+
+/// Judges one check on `console`; `symbols` resolves kernel addresses for
+/// backtrace checks.
+pub fn evaluate(check: &Check, console: &Console, symbols: &dyn Symbolize) -> Verdict {
+    match check {
+        Check::Match(regexes) => {
+            let missing: Vec<String> = regexes
+                .iter()
+                .filter(|re| console.matching(re).is_empty())
+                .map(|re| format!("missing a line matching /{re}/"))
+                .collect();
+            if missing.is_empty() {
+                return Verdict::pass();
+            }
+            Verdict::fail([missing, console.tail()].concat())
+        }
+        Check::NoMatch(regexes) => {
+            let mut context = Vec::new();
+            let mut hits = Vec::new();
+            for re in regexes {
+                let found = console.matching(re);
+                if let Some(first) = found.first() {
+                    context.push(format!(
+                        "unexpected line {} matching /{re}/{}",
+                        first + 1,
+                        plural_more(found.len() - 1)
+                    ));
+                    hits.extend(found);
+                }
+            }
+            if hits.is_empty() {
+                return Verdict::pass();
+            }
+            hits.sort_unstable();
+            hits.dedup();
+            context.extend(console.excerpt(&hits));
+            Verdict::fail(context)
+        }
+        Check::Count { regexes, times } => {
+            let mut context = Vec::new();
+            let mut hits = Vec::new();
+            for re in regexes {
+                let found = console.matching(re);
+                if found.len() != *times {
+                    context.push(format!(
+                        "/{re}/ matched {}, expected {}",
+                        times_word(found.len()),
+                        times_word(*times)
+                    ));
+                    hits.extend(found);
+                }
+            }
+            if context.is_empty() {
+                return Verdict::pass();
+            }
+            hits.sort_unstable();
+            hits.dedup();
+            if hits.is_empty() {
+                context.extend(console.tail());
+            } else {
+                context.extend(console.excerpt(&hits));
+            }
+            Verdict::fail(context)
+        }
+        Check::Delta { regex, by } => delta(console, regex, *by),
+        Check::Usertest(name) => usertest(console, name),
+        Check::Backtrace(expected) => backtrace(console, expected, symbols),
+    }
+}
+
+fn times_word(n: usize) -> String {
+    if n == 1 {
+        "once".to_owned()
+    } else {
+        format!("{n} times")
+    }
+}
+
+fn plural_more(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        1 => " (and 1 more)".to_owned(),
+        n => format!(" (and {n} more)"),
+    }
+}
+
+fn delta(console: &Console, regex: &Regex, by: i64) -> Verdict {
+    let found = console.matching(regex);
+    if found.len() != 2 {
+        let mut context = vec![format!(
+            "/{regex}/ matched {}, expected twice (before and after)",
+            times_word(found.len())
+        )];
+        context.extend(if found.is_empty() {
+            console.tail()
+        } else {
+            console.excerpt(&found)
+        });
+        return Verdict::fail(context);
+    }
+    let number = |i: usize| -> Option<i64> {
+        let mut line = console.lines()[i];
+        loop {
+            if let Some(c) = regex.captures(line) {
+                return c.get(1)?.as_str().trim().parse().ok();
+            }
+            line = line.strip_prefix("$ ")?;
+        }
+    };
+    let (first, second) = (found[0], found[1]);
+    let mut context = match (number(first), number(second)) {
+        (Some(a), Some(b)) if b.checked_sub(a) == Some(by) => return Verdict::pass(),
+        (Some(a), Some(b)) => vec![format!(
+            "went from {a} (line {}) to {b} (line {}): a change of {}, expected {by}",
+            first + 1,
+            second + 1,
+            i128::from(b) - i128::from(a)
+        )],
+        _ => vec![format!("/{regex}/ captured something that is not a number")],
+    };
+    context.extend(console.excerpt(&found));
+    Verdict::fail(context)
+}
+
+/// A usertests verdict: a line (or the rest of the test's line) ending in
+/// the word OK or FAILED.
+static VERDICT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?:^|[^A-Za-z])(OK|FAILED)$").unwrap());
+/// Where usertests' report of one test ends at the latest.
+static NEXT_REPORT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:test \S+:|ALL TESTS PASSED|SOME TESTS FAILED|FAILED -- |\$ |\$$)").unwrap()
+});
+
+fn usertest(console: &Console, name: &str) -> Verdict {
+    let start = Regex::new(&format!(r"(?:^|[^\w])test {}:(.*)$", regex::escape(name)))
+        .expect("an escaped name is a valid regex");
+    let lines = console.lines();
+    let mut reports = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let Some(rest) = start.captures(line).and_then(|c| c.get(1)) else {
+            continue;
+        };
+        reports += 1;
+        // The verdict is on this line or a later one, after whatever the
+        // kernel printed meanwhile, but before the next test's report.
+        let later = lines[i + 1..]
+            .iter()
+            .enumerate()
+            .take_while(|(_, l)| !NEXT_REPORT.is_match(l))
+            .map(|(k, l)| (i + 1 + k, l.trim()));
+        let verdict = std::iter::once((i, rest.as_str().trim()))
+            .chain(later)
+            .find_map(|(k, text)| Some((k, VERDICT.captures(text)?.get(1)?.as_str())));
+        match verdict {
+            Some((_, "OK")) => {}
+            Some((k, _)) => {
+                let mut context = vec![format!("usertests reported test {name}: FAILED")];
+                context.extend(console.excerpt(&(i..=k).collect::<Vec<_>>()));
+                return Verdict::fail(context);
+            }
+            None => {
+                let mut context = vec![format!(
+                    "usertests started test {name} but gave no OK or FAILED for it"
+                )];
+                context.extend(console.excerpt(&[i]));
+                return Verdict::fail(context);
+            }
+        }
+    }
+    if reports == 0 {
+        let mut context = vec![format!("usertests never reported test {name}")];
+        context.extend(console.tail());
+        return Verdict::fail(context);
+    }
+    Verdict::pass()
+}
+
+static ADDRESS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^0x([0-9a-fA-F]{1,16})$").unwrap());
+
+fn backtrace(console: &Console, expected: &[String], symbols: &dyn Symbolize) -> Verdict {
+    let lines = console.lines();
+    let Some(start) = lines.iter().position(|l| l.trim() == "backtrace:") else {
+        let mut context = vec!["no line says `backtrace:`".to_owned()];
+        context.extend(console.tail());
+        return Verdict::fail(context);
+    };
+    let addresses: Vec<(usize, u64)> = lines[start + 1..]
+        .iter()
+        .map_while(|l| {
+            let hex = ADDRESS.captures(l.trim())?.get(1)?.as_str();
+            u64::from_str_radix(hex, 16).ok()
+        })
+        .enumerate()
+        .map(|(k, a)| (start + 1 + k, a))
+        .collect();
+    let mut context = Vec::new();
+    let mut ok = addresses.len() == expected.len();
+    if !ok {
+        context.push(format!(
+            "the backtrace has {} address{}, expected {} ({})",
+            addresses.len(),
+            if addresses.len() == 1 { "" } else { "es" },
+            expected.len(),
+            expected.join(", ")
+        ));
+    }
+    for (k, &(_, address)) in addresses.iter().enumerate() {
+        // A return address can be the first byte after its function.
+        let found = symbols.functions(address.saturating_sub(1));
+        let want = expected.get(k);
+        let (good, names) = match &found {
+            Ok(names) if names.is_empty() => (false, "no function".to_owned()),
+            Ok(names) => (
+                want.is_some_and(|w| names.contains(w)),
+                names.join(" inlined in "),
+            ),
+            Err(e) => (false, e.clone()),
+        };
+        ok &= good;
+        let wanted = want.map_or_else(|| "nothing".to_owned(), |w| w.clone());
+        context.push(format!(
+            "{} {address:#018x} is in {names}, expected {wanted}",
+            if good { "ok " } else { "BAD" }
+        ));
+    }
+    if ok {
+        return Verdict::pass();
+    }
+    let marked: Vec<usize> = std::iter::once(start)
+        .chain(addresses.iter().map(|&(i, _)| i))
+        .collect();
+    context.extend(console.excerpt(&marked));
+    Verdict::fail(context)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::symbols::Symbolize;
+
+    fn data(name: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    fn re(s: &str) -> Regex {
+        Regex::new(s).unwrap()
+    }
+
+    /// Addresses from the recorded bttest transcript, as the reference
+    /// kernel's ELF symbolises them.
+    struct Table;
+    impl Symbolize for Table {
+        fn functions(&self, address: u64) -> Result<Vec<String>, String> {
+            let names: &[&str] = match address {
+                0x8000_2d0f..=0x8000_2d2f => &["sys_sleep"],
+                0x8000_2a00..=0x8000_2aff => &["dispatch", "syscall"],
+                0x8000_2600..=0x8000_26ff => &["usertrap"],
+                _ => &[],
+            };
+            Ok(names.iter().map(|s| s.to_string()).collect())
+        }
+    }
+
+    fn judge(check: &Check, transcript: &str) -> Verdict {
+        let text = data(transcript);
+        evaluate(check, &Console::new(&text), &Table)
+    }
+
+    #[test]
+    fn lines_keep_the_unfinished_prompt_and_drop_carriage_returns() {
+        let c = Console::new("a\r\nb\n$ ");
+        assert_eq!(c.lines(), &["a", "b", "$ "]);
+        assert_eq!(Console::new("a\n").lines(), &["a"]);
+    }
+
+    #[test]
+    fn matching_sees_past_prompts_on_the_line() {
+        let c = Console::new("$ $ 4: received ping\n$ echo hello\nhello\n");
+        assert_eq!(c.matching(&re(r"^\d+: received ping$")), vec![0]);
+        assert_eq!(c.matching(&re("^hello$")), vec![2]);
+    }
+
+    #[test]
+    fn match_passes_and_fails_on_a_shell_session() {
+        let ok = Check::Match(vec![re("^hello$"), re("^x$")]);
+        assert!(judge(&ok, "shell.txt").passed);
+        let bad = Check::Match(vec![re("^hello$"), re("^goodbye$")]);
+        let v = judge(&bad, "shell.txt");
+        assert!(!v.passed);
+        assert_eq!(v.context[0], "missing a line matching /^goodbye$/");
+        assert!(
+            v.context[1].starts_with("console, last 10 of"),
+            "{:?}",
+            v.context
+        );
+        assert!(v.context.last().unwrap().ends_with("| $ "));
+    }
+
+    #[test]
+    fn no_match_points_at_the_offending_lines() {
+        assert!(judge(&Check::NoMatch(vec![re("^panic: ")]), "shell.txt").passed);
+        let v = judge(
+            &Check::NoMatch(vec![re("^exec .* failed$")]),
+            "util-broken.txt",
+        );
+        assert!(!v.passed);
+        insta::assert_snapshot!(v.context.join("\n"));
+    }
+
+    #[test]
+    fn count_wants_the_exact_number() {
+        let primes: Vec<Regex> = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31]
+            .iter()
+            .map(|p| re(&format!("^prime {p}$")))
+            .collect();
+        let once = Check::Count {
+            regexes: primes.clone(),
+            times: 1,
+        };
+        assert!(judge(&once, "primes.txt").passed);
+        let v = judge(&once, "primes-broken.txt");
+        assert!(!v.passed);
+        insta::assert_snapshot!(v.context.join("\n"));
+        let twice = Check::Count {
+            regexes: vec![re("^simple: ok$")],
+            times: 2,
+        };
+        assert!(!judge(&twice, "primes.txt").passed);
+    }
+
+    #[test]
+    fn delta_compares_the_two_captures() {
+        let copyin = |by| Check::Delta {
+            regex: re(r"^copyin: (\d+)$"),
+            by,
+        };
+        assert!(judge(&copyin(28), "stats.txt").passed);
+        let v = judge(&copyin(27), "stats.txt");
+        assert!(!v.passed);
+        insta::assert_snapshot!(v.context.join("\n"));
+        let once = Check::Delta {
+            regex: re(r"^copyinstr: (\d+)$"),
+            by: 0,
+        };
+        let v = judge(&once, "shell.txt");
+        assert_eq!(
+            v.context[0],
+            r"/^copyinstr: (\d+)$/ matched 0 times, expected twice (before and after)"
+        );
+        let text = "a: x\na: 3\n";
+        let not_a_number = Check::Delta {
+            regex: re(r"^a: (\w+)$"),
+            by: 1,
+        };
+        let v = evaluate(&not_a_number, &Console::new(text), &Table);
+        assert_eq!(
+            v.context[0],
+            r"/^a: (\w+)$/ captured something that is not a number"
+        );
+    }
+
+    #[test]
+    fn usertest_finds_verdicts_among_kernel_messages() {
+        let t = |name: &str| judge(&Check::Usertest(name.to_owned()), "usertests.txt");
+        // Reported OK after two kernel lines.
+        assert!(t("copyin").passed);
+        // "copyin" must not be confused with these.
+        assert!(t("copyinstr1").passed);
+        assert!(t("copyinstr3").passed);
+        let failed = t("sbrkmuch");
+        assert!(!failed.passed);
+        insta::assert_snapshot!(failed.context.join("\n"));
+        let silent = t("bigdir");
+        assert_eq!(silent.context[0], "usertests never reported test bigdir");
+        let unfinished = t("forkfork");
+        assert_eq!(
+            unfinished.context[0],
+            "usertests started test forkfork but gave no OK or FAILED for it"
+        );
+        // The summary's FAILED is not a test's verdict.
+        assert!(!t("textwrite").passed);
+    }
+
+    #[test]
+    fn backtrace_symbolises_in_order() {
+        let want = |names: &[&str]| Check::Backtrace(names.iter().map(|s| s.to_string()).collect());
+        assert!(judge(&want(&["sys_sleep", "syscall", "usertrap"]), "bttest.txt").passed);
+        // An inlined function's caller counts too.
+        assert!(judge(&want(&["sys_sleep", "dispatch", "usertrap"]), "bttest.txt").passed);
+        let v = judge(&want(&["sys_sleep", "usertrap", "syscall"]), "bttest.txt");
+        assert!(!v.passed);
+        insta::assert_snapshot!(v.context.join("\n"));
+        let short = judge(
+            &want(&["sys_sleep", "syscall", "usertrap", "main"]),
+            "bttest.txt",
+        );
+        assert_eq!(
+            short.context[0],
+            "the backtrace has 3 addresses, expected 4 (sys_sleep, syscall, usertrap, main)"
+        );
+        let none = judge(&want(&["sys_sleep"]), "shell.txt");
+        assert_eq!(none.context[0], "no line says `backtrace:`");
+    }
+
+    #[test]
+    fn partial_output_rules() {
+        assert!(Check::Match(vec![]).holds_on_partial_output());
+        assert!(Check::Usertest("x".into()).holds_on_partial_output());
+        assert!(!Check::NoMatch(vec![]).holds_on_partial_output());
+        assert!(
+            !Check::Count {
+                regexes: vec![],
+                times: 1
+            }
+            .holds_on_partial_output()
+        );
+    }
+}

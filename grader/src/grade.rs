@@ -1,0 +1,521 @@
+//! Grading: the runs of every lab go to a pool of workers (longest first),
+//! each test is judged as soon as its run is over, and results are printed
+//! in spec order while the other runs go on.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::check::{Console, evaluate};
+use crate::cli::Built;
+use crate::qemu::{self, End, Session, Transcript};
+use crate::report::{self, LabReport, Outcome, TestReport};
+use crate::spec::{Check, Spec, Test};
+use crate::symbols::{KernelSymbols, Symbolize};
+
+/// A lab to grade: its spec (tests already filtered) and its kernel.
+pub struct Lab {
+    pub spec: Spec,
+    /// The seed its random parameters were drawn from.
+    pub seed: u64,
+    pub built: Result<Built, String>,
+}
+
+pub struct Settings {
+    pub qemu: OsString,
+    pub jobs: usize,
+    pub timeout_scale: f64,
+    /// Overrides every spec's `cpus`.
+    pub cpus: Option<u32>,
+    /// Console logs go to `<logs>/<lab>/<run-id>.log`.
+    pub logs: PathBuf,
+    /// Log paths are shown relative to this directory when inside it.
+    pub root: PathBuf,
+    /// Draw a progress line on stderr.
+    pub progress: bool,
+}
+
+pub struct Graded {
+    pub labs: Vec<LabReport>,
+    pub elapsed: Duration,
+    /// Set when QEMU itself could not be started: the grade is not the
+    /// student's.
+    pub qemu_error: Option<String>,
+}
+
+/// One QEMU boot to do.
+struct Job<'a> {
+    run: usize,
+    args: Vec<OsString>,
+    timeout: Duration,
+    spec: &'a Spec,
+}
+
+/// A finished boot, as the tests see it.
+struct RunResult {
+    /// The console and how the run ended, or why QEMU could not start.
+    console: Result<(String, End), String>,
+    timeout: Duration,
+    seconds: f64,
+    log: Option<String>,
+}
+
+enum Event {
+    Started(usize),
+    Progress(usize, usize),
+    Finished(usize, io::Result<Transcript>),
+}
+
+/// The timeout of run `run` of `spec`: its own or the spec's, raised by
+/// the selected tests that ask for more, times `scale`.
+fn run_timeout(spec: &Spec, run: usize, scale: f64) -> Duration {
+    let own = spec.runs[run].timeout.unwrap_or(spec.timeout);
+    let longest = spec
+        .tests
+        .iter()
+        .filter(|t| t.run == run)
+        .filter_map(|t| t.timeout)
+        .fold(own, Duration::max);
+    longest.mul_f64(scale)
+}
+
+/// Grades `labs`, printing the text report to `out` as results come in.
+pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Result<Graded> {
+    let started = Instant::now();
+    let mut jobs = Vec::new();
+    // job_of[lab][run]: the job that boots that run, if any test needs it.
+    let mut job_of: Vec<Vec<Option<usize>>> = Vec::new();
+    for lab in labs {
+        let spec = &lab.spec;
+        let mut of_run = vec![None; spec.runs.len()];
+        if let Ok(built) = &lab.built {
+            for (run, job) in of_run.iter_mut().enumerate() {
+                if !spec.tests.iter().any(|t| t.run == run) {
+                    continue;
+                }
+                *job = Some(jobs.len());
+                let cpus = settings.cpus.unwrap_or(spec.cpus);
+                jobs.push(Job {
+                    run,
+                    args: qemu::graded_args(&built.kernel, &built.fs_img, cpus),
+                    timeout: run_timeout(spec, run, settings.timeout_scale),
+                    spec,
+                });
+            }
+        }
+        job_of.push(of_run);
+    }
+    // Longest first, so a long usertests run does not start last.
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_key(|&j| std::cmp::Reverse(jobs[j].timeout));
+
+    let mut printer = Printer {
+        labs,
+        job_of: &job_of,
+        symbols: labs
+            .iter()
+            .map(|l| {
+                l.built
+                    .as_ref()
+                    .ok()
+                    .map(|b| KernelSymbols::new(b.kernel.clone()))
+            })
+            .collect(),
+        reports: Vec::new(),
+        lab_open: false,
+        test: 0,
+        progress: Progress {
+            enabled: settings.progress,
+            running: BTreeMap::new(),
+            done: 0,
+            total: jobs.len(),
+            drawn: false,
+        },
+    };
+    let mut results: Vec<Option<RunResult>> = (0..jobs.len()).map(|_| None).collect();
+    let mut qemu_error = None;
+
+    let next = AtomicUsize::new(0);
+    thread::scope(|scope| -> io::Result<()> {
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..settings.jobs.min(jobs.len()) {
+            let tx = tx.clone();
+            let (next, order, jobs) = (&next, &order, &jobs);
+            scope.spawn(move || {
+                while let Some(&j) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let job = &jobs[j];
+                    let run = &job.spec.runs[job.run];
+                    let _ = tx.send(Event::Started(j));
+                    let session = Session {
+                        qemu: &settings.qemu,
+                        args: &job.args,
+                        commands: &run.commands,
+                        until: run.until.as_ref(),
+                        timeout: job.timeout,
+                    };
+                    let transcript = qemu::run_session(&session, &mut |ok| {
+                        let _ = tx.send(Event::Progress(j, ok));
+                    });
+                    let _ = tx.send(Event::Finished(j, transcript));
+                }
+            });
+        }
+        drop(tx);
+        let stop = |e: io::Error| {
+            // Nobody reads the report: start no more runs, end the ones going.
+            next.store(order.len(), Ordering::Relaxed);
+            qemu::kill_all();
+            e
+        };
+        printer.advance(&results, out).map_err(stop)?;
+        loop {
+            match rx.recv_timeout(Duration::from_millis(250)) {
+                Ok(Event::Started(j)) => {
+                    printer.progress.running.insert(j, (Instant::now(), 0));
+                }
+                Ok(Event::Progress(j, ok)) => {
+                    if let Some(entry) = printer.progress.running.get_mut(&j) {
+                        entry.1 = ok;
+                    }
+                }
+                Ok(Event::Finished(j, transcript)) => {
+                    printer.progress.running.remove(&j);
+                    printer.progress.done += 1;
+                    let job = &jobs[j];
+                    let result = finish(job, transcript, settings);
+                    if let Err(e) = &result.console {
+                        qemu_error.get_or_insert_with(|| e.clone());
+                    }
+                    results[j] = Some(result);
+                    printer.advance(&results, out).map_err(stop)?;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            printer.progress.draw(&jobs);
+        }
+        printer.progress.clear();
+        Ok(())
+    })?;
+    Ok(Graded {
+        labs: printer.reports,
+        elapsed: started.elapsed(),
+        qemu_error,
+    })
+}
+
+/// Saves a finished run's console log and keeps what its tests need.
+fn finish(job: &Job, transcript: io::Result<Transcript>, settings: &Settings) -> RunResult {
+    let transcript = match transcript {
+        Ok(t) => t,
+        Err(e) => {
+            return RunResult {
+                console: Err(format!(
+                    "could not start {}: {e}",
+                    settings.qemu.to_string_lossy()
+                )),
+                timeout: job.timeout,
+                seconds: 0.0,
+                log: None,
+            };
+        }
+    };
+    let path = settings
+        .logs
+        .join(&job.spec.name)
+        .join(format!("{}.log", job.spec.runs[job.run].id));
+    let log = match write_atomically(&path, &transcript.output) {
+        Ok(()) => Some(
+            path.strip_prefix(&settings.root)
+                .unwrap_or(&path)
+                .display()
+                .to_string(),
+        ),
+        Err(e) => {
+            eprintln!(
+                "grader: cannot save the console log {}: {e}",
+                path.display()
+            );
+            None
+        }
+    };
+    RunResult {
+        console: Ok((
+            String::from_utf8_lossy(&transcript.output).into_owned(),
+            transcript.end,
+        )),
+        timeout: job.timeout,
+        seconds: transcript.elapsed.as_secs_f64(),
+        log,
+    }
+}
+
+/// Writes `path` whole or not at all: a reader, or another grader writing
+/// the same log, never sees a half-written file.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
+    static UNIQUE: AtomicUsize = AtomicUsize::new(0);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temp = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        UNIQUE.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::write(&temp, contents)?;
+    std::fs::rename(&temp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temp);
+    })
+}
+
+/// Prints tests in spec order as their runs finish.
+struct Printer<'a> {
+    labs: &'a [Lab],
+    job_of: &'a [Vec<Option<usize>>],
+    symbols: Vec<Option<KernelSymbols>>,
+    /// Printed labs; the last is still being printed while `lab_open`.
+    reports: Vec<LabReport>,
+    lab_open: bool,
+    /// The next test of the open lab.
+    test: usize,
+    progress: Progress,
+}
+
+impl Printer<'_> {
+    fn advance(&mut self, results: &[Option<RunResult>], out: &mut dyn Write) -> io::Result<()> {
+        let named = self.labs.len() > 1;
+        let mut printed = false;
+        loop {
+            if !self.lab_open {
+                let Some(lab) = self.labs.get(self.reports.len()) else {
+                    break;
+                };
+                let seed = (!lab.spec.random.is_empty()).then_some(lab.seed);
+                let report = LabReport::new(lab.spec.name.clone(), seed, lab.spec.random.clone());
+                self.progress.clear();
+                report::write_lab_header(out, &report, named)?;
+                self.reports.push(report);
+                self.test = 0;
+                self.lab_open = true;
+                printed = true;
+                continue;
+            }
+            let l = self.reports.len() - 1;
+            let lab = &self.labs[l];
+            let Some(test) = lab.spec.tests.get(self.test) else {
+                self.progress.clear();
+                report::write_score(out, &self.reports[l])?;
+                self.lab_open = false;
+                printed = true;
+                continue;
+            };
+            let report = match &lab.built {
+                Err(e) => not_built(test, e),
+                Ok(_) => {
+                    let job = self.job_of[l][test.run].expect("a selected test's run is booted");
+                    let Some(result) = &results[job] else { break };
+                    let symbols = self.symbols[l].as_ref().expect("a built lab has symbols");
+                    judge(test, result, symbols)
+                }
+            };
+            self.progress.clear();
+            report::write_test(out, &report)?;
+            self.reports[l].push(report);
+            self.test += 1;
+            printed = true;
+        }
+        if printed {
+            out.flush()?;
+        }
+        Ok(())
+    }
+}
+
+fn not_built(test: &Test, error: &str) -> TestReport {
+    let leaf = |t: &Test| TestReport {
+        name: t.name.clone(),
+        points: 0,
+        max_points: t.points,
+        outcome: Outcome::Fail,
+        seconds: None,
+        visibility: t.visibility,
+        context: vec![format!("the kernel was not built: {error}")],
+        log: None,
+        parts: Vec::new(),
+    };
+    TestReport {
+        parts: test.parts.iter().map(leaf).collect(),
+        ..leaf(test)
+    }
+}
+
+/// Scores a test (and its parts) on its run's console.
+fn judge(test: &Test, run: &RunResult, symbols: &dyn Symbolize) -> TestReport {
+    if test.parts.is_empty() {
+        return judge_leaf(test, run, symbols, Some(run.seconds));
+    }
+    let parts: Vec<TestReport> = test
+        .parts
+        .iter()
+        .map(|p| judge_leaf(p, run, symbols, None))
+        .collect();
+    let outcome = parts
+        .iter()
+        .map(|p| p.outcome)
+        .find(|&o| o != Outcome::Pass)
+        .unwrap_or(Outcome::Pass);
+    TestReport {
+        name: test.name.clone(),
+        points: parts.iter().map(|p| p.points).sum(),
+        max_points: test.points,
+        outcome,
+        seconds: Some(run.seconds),
+        visibility: test.visibility,
+        context: Vec::new(),
+        log: run.log.clone(),
+        parts,
+    }
+}
+
+fn judge_leaf(
+    test: &Test,
+    run: &RunResult,
+    symbols: &dyn Symbolize,
+    seconds: Option<f64>,
+) -> TestReport {
+    let (outcome, context) = match &run.console {
+        Err(e) => (Outcome::Fail, vec![e.clone()]),
+        Ok((text, end)) => verdict(test, text, end, run.timeout, symbols),
+    };
+    TestReport {
+        name: test.name.clone(),
+        points: if outcome == Outcome::Pass {
+            test.points
+        } else {
+            0
+        },
+        max_points: test.points,
+        outcome,
+        seconds,
+        visibility: test.visibility,
+        context,
+        log: run.log.clone(),
+        parts: Vec::new(),
+    }
+}
+
+/// The outcome of `test`'s checks on a console that ended with `end`, and
+/// on failure the lines that explain it.
+pub fn verdict(
+    test: &Test,
+    text: &str,
+    end: &End,
+    timeout: Duration,
+    symbols: &dyn Symbolize,
+) -> (Outcome, Vec<String>) {
+    let console = Console::new(text);
+    let verdicts: Vec<_> = test
+        .checks
+        .iter()
+        .map(|c| evaluate(c, &console, symbols))
+        .collect();
+    let passed = verdicts.iter().all(|v| v.passed);
+    let failures = verdicts
+        .into_iter()
+        .filter(|v| !v.passed)
+        .flat_map(|v| v.context);
+    if *end == End::Finished {
+        return if passed {
+            (Outcome::Pass, Vec::new())
+        } else {
+            (Outcome::Fail, failures.collect())
+        };
+    }
+    // Cut short: what had appeared still counts, an absence proves nothing.
+    if passed && test.checks.iter().all(Check::holds_on_partial_output) {
+        return (Outcome::Pass, Vec::new());
+    }
+    let (outcome, mut context) = ended_early(end, &console, timeout);
+    let before = context.len();
+    context.extend(failures);
+    if context.len() == before && matches!(end, End::Timeout { .. }) {
+        context.extend(console.tail());
+    }
+    (outcome, context)
+}
+
+/// How a run that did not finish ended, in a few lines.
+fn ended_early(end: &End, console: &Console, timeout: Duration) -> (Outcome, Vec<String>) {
+    match end {
+        End::Finished => (Outcome::Pass, Vec::new()),
+        End::Timeout { waiting_for } => (
+            Outcome::Timeout,
+            vec![format!(
+                "timed out after {:.1}s waiting for {waiting_for}",
+                timeout.as_secs_f64()
+            )],
+        ),
+        End::Panic { line } => {
+            let mut context = vec![format!("the kernel panicked: {line}")];
+            let lines = console.lines();
+            if let Some(at) = lines.iter().position(|l| l.starts_with("panic: ")) {
+                // The panic line and the backtrace after it.
+                let shown: Vec<usize> = (at..lines.len().min(at + 8)).collect();
+                context.extend(console.excerpt(&shown));
+            }
+            (Outcome::Panic, context)
+        }
+        End::Exited { status, stderr } => {
+            let mut context = vec![format!("QEMU exited ({status}) before the run finished")];
+            context.extend(stderr.lines().take(3).map(|l| format!("qemu: {l}")));
+            (Outcome::Fail, context)
+        }
+    }
+}
+
+/// The progress line on stderr: which runs go on, for how long, and how
+/// many tests they reported OK so far.
+struct Progress {
+    enabled: bool,
+    /// Started, unfinished jobs: when they started and their OK lines.
+    running: BTreeMap<usize, (Instant, usize)>,
+    done: usize,
+    total: usize,
+    drawn: bool,
+}
+
+impl Progress {
+    fn draw(&mut self, jobs: &[Job]) {
+        if !self.enabled || self.running.is_empty() {
+            return;
+        }
+        let mut line = format!("[{}/{} runs]", self.done, self.total);
+        for (&j, &(since, ok)) in &self.running {
+            let job = &jobs[j];
+            line.push_str(&format!(
+                " {}/{} {}s",
+                job.spec.name,
+                job.spec.runs[job.run].id,
+                since.elapsed().as_secs()
+            ));
+            if ok > 0 {
+                line.push_str(&format!(" ({ok} OK)"));
+            }
+        }
+        let line: String = line.chars().take(110).collect();
+        eprint!("\r\x1b[K{line}");
+        self.drawn = true;
+    }
+
+    fn clear(&mut self) {
+        if self.drawn {
+            eprint!("\r\x1b[K");
+            self.drawn = false;
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! Results and their formats: gradelib-style text for people, and JSON,
+//! JUnit XML and Gradescope's `results.json` for machines.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use anstyle::{AnsiColor, Style};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::spec::Visibility;
+
+/// How a test ended. A run cut short by a timeout or a panic gives its
+/// tests that outcome, unless what they check had already appeared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Timeout,
+    Panic,
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Pass => "OK",
+            Outcome::Fail => "FAIL",
+            Outcome::Timeout => "TIMEOUT",
+            Outcome::Panic => "PANIC",
+        }
+    }
+
+    fn style(self) -> Style {
+        let colour = match self {
+            Outcome::Pass => AnsiColor::Green,
+            Outcome::Fail | Outcome::Panic => AnsiColor::Red,
+            Outcome::Timeout => AnsiColor::Yellow,
+        };
+        Style::new().fg_color(Some(colour.into())).bold()
+    }
+}
+
+/// One scored test; a parent's points and outcome come from its parts.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestReport {
+    pub name: String,
+    pub points: u32,
+    pub max_points: u32,
+    pub outcome: Outcome,
+    /// How long its run took (parts: see their parent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+    pub visibility: Visibility,
+    /// Why it did not pass: what was missing or unexpected, console lines.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub context: Vec<String>,
+    /// The console log of its run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<TestReport>,
+}
+
+impl TestReport {
+    /// The scored leaves: the test itself, or its parts.
+    fn leaves(&self) -> Vec<&TestReport> {
+        if self.parts.is_empty() {
+            vec![self]
+        } else {
+            self.parts.iter().collect()
+        }
+    }
+}
+
+/// One lab's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabReport {
+    pub lab: String,
+    pub score: u32,
+    pub max_score: u32,
+    /// The seed of the random parameters, when the spec has some.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub random: BTreeMap<String, i64>,
+    pub tests: Vec<TestReport>,
+}
+
+impl LabReport {
+    pub fn new(lab: String, seed: Option<u64>, random: BTreeMap<String, i64>) -> Self {
+        LabReport {
+            lab,
+            score: 0,
+            max_score: 0,
+            seed,
+            random,
+            tests: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, test: TestReport) {
+        self.score += test.points;
+        self.max_score += test.max_points;
+        self.tests.push(test);
+    }
+}
+
+// ---- text ----
+
+/// The line before a lab's tests: its name when several labs are graded,
+/// and its random parameters with the seed that repeats them.
+pub fn write_lab_header(out: &mut dyn Write, lab: &LabReport, named: bool) -> io::Result<()> {
+    if named {
+        writeln!(
+            out,
+            "{}=== {} ==={}",
+            BOLD.render(),
+            lab.lab,
+            BOLD.render_reset()
+        )?;
+    }
+    if let Some(seed) = lab.seed {
+        let values: Vec<String> = lab.random.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        writeln!(
+            out,
+            "random: {} (seed {seed}; `--seed {seed}` repeats them)",
+            values.join(" ")
+        )?;
+    }
+    Ok(())
+}
+
+const BOLD: Style = Style::new().bold();
+
+/// `== Test <name> == <name>: OK (1.2s)`, and on failure the context
+/// indented below; a parent's line, then one per part.
+pub fn write_test(out: &mut dyn Write, test: &TestReport) -> io::Result<()> {
+    if test.parts.is_empty() {
+        return write_leaf(out, test, "");
+    }
+    writeln!(out, "== Test {} =={}", test.name, seconds(test.seconds))?;
+    for part in &test.parts {
+        write_leaf(out, part, "  ")?;
+    }
+    Ok(())
+}
+
+fn write_leaf(out: &mut dyn Write, test: &TestReport, indent: &str) -> io::Result<()> {
+    let style = test.outcome.style();
+    writeln!(
+        out,
+        "== Test {indent}{name} == {name}: {}{}{}{}",
+        style.render(),
+        test.outcome.label(),
+        style.render_reset(),
+        seconds(test.seconds),
+        name = test.name,
+    )?;
+    if test.outcome != Outcome::Pass {
+        for line in &test.context {
+            writeln!(out, "    {line}")?;
+        }
+        if let Some(log) = &test.log {
+            writeln!(out, "    console log: {log}")?;
+        }
+    }
+    Ok(())
+}
+
+/// gradelib shows a time only when it is worth a glance.
+fn seconds(s: Option<f64>) -> String {
+    match s {
+        Some(s) if s >= 0.1 => format!(" ({s:.1}s)"),
+        _ => String::new(),
+    }
+}
+
+pub fn write_score(out: &mut dyn Write, lab: &LabReport) -> io::Result<()> {
+    writeln!(
+        out,
+        "{}Score: {}/{}{}",
+        BOLD.render(),
+        lab.score,
+        lab.max_score,
+        BOLD.render_reset()
+    )
+}
+
+/// `Total: N/M` over several labs.
+pub fn write_total(out: &mut dyn Write, labs: &[LabReport]) -> io::Result<()> {
+    let (score, max) = totals(labs);
+    writeln!(
+        out,
+        "{}Total: {score}/{max}{}",
+        BOLD.render(),
+        BOLD.render_reset()
+    )
+}
+
+pub fn totals(labs: &[LabReport]) -> (u32, u32) {
+    labs.iter()
+        .fold((0, 0), |(s, m), l| (s + l.score, m + l.max_score))
+}
+
+// ---- machine formats ----
+
+/// `{"score", "max_score", "labs": [...]}` with every test and its context.
+pub fn json(labs: &[LabReport]) -> String {
+    let (score, max_score) = totals(labs);
+    let value = json!({ "score": score, "max_score": max_score, "labs": labs });
+    serde_json::to_string_pretty(&value).expect("reports serialise") + "\n"
+}
+
+/// Gradescope's `results.json`: one entry per scored test (parts flattened),
+/// with its visibility; names carry the lab when several are graded.
+pub fn gradescope(labs: &[LabReport], execution_seconds: f64) -> String {
+    let (score, _) = totals(labs);
+    let named = labs.len() > 1;
+    let mut tests = Vec::new();
+    let mut summary = Vec::new();
+    for lab in labs {
+        summary.push(format!("{}: {}/{}", lab.lab, lab.score, lab.max_score));
+        if let Some(seed) = lab.seed {
+            summary.push(format!(
+                "  random parameters of {} from seed {seed}",
+                lab.lab
+            ));
+        }
+        for leaf in lab.tests.iter().flat_map(TestReport::leaves) {
+            let name = if named {
+                format!("{}: {}", lab.lab, leaf.name)
+            } else {
+                leaf.name.clone()
+            };
+            tests.push(json!({
+                "name": name,
+                "score": leaf.points,
+                "max_score": leaf.max_points,
+                "status": if leaf.outcome == Outcome::Pass { "passed" } else { "failed" },
+                "visibility": leaf.visibility,
+                "output": leaf_output(leaf),
+            }));
+        }
+    }
+    let value = json!({
+        "score": score,
+        "execution_time": execution_seconds.round() as u64,
+        "output": summary.join("\n"),
+        "tests": tests,
+    });
+    serde_json::to_string_pretty(&value).expect("reports serialise") + "\n"
+}
+
+fn leaf_output(test: &TestReport) -> String {
+    let mut out = test.outcome.label().to_owned();
+    for line in &test.context {
+        let _ = write!(out, "\n{line}");
+    }
+    out
+}
+
+/// JUnit XML: a suite per lab, a case per scored test; FAIL, TIMEOUT and
+/// PANIC are failures whose type is the outcome.
+pub fn junit(labs: &[LabReport]) -> String {
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let all: Vec<(&LabReport, Vec<&TestReport>)> = labs
+        .iter()
+        .map(|l| (l, l.tests.iter().flat_map(TestReport::leaves).collect()))
+        .collect();
+    let count = |leaves: &[&TestReport]| {
+        let failures = leaves.iter().filter(|t| t.outcome != Outcome::Pass).count();
+        (leaves.len(), failures)
+    };
+    let (tests, failures) = all.iter().fold((0, 0), |(t, f), (_, leaves)| {
+        let (lt, lf) = count(leaves);
+        (t + lt, f + lf)
+    });
+    let _ = writeln!(
+        x,
+        "<testsuites name=\"grader\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\">"
+    );
+    for (lab, leaves) in &all {
+        let (tests, failures) = count(leaves);
+        let _ = writeln!(
+            x,
+            "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\">",
+            escape(&lab.lab)
+        );
+        let _ = writeln!(x, "    <properties>");
+        let mut properties = vec![
+            ("score".to_owned(), lab.score.to_string()),
+            ("max_score".to_owned(), lab.max_score.to_string()),
+        ];
+        if let Some(seed) = lab.seed {
+            properties.push(("seed".to_owned(), seed.to_string()));
+        }
+        for (name, value) in &properties {
+            let _ = writeln!(
+                x,
+                "      <property name=\"{}\" value=\"{}\"/>",
+                escape(name),
+                escape(value)
+            );
+        }
+        let _ = writeln!(x, "    </properties>");
+        for t in leaves {
+            let _ = write!(
+                x,
+                "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
+                escape(&t.name),
+                escape(&lab.lab),
+                t.seconds.unwrap_or(0.0)
+            );
+            if t.outcome == Outcome::Pass {
+                x.push_str("/>\n");
+                continue;
+            }
+            let mut body = t.context.join("\n");
+            if let Some(log) = &t.log {
+                let _ = write!(body, "\nconsole log: {log}");
+            }
+            let _ = writeln!(
+                x,
+                ">\n      <failure type=\"{label}\" message=\"{label}: {} of {} points\">{}</failure>\n    </testcase>",
+                t.points,
+                t.max_points,
+                escape(&body),
+                label = t.outcome.label(),
+            );
+        }
+        let _ = writeln!(x, "  </testsuite>");
+    }
+    x.push_str("</testsuites>\n");
+    x
+}
+
+/// Escapes text for XML content and attributes; drops the control
+/// characters XML 1.0 cannot hold (a console can print anything).
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' | '\t' => out.push(c),
+            c if (c as u32) < 0x20 => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The whole text report at once (the grader streams the same pieces).
+    fn text(labs: &[LabReport]) -> String {
+        let mut out = Vec::new();
+        write_text(&mut out, labs).expect("writing to memory cannot fail");
+        String::from_utf8(out).expect("the report is UTF-8")
+    }
+
+    fn write_text(out: &mut dyn Write, labs: &[LabReport]) -> io::Result<()> {
+        for lab in labs {
+            write_lab_header(out, lab, labs.len() > 1)?;
+            for test in &lab.tests {
+                write_test(out, test)?;
+            }
+            write_score(out, lab)?;
+        }
+        if labs.len() > 1 {
+            write_total(out, labs)?;
+        }
+        Ok(())
+    }
+
+    fn leaf(name: &str, points: u32, max: u32, outcome: Outcome) -> TestReport {
+        let failed = outcome != Outcome::Pass;
+        TestReport {
+            name: name.to_owned(),
+            points,
+            max_points: max,
+            outcome,
+            seconds: Some(1.25),
+            visibility: Visibility::Visible,
+            context: if failed {
+                vec![
+                    "missing a line matching /^hello$/".to_owned(),
+                    "console:".to_owned(),
+                    "     4 | $ echo hello | cat".to_owned(),
+                    "     5 | <hel\u{7}lo & bye>".to_owned(),
+                ]
+            } else {
+                Vec::new()
+            },
+            log: failed.then(|| "target/grade/base/shell.log".to_owned()),
+            parts: Vec::new(),
+        }
+    }
+
+    /// A lab with a pass, a fail, a timeout, a panic, a hidden test and a
+    /// parent whose parts score separately.
+    fn sample() -> Vec<LabReport> {
+        let mut base = LabReport::new("base".to_owned(), None, BTreeMap::new());
+        base.push(leaf("boot", 5, 5, Outcome::Pass));
+        base.push(leaf("echo", 0, 5, Outcome::Fail));
+        let mut hidden = leaf("hidden stress", 10, 10, Outcome::Pass);
+        hidden.visibility = Visibility::AfterDueDate;
+        hidden.seconds = Some(0.05);
+        base.push(hidden);
+        let mut parent = leaf("usertests", 5, 10, Outcome::Timeout);
+        parent.context.clear();
+        parent.log = None;
+        parent.seconds = Some(300.4);
+        let mut copyin = leaf("usertests: copyin", 5, 5, Outcome::Pass);
+        copyin.seconds = None;
+        let mut bigdir = leaf("usertests: bigdir", 0, 5, Outcome::Timeout);
+        bigdir.seconds = None;
+        bigdir.context = vec![
+            "TIMEOUT after 300.0s waiting for the prompt after `usertests -q` (command 1 of 1)"
+                .to_owned(),
+        ];
+        parent.parts = vec![copyin, bigdir];
+        base.push(parent);
+        let random = BTreeMap::from([("n".to_owned(), 4242)]);
+        let mut util = LabReport::new("lab-util".to_owned(), Some(17), random);
+        util.push(leaf("primes", 0, 20, Outcome::Panic));
+        vec![base, util]
+    }
+
+    #[test]
+    fn text_report() {
+        let labs = sample();
+        assert_eq!((labs[0].score, labs[0].max_score), (20, 30));
+        insta::assert_snapshot!(anstream::adapter::strip_str(&text(&labs)).to_string());
+    }
+
+    #[test]
+    fn text_report_is_coloured_before_stripping() {
+        let labs = sample();
+        let t = text(&labs[..1]);
+        assert!(t.contains("\u{1b}[1m\u{1b}[32mOK\u{1b}[0m"), "{t:?}");
+        // One lab: no lab heading, no total.
+        assert!(!t.contains("=== base") && !t.contains("Total"));
+    }
+
+    #[test]
+    fn json_report() {
+        insta::assert_snapshot!(json(&sample()));
+    }
+
+    #[test]
+    fn junit_report() {
+        insta::assert_snapshot!(junit(&sample()));
+    }
+
+    #[test]
+    fn gradescope_report() {
+        let out = gradescope(&sample(), 312.6);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["score"], 20);
+        assert_eq!(v["execution_time"], 313);
+        assert_eq!(v["tests"].as_array().unwrap().len(), 6);
+        insta::assert_snapshot!(out);
+    }
+}

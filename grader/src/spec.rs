@@ -1,0 +1,871 @@
+//! Grading specs: `labs/<lab>.toml`, read, checked and compiled at load
+//! time so that every mistake in a spec is reported before QEMU starts, as
+//! `labs/<lab>.toml:<line>: <what>`.
+//!
+//! The format, by example:
+//! ```toml
+//! name = "lab-util"          # must match the file name
+//! features = []              # cargo features of the kernel
+//! timeout = "30s"            # default run timeout ("500ms", "30s", "2m")
+//! cpus = 3                   # optional, default 3
+//!
+//! [random]                   # optional: integers drawn from --seed,
+//! n = { min = 10, max = 99 } # written {{n}} in commands and regexes
+//!
+//! [[run]]                    # one boot of QEMU
+//! id = "primes"              # names the console log: primes.log
+//! commands = ["primes"]      # typed at successive `$ ` prompts
+//! timeout = "60s"            # optional
+//! until = '^DONE$'           # optional: end at this line, not at the last prompt
+//!
+//! [[test]]
+//! name = "primes"
+//! points = 20
+//! run = "primes"
+//! count = { regex = ['^prime 2$', '^prime 3$'], times = 1 }
+//!
+//! [[test]]                   # a parent: its parts score separately
+//! name = "usertests"
+//! run = "usertests"
+//! [[test.part]]
+//! name = "copyin"            # reported as "usertests: copyin"
+//! points = 5
+//! usertest = "copyin"
+//! ```
+//! A test (or part) holds one or more checks, all of which must pass:
+//! `match`, `no_match`, `count`, `delta`, `usertest`, `backtrace`.
+//!
+//! - A regex is tried on each console line as printed and with the shell
+//!   prompts at its start removed. The console echoes each command after
+//!   its prompt, so a regex should not match the command's own text.
+//! - A test's `timeout` raises its run's timeout while the test is selected.
+//! - `visibility` is Gradescope's: `visible` (default), `hidden`,
+//!   `after_due_date`, `after_published`; parts inherit their test's.
+//! - A run cut short (timeout, panic, QEMU exit) still credits the tests
+//!   whose checks only look for output that appeared (`match`, `usertest`,
+//!   `backtrace`); the others get the run's outcome.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// A spec mistake, located in its file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpecError {
+    /// The spec's path as the user should see it (`labs/base.toml`).
+    pub file: String,
+    /// 1-based line, when the mistake has a place.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// Who may see a test's result on Gradescope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    #[default]
+    Visible,
+    Hidden,
+    AfterDueDate,
+    AfterPublished,
+}
+
+/// One boot of QEMU: commands typed at successive shell prompts.
+#[derive(Debug)]
+pub struct Run {
+    pub id: String,
+    pub commands: Vec<String>,
+    /// The run's own timeout; `None` takes the spec's.
+    pub timeout: Option<Duration>,
+    /// Ends the run at the first line matching it after the last command,
+    /// for commands that print prompts of their own (`sh < script`).
+    pub until: Option<Regex>,
+}
+
+/// What a test looks for in its run's console.
+#[derive(Debug)]
+pub enum Check {
+    /// Every regex matches some line.
+    Match(Vec<Regex>),
+    /// No regex matches any line.
+    NoMatch(Vec<Regex>),
+    /// Every regex matches exactly `times` lines.
+    Count { regexes: Vec<Regex>, times: usize },
+    /// Exactly two lines match; the number captured in the second is the
+    /// first's plus `by`.
+    Delta { regex: Regex, by: i64 },
+    /// usertests reported this test, and reported it OK.
+    Usertest(String),
+    /// The first backtrace's addresses symbolise, in order, to these
+    /// functions (last path component of the demangled name).
+    Backtrace(Vec<String>),
+}
+
+impl Check {
+    /// Whether the check only looks for things that appeared, so that its
+    /// pass stays a pass on a console that was cut short (timeout, panic).
+    pub fn holds_on_partial_output(&self) -> bool {
+        matches!(
+            self,
+            Check::Match(_) | Check::Usertest(_) | Check::Backtrace(_)
+        )
+    }
+}
+
+/// A scored test. A parent has `parts` and no checks of its own; its points
+/// are its parts' points.
+#[derive(Debug)]
+pub struct Test {
+    /// Full name; a part's is `<parent>: <part>`.
+    pub name: String,
+    pub points: u32,
+    /// Index into [`Spec::runs`].
+    pub run: usize,
+    /// Raises the run's timeout when this test is selected.
+    pub timeout: Option<Duration>,
+    pub visibility: Visibility,
+    pub checks: Vec<Check>,
+    pub parts: Vec<Test>,
+}
+
+/// A loaded spec, with its random parameters drawn and substituted.
+#[derive(Debug)]
+pub struct Spec {
+    pub name: String,
+    /// As shown to the user, e.g. `labs/base.toml`.
+    pub file: String,
+    pub features: Vec<String>,
+    pub timeout: Duration,
+    pub cpus: u32,
+    /// The drawn value of each random parameter.
+    pub random: BTreeMap<String, i64>,
+    pub runs: Vec<Run>,
+    pub tests: Vec<Test>,
+}
+
+impl Spec {
+    pub fn points(&self) -> u32 {
+        self.tests.iter().map(|t| t.points).sum()
+    }
+}
+
+/// The labs that have a spec: the stems of `root/labs/*.toml` but the labs
+/// crate's `Cargo.toml`, sorted.
+pub fn known_labs(root: &Path) -> Vec<String> {
+    let mut labs: Vec<String> = std::fs::read_dir(root.join("labs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.path();
+            let stem = path.file_stem()?.to_str()?;
+            (path.extension()? == "toml" && stem != "Cargo").then(|| stem.to_owned())
+        })
+        .collect();
+    labs.sort();
+    labs
+}
+
+/// The path of a lab's spec.
+pub fn spec_path(root: &Path, lab: &str) -> PathBuf {
+    root.join("labs").join(format!("{lab}.toml"))
+}
+
+/// Reads and compiles `root/labs/<lab>.toml`, drawing random parameters
+/// from `seed`.
+pub fn load(root: &Path, lab: &str, seed: u64) -> Result<Spec, SpecError> {
+    let file = format!("labs/{lab}.toml");
+    let text = std::fs::read_to_string(spec_path(root, lab)).map_err(|e| SpecError {
+        file: file.clone(),
+        line: None,
+        message: format!("cannot read it: {e}"),
+    })?;
+    parse(&text, &file, seed)
+}
+
+/// Compiles spec `text`; `file` names it in errors and must end in
+/// `<name>.toml`.
+pub fn parse(text: &str, file: &str, seed: u64) -> Result<Spec, SpecError> {
+    let cx = Cx { text, file };
+    let raw: RawSpec = toml::from_str(text).map_err(|e| cx.err(e.span(), e.message()))?;
+    cx.compile(raw, seed)
+}
+
+// ---- the file as written ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    name: Spanned<String>,
+    #[serde(default)]
+    features: Vec<String>,
+    timeout: Spanned<String>,
+    cpus: Option<Spanned<u32>>,
+    #[serde(default)]
+    random: BTreeMap<String, Spanned<RawRange>>,
+    #[serde(default)]
+    run: Vec<RawRun>,
+    #[serde(default)]
+    test: Vec<RawTest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRange {
+    min: i64,
+    max: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    id: Spanned<String>,
+    commands: Vec<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    until: Option<Spanned<String>>,
+}
+
+/// A test or a part: the same keys, with the ones a part cannot have
+/// (`run`, `timeout`, `part`) rejected when compiling.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTest {
+    name: Spanned<String>,
+    points: Option<Spanned<u32>>,
+    run: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    visibility: Option<Visibility>,
+    #[serde(rename = "match")]
+    match_: Option<Spanned<Patterns>>,
+    no_match: Option<Spanned<Patterns>>,
+    count: Option<Spanned<RawCount>>,
+    delta: Option<Spanned<RawDelta>>,
+    usertest: Option<Spanned<String>>,
+    backtrace: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    part: Vec<RawTest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCount {
+    regex: Spanned<Patterns>,
+    times: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDelta {
+    regex: Spanned<String>,
+    by: i64,
+}
+
+/// One regex or a list of them; list items keep their own place.
+enum Patterns {
+    One(String),
+    Many(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for Patterns {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Patterns;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a regex or a list of regexes")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Patterns, E> {
+                Ok(Patterns::One(s.to_owned()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Patterns, A::Error> {
+                let mut all = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    all.push(item);
+                }
+                Ok(Patterns::Many(all))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// ---- compiling ----
+
+struct Cx<'a> {
+    text: &'a str,
+    file: &'a str,
+}
+
+type Values = BTreeMap<String, i64>;
+
+impl Cx<'_> {
+    fn err(&self, span: Option<Range<usize>>, message: impl Into<String>) -> SpecError {
+        let line = span.map(|s| {
+            let end = s.start.min(self.text.len());
+            self.text[..end].matches('\n').count() + 1
+        });
+        // serde's messages may span lines; the user gets one.
+        let message = message.into().lines().collect::<Vec<_>>().join(" ");
+        SpecError {
+            file: self.file.to_owned(),
+            line,
+            message,
+        }
+    }
+
+    fn at<T>(&self, spanned: &Spanned<T>, message: impl Into<String>) -> SpecError {
+        self.err(Some(spanned.span()), message)
+    }
+
+    fn compile(&self, raw: RawSpec, seed: u64) -> Result<Spec, SpecError> {
+        let stem = Path::new(self.file)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        if raw.name.get_ref() != stem {
+            return Err(self.at(
+                &raw.name,
+                format!(
+                    "name is \"{}\" but the file is {}: they must agree",
+                    raw.name.get_ref(),
+                    self.file
+                ),
+            ));
+        }
+        let timeout = self.duration(&raw.timeout)?;
+        let cpus = match &raw.cpus {
+            Some(c) if !(1..=8).contains(c.get_ref()) => {
+                return Err(self.at(c, "cpus must be between 1 and 8"));
+            }
+            Some(c) => *c.get_ref(),
+            None => 3,
+        };
+        let random = self.draw(&raw.random, seed)?;
+
+        let mut runs = Vec::new();
+        let mut run_ids = HashSet::new();
+        for r in &raw.run {
+            let id = r.id.get_ref();
+            let id_ok = !id.is_empty()
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !id_ok {
+                return Err(self.at(
+                    &r.id,
+                    format!("run id \"{id}\" must be letters, digits, '-', '_' or '.' (it names the log file)"),
+                ));
+            }
+            if !run_ids.insert(id.clone()) {
+                return Err(self.at(&r.id, format!("two runs have the id \"{id}\"")));
+            }
+            let mut commands = Vec::new();
+            for c in &r.commands {
+                let command = self.substitute(c, &random)?;
+                if command.contains(['\n', '\r']) || command.trim().is_empty() {
+                    return Err(self.at(c, "a command is one non-empty line"));
+                }
+                commands.push(command);
+            }
+            runs.push(Run {
+                id: id.clone(),
+                commands,
+                timeout: r.timeout.as_ref().map(|t| self.duration(t)).transpose()?,
+                until: r
+                    .until
+                    .as_ref()
+                    .map(|u| self.regex(u, &random))
+                    .transpose()?,
+            });
+        }
+
+        if raw.test.is_empty() {
+            return Err(self.err(None, "the spec has no [[test]]"));
+        }
+        let mut tests = Vec::new();
+        let mut names = HashSet::new();
+        for t in &raw.test {
+            tests.push(self.test(t, None, &raw.run, &random, &mut names)?);
+        }
+        for (i, r) in raw.run.iter().enumerate() {
+            if !tests.iter().any(|t| t.run == i) {
+                return Err(self.at(&r.id, format!("no test uses run \"{}\"", r.id.get_ref())));
+            }
+        }
+        Ok(Spec {
+            name: raw.name.into_inner(),
+            file: self.file.to_owned(),
+            features: raw.features,
+            timeout,
+            cpus,
+            random,
+            runs,
+            tests,
+        })
+    }
+
+    fn draw(
+        &self,
+        ranges: &BTreeMap<String, Spanned<RawRange>>,
+        seed: u64,
+    ) -> Result<Values, SpecError> {
+        let mut rng = SplitMix64(seed);
+        let mut values = Values::new();
+        for (name, range) in ranges {
+            let RawRange { min, max } = *range.get_ref();
+            if min > max {
+                return Err(self.at(range, format!("random {name}: min is above max")));
+            }
+            let width = max.abs_diff(min).saturating_add(1);
+            let offset = if width == 0 {
+                rng.next()
+            } else {
+                rng.next() % width
+            };
+            values.insert(name.clone(), min.wrapping_add_unsigned(offset));
+        }
+        Ok(values)
+    }
+
+    /// Replaces each `{{name}}` in `s` by the drawn value of `name`.
+    fn substitute(&self, s: &Spanned<String>, values: &Values) -> Result<String, SpecError> {
+        let mut out = String::new();
+        let mut rest = s.get_ref().as_str();
+        while let Some(open) = rest.find("{{") {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 2..];
+            let close = after
+                .find("}}")
+                .ok_or_else(|| self.at(s, "\"{{\" without a closing \"}}\""))?;
+            let name = after[..close].trim();
+            let value = values
+                .get(name)
+                .ok_or_else(|| self.at(s, format!("{{{{{name}}}}} names no [random] parameter")))?;
+            out.push_str(&value.to_string());
+            rest = &after[close + 2..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn regex(&self, s: &Spanned<String>, values: &Values) -> Result<Regex, SpecError> {
+        let pattern = self.substitute(s, values)?;
+        Regex::new(&pattern).map_err(|e| {
+            // The regex crate draws a caret diagram; its last line says what.
+            let text = e.to_string();
+            let what = text
+                .lines()
+                .rev()
+                .find_map(|l| l.strip_prefix("error: "))
+                .unwrap_or(text.lines().last().unwrap_or_default());
+            self.at(s, format!("bad regex '{pattern}': {what}"))
+        })
+    }
+
+    fn patterns(&self, p: &Spanned<Patterns>, values: &Values) -> Result<Vec<Regex>, SpecError> {
+        let regexes = match p.get_ref() {
+            Patterns::One(s) => vec![self.regex(&Spanned::new(p.span(), s.clone()), values)?],
+            Patterns::Many(all) => all
+                .iter()
+                .map(|s| self.regex(s, values))
+                .collect::<Result<_, _>>()?,
+        };
+        if regexes.is_empty() {
+            return Err(self.at(p, "an empty list of regexes checks nothing"));
+        }
+        Ok(regexes)
+    }
+
+    fn duration(&self, s: &Spanned<String>) -> Result<Duration, SpecError> {
+        parse_duration(s.get_ref()).ok_or_else(|| {
+            self.at(
+                s,
+                format!(
+                    "bad duration \"{}\": write it like \"30s\", \"500ms\" or \"2m\"",
+                    s.get_ref()
+                ),
+            )
+        })
+    }
+
+    fn test(
+        &self,
+        t: &RawTest,
+        parent: Option<(&str, usize, Visibility)>,
+        raw_runs: &[RawRun],
+        values: &Values,
+        names: &mut HashSet<String>,
+    ) -> Result<Test, SpecError> {
+        let short = t.name.get_ref();
+        if short.trim().is_empty() {
+            return Err(self.at(&t.name, "a test needs a non-empty name"));
+        }
+        let name = match parent {
+            Some((p, _, _)) => format!("{p}: {short}"),
+            None => short.clone(),
+        };
+        if !names.insert(name.clone()) {
+            return Err(self.at(&t.name, format!("two tests are named \"{name}\"")));
+        }
+        let run = match (parent, &t.run) {
+            (Some(_), Some(r)) => {
+                return Err(self.at(r, "a part takes its run from its test: remove `run`"));
+            }
+            (Some((_, run, _)), None) => run,
+            (None, Some(r)) => raw_runs
+                .iter()
+                .position(|x| x.id.get_ref() == r.get_ref())
+                .ok_or_else(|| {
+                    let ids: Vec<&str> = raw_runs.iter().map(|x| x.id.get_ref().as_str()).collect();
+                    self.at(
+                        r,
+                        format!(
+                            "no [[run]] has id \"{}\" (runs: {})",
+                            r.get_ref(),
+                            ids.join(", ")
+                        ),
+                    )
+                })?,
+            (None, None) => {
+                return Err(self.at(&t.name, format!("test \"{name}\" needs `run`")));
+            }
+        };
+        if let (Some(_), Some(timeout)) = (parent, &t.timeout) {
+            return Err(self.at(timeout, "a part cannot have its own timeout"));
+        }
+        let timeout = t.timeout.as_ref().map(|d| self.duration(d)).transpose()?;
+        let visibility = t
+            .visibility
+            .or(parent.map(|(_, _, v)| v))
+            .unwrap_or_default();
+        let checks = self.checks(t, values)?;
+
+        if t.part.is_empty() {
+            if checks.is_empty() {
+                return Err(self.at(
+                    &t.name,
+                    format!(
+                        "test \"{name}\" checks nothing: give it match, no_match, count, delta, usertest or backtrace"
+                    ),
+                ));
+            }
+            let points = t
+                .points
+                .as_ref()
+                .ok_or_else(|| self.at(&t.name, format!("test \"{name}\" needs `points`")))?;
+            return Ok(Test {
+                name,
+                points: *points.get_ref(),
+                run,
+                timeout,
+                visibility,
+                checks,
+                parts: Vec::new(),
+            });
+        }
+        if parent.is_some() {
+            return Err(self.at(&t.name, "parts cannot have parts of their own"));
+        }
+        if !checks.is_empty() {
+            return Err(self.at(
+                &t.name,
+                format!("test \"{name}\" has parts, so its checks belong in a part"),
+            ));
+        }
+        if let Some(points) = &t.points {
+            return Err(self.at(
+                points,
+                "a test with parts scores its parts' points: move `points` into the parts",
+            ));
+        }
+        let mut parts = Vec::new();
+        for p in &t.part {
+            parts.push(self.test(p, Some((&name, run, visibility)), raw_runs, values, names)?);
+        }
+        Ok(Test {
+            name,
+            points: parts.iter().map(|p| p.points).sum(),
+            run,
+            timeout,
+            visibility,
+            checks,
+            parts,
+        })
+    }
+
+    fn checks(&self, t: &RawTest, values: &Values) -> Result<Vec<Check>, SpecError> {
+        let mut checks = Vec::new();
+        if let Some(p) = &t.match_ {
+            checks.push(Check::Match(self.patterns(p, values)?));
+        }
+        if let Some(p) = &t.no_match {
+            checks.push(Check::NoMatch(self.patterns(p, values)?));
+        }
+        if let Some(c) = &t.count {
+            let c = c.get_ref();
+            checks.push(Check::Count {
+                regexes: self.patterns(&c.regex, values)?,
+                times: c.times,
+            });
+        }
+        if let Some(d) = &t.delta {
+            let regex = self.regex(&d.get_ref().regex, values)?;
+            // captures_len counts the whole match as group 0.
+            if regex.captures_len() != 2 {
+                return Err(self.at(
+                    &d.get_ref().regex,
+                    "a delta regex needs exactly one capture group, around the number",
+                ));
+            }
+            checks.push(Check::Delta {
+                regex,
+                by: d.get_ref().by,
+            });
+        }
+        if let Some(u) = &t.usertest {
+            let name = u.get_ref().trim();
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                return Err(self.at(u, "usertest names one usertests test, e.g. \"copyin\""));
+            }
+            checks.push(Check::Usertest(name.to_owned()));
+        }
+        if let Some(b) = &t.backtrace {
+            if b.get_ref().is_empty() {
+                return Err(self.at(b, "backtrace lists the expected functions, innermost first"));
+            }
+            checks.push(Check::Backtrace(b.get_ref().clone()));
+        }
+        Ok(checks)
+    }
+}
+
+/// Parses `"500ms"`, `"30s"`, `"1.5s"`, `"2m"`; zero and negative are refused.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (number, unit) = s.split_at(split);
+    let n: f64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return None,
+    };
+    (seconds > 0.0 && seconds.is_finite()).then(|| Duration::from_secs_f64(seconds))
+}
+
+/// A small, well-mixed generator: the draws only need to be reproducible
+/// from a seed, not cryptographic.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "demo"
+timeout = "30s"
+
+[random]
+n = { min = 10, max = 20 }
+
+[[run]]
+id = "echo"
+commands = ["echo {{n}}"]
+timeout = "5s"
+
+[[test]]
+name = "echo"
+points = 5
+run = "echo"
+match = '^{{n}}$'
+
+[[test]]
+name = "suite"
+run = "echo"
+timeout = "60s"
+visibility = "hidden"
+
+[[test.part]]
+name = "one"
+points = 2
+usertest = "one"
+
+[[test.part]]
+name = "two"
+points = 3
+count = { regex = ['^a$', '^b$'], times = 1 }
+no_match = 'x'
+"#;
+
+    fn parse_err(text: &str) -> String {
+        parse(text, "labs/demo.toml", 1).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn compiles_a_good_spec() {
+        let spec = parse(GOOD, "labs/demo.toml", 7).unwrap();
+        assert_eq!(spec.name, "demo");
+        assert_eq!(spec.cpus, 3);
+        assert_eq!(spec.timeout, Duration::from_secs(30));
+        assert_eq!(spec.points(), 10);
+        let n = spec.random["n"];
+        assert!((10..=20).contains(&n));
+        assert_eq!(spec.runs[0].commands, vec![format!("echo {n}")]);
+        assert_eq!(spec.runs[0].timeout, Some(Duration::from_secs(5)));
+        let Check::Match(re) = &spec.tests[0].checks[0] else {
+            panic!("expected a match check")
+        };
+        assert_eq!(re[0].as_str(), format!("^{n}$"));
+        let suite = &spec.tests[1];
+        assert_eq!(suite.points, 5);
+        assert_eq!(suite.parts[0].name, "suite: one");
+        assert_eq!(suite.parts[1].visibility, Visibility::Hidden);
+        assert_eq!(suite.parts[1].checks.len(), 2);
+        assert_eq!(suite.parts[1].run, 0);
+    }
+
+    #[test]
+    fn the_seed_decides_the_draw() {
+        let draw = |seed| parse(GOOD, "labs/demo.toml", seed).unwrap().random["n"];
+        assert_eq!(draw(42), draw(42));
+        let seen: HashSet<i64> = (0..50).map(draw).collect();
+        assert!(seen.len() > 5, "draws should vary with the seed: {seen:?}");
+        assert!(seen.iter().all(|n| (10..=20).contains(n)));
+    }
+
+    #[test]
+    fn unknown_key_names_its_line() {
+        let text = GOOD.replace("timeout = \"5s\"", "timeout = \"5s\"\ntimout = \"1s\"");
+        let e = parse_err(&text);
+        assert!(
+            e.starts_with("labs/demo.toml:12: unknown field `timout`"),
+            "{e}"
+        );
+        assert_eq!(e.lines().count(), 1);
+    }
+
+    #[test]
+    fn bad_regex_names_its_line() {
+        let e = parse_err(&GOOD.replace("'^{{n}}$'", "'^({{n}}$'"));
+        assert!(e.starts_with("labs/demo.toml:17: bad regex '^("), "{e}");
+        assert!(e.ends_with("unclosed group"), "{e}");
+        let e = parse_err(&GOOD.replace("'^b$'", "'^b[$'"));
+        assert!(e.starts_with("labs/demo.toml:33: bad regex '^b[$'"), "{e}");
+    }
+
+    #[test]
+    fn missing_field_names_its_line() {
+        let e = parse_err(&GOOD.replace("points = 5\n", ""));
+        assert_eq!(e, "labs/demo.toml:14: test \"echo\" needs `points`");
+        let e = parse_err(&GOOD.replace("id = \"echo\"\n", ""));
+        assert!(e.starts_with("labs/demo.toml:8: missing field `id`"), "{e}");
+        let e = parse_err(&GOOD.replace("timeout = \"30s\"\n", ""));
+        assert!(e.starts_with("labs/demo.toml:"), "{e}");
+        assert!(e.contains("missing field `timeout`"), "{e}");
+    }
+
+    #[test]
+    fn semantic_mistakes_are_located() {
+        let cases = [
+            (
+                GOOD.replace("run = \"echo\"\nmatch", "run = \"ehco\"\nmatch"),
+                "labs/demo.toml:16: no [[run]] has id \"ehco\" (runs: echo)",
+            ),
+            (
+                GOOD.replace("echo {{n}}", "echo {{m}}"),
+                "labs/demo.toml:10: {{m}} names no [random] parameter",
+            ),
+            (
+                GOOD.replace("\"5s\"", "\"5 seconds\""),
+                "labs/demo.toml:11: bad duration \"5 seconds\": write it like \"30s\", \"500ms\" or \"2m\"",
+            ),
+            (
+                GOOD.replace("name = \"demo\"", "name = \"other\""),
+                "labs/demo.toml:2: name is \"other\" but the file is labs/demo.toml: they must agree",
+            ),
+            (
+                GOOD.replace("name = \"two\"", "name = \"one\""),
+                "labs/demo.toml:31: two tests are named \"suite: one\"",
+            ),
+            (
+                GOOD.replace(
+                    "visibility = \"hidden\"",
+                    "visibility = \"hidden\"\npoints = 5",
+                ),
+                "labs/demo.toml:24: a test with parts scores its parts' points: move `points` into the parts",
+            ),
+            (
+                GOOD.replace("usertest = \"one\"", "usertest = \"one\"\nrun = \"echo\""),
+                "labs/demo.toml:29: a part takes its run from its test: remove `run`",
+            ),
+            (
+                GOOD.replace(
+                    "match = '^{{n}}$'",
+                    "delta = { regex = 'copyin: \\d+', by = 2 }",
+                ),
+                "labs/demo.toml:17: a delta regex needs exactly one capture group, around the number",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_err(&text), want);
+        }
+    }
+
+    #[test]
+    fn a_test_must_check_something_and_a_run_must_be_used() {
+        let e = parse_err(&GOOD.replace("match = '^{{n}}$'", ""));
+        assert!(e.contains("checks nothing"), "{e}");
+        let extra = format!("{GOOD}\n[[run]]\nid = \"idle\"\ncommands = []\n");
+        let e = parse_err(&extra);
+        assert!(e.ends_with("no test uses run \"idle\""), "{e}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        for bad in ["30", "s", "0s", "-1s", "3 h", ""] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_shipped_specs_load() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let labs = known_labs(&root);
+        assert!(labs.contains(&"base".to_owned()) && labs.contains(&"lab-util".to_owned()));
+        for lab in labs {
+            let spec = load(&root, &lab, 0).unwrap_or_else(|e| panic!("{e}"));
+            assert!(spec.points() > 0, "{lab}");
+        }
+    }
+}
