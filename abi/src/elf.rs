@@ -105,7 +105,7 @@ impl ProgramHeader {
             Some(end)
                 if self.memsz >= self.filesz
                     && end <= maxva
-                    && self.vaddr % pgsize == 0
+                    && self.vaddr.is_multiple_of(pgsize)
                     && self.offset.checked_add(self.filesz).is_some() =>
             {
                 Ok(end)

@@ -114,7 +114,6 @@ pub fn intr(c: u8) {
         c if c == ctrl(b'P') => {
             drop(inp);
             proc::dump();
-            return;
         }
         c if c == ctrl(b'U') => {
             while inp.e != inp.w && inp.buf[(inp.e - 1) % INPUT_BUF] != b'\n' {

@@ -273,7 +273,7 @@ pub enum Addr {
 }
 
 impl Addr {
-    fn add(self, n: usize) -> Addr {
+    fn offset(self, n: usize) -> Addr {
         match self {
             Addr::User(a) => Addr::User(a.wrapping_add(n)),
             Addr::Kernel(a) => Addr::Kernel(a.wrapping_add(n)),
@@ -390,7 +390,7 @@ impl InodeGuard<'_> {
             let b = bread(self.ip.dev, addr);
             let m = (n - done).min(BSIZE - pos % BSIZE);
             let src = &b.data()[pos % BSIZE..pos % BSIZE + m];
-            let ok = match dst.add(done) {
+            let ok = match dst.offset(done) {
                 Addr::User(a) => proc::either_copy_out(true, a, src).is_ok(),
                 Addr::Kernel(a) => proc::either_copy_out(false, a, src).is_ok(),
             };
@@ -422,7 +422,7 @@ impl InodeGuard<'_> {
             let mut b = bread(self.ip.dev, addr);
             let m = (n - done).min(BSIZE - pos % BSIZE);
             let dst = &mut b.data_mut()[pos % BSIZE..pos % BSIZE + m];
-            let ok = match src.add(done) {
+            let ok = match src.offset(done) {
                 Addr::User(a) => proc::either_copy_in(dst, true, a).is_ok(),
                 Addr::Kernel(a) => proc::either_copy_in(dst, false, a).is_ok(),
             };

@@ -9,11 +9,9 @@ use core::ptr;
 struct FreeList {
     /// First free page; each free page holds the address of the next.
     head: usize,
-    /// Number of pages on the list.
-    free: usize,
 }
 
-static KMEM: SpinLock<FreeList> = SpinLock::new("kmem", FreeList { head: 0, free: 0 });
+static KMEM: SpinLock<FreeList> = SpinLock::new("kmem", FreeList { head: 0 });
 
 unsafe extern "C" {
     /// First address after the kernel image (from the linker script).
@@ -42,14 +40,13 @@ pub fn init() {
 /// will use again.
 pub unsafe fn free(pa: PhysAddr) {
     let a = pa.0;
-    if a % PGSIZE != 0 || a < heap_start() || a >= PHYSTOP {
+    if !a.is_multiple_of(PGSIZE) || a < heap_start() || a >= PHYSTOP {
         panic!("kfree: bad page {:#x}", a);
     }
     let mut k = KMEM.lock();
     // SAFETY: the page is ours now and page-aligned; its first word links it.
     unsafe { ptr::write(a as *mut usize, k.head) };
     k.head = a;
-    k.free += 1;
 }
 
 /// A zeroed page, or `None` when memory is exhausted.
@@ -62,7 +59,6 @@ pub fn alloc() -> Option<PhysAddr> {
         }
         // SAFETY: `a` is a free page whose first word links the next one.
         k.head = unsafe { ptr::read(a as *const usize) };
-        k.free -= 1;
         a
     };
     // SAFETY: the page was just taken off the free list; it is ours alone.
@@ -70,7 +66,15 @@ pub fn alloc() -> Option<PhysAddr> {
     Some(PhysAddr(a))
 }
 
-/// Pages on the free list.
-pub fn free_pages() -> usize {
-    KMEM.lock().free
+/// Calls `f` with every page on the free list (holding the allocator's
+/// lock, so `f` must not allocate).
+pub fn for_each_free_page(mut f: impl FnMut(PhysAddr)) {
+    let k = KMEM.lock();
+    let mut a = k.head;
+    while a != 0 {
+        f(PhysAddr(a));
+        // SAFETY: free pages hold the address of the next one in their
+        // first word; the lock keeps the list still.
+        a = unsafe { ptr::read(a as *const usize) };
+    }
 }

@@ -5,6 +5,9 @@
 //! This crate is a library; the kernel binary (the `labs` crate) defines
 //! `kmain`, where machine-mode boot code jumps, and calls [`main`].
 #![no_std]
+// Every failure becomes -1 at the system call boundary, so most internal
+// errors carry no more information than that.
+#![allow(clippy::result_unit_err)]
 
 pub mod bio;
 pub mod console;
@@ -38,8 +41,9 @@ static STARTED: AtomicBool = AtomicBool::new(false);
 /// Supervisor-mode start of every hart: hart 0 initialises the kernel and
 /// creates the first process; the others wait for it, then set up their
 /// own paging and interrupts. Every hart then runs its scheduler.
-pub fn main() -> ! {
+pub fn main(hooks: &'static hooks::Hooks) -> ! {
     if cpu::cpuid() == 0 {
+        hooks::install(hooks);
         console::init();
         println!();
         println!("xv6 kernel is booting");

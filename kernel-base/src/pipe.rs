@@ -108,7 +108,7 @@ impl Pipe {
             // Copy as much as fits before the buffer's end or the free space.
             let at = r.nwrite as usize % PIPESIZE;
             let m = (n - done).min(PIPESIZE - fill).min(PIPESIZE - at);
-            if syscall::copy_in(&mut r.data[at..at + m], addr.add(done)).is_err() {
+            if syscall::copy_in(&mut r.data[at..at + m], addr.offset(done)).is_err() {
                 break;
             }
             r.nwrite = r.nwrite.wrapping_add(m as u32);
@@ -135,7 +135,7 @@ impl Pipe {
             let fill = r.nwrite.wrapping_sub(r.nread) as usize;
             let at = r.nread as usize % PIPESIZE;
             let m = (n - done).min(fill).min(PIPESIZE - at);
-            if syscall::copy_out(addr.add(done), &r.data[at..at + m]).is_err() {
+            if syscall::copy_out(addr.offset(done), &r.data[at..at + m]).is_err() {
                 if done == 0 {
                     return -1;
                 }

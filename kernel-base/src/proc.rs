@@ -92,6 +92,11 @@ pub struct TrapFrame {
     pub t6: usize,
 }
 
+impl TrapFrame {
+    // SAFETY: every field is a usize, for which zero is a valid value.
+    pub const ZERO: TrapFrame = unsafe { core::mem::zeroed() };
+}
+
 const _: () = {
     assert!(core::mem::size_of::<TrapFrame>() == 288);
     assert!(core::mem::offset_of!(TrapFrame, a0) == 112);
@@ -207,6 +212,7 @@ impl Proc {
         core::str::from_utf8(&n[..len]).unwrap_or("?")
     }
 
+    #[allow(clippy::mut_from_ref)]
     fn parent<'a>(&self, _wait_lock: &'a SpinLockGuard<'_, ()>) -> &'a mut *const Proc {
         // SAFETY: the caller holds WAIT_LOCK, which guards every parent field.
         unsafe { &mut *self.parent.get() }
@@ -292,6 +298,7 @@ fn alloc_proc() -> Option<(&'static Proc, SpinLockGuard<'static, ProcInner>)> {
         d.context = Context::ZERO;
         d.context.ra = forkret as *const () as usize;
         d.context.sp = d.kstack + KSTACK_SIZE;
+        crate::hooks::proc_alloc(p);
         return Some((p, g));
     }
     None
@@ -428,6 +435,7 @@ pub fn fork() -> i32 {
     }
     nd.cwd = d.cwd.clone();
     nd.name = d.name;
+    crate::hooks::proc_fork(p, np);
     let pid = np.pid();
     drop(g);
 
@@ -704,12 +712,24 @@ pub fn dump() {
     }
 }
 
-/// Number of processes not UNUSED (the sysinfo lab's `nproc`).
-pub fn count_used() -> usize {
-    PROCS
-        .iter()
-        .filter(|p| p.inner.lock().state != ProcState::Unused)
-        .count()
+/// Per-process state of a lab, one slot per process-table entry. The lab
+/// resets a slot when its process is allocated (the `proc_alloc` hook).
+pub struct PerProc<T> {
+    slots: SpinLock<[T; NPROC]>,
+}
+
+impl<T: Copy> PerProc<T> {
+    pub const fn new(init: T) -> PerProc<T> {
+        PerProc {
+            slots: SpinLock::new("perproc", [init; NPROC]),
+        }
+    }
+
+    /// Runs `f` on `p`'s slot (with the table's spinlock held: `f` must not
+    /// sleep).
+    pub fn with<R>(&self, p: &Proc, f: impl FnOnce(&mut T) -> R) -> R {
+        f(&mut self.slots.lock()[p.index])
+    }
 }
 
 core::arch::global_asm!(

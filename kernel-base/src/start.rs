@@ -12,9 +12,10 @@ use core::ptr::write_volatile;
 
 /// Bytes of boot stack per hart (the scheduler runs on it later).
 pub const BOOT_STACK_SIZE: usize = 16 * 1024;
-const _: () = assert!(BOOT_STACK_SIZE.is_power_of_two());
+const _: () = assert!(BOOT_STACK_SIZE == core::mem::align_of::<BootStacks>());
 
-#[repr(C, align(16))]
+/// Aligned to its size, so a frame pointer rounds down to its stack's base.
+#[repr(C, align(16384))]
 struct BootStacks([u8; BOOT_STACK_SIZE * NCPU]);
 
 #[unsafe(no_mangle)]

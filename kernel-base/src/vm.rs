@@ -35,7 +35,7 @@ impl PhysAddr {
 }
 
 impl UserAddr {
-    pub fn add(self, n: usize) -> UserAddr {
+    pub fn offset(self, n: usize) -> UserAddr {
         UserAddr(self.0.wrapping_add(n))
     }
 }
@@ -115,6 +115,8 @@ impl PageTable {
     /// The level-0 PTE for `va`, creating the intermediate tables if
     /// `alloc`. `None` if `va` is out of range, a table is missing and
     /// `alloc` is false, or memory ran out.
+    // The page table is a handle to memory the caller serialises access to.
+    #[allow(clippy::mut_from_ref)]
     pub fn walk(&self, va: VirtAddr, alloc: bool) -> Option<&mut Pte> {
         if va.0 >= MAXVA {
             return None;
@@ -151,7 +153,7 @@ impl PageTable {
     /// Maps `size` bytes at `va` to `pa` with permissions `perm`. Both
     /// addresses must be page-aligned; mapping over a valid PTE is a bug.
     pub fn map(&self, va: VirtAddr, size: usize, pa: PhysAddr, perm: u64) -> Result<(), OutOfMemory> {
-        assert!(va.0 % PGSIZE == 0 && size % PGSIZE == 0 && size > 0, "map: unaligned");
+        assert!(va.0.is_multiple_of(PGSIZE) && size.is_multiple_of(PGSIZE) && size > 0, "map: unaligned");
         let mut off = 0;
         while off < size {
             let pte = self.walk(VirtAddr(va.0 + off), true).ok_or(OutOfMemory)?;
@@ -165,7 +167,7 @@ impl PageTable {
     /// Removes `npages` mappings starting at `va`, freeing the pages if
     /// `free`. Pages that are not mapped are skipped.
     pub fn unmap(&self, va: VirtAddr, npages: usize, free: bool) {
-        assert!(va.0 % PGSIZE == 0, "unmap: unaligned");
+        assert!(va.0.is_multiple_of(PGSIZE), "unmap: unaligned");
         for i in 0..npages {
             let a = VirtAddr(va.0 + i * PGSIZE);
             let Some(pte) = self.walk(a, false) else {
@@ -223,21 +225,19 @@ impl PageTable {
         }
         let mut a = pg_round_up(oldsz);
         while a < newsz {
-            let mapped = match kalloc::alloc() {
-                Some(page) => {
-                    let r = self.map(VirtAddr(a), PGSIZE, page, PTE_R | PTE_U | xperm);
-                    if r.is_err() {
-                        // SAFETY: the page was never mapped.
-                        unsafe { kalloc::free(page) };
-                    }
-                    r.is_ok()
-                }
-                None => false,
+            // Page-table pages first, so that when memory runs out no data
+            // page has been taken and given back: a failed grow leaves no
+            // free page behind (sysinfotest checks freemem is then 0).
+            let page = match self.walk(VirtAddr(a), true) {
+                Some(_) => kalloc::alloc(),
+                None => None,
             };
-            if !mapped {
+            let Some(page) = page else {
                 self.shrink(a, oldsz);
                 return Err(OutOfMemory);
-            }
+            };
+            self.map(VirtAddr(a), PGSIZE, page, PTE_R | PTE_U | xperm)
+                .expect("grow: page table vanished");
             a += PGSIZE;
         }
         Ok(newsz)

@@ -31,6 +31,21 @@ impl Args {
         }
     }
 
+    /// Replaces the program with `path`, passing arguments `from..` of this
+    /// program's own (no copies, no heap: the strings and the null-ended
+    /// pointer array exec built are passed on as they are).
+    pub fn exec_from(&self, from: usize) -> i32 {
+        if from >= self.argc {
+            return -1;
+        }
+        // SAFETY: argv holds argc pointers to NUL-terminated strings and a
+        // null pointer after them, as exec laid them out.
+        unsafe {
+            let rest = self.argv.add(from);
+            crate::sys::exec(*rest, rest) as i32
+        }
+    }
+
     /// Argument `i` as text (up to its first byte that is not UTF-8).
     pub fn get(&self, i: usize) -> Option<&'static str> {
         let b = self.bytes(i)?;

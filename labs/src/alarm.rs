@@ -1,0 +1,104 @@
+//! Lab alarm: `sigalarm(n, handler)` makes the process run `handler` after
+//! every n ticks of CPU time; the handler ends with `sigreturn()`, which
+//! resumes the interrupted code with all registers as they were.
+//!
+//! Hooks used: `syscall` (SYS_sigalarm, SYS_sigreturn), `user_timer_tick`
+//! and `proc_alloc` (`reset`).
+
+use kernel_base::proc::{PerProc, Proc, TrapFrame, current};
+use kernel_base::syscall::{arg_int, arg_raw};
+
+// BEGIN SOLUTION
+#[derive(Clone, Copy)]
+struct Alarm {
+    /// Ticks between calls; 0 means no alarm.
+    interval: i32,
+    handler: usize,
+    /// Ticks since the handler last ran.
+    ticks: i32,
+    /// The handler is running (it is not re-entered).
+    in_handler: bool,
+    /// User registers at the moment the handler was called.
+    saved: TrapFrame,
+}
+
+const NO_ALARM: Alarm = Alarm {
+    interval: 0,
+    handler: 0,
+    ticks: 0,
+    in_handler: false,
+    saved: TrapFrame::ZERO,
+};
+
+static ALARM: PerProc<Alarm> = PerProc::new(NO_ALARM);
+// END SOLUTION
+
+/// `sigalarm(ticks, handler)`; `sigalarm(0, 0)` turns the alarm off.
+/// Negative ticks are an error.
+pub fn sys_sigalarm() -> i64 {
+    // BEGIN SOLUTION
+    let interval = arg_int(0);
+    if interval < 0 {
+        return -1;
+    }
+    let handler = arg_raw(1);
+    ALARM.with(current(), |a| {
+        a.interval = interval;
+        a.handler = handler;
+        a.ticks = 0;
+    });
+    0
+    // END SOLUTION
+    // STARTER: todo!("alarm: remember the interval and the handler")
+}
+
+/// `sigreturn()`: back from the handler to the interrupted code. Returns
+/// the interrupted a0, so that the system call's return leaves a0 intact.
+pub fn sys_sigreturn() -> i64 {
+    // BEGIN SOLUTION
+    let p = current();
+    let saved = ALARM.with(p, |a| {
+        let was = a.in_handler;
+        a.in_handler = false;
+        was.then_some(a.saved)
+    });
+    match saved {
+        Some(tf) => {
+            *p.trapframe() = tf;
+            tf.a0 as i64
+        }
+        // Not in a handler: nothing to return to.
+        None => -1,
+    }
+    // END SOLUTION
+    // STARTER: todo!("alarm: restore the registers saved when the handler was called")
+}
+
+/// A timer tick while `p` ran in user mode.
+pub fn timer_tick(p: &Proc) {
+    // BEGIN SOLUTION
+    let tf = p.trapframe();
+    ALARM.with(p, |a| {
+        if a.interval == 0 || a.in_handler {
+            return;
+        }
+        a.ticks += 1;
+        if a.ticks >= a.interval {
+            a.ticks = 0;
+            a.in_handler = true;
+            a.saved = *tf;
+            // usertrapret returns to the handler instead.
+            tf.epc = a.handler;
+        }
+    });
+    // END SOLUTION
+    // STARTER: let _ = p;
+}
+
+/// A new process has no alarm.
+pub fn reset(p: &Proc) {
+    // BEGIN SOLUTION
+    ALARM.with(p, |a| *a = NO_ALARM);
+    // END SOLUTION
+    // STARTER: let _ = p;
+}
