@@ -7,7 +7,26 @@
 //! `SOME TESTS FAILED`, or `FAILED -- lost some free pages <n> (out of <m>)`.
 //!
 //! `usertests` runs everything, `-q` only the quick tests, `<name>` one test,
-//! `-c` loops forever.
+//! `-c` loops forever (until a test fails).
+//!
+//! Each test runs in a child process. It fails by printing
+//! `<name>: <what went wrong>` and exiting non-zero ([`fail!`]); returning
+//! means it passed. Messages the kernel prints when it kills a misbehaving
+//! child (`usertrap(): ...`) are expected in between.
+
+use abi::fs::BSIZE;
+use abi::memlayout::PGSIZE;
+use abi::param::MAXOPBLOCKS;
+use user::{Args, close, eprintln, exit, fork, pipe, print, println, read, sbrk, sbrk_failed};
+use user::{wait, write};
+
+/// Prints `<test name>: <message>` and ends the test's process with status 1.
+macro_rules! fail {
+    ($name:expr, $($arg:tt)*) => {{
+        user::println!("{}: {}", $name, format_args!($($arg)*));
+        user::exit(1)
+    }};
+}
 
 mod fs;
 mod mem;
@@ -22,11 +41,236 @@ pub struct Test {
     pub slow: bool,
 }
 
-// TODO(runner): argument parsing, running each test in a forked child,
-// counting free pages before and after, and the summary lines.
+impl Test {
+    pub const fn quick(name: &'static str, f: fn(&str)) -> Test {
+        Test {
+            name,
+            f,
+            slow: false,
+        }
+    }
+
+    pub const fn slow(name: &'static str, f: fn(&str)) -> Test {
+        Test {
+            name,
+            f,
+            slow: true,
+        }
+    }
+}
+
+/// A buffer size bigger than one file system operation may write.
+pub const BUFSZ: usize = (MAXOPBLOCKS + 2) * BSIZE;
+
+/// `fork`, failing the test `s` if it fails.
+pub fn fork_or_fail(s: &str) -> i32 {
+    let pid = fork();
+    if pid < 0 {
+        fail!(s, "fork failed");
+    }
+    pid
+}
+
+/// Waits for a child; returns its pid (-1 if there is none) and exit status.
+pub fn wait_status() -> (i32, i32) {
+    let mut status = 0;
+    let pid = wait(Some(&mut status));
+    (pid, status)
+}
+
+const GROUPS: [&[Test]; 3] = [mem::TESTS, proc::TESTS, fs::TESTS];
+
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The `index`th test of all groups, in order.
+const fn nth_test(mut index: usize) -> Option<&'static Test> {
+    let mut g = 0;
+    while g < GROUPS.len() {
+        if index < GROUPS[g].len() {
+            return Some(&GROUPS[g][index]);
+        }
+        index -= GROUPS[g].len();
+        g += 1;
+    }
+    None
+}
+
+// Graders and `usertests <name>` find a test by its name: no two alike.
+const _: () = {
+    let mut i = 0;
+    while let Some(a) = nth_test(i) {
+        let mut j = i + 1;
+        while let Some(b) = nth_test(j) {
+            assert!(!same(a.name, b.name), "two usertests have the same name");
+            j += 1;
+        }
+        i += 1;
+    }
+};
+
+fn all_tests() -> impl Iterator<Item = &'static Test> {
+    GROUPS.iter().flat_map(|group| group.iter())
+}
+
+#[derive(Clone, Copy)]
+struct Options {
+    quick: bool,
+    continuous: bool,
+    only: Option<&'static str>,
+}
+
+fn parse(args: &Args) -> Option<Options> {
+    let mut opts = Options {
+        quick: false,
+        continuous: false,
+        only: None,
+    };
+    for arg in args.iter().skip(1) {
+        match arg {
+            "-q" => opts.quick = true,
+            "-c" => opts.continuous = true,
+            _ if arg.starts_with('-') || opts.only.is_some() => return None,
+            _ => opts.only = Some(arg),
+        }
+    }
+    Some(opts)
+}
+
+/// The tests to run, quick ones first.
+fn selected(opts: Options) -> impl Iterator<Item = &'static Test> {
+    [false, true]
+        .into_iter()
+        .flat_map(|slow| all_tests().filter(move |t| t.slow == slow))
+        .filter(move |t| match opts.only {
+            Some(name) => t.name == name,
+            None => !(opts.quick && t.slow),
+        })
+}
+
+/// Runs one test in a child process; true if it passed.
+fn run(t: &Test) -> bool {
+    print!("test {}: ", t.name);
+    let pid = fork();
+    if pid < 0 {
+        println!("runtest: fork error");
+        exit(1);
+    }
+    if pid == 0 {
+        (t.f)(t.name);
+        exit(0);
+    }
+    // The test's process is our only child: its own children go to init.
+    let (waited, status) = wait_status();
+    let ok = waited == pid && status == 0;
+    println!("{}", if ok { "OK" } else { "FAILED" });
+    ok
+}
+
+/// Counts the free physical pages: a child grows its memory a page at a
+/// time until that fails, touching each page so that a lazily allocating
+/// kernel really allocates it (or kills the child when memory runs out),
+/// and reports each page through a pipe as it gets it.
+///
+/// The runner itself never allocates, so its own size is the same for
+/// every count.
+fn countfree() -> usize {
+    let mut fds = [0; 2];
+    if pipe(&mut fds) < 0 {
+        println!("countfree: pipe failed");
+        exit(1);
+    }
+    let pid = fork();
+    if pid < 0 {
+        println!("countfree: fork failed");
+        exit(1);
+    }
+    if pid == 0 {
+        close(fds[0]);
+        loop {
+            let page = sbrk(PGSIZE as i32);
+            if sbrk_failed(page) {
+                exit(0);
+            }
+            // SAFETY: sbrk just added these PGSIZE bytes to our memory.
+            unsafe { page.add(PGSIZE - 1).write_volatile(1) };
+            if write(fds[1], b"x") != 1 {
+                println!("countfree: write failed");
+                exit(1);
+            }
+        }
+    }
+    close(fds[1]);
+    let mut pages = 0;
+    let mut chunk = [0u8; 64];
+    loop {
+        let n = read(fds[0], &mut chunk);
+        if n < 0 {
+            println!("countfree: read failed");
+            exit(1);
+        }
+        if n == 0 {
+            break;
+        }
+        pages += n as usize;
+    }
+    close(fds[0]);
+    // Killed (-1) is how a lazy kernel stops the child; 1 is an error it reported.
+    if wait_status().1 == 1 {
+        exit(1);
+    }
+    pages
+}
+
 user::entry!(main);
 
-fn main(_args: user::Args) -> i32 {
-    let _all = [mem::TESTS, proc::TESTS, fs::TESTS];
-    0
+fn main(args: Args) -> i32 {
+    let Some(opts) = parse(&args) else {
+        eprintln!("Usage: usertests [-c] [-q] [testname]");
+        return 1;
+    };
+    if let Some(name) = opts.only
+        && !all_tests().any(|t| t.name == name)
+    {
+        eprintln!("usertests: unknown test {name}");
+        return 1;
+    }
+    loop {
+        println!("usertests starting");
+        let free0 = countfree();
+        let mut failed = false;
+        for t in selected(opts) {
+            if !run(t) {
+                failed = true;
+                if opts.continuous {
+                    break;
+                }
+            }
+        }
+        if failed {
+            println!("SOME TESTS FAILED");
+            return 1;
+        }
+        let free1 = countfree();
+        if free1 != free0 {
+            println!("FAILED -- lost some free pages {free1} (out of {free0})");
+            return 1;
+        }
+        if !opts.continuous {
+            println!("ALL TESTS PASSED");
+            return 0;
+        }
+    }
 }
