@@ -163,6 +163,15 @@ fn grade_labs(root: &Path, args: &[OsString], builder: &mut dyn Builder) -> Resu
         return Ok(0);
     }
 
+    // A group spec grades labs that --all grades one by one anyway.
+    let specs = if o.all {
+        specs
+            .into_iter()
+            .filter(|s| s.includes.is_empty())
+            .collect()
+    } else {
+        specs
+    };
     let specs = select(specs, &filters)?;
     if std::env::var_os("GRADER_QEMU").is_none() {
         qemu::check()?;

@@ -32,6 +32,14 @@
 //! points = 5
 //! usertest = "copyin"
 //! ```
+//! A group spec grades several labs at once (MIT's `lab-syscall` is
+//! `lab-trace` plus `lab-sysinfo`): it has `include` instead of runs and
+//! tests, and gets the union of their features, runs and tests.
+//! ```toml
+//! name = "lab-syscall"
+//! include = ["lab-trace", "lab-sysinfo"]
+//! ```
+//!
 //! A test (or part) holds one or more checks, all of which must pass:
 //! `match`, `no_match`, `count`, `delta`, `usertest`, `backtrace`.
 //!
@@ -157,6 +165,8 @@ pub struct Spec {
     pub random: BTreeMap<String, i64>,
     pub runs: Vec<Run>,
     pub tests: Vec<Test>,
+    /// For a group spec, the specs it includes.
+    pub includes: Vec<String>,
 }
 
 impl Spec {
@@ -182,6 +192,14 @@ pub fn known_labs(root: &Path) -> Vec<String> {
     labs
 }
 
+/// Moves a test (and its parts) to runs `offset` further in a merged list.
+fn shift_runs(test: &mut Test, offset: usize) {
+    test.run += offset;
+    for part in &mut test.parts {
+        shift_runs(part, offset);
+    }
+}
+
 /// The path of a lab's spec.
 pub fn spec_path(root: &Path, lab: &str) -> PathBuf {
     root.join("labs").join(format!("{lab}.toml"))
@@ -190,21 +208,63 @@ pub fn spec_path(root: &Path, lab: &str) -> PathBuf {
 /// Reads and compiles `root/labs/<lab>.toml`, drawing random parameters
 /// from `seed`.
 pub fn load(root: &Path, lab: &str, seed: u64) -> Result<Spec, SpecError> {
+    load_nested(root, lab, seed, &mut Vec::new())
+}
+
+/// `load`, tracking the chain of group specs being loaded to refuse cycles.
+fn load_nested(
+    root: &Path,
+    lab: &str,
+    seed: u64,
+    chain: &mut Vec<String>,
+) -> Result<Spec, SpecError> {
     let file = format!("labs/{lab}.toml");
     let text = std::fs::read_to_string(spec_path(root, lab)).map_err(|e| SpecError {
         file: file.clone(),
         line: None,
         message: format!("cannot read it: {e}"),
     })?;
-    parse(&text, &file, seed)
+    chain.push(lab.to_owned());
+    let spec = parse_with(&text, &file, seed, &mut |name| {
+        if chain.iter().any(|c| c == name) {
+            return Err(format!("including {name} again would loop"));
+        }
+        if !spec_path(root, name).is_file() {
+            return Err(format!("no spec named {name} (labs/{name}.toml)"));
+        }
+        load_nested(root, name, seed, chain).map_err(|e| e.to_string())
+    });
+    chain.pop();
+    spec
 }
 
 /// Compiles spec `text`; `file` names it in errors and must end in
-/// `<name>.toml`.
+/// `<name>.toml`. A group spec's includes cannot be resolved without the
+/// labs directory: use [`load`] for those.
 pub fn parse(text: &str, file: &str, seed: u64) -> Result<Spec, SpecError> {
+    parse_with(text, file, seed, &mut |name| {
+        Err(format!(
+            "cannot include {name} here: groups are loaded from labs/"
+        ))
+    })
+}
+
+/// What resolves a group's `include` names to loaded specs.
+type Resolve<'a> = dyn FnMut(&str) -> Result<Spec, String> + 'a;
+
+fn parse_with(
+    text: &str,
+    file: &str,
+    seed: u64,
+    resolve: &mut Resolve<'_>,
+) -> Result<Spec, SpecError> {
     let cx = Cx { text, file };
     let raw: RawSpec = toml::from_str(text).map_err(|e| cx.err(e.span(), e.message()))?;
-    cx.compile(raw, seed)
+    if raw.include.is_empty() {
+        cx.compile(raw, seed)
+    } else {
+        cx.group(raw, resolve)
+    }
 }
 
 // ---- the file as written ----
@@ -214,8 +274,11 @@ pub fn parse(text: &str, file: &str, seed: u64) -> Result<Spec, SpecError> {
 struct RawSpec {
     name: Spanned<String>,
     #[serde(default)]
+    include: Vec<Spanned<String>>,
+    #[serde(default)]
     features: Vec<String>,
-    timeout: Spanned<String>,
+    /// Required unless the spec is a group.
+    timeout: Option<Spanned<String>>,
     cpus: Option<Spanned<u32>>,
     #[serde(default)]
     random: BTreeMap<String, Spanned<RawRange>>,
@@ -333,22 +396,93 @@ impl Cx<'_> {
         self.err(Some(spanned.span()), message)
     }
 
-    fn compile(&self, raw: RawSpec, seed: u64) -> Result<Spec, SpecError> {
+    fn check_name(&self, name: &Spanned<String>) -> Result<(), SpecError> {
         let stem = Path::new(self.file)
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or_default();
-        if raw.name.get_ref() != stem {
+        if name.get_ref() != stem {
             return Err(self.at(
-                &raw.name,
+                name,
                 format!(
                     "name is \"{}\" but the file is {}: they must agree",
-                    raw.name.get_ref(),
+                    name.get_ref(),
                     self.file
                 ),
             ));
         }
-        let timeout = self.duration(&raw.timeout)?;
+        Ok(())
+    }
+
+    /// A group spec: the included specs' runs (ids prefixed with the spec's
+    /// name, timeouts made explicit) and tests, under one name.
+    fn group(&self, raw: RawSpec, resolve: &mut Resolve<'_>) -> Result<Spec, SpecError> {
+        self.check_name(&raw.name)?;
+        if !raw.run.is_empty() || !raw.test.is_empty() || !raw.random.is_empty() {
+            return Err(self.at(
+                &raw.name,
+                "a spec with `include` takes its runs, tests and random values from the included specs",
+            ));
+        }
+        if !raw.features.is_empty() {
+            return Err(self.at(
+                &raw.name,
+                "a spec with `include` takes its features from the included specs",
+            ));
+        }
+        let mut spec = Spec {
+            name: raw.name.get_ref().clone(),
+            file: self.file.to_owned(),
+            features: Vec::new(),
+            timeout: Duration::ZERO,
+            cpus: 3,
+            random: BTreeMap::new(),
+            runs: Vec::new(),
+            tests: Vec::new(),
+            includes: Vec::new(),
+        };
+        let mut names = HashSet::new();
+        for (i, inc) in raw.include.iter().enumerate() {
+            let part = resolve(inc.get_ref()).map_err(|e| self.at(inc, e))?;
+            if i == 0 {
+                spec.cpus = part.cpus;
+                spec.timeout = part.timeout;
+            }
+            for f in part.features {
+                if !spec.features.contains(&f) {
+                    spec.features.push(f);
+                }
+            }
+            for (k, v) in part.random {
+                spec.random.entry(k).or_insert(v);
+            }
+            let offset = spec.runs.len();
+            for mut run in part.runs {
+                run.id = format!("{}.{}", part.name, run.id);
+                run.timeout = run.timeout.or(Some(part.timeout));
+                spec.runs.push(run);
+            }
+            for mut test in part.tests {
+                if !names.insert(test.name.clone()) {
+                    return Err(self.at(
+                        inc,
+                        format!("two included tests are named \"{}\"", test.name),
+                    ));
+                }
+                shift_runs(&mut test, offset);
+                spec.tests.push(test);
+            }
+            spec.includes.push(part.name);
+        }
+        Ok(spec)
+    }
+
+    fn compile(&self, raw: RawSpec, seed: u64) -> Result<Spec, SpecError> {
+        self.check_name(&raw.name)?;
+        let Some(raw_timeout) = &raw.timeout else {
+            return Err(self.at(&raw.name, "missing field `timeout`"));
+        };
+        let timeout = self.duration(raw_timeout)?;
         let cpus = match &raw.cpus {
             Some(c) if !(1..=8).contains(c.get_ref()) => {
                 return Err(self.at(c, "cpus must be between 1 and 8"));
@@ -417,6 +551,7 @@ impl Cx<'_> {
             random,
             runs,
             tests,
+            includes: Vec::new(),
         })
     }
 
@@ -723,6 +858,87 @@ points = 3
 count = { regex = ['^a$', '^b$'], times = 1 }
 no_match = 'x'
 "#;
+
+    /// Writes specs into a fresh `labs/` and returns the root.
+    fn labs_dir(specs: &[(&str, &str)]) -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("labs")).unwrap();
+        for (name, text) in specs {
+            std::fs::write(root.path().join(format!("labs/{name}.toml")), text).unwrap();
+        }
+        root
+    }
+
+    #[test]
+    fn group_merges_included_specs() {
+        let other = GOOD
+            .replace("name = \"demo\"", "name = \"other\"\nfeatures = [\"cow\"]")
+            .replace("name = \"echo\"\npoints", "name = \"echo2\"\npoints")
+            .replace("name = \"suite\"", "name = \"suite2\"")
+            .replace("timeout = \"5s\"\n", "");
+        let root = labs_dir(&[
+            ("demo", GOOD),
+            ("other", &other),
+            ("both", "name = \"both\"\ninclude = [\"demo\", \"other\"]\n"),
+        ]);
+        let g = load(root.path(), "both", 3).unwrap();
+        assert_eq!(g.includes, ["demo", "other"]);
+        assert_eq!(g.features, ["cow"]);
+        let ids: Vec<&str> = g.runs.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["demo.echo", "other.echo"]);
+        // A run without its own timeout keeps its spec's default.
+        assert_eq!(g.runs[1].timeout, Some(Duration::from_secs(30)));
+        assert_eq!(
+            g.points(),
+            2 * load(root.path(), "demo", 3).unwrap().points()
+        );
+        let echo2 = g.tests.iter().find(|t| t.name == "echo2").unwrap();
+        assert_eq!(echo2.run, 1);
+        assert!(
+            g.tests
+                .iter()
+                .filter(|t| t.name == "suite2")
+                .all(|t| t.parts.iter().all(|p| p.run == 1))
+        );
+    }
+
+    #[test]
+    fn group_errors_name_the_place() {
+        let root = labs_dir(&[
+            ("demo", GOOD),
+            ("dup", "name = \"dup\"\ninclude = [\"demo\", \"demo\"]\n"),
+            ("missing", "name = \"missing\"\ninclude = [\"nope\"]\n"),
+            ("looped", "name = \"looped\"\ninclude = [\"looped\"]\n"),
+            (
+                "mixed",
+                &GOOD.replace("name = \"demo\"", "name = \"mixed\"\ninclude = [\"demo\"]"),
+            ),
+        ]);
+        let err = |lab| load(root.path(), lab, 0).unwrap_err().to_string();
+        assert!(
+            err("dup").starts_with("labs/dup.toml:2: two included tests are named"),
+            "{}",
+            err("dup")
+        );
+        assert!(
+            err("missing").contains("no spec named nope"),
+            "{}",
+            err("missing")
+        );
+        assert!(err("looped").contains("would loop"), "{}", err("looped"));
+        assert!(
+            err("mixed").contains("takes its runs, tests"),
+            "{}",
+            err("mixed")
+        );
+        let text = "name = \"g\"\ninclude = [\"demo\"]\n";
+        assert!(
+            parse(text, "labs/g.toml", 0)
+                .unwrap_err()
+                .to_string()
+                .contains("cannot include demo")
+        );
+    }
 
     fn parse_err(text: &str) -> String {
         parse(text, "labs/demo.toml", 1).unwrap_err().to_string()
