@@ -401,6 +401,21 @@ fn a_second_kernel_configuration_is_refused_by_the_standalone_grader() {
 }
 
 #[test]
+fn features_replace_every_specs_own() {
+    let other = DEMO.replace("\"demo\"", "\"other\"").replace(
+        "timeout = \"10s\"",
+        "timeout = \"10s\"\nfeatures = [\"cow\"]",
+    );
+    let tree = Tree::new(&[("demo", DEMO), ("other", &other)], &demo_session(1));
+    // One configuration for both specs: the standalone grader accepts it.
+    for features in ["trace,cow", ""] {
+        let o = tree.grade(&["--all", "--seed", "1", "--features", features]);
+        assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+        assert!(stdout(&o).ends_with("Total: 24/24\n"), "{}", stdout(&o));
+    }
+}
+
+#[test]
 fn two_graders_at_once_do_not_disturb_each_other() {
     let tree = Tree::new(&[("demo", DEMO)], &demo_session(1));
     let children: Vec<_> = (0..2)

@@ -30,16 +30,19 @@ struct Cache {
     clock: u64,
 }
 
-static CACHE: SpinLock<Cache> = SpinLock::new("bcache", Cache {
-    meta: [Meta {
-        dev: 0,
-        blockno: 0,
-        refcnt: 0,
-        valid: false,
-        stamp: 0,
-    }; NBUF],
-    clock: 0,
-});
+static CACHE: SpinLock<Cache> = SpinLock::new(
+    "bcache",
+    Cache {
+        meta: [Meta {
+            dev: 0,
+            blockno: 0,
+            refcnt: 0,
+            valid: false,
+            stamp: 0,
+        }; NBUF],
+        clock: 0,
+    },
+);
 
 /// Block contents; page alignment is not needed, but the device writes
 /// the whole array, so keep it in its own cache lines.

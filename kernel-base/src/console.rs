@@ -31,12 +31,15 @@ struct Input {
     e: usize,
 }
 
-static INPUT: SpinLock<Input> = SpinLock::new("cons", Input {
-    buf: [0; INPUT_BUF],
-    r: 0,
-    w: 0,
-    e: 0,
-});
+static INPUT: SpinLock<Input> = SpinLock::new(
+    "cons",
+    Input {
+        buf: [0; INPUT_BUF],
+        r: 0,
+        w: 0,
+        e: 0,
+    },
+);
 
 fn chan() -> usize {
     &INPUT as *const _ as usize

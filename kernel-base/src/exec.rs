@@ -121,7 +121,8 @@ fn push_args(
         for (i, w) in ustack[..words].iter().enumerate() {
             bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
         }
-        new.copy_out(UserAddr(sp), &bytes[..words * 8]).map_err(|_| ())?;
+        new.copy_out(UserAddr(sp), &bytes[..words * 8])
+            .map_err(|_| ())?;
         Ok(sp)
     })();
     // SAFETY: the page is no longer used.
@@ -174,4 +175,3 @@ pub fn exec(path: &[u8], argv: &[UserAddr]) -> i64 {
     proc::proc_free_pagetable(old, oldsz);
     argv.len() as i64
 }
-

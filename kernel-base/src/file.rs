@@ -7,8 +7,8 @@ use crate::log;
 use crate::pipe::Pipe;
 use crate::spinlock::SpinLock;
 use crate::vm::UserAddr;
-use abi::param::{MAXOPBLOCKS, NDEV, NFILE};
 use abi::fs::BSIZE;
+use abi::param::{MAXOPBLOCKS, NDEV, NFILE};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -94,7 +94,11 @@ impl File {
     pub fn kind(&self) -> &FileKind {
         // SAFETY: set before the first reference and unchanged while any
         // reference exists.
-        unsafe { (*self.slot().kind.get()).as_ref().expect("file without kind") }
+        unsafe {
+            (*self.slot().kind.get())
+                .as_ref()
+                .expect("file without kind")
+        }
     }
 
     pub fn readable(&self) -> bool {

@@ -14,20 +14,24 @@ use crate::spinlock::SpinLock;
 use abi::Stat;
 use abi::filetype::T_DIR;
 use abi::fs::{
-    BPB, BSIZE, DIRSIZ, DiskInode, Dirent, FSMAGIC, MAXFILE, NDIRECT, NINDIRECT, ROOTINO, SuperBlock,
+    BPB, BSIZE, DIRSIZ, Dirent, DiskInode, FSMAGIC, MAXFILE, NDIRECT, NINDIRECT, ROOTINO,
+    SuperBlock,
 };
 use abi::param::{NINODE, ROOTDEV};
 
-static SB: SpinLock<SuperBlock> = SpinLock::new("sb", SuperBlock {
-    magic: 0,
-    size: 0,
-    nblocks: 0,
-    ninodes: 0,
-    nlog: 0,
-    logstart: 0,
-    inodestart: 0,
-    bmapstart: 0,
-});
+static SB: SpinLock<SuperBlock> = SpinLock::new(
+    "sb",
+    SuperBlock {
+        magic: 0,
+        size: 0,
+        nblocks: 0,
+        ninodes: 0,
+        nlog: 0,
+        logstart: 0,
+        inodestart: 0,
+        bmapstart: 0,
+    },
+);
 
 fn sb() -> SuperBlock {
     *SB.lock()
@@ -95,11 +99,14 @@ struct Meta {
     refcnt: u32,
 }
 
-static ITABLE: SpinLock<[Meta; NINODE]> = SpinLock::new("itable", [Meta {
-    dev: 0,
-    inum: 0,
-    refcnt: 0,
-}; NINODE]);
+static ITABLE: SpinLock<[Meta; NINODE]> = SpinLock::new(
+    "itable",
+    [Meta {
+        dev: 0,
+        inum: 0,
+        refcnt: 0,
+    }; NINODE],
+);
 
 /// An inode's fields, guarded by its sleep lock.
 pub struct InodeData {
@@ -114,15 +121,18 @@ pub struct InodeData {
 }
 
 static INODES: [SleepLock<InodeData>; NINODE] = [const {
-    SleepLock::new("inode", InodeData {
-        valid: false,
-        typ: 0,
-        major: 0,
-        minor: 0,
-        nlink: 0,
-        size: 0,
-        addrs: [0; NDIRECT + 1],
-    })
+    SleepLock::new(
+        "inode",
+        InodeData {
+            valid: false,
+            typ: 0,
+            major: 0,
+            minor: 0,
+            nlink: 0,
+            size: 0,
+            addrs: [0; NDIRECT + 1],
+        },
+    )
 }; NINODE];
 
 /// A counted reference to an in-memory inode.
@@ -442,7 +452,11 @@ impl InodeGuard<'_> {
 
     fn read_dirent(&mut self, off: usize) -> Dirent {
         let mut buf = [0u8; Dirent::SIZE];
-        let n = self.read(Addr::Kernel(buf.as_mut_ptr() as usize), off as u32, Dirent::SIZE);
+        let n = self.read(
+            Addr::Kernel(buf.as_mut_ptr() as usize),
+            off as u32,
+            Dirent::SIZE,
+        );
         assert!(n == Ok(Dirent::SIZE), "dirent read failed");
         Dirent::decode(&buf)
     }

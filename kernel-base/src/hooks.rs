@@ -44,7 +44,10 @@ pub(crate) fn install(hooks: &'static Hooks) {
 #[inline(always)]
 fn hooks() -> &'static Hooks {
     let p = HOOKS.load(Ordering::Acquire);
-    assert!(!p.is_null(), "lab hook called before main installed the table");
+    assert!(
+        !p.is_null(),
+        "lab hook called before main installed the table"
+    );
     // SAFETY: the pointer came from a `&'static Hooks` in `install`.
     unsafe { &*p }
 }

@@ -23,17 +23,20 @@ struct Log {
     lh: LogHeader,
 }
 
-static LOG: SpinLock<Log> = SpinLock::new("log", Log {
-    start: 0,
-    size: 0,
-    dev: 0,
-    outstanding: 0,
-    committing: false,
-    lh: LogHeader {
-        n: 0,
-        blocks: [0; LOGSIZE],
+static LOG: SpinLock<Log> = SpinLock::new(
+    "log",
+    Log {
+        start: 0,
+        size: 0,
+        dev: 0,
+        outstanding: 0,
+        committing: false,
+        lh: LogHeader {
+            n: 0,
+            blocks: [0; LOGSIZE],
+        },
     },
-});
+);
 
 fn chan() -> usize {
     &LOG as *const _ as usize
@@ -79,10 +82,14 @@ fn recover() {
     };
     let lh = read_head(dev, start);
     install(dev, start, &lh, true);
-    write_head(dev, start, &LogHeader {
-        n: 0,
-        blocks: [0; LOGSIZE],
-    });
+    write_head(
+        dev,
+        start,
+        &LogHeader {
+            n: 0,
+            blocks: [0; LOGSIZE],
+        },
+    );
 }
 
 /// Starts a file system operation, waiting until the log has room for it.
@@ -137,10 +144,14 @@ fn commit(dev: u32, start: u32, lh: &LogHeader) {
     // The commit point.
     write_head(dev, start, lh);
     install(dev, start, lh, false);
-    write_head(dev, start, &LogHeader {
-        n: 0,
-        blocks: [0; LOGSIZE],
-    });
+    write_head(
+        dev,
+        start,
+        &LogHeader {
+            n: 0,
+            blocks: [0; LOGSIZE],
+        },
+    );
 }
 
 /// Records that `b` was modified in this operation; the commit writes it.

@@ -21,13 +21,16 @@ struct Ring {
 }
 
 static PIPES: [SpinLock<Ring>; NPIPE] = [const {
-    SpinLock::new("pipe", Ring {
-        data: [0; PIPESIZE],
-        nread: 0,
-        nwrite: 0,
-        read_open: false,
-        write_open: false,
-    })
+    SpinLock::new(
+        "pipe",
+        Ring {
+            data: [0; PIPESIZE],
+            nread: 0,
+            nwrite: 0,
+            read_open: false,
+            write_open: false,
+        },
+    )
 }; NPIPE];
 
 /// One end's view of a pipe (which end is the file's `writable` flag).

@@ -158,12 +158,15 @@ unsafe impl Sync for Proc {}
 impl Proc {
     const fn new(index: usize) -> Proc {
         Proc {
-            inner: SpinLock::new("proc", ProcInner {
-                state: ProcState::Unused,
-                chan: 0,
-                killed: false,
-                xstate: 0,
-            }),
+            inner: SpinLock::new(
+                "proc",
+                ProcInner {
+                    state: ProcState::Unused,
+                    chan: 0,
+                    killed: false,
+                    xstate: 0,
+                },
+            ),
             pid: AtomicI32::new(0),
             parent: UnsafeCell::new(ptr::null()),
             data: UnsafeCell::new(ProcData {
@@ -278,7 +281,8 @@ fn alloc_proc() -> Option<(&'static Proc, SpinLockGuard<'static, ProcInner>)> {
         if g.state != ProcState::Unused {
             continue;
         }
-        p.pid.store(NEXT_PID.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+        p.pid
+            .store(NEXT_PID.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
         g.state = ProcState::Used;
         g.killed = false;
         g.xstate = 0;
@@ -329,9 +333,16 @@ pub fn new_user_pagetable(p: &Proc) -> Option<PageTable> {
     let pt = PageTable::new()?;
     let tf = PhysAddr(p.data().trapframe as usize);
     let ok = pt
-        .map(VirtAddr(TRAMPOLINE), PGSIZE, vm::trampoline_pa(), PTE_R | PTE_X)
+        .map(
+            VirtAddr(TRAMPOLINE),
+            PGSIZE,
+            vm::trampoline_pa(),
+            PTE_R | PTE_X,
+        )
         .is_ok()
-        && pt.map(VirtAddr(TRAPFRAME), PGSIZE, tf, PTE_R | PTE_W).is_ok();
+        && pt
+            .map(VirtAddr(TRAPFRAME), PGSIZE, tf, PTE_R | PTE_W)
+            .is_ok();
     if !ok {
         pt.unmap(VirtAddr(TRAMPOLINE), 1, false);
         pt.free_user(0);

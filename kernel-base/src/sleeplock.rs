@@ -23,10 +23,13 @@ unsafe impl<T: Send> Sync for SleepLock<T> {}
 impl<T> SleepLock<T> {
     pub const fn new(name: &'static str, data: T) -> SleepLock<T> {
         SleepLock {
-            state: SpinLock::new(name, State {
-                locked: false,
-                pid: 0,
-            }),
+            state: SpinLock::new(
+                name,
+                State {
+                    locked: false,
+                    pid: 0,
+                },
+            ),
             data: UnsafeCell::new(data),
         }
     }

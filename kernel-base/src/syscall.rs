@@ -64,12 +64,20 @@ pub fn arg_str(n: usize, buf: &mut [u8]) -> Result<&[u8], BadAddress> {
 
 /// Copies `src` to the current process's memory at `dst`.
 pub fn copy_out(dst: UserAddr, src: &[u8]) -> Result<(), BadAddress> {
-    current().data().pagetable.ok_or(BadAddress)?.copy_out(dst, src)
+    current()
+        .data()
+        .pagetable
+        .ok_or(BadAddress)?
+        .copy_out(dst, src)
 }
 
 /// Copies the current process's memory at `src` into `dst`.
 pub fn copy_in(dst: &mut [u8], src: UserAddr) -> Result<(), BadAddress> {
-    current().data().pagetable.ok_or(BadAddress)?.copy_in(dst, src)
+    current()
+        .data()
+        .pagetable
+        .ok_or(BadAddress)?
+        .copy_in(dst, src)
 }
 
 const fn table() -> [Option<SysFn>; COUNT] {

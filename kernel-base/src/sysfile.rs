@@ -236,7 +236,11 @@ pub fn sys_mkdir() -> i64 {
         return -1;
     };
     log::begin_op();
-    let r = if create(path, T_DIR, 0, 0).is_some() { 0 } else { -1 };
+    let r = if create(path, T_DIR, 0, 0).is_some() {
+        0
+    } else {
+        -1
+    };
     log::end_op();
     r
 }
@@ -248,7 +252,11 @@ pub fn sys_mknod() -> i64 {
     };
     let (major, minor) = (arg_int(1) as i16, arg_int(2) as i16);
     log::begin_op();
-    let r = if create(path, T_DEVICE, major, minor).is_some() { 0 } else { -1 };
+    let r = if create(path, T_DEVICE, major, minor).is_some() {
+        0
+    } else {
+        -1
+    };
     log::end_op();
     r
 }

@@ -207,7 +207,10 @@ pub fn init_hart() {
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn usertrap() -> ! {
-    assert!(r_sstatus() & SSTATUS_SPP == 0, "usertrap: not from user mode");
+    assert!(
+        r_sstatus() & SSTATUS_SPP == 0,
+        "usertrap: not from user mode"
+    );
     // Traps from now on are kernel traps.
     init_hart();
     let p = current();
@@ -281,7 +284,10 @@ extern "C" fn kerneltrap() {
     let sepc = r_sepc();
     let sstatus = r_sstatus();
     let scause = r_scause();
-    assert!(sstatus & SSTATUS_SPP != 0, "kerneltrap: not from supervisor mode");
+    assert!(
+        sstatus & SSTATUS_SPP != 0,
+        "kerneltrap: not from supervisor mode"
+    );
     assert!(!intr_get(), "kerneltrap: interrupts enabled");
     let intr = devintr(scause);
     if intr == Intr::NotDevice {

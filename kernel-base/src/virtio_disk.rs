@@ -131,39 +131,42 @@ struct Disk {
     ops: [BlkReq; NUM],
 }
 
-static DISK: SpinLock<Disk> = SpinLock::new("virtio_disk", Disk {
-    queue: Queue {
-        desc: [Desc {
-            addr: 0,
-            len: 0,
-            flags: 0,
-            next: 0,
+static DISK: SpinLock<Disk> = SpinLock::new(
+    "virtio_disk",
+    Disk {
+        queue: Queue {
+            desc: [Desc {
+                addr: 0,
+                len: 0,
+                flags: 0,
+                next: 0,
+            }; NUM],
+            avail: Avail {
+                flags: 0,
+                idx: 0,
+                ring: [0; NUM],
+                unused: 0,
+            },
+            _pad: [0; PGSIZE - NUM * 16 - (4 + 2 * NUM + 2)],
+            used: Used {
+                flags: 0,
+                idx: 0,
+                ring: [UsedElem { id: 0, len: 0 }; NUM],
+            },
+        },
+        free: [true; NUM],
+        used_idx: 0,
+        info: [Info {
+            status: 0,
+            done: false,
         }; NUM],
-        avail: Avail {
-            flags: 0,
-            idx: 0,
-            ring: [0; NUM],
-            unused: 0,
-        },
-        _pad: [0; PGSIZE - NUM * 16 - (4 + 2 * NUM + 2)],
-        used: Used {
-            flags: 0,
-            idx: 0,
-            ring: [UsedElem { id: 0, len: 0 }; NUM],
-        },
+        ops: [BlkReq {
+            typ: 0,
+            reserved: 0,
+            sector: 0,
+        }; NUM],
     },
-    free: [true; NUM],
-    used_idx: 0,
-    info: [Info {
-        status: 0,
-        done: false,
-    }; NUM],
-    ops: [BlkReq {
-        typ: 0,
-        reserved: 0,
-        sector: 0,
-    }; NUM],
-});
+);
 
 fn read(off: usize) -> u32 {
     // SAFETY: the virtio-mmio window is mapped in the kernel page table.

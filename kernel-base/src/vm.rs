@@ -152,8 +152,17 @@ impl PageTable {
 
     /// Maps `size` bytes at `va` to `pa` with permissions `perm`. Both
     /// addresses must be page-aligned; mapping over a valid PTE is a bug.
-    pub fn map(&self, va: VirtAddr, size: usize, pa: PhysAddr, perm: u64) -> Result<(), OutOfMemory> {
-        assert!(va.0.is_multiple_of(PGSIZE) && size.is_multiple_of(PGSIZE) && size > 0, "map: unaligned");
+    pub fn map(
+        &self,
+        va: VirtAddr,
+        size: usize,
+        pa: PhysAddr,
+        perm: u64,
+    ) -> Result<(), OutOfMemory> {
+        assert!(
+            va.0.is_multiple_of(PGSIZE) && size.is_multiple_of(PGSIZE) && size > 0,
+            "map: unaligned"
+        );
         let mut off = 0;
         while off < size {
             let pte = self.walk(VirtAddr(va.0 + off), true).ok_or(OutOfMemory)?;
@@ -269,7 +278,11 @@ impl PageTable {
     pub fn copy_to(&self, child: &PageTable, sz: usize) -> Result<(), OutOfMemory> {
         let mut va = 0;
         while va < sz {
-            if let Some(pte) = self.walk(VirtAddr(va), false).copied().filter(|p| p.is_valid()) {
+            if let Some(pte) = self
+                .walk(VirtAddr(va), false)
+                .copied()
+                .filter(|p| p.is_valid())
+            {
                 let ok = match kalloc::alloc() {
                     Some(page) => {
                         // SAFETY: both are distinct whole pages.
@@ -320,11 +333,7 @@ impl PageTable {
             let n = (PGSIZE - off).min(src.len() - done);
             // SAFETY: `page` is a user page of this table; the range lies in it.
             unsafe {
-                ptr::copy_nonoverlapping(
-                    src[done..].as_ptr(),
-                    page.as_mut_ptr::<u8>().add(off),
-                    n,
-                )
+                ptr::copy_nonoverlapping(src[done..].as_ptr(), page.as_mut_ptr::<u8>().add(off), n)
             };
             done += n;
         }

@@ -1,1 +1,225 @@
+//! Helpers for the end-to-end tests: build a kernel configuration with
+//! `cargo xtask build`, grade it with `cargo xtask grade` or with the
+//! standalone grader and an ad-hoc spec from `tests/specs/`, and read the
+//! console logs the grader saves.
+//!
+//! Tests marked `#[ignore]` are the slow ones (full usertests, grind, the
+//! labs that run usertests): `cargo test -- --include-ignored` runs them,
+//! as CI does.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, OnceLock};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Where cargo (and so xtask) writes: `$CARGO_TARGET_DIR` or `target/`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root().join(dir),
+        None => root().join("target"),
+    }
+}
+
+/// `cargo <args>` in the repository root, without the variables `cargo
+/// test` set for this test binary (they would confuse the inner cargo).
+pub fn cargo(args: &[&str]) -> Command {
+    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_TARGET_DIR" {
+            c.env_remove(&*key);
+        }
+    }
+    c.env_remove("RUSTFLAGS").args(args).current_dir(root());
+    c
+}
+
+/// `cargo xtask <args>`.
+pub fn xtask(args: &[&str]) -> Command {
+    let mut all = vec!["xtask"];
+    all.extend_from_slice(args);
+    cargo(&all)
+}
+
+/// Runs a command, returning its output with stdout and stderr as text.
+pub fn run(mut c: Command) -> (Output, String, String) {
+    let out = c.output().expect("cannot start the command");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, stdout, stderr)
+}
+
+/// A built kernel configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub kernel: PathBuf,
+    pub fs_img: PathBuf,
+}
+
+/// Builds the kernel with `labs` (comma-separated, empty for the base
+/// kernel) once per test process. The output directory follows xtask's
+/// documented naming: `base`, or the labs joined by `-`.
+pub fn build(labs: &str) -> Config {
+    static BUILT: OnceLock<Mutex<HashMap<String, Config>>> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
+    if let Some(c) = built.get(labs) {
+        return c.clone();
+    }
+    let mut args = vec!["build"];
+    if !labs.is_empty() {
+        args.extend(["--lab", labs]);
+    }
+    let (out, stdout, stderr) = run(xtask(&args));
+    assert!(
+        out.status.success(),
+        "cargo xtask build failed:\n{stdout}{stderr}"
+    );
+    let name = if labs.is_empty() {
+        "base".to_owned()
+    } else {
+        labs.replace(',', "-")
+    };
+    let dir = target_dir().join("xv6").join(name);
+    let config = Config {
+        kernel: dir.join("kernel"),
+        fs_img: dir.join("fs.img"),
+    };
+    assert!(
+        config.kernel.is_file() && config.fs_img.is_file(),
+        "no build in {}",
+        dir.display()
+    );
+    built.insert(labs.to_owned(), config.clone());
+    config
+}
+
+/// The standalone grader binary, built once.
+pub fn grader_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let (out, stdout, stderr) = run(cargo(&["build", "-q", "-p", "grader", "--bin", "grader"]));
+        assert!(
+            out.status.success(),
+            "cannot build the grader:\n{stdout}{stderr}"
+        );
+        target_dir().join("debug").join("grader")
+    })
+    .clone()
+}
+
+/// A scratch tree holding one ad-hoc spec, graded with the standalone
+/// grader against a built kernel; it keeps the console logs.
+pub struct Scenario {
+    pub dir: tempfile::TempDir,
+    pub name: String,
+}
+
+impl Scenario {
+    /// The spec `tests/specs/<name>.toml`.
+    pub fn new(name: &str) -> Scenario {
+        let text = std::fs::read_to_string(root().join("tests/specs").join(format!("{name}.toml")))
+            .expect("no such spec in tests/specs");
+        Scenario::with_text(name, &text)
+    }
+
+    /// A spec given as text (its `name` must be `name`).
+    pub fn with_text(name: &str, text: &str) -> Scenario {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("labs")).unwrap();
+        std::fs::write(dir.path().join(format!("labs/{name}.toml")), text).unwrap();
+        Scenario {
+            dir,
+            name: name.to_owned(),
+        }
+    }
+
+    /// Grades the spec on `config`, with extra grader arguments.
+    pub fn grade(&self, config: &Config, args: &[&str]) -> (Output, String, String) {
+        let mut c = Command::new(grader_bin());
+        c.arg("--root")
+            .arg(self.dir.path())
+            .arg("--kernel")
+            .arg(&config.kernel)
+            .arg("--fs")
+            .arg(&config.fs_img)
+            .arg(&self.name)
+            .args(args)
+            .env("CARGO_TARGET_DIR", self.dir.path().join("out"))
+            .env("NO_COLOR", "1")
+            .current_dir(self.dir.path());
+        run(c)
+    }
+
+    /// The console log of run `id` from the last grade.
+    pub fn log(&self, id: &str) -> String {
+        let path = self
+            .dir
+            .path()
+            .join("out/grade")
+            .join(&self.name)
+            .join(format!("{id}.log"));
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("no console log {}: {e}", path.display()))
+    }
+}
+
+/// Asserts a grade reached full marks, showing the report otherwise.
+pub fn assert_full_marks(out: &Output, stdout: &str, stderr: &str) {
+    assert!(
+        out.status.success(),
+        "not full marks (exit {:?}):\n{stdout}\n{stderr}",
+        out.status.code()
+    );
+}
+
+/// The PIDs of running QEMU processes whose command line mentions `needle`.
+pub fn qemus_mentioning(needle: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if cmdline.contains("qemu-system") && cmdline.contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// A copy of `kernel` in `dir` whose function `name` (last path component
+/// of its demangled symbol) starts with `ebreak`: calling it traps in the
+/// kernel, which panics. A kernel that panics on purpose, without a build.
+pub fn kernel_with_trap_in(kernel: &Path, name: &str, dir: &Path) -> PathBuf {
+    use object::{Object, ObjectSection, ObjectSymbol};
+    let mut bytes = std::fs::read(kernel).unwrap();
+    let offset = {
+        let elf = object::File::parse(&*bytes).unwrap();
+        let sym = elf
+            .symbols()
+            .find(|s| {
+                let demangled = format!("{:#}", rustc_demangle::demangle(s.name().unwrap_or("")));
+                demangled.rsplit("::").next() == Some(name)
+            })
+            .unwrap_or_else(|| panic!("no function {name} in the kernel"));
+        let section = elf.section_by_index(sym.section_index().unwrap()).unwrap();
+        let (file_start, _) = section.file_range().unwrap();
+        file_start + (sym.address() - section.address())
+    } as usize;
+    // c.ebreak: every function starts on an instruction boundary.
+    bytes[offset..offset + 2].copy_from_slice(&0x9002u16.to_le_bytes());
+    let out = dir.join("kernel-with-trap");
+    std::fs::write(&out, bytes).unwrap();
+    out
+}

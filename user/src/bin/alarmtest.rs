@@ -34,7 +34,10 @@ fn unreachable_after_sigreturn() -> ! {
 fn test0() {
     println!("test0 start");
     COUNT.store(0, Ordering::SeqCst);
-    sigalarm(2, periodic as *const () as usize);
+    if sigalarm(2, periodic as *const () as usize) < 0 {
+        println!("test0 failed: sigalarm failed");
+        return;
+    }
     let mut i: u64 = 0;
     while i < 1000 * 500_000 {
         if i.is_multiple_of(1_000_000) {
@@ -66,7 +69,10 @@ fn test1() {
     COUNT.store(0, Ordering::SeqCst);
     let mut j: u64 = 0;
     let start = uptime();
-    sigalarm(2, periodic as *const () as usize);
+    if sigalarm(2, periodic as *const () as usize) < 0 {
+        println!("test1 failed: sigalarm failed");
+        return;
+    }
     let mut i: u64 = 0;
     while i < 500_000_000 {
         if count() >= 10 {
@@ -83,7 +89,10 @@ fn test1() {
         println!("\ntest1 failed: foo() executed fewer times than it was called");
     } else if elapsed < 19 {
         // Ten alarms every 2 ticks of CPU time take at least 19 ticks.
-        println!("\ntest1 failed: handler called every {} ticks, not every 2", elapsed / 10);
+        println!(
+            "\ntest1 failed: handler called every {} ticks, not every 2",
+            elapsed / 10
+        );
     } else {
         println!("test1 passed");
     }
@@ -114,7 +123,10 @@ fn test2() {
     }
     if pid == 0 {
         COUNT.store(0, Ordering::SeqCst);
-        sigalarm(2, slow_handler as *const () as usize);
+        if sigalarm(2, slow_handler as *const () as usize) < 0 {
+            println!("test2 failed: sigalarm failed");
+            exit(1);
+        }
         let mut i: u64 = 0;
         while i < 1000 * 500_000 {
             if i.is_multiple_of(1_000_000) {
@@ -150,7 +162,10 @@ extern "C" fn dummy_handler() -> ! {
 fn test3() {
     println!("test3 start");
     HANDLED.store(0, Ordering::SeqCst);
-    sigalarm(1, dummy_handler as *const () as usize);
+    if sigalarm(1, dummy_handler as *const () as usize) < 0 {
+        println!("test3 failed: sigalarm failed");
+        return;
+    }
     let a0: usize;
     // Put a known value in a0, then spin (touching no other state that
     // compiled code could spill a0 for) until the handler has run.

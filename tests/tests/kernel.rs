@@ -1,0 +1,60 @@
+//! The kernel, booted in QEMU: ABI compatibility with C programs, bad
+//! input, free memory, usertests and grind.
+
+use tests::{Scenario, assert_full_marks, build};
+
+#[test]
+fn c_programs_built_for_xv6_run_unchanged() {
+    let (out, stdout, stderr) = Scenario::new("abitest").grade(&build(""), &[]);
+    assert_full_marks(&out, &stdout, &stderr);
+}
+
+#[test]
+fn bad_system_call_input_never_panics_the_kernel() {
+    let (out, stdout, stderr) = Scenario::new("badinput").grade(&build(""), &[]);
+    assert_full_marks(&out, &stdout, &stderr);
+}
+
+#[test]
+fn lab_calls_refuse_bad_input_with_and_without_the_labs() {
+    for labs in ["", "trace,sysinfo,backtrace,alarm"] {
+        let (out, stdout, stderr) = Scenario::new("labinput").grade(&build(labs), &[]);
+        assert_full_marks(&out, &stdout, &stderr);
+    }
+}
+
+#[test]
+fn a_process_gets_almost_all_memory_after_boot() {
+    let s = Scenario::new("free");
+    let (out, stdout, stderr) = s.grade(&build(""), &[]);
+    assert_full_marks(&out, &stdout, &stderr);
+    let log = s.log("free");
+    let pages: u64 = log
+        .lines()
+        .find_map(|l| l.split("free: ").nth(1)?.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no free line in:\n{log}"));
+    // Of 32,768 pages: the kernel, its page tables and stacks, init, sh and
+    // this process's page tables take the rest.
+    assert!(pages >= 31_500, "only {pages} pages free after boot");
+}
+
+#[test]
+#[ignore = "slow: full usertests"]
+fn usertests_pass_on_one_hart() {
+    let (out, stdout, stderr) = Scenario::new("usertests-1").grade(&build(""), &[]);
+    assert_full_marks(&out, &stdout, &stderr);
+}
+
+#[test]
+#[ignore = "slow: full usertests"]
+fn usertests_pass_on_three_harts() {
+    let (out, stdout, stderr) = Scenario::new("usertests-3").grade(&build(""), &[]);
+    assert_full_marks(&out, &stdout, &stderr);
+}
+
+#[test]
+#[ignore = "slow: a minute of grind"]
+fn a_minute_of_random_system_calls_leaves_the_kernel_working() {
+    let (out, stdout, stderr) = Scenario::new("grind").grade(&build(""), &[]);
+    assert_full_marks(&out, &stdout, &stderr);
+}
