@@ -26,7 +26,10 @@ fn countfree() -> u64 {
     let mut info = SysInfo::default();
     sinfo(&mut info);
     if info.freemem != 0 {
-        println!("FAIL: there is no free mem, but sysinfo.freemem={}", info.freemem);
+        println!(
+            "FAIL: there is no free mem, but sysinfo.freemem={}",
+            info.freemem
+        );
         exit(1);
     }
     sbrk(-((sbrk(0) as usize - start) as i32));
@@ -47,7 +50,11 @@ fn testmem() {
     }
     sinfo(&mut info);
     if info.freemem != n - PGSIZE as u64 {
-        println!("FAIL: free mem {} (bytes) instead of {}", info.freemem, n - PGSIZE as u64);
+        println!(
+            "FAIL: free mem {} (bytes) instead of {}",
+            info.freemem,
+            n - PGSIZE as u64
+        );
         exit(1);
     }
     if sbrk_failed(sbrk(-(PGSIZE as i32))) {
@@ -88,7 +95,11 @@ fn testproc() {
     if pid == 0 {
         sinfo(&mut info);
         if info.nproc != nproc + 1 {
-            println!("sysinfotest: FAIL nproc is {} instead of {}", info.nproc, nproc + 1);
+            println!(
+                "sysinfotest: FAIL nproc is {} instead of {}",
+                info.nproc,
+                nproc + 1
+            );
             exit(1);
         }
         exit(0);

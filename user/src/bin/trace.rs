@@ -8,7 +8,9 @@ use user::*;
 entry!(main);
 
 fn main(args: Args) -> i32 {
-    let mask_ok = args.bytes(1).is_some_and(|m| m.first().is_some_and(u8::is_ascii_digit));
+    let mask_ok = args
+        .bytes(1)
+        .is_some_and(|m| m.first().is_some_and(u8::is_ascii_digit));
     if args.len() < 3 || !mask_ok {
         eprintln!("Usage: {} mask command", args.get(0).unwrap_or("trace"));
         return 1;
