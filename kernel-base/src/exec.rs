@@ -9,7 +9,7 @@ use crate::fs::{Addr, InodeGuard, namei};
 use crate::kalloc;
 use crate::log;
 use crate::proc::{self, current};
-use crate::vm::{PTE_W, PTE_X, PageTable, UserAddr, VirtAddr, pg_round_up};
+use crate::vm::{PTE_W, PTE_X, PageTable, PhysAddr, UserAddr, VirtAddr, pg_round_up};
 use abi::elf::{ElfHeader, PF_W, PF_X, PT_LOAD, ProgramHeader};
 use abi::memlayout::{MAXVA, PGSIZE};
 use abi::param::MAXARG;
@@ -86,48 +86,79 @@ fn load_program(path: &[u8], pt: &PageTable, sz: &mut usize) -> Result<usize, ()
     result
 }
 
-/// Copies the argument strings from the old address space (`old`, at the
-/// user addresses in `argv`) onto the new stack ending at `sp`, then the
-/// argv array. Returns the new sp (where argv starts).
-fn push_args(
-    old: &PageTable,
-    new: &PageTable,
-    argv: &[UserAddr],
-    mut sp: usize,
-    stackbase: usize,
-) -> Result<usize, ()> {
-    let page = kalloc::alloc().ok_or(())?;
-    // SAFETY: a fresh page, ours until freed below.
-    let buf = unsafe { core::slice::from_raw_parts_mut(page.as_mut_ptr::<u8>(), PGSIZE) };
-    let result = (|| {
-        let mut ustack = [0usize; MAXARG + 1];
+/// The argument strings, copied out of the caller's memory before anything
+/// else (so a bad pointer fails exec at once) and packed, NUL-terminated,
+/// into one page: they must fit the one-page stack anyway.
+struct ArgStrings {
+    page: PhysAddr,
+    /// Offset and length (with the NUL) of each string in the page.
+    spans: [(usize, usize); MAXARG],
+    count: usize,
+}
+
+impl ArgStrings {
+    fn gather(pt: &PageTable, argv: &[UserAddr]) -> Result<ArgStrings, ()> {
+        let page = kalloc::alloc().ok_or(())?;
+        let mut args = ArgStrings {
+            page,
+            spans: [(0, 0); MAXARG],
+            count: 0,
+        };
+        let mut used = 0;
         for (i, &a) in argv.iter().enumerate() {
-            let len = old.copy_in_str(buf, a).map_err(|_| ())?;
-            sp = sp.checked_sub(len + 1).ok_or(())?;
-            sp -= sp % 16;
-            if sp < stackbase {
-                return Err(());
-            }
-            new.copy_out(UserAddr(sp), &buf[..=len]).map_err(|_| ())?;
-            ustack[i] = sp;
+            // SAFETY: the page is ours (freed when `args` drops); `used`
+            // stays within it.
+            let rest = unsafe {
+                core::slice::from_raw_parts_mut(page.as_mut_ptr::<u8>().add(used), PGSIZE - used)
+            };
+            let len = pt.copy_in_str(rest, a).map_err(|_| ())? + 1;
+            args.spans[i] = (used, len);
+            args.count = i + 1;
+            used += len;
         }
-        let words = argv.len() + 1;
-        sp = sp.checked_sub(words * 8).ok_or(())?;
+        Ok(args)
+    }
+
+    fn get(&self, i: usize) -> &[u8] {
+        let (off, len) = self.spans[i];
+        // SAFETY: gather wrote this string at this place in our page.
+        unsafe { core::slice::from_raw_parts(self.page.as_mut_ptr::<u8>().add(off), len) }
+    }
+}
+
+impl Drop for ArgStrings {
+    fn drop(&mut self) {
+        // SAFETY: the page was allocated by gather and is used only here.
+        unsafe { kalloc::free(self.page) };
+    }
+}
+
+/// Pushes the argument strings, then the argv array, onto the new stack
+/// ending at `sp`. Returns the new sp (where argv starts).
+fn push_args(new: &PageTable, args: &ArgStrings, mut sp: usize, stackbase: usize) -> Result<usize, ()> {
+    let mut ustack = [0usize; MAXARG + 1];
+    for (i, slot) in ustack.iter_mut().enumerate().take(args.count) {
+        let s = args.get(i);
+        sp = sp.checked_sub(s.len()).ok_or(())?;
         sp -= sp % 16;
         if sp < stackbase {
             return Err(());
         }
-        let mut bytes = [0u8; (MAXARG + 1) * 8];
-        for (i, w) in ustack[..words].iter().enumerate() {
-            bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
-        }
-        new.copy_out(UserAddr(sp), &bytes[..words * 8])
-            .map_err(|_| ())?;
-        Ok(sp)
-    })();
-    // SAFETY: the page is no longer used.
-    unsafe { kalloc::free(page) };
-    result
+        new.copy_out(UserAddr(sp), s).map_err(|_| ())?;
+        *slot = sp;
+    }
+    let words = args.count + 1;
+    sp = sp.checked_sub(words * 8).ok_or(())?;
+    sp -= sp % 16;
+    if sp < stackbase {
+        return Err(());
+    }
+    let mut bytes = [0u8; (MAXARG + 1) * 8];
+    for (i, w) in ustack[..words].iter().enumerate() {
+        bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+    }
+    new.copy_out(UserAddr(sp), &bytes[..words * 8]).map_err(|_| ())?;
+    Ok(sp)
 }
 
 /// Runs the program at `path` with the arguments at user addresses `argv`.
@@ -135,6 +166,11 @@ fn push_args(
 /// unchanged.
 pub fn exec(path: &[u8], argv: &[UserAddr]) -> i64 {
     let p = current();
+    let d = p.data();
+    let old = d.pagetable.expect("exec: no page table");
+    let Ok(args) = ArgStrings::gather(&old, argv) else {
+        return -1;
+    };
     let Some(pt) = proc::new_user_pagetable(p) else {
         return -1;
     };
@@ -153,9 +189,7 @@ pub fn exec(path: &[u8], argv: &[UserAddr]) -> i64 {
     };
     pt.clear_user(VirtAddr(sz - (USERSTACK + 1) * PGSIZE));
     let stackbase = sz - USERSTACK * PGSIZE;
-    let d = p.data();
-    let old = d.pagetable.expect("exec: no page table");
-    let Ok(sp) = push_args(&old, &pt, argv, sz, stackbase) else {
+    let Ok(sp) = push_args(&pt, &args, sz, stackbase) else {
         return fail(sz);
     };
 
