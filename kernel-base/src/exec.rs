@@ -135,7 +135,12 @@ impl Drop for ArgStrings {
 
 /// Pushes the argument strings, then the argv array, onto the new stack
 /// ending at `sp`. Returns the new sp (where argv starts).
-fn push_args(new: &PageTable, args: &ArgStrings, mut sp: usize, stackbase: usize) -> Result<usize, ()> {
+fn push_args(
+    new: &PageTable,
+    args: &ArgStrings,
+    mut sp: usize,
+    stackbase: usize,
+) -> Result<usize, ()> {
     let mut ustack = [0usize; MAXARG + 1];
     for (i, slot) in ustack.iter_mut().enumerate().take(args.count) {
         let s = args.get(i);
@@ -157,7 +162,8 @@ fn push_args(new: &PageTable, args: &ArgStrings, mut sp: usize, stackbase: usize
     for (i, w) in ustack[..words].iter().enumerate() {
         bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
     }
-    new.copy_out(UserAddr(sp), &bytes[..words * 8]).map_err(|_| ())?;
+    new.copy_out(UserAddr(sp), &bytes[..words * 8])
+        .map_err(|_| ())?;
     Ok(sp)
 }
 
