@@ -6,11 +6,12 @@
 //! operation). [`Inode::lock`] returns an [`InodeGuard`], which loads the
 //! inode from disk if needed and gives access to its fields and contents.
 
-use crate::bio::bread;
+use crate::bio::{Buf, bread};
 use crate::log::{self, log_write};
 use crate::proc::{self, current};
 use crate::sleeplock::{SleepLock, SleepLockGuard};
 use crate::spinlock::SpinLock;
+use crate::vm::BadAddress;
 use abi::Stat;
 use abi::filetype::T_DIR;
 use abi::fs::{
@@ -18,6 +19,7 @@ use abi::fs::{
     SuperBlock,
 };
 use abi::param::{NINODE, ROOTDEV};
+use core::ops::Range;
 
 static SB: SpinLock<SuperBlock> = SpinLock::new(
     "sb",
@@ -289,6 +291,20 @@ impl Addr {
             Addr::Kernel(a) => Addr::Kernel(a.wrapping_add(n)),
         }
     }
+
+    fn copy_out(self, src: &[u8]) -> Result<(), BadAddress> {
+        match self {
+            Addr::User(a) => proc::either_copy_out(true, a, src),
+            Addr::Kernel(a) => proc::either_copy_out(false, a, src),
+        }
+    }
+
+    fn copy_in(self, dst: &mut [u8]) -> Result<(), BadAddress> {
+        match self {
+            Addr::User(a) => proc::either_copy_in(dst, true, a),
+            Addr::Kernel(a) => proc::either_copy_in(dst, false, a),
+        }
+    }
 }
 
 impl InodeGuard<'_> {
@@ -381,6 +397,35 @@ impl InodeGuard<'_> {
         }
     }
 
+    /// Visits the file's bytes `off..off + n` a block at a time (allocating
+    /// missing blocks): `f` gets the block's buffer, the range of bytes in
+    /// it, and how far into the transfer they are; it returns false to
+    /// stop. Returns the bytes of the blocks `f` accepted; it stops early
+    /// if the disk is full.
+    fn for_each_block(
+        &mut self,
+        off: usize,
+        n: usize,
+        mut f: impl FnMut(&mut Buf, Range<usize>, usize) -> bool,
+    ) -> usize {
+        let mut done = 0;
+        while done < n {
+            let pos = off + done;
+            let addr = self.bmap(pos / BSIZE);
+            if addr == 0 {
+                break;
+            }
+            let mut b = bread(self.ip.dev, addr);
+            let start = pos % BSIZE;
+            let m = (n - done).min(BSIZE - start);
+            if !f(&mut b, start..start + m, done) {
+                break;
+            }
+            done += m;
+        }
+        done
+    }
+
     /// Reads up to `n` bytes at `off` into `dst`. Returns the count read,
     /// or `Err` if copying to `dst` failed.
     pub fn read(&mut self, dst: Addr, off: u32, n: usize) -> Result<usize, ()> {
@@ -390,26 +435,12 @@ impl InodeGuard<'_> {
             return Ok(0);
         }
         let n = n.min(size - off);
-        let mut done = 0;
-        while done < n {
-            let pos = off + done;
-            let addr = self.bmap(pos / BSIZE);
-            if addr == 0 {
-                break;
-            }
-            let b = bread(self.ip.dev, addr);
-            let m = (n - done).min(BSIZE - pos % BSIZE);
-            let src = &b.data()[pos % BSIZE..pos % BSIZE + m];
-            let ok = match dst.offset(done) {
-                Addr::User(a) => proc::either_copy_out(true, a, src).is_ok(),
-                Addr::Kernel(a) => proc::either_copy_out(false, a, src).is_ok(),
-            };
-            if !ok {
-                return Err(());
-            }
-            done += m;
-        }
-        Ok(done)
+        let mut failed = false;
+        let done = self.for_each_block(off, n, |b, range, done| {
+            failed = dst.offset(done).copy_out(&b.data()[range]).is_err();
+            !failed
+        });
+        if failed { Err(()) } else { Ok(done) }
     }
 
     /// Writes `n` bytes from `src` at `off` (inside an operation), growing
@@ -422,26 +453,13 @@ impl InodeGuard<'_> {
         if off > self.size as usize || end > MAXFILE * BSIZE {
             return Err(());
         }
-        let mut done = 0;
-        while done < n {
-            let pos = off + done;
-            let addr = self.bmap(pos / BSIZE);
-            if addr == 0 {
-                break;
+        let done = self.for_each_block(off, n, |b, range, done| {
+            let ok = src.offset(done).copy_in(&mut b.data_mut()[range]).is_ok();
+            if ok {
+                log_write(b);
             }
-            let mut b = bread(self.ip.dev, addr);
-            let m = (n - done).min(BSIZE - pos % BSIZE);
-            let dst = &mut b.data_mut()[pos % BSIZE..pos % BSIZE + m];
-            let ok = match src.offset(done) {
-                Addr::User(a) => proc::either_copy_in(dst, true, a).is_ok(),
-                Addr::Kernel(a) => proc::either_copy_in(dst, false, a).is_ok(),
-            };
-            if !ok {
-                break;
-            }
-            log_write(&b);
-            done += m;
-        }
+            ok
+        });
         if off + done > self.size as usize {
             self.size = (off + done) as u32;
         }

@@ -31,12 +31,15 @@ static LOG: SpinLock<Log> = SpinLock::new(
         dev: 0,
         outstanding: 0,
         committing: false,
-        lh: LogHeader {
-            n: 0,
-            blocks: [0; LOGSIZE],
-        },
+        lh: EMPTY,
     },
 );
+
+/// A header logging nothing.
+const EMPTY: LogHeader = LogHeader {
+    n: 0,
+    blocks: [0; LOGSIZE],
+};
 
 fn chan() -> usize {
     &LOG as *const _ as usize
@@ -82,14 +85,7 @@ fn recover() {
     };
     let lh = read_head(dev, start);
     install(dev, start, &lh, true);
-    write_head(
-        dev,
-        start,
-        &LogHeader {
-            n: 0,
-            blocks: [0; LOGSIZE],
-        },
-    );
+    write_head(dev, start, &EMPTY);
 }
 
 /// Starts a file system operation, waiting until the log has room for it.
@@ -144,14 +140,7 @@ fn commit(dev: u32, start: u32, lh: &LogHeader) {
     // The commit point.
     write_head(dev, start, lh);
     install(dev, start, lh, false);
-    write_head(
-        dev,
-        start,
-        &LogHeader {
-            n: 0,
-            blocks: [0; LOGSIZE],
-        },
-    );
+    write_head(dev, start, &EMPTY);
 }
 
 /// Records that `b` was modified in this operation; the commit writes it.

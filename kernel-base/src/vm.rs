@@ -321,76 +321,70 @@ impl PageTable {
 
     // ---- copying between user and kernel ----
 
-    /// Copies `src` to user address `dst`. Fails on any page the user may
-    /// not write.
-    pub fn copy_out(&self, dst: UserAddr, src: &[u8]) -> Result<(), BadAddress> {
+    /// Walks the user range of `len` bytes at `start` a page at a time,
+    /// calling `f` with each piece of that memory and its offset in the
+    /// range; `f` returns false to stop early. Fails on a page the user may
+    /// not access (or, with `write`, not write).
+    fn for_each_user_piece(
+        &self,
+        start: UserAddr,
+        len: usize,
+        write: bool,
+        mut f: impl FnMut(&mut [u8], usize) -> bool,
+    ) -> Result<(), BadAddress> {
         let mut done = 0;
-        while done < src.len() {
-            let va = dst.0.checked_add(done).ok_or(BadAddress)?;
+        while done < len {
+            let va = start.0.checked_add(done).ok_or(BadAddress)?;
             let va0 = pg_round_down(va);
-            let page = self.user_page_for_write(VirtAddr(va0))?;
+            let pte = self.walk(VirtAddr(va0), false).copied().ok_or(BadAddress)?;
+            let needed = PTE_V | PTE_U | if write { PTE_W } else { 0 };
+            if pte.0 & needed != needed {
+                return Err(BadAddress);
+            }
             let off = va - va0;
-            let n = (PGSIZE - off).min(src.len() - done);
-            // SAFETY: `page` is a user page of this table; the range lies in it.
-            unsafe {
-                ptr::copy_nonoverlapping(src[done..].as_ptr(), page.as_mut_ptr::<u8>().add(off), n)
-            };
+            let n = (PGSIZE - off).min(len - done);
+            // SAFETY: the page is mapped for the user in this table, and the
+            // piece lies inside it; the kernel reaches RAM at its address.
+            let piece =
+                unsafe { core::slice::from_raw_parts_mut(pte.pa().as_mut_ptr::<u8>().add(off), n) };
+            if !f(piece, done) {
+                break;
+            }
             done += n;
         }
         Ok(())
     }
 
-    fn user_page_for_write(&self, va: VirtAddr) -> Result<PhysAddr, BadAddress> {
-        let pte = self.walk(va, false).copied().ok_or(BadAddress)?;
-        if !pte.is_valid() || pte.0 & PTE_U == 0 || pte.0 & PTE_W == 0 {
-            return Err(BadAddress);
-        }
-        Ok(pte.pa())
+    /// Copies `src` to user address `dst`. Fails on any page the user may
+    /// not write.
+    pub fn copy_out(&self, dst: UserAddr, src: &[u8]) -> Result<(), BadAddress> {
+        self.for_each_user_piece(dst, src.len(), true, |mem, done| {
+            mem.copy_from_slice(&src[done..done + mem.len()]);
+            true
+        })
     }
 
     /// Copies from user address `src` into `dst`.
     pub fn copy_in(&self, dst: &mut [u8], src: UserAddr) -> Result<(), BadAddress> {
-        let mut done = 0;
-        while done < dst.len() {
-            let va = src.0.checked_add(done).ok_or(BadAddress)?;
-            let va0 = pg_round_down(va);
-            let page = self.user_page(VirtAddr(va0)).ok_or(BadAddress)?;
-            let off = va - va0;
-            let n = (PGSIZE - off).min(dst.len() - done);
-            // SAFETY: `page` is a user page of this table; the range lies in it.
-            unsafe {
-                ptr::copy_nonoverlapping(
-                    page.as_mut_ptr::<u8>().add(off),
-                    dst[done..].as_mut_ptr(),
-                    n,
-                )
-            };
-            done += n;
-        }
-        Ok(())
+        self.for_each_user_piece(src, dst.len(), false, |mem, done| {
+            dst[done..done + mem.len()].copy_from_slice(mem);
+            true
+        })
     }
 
     /// Copies a NUL-terminated string from user address `src` into `dst`,
     /// NUL included. Returns its length without the NUL; fails if there is
     /// no NUL within `dst.len()` bytes.
     pub fn copy_in_str(&self, dst: &mut [u8], src: UserAddr) -> Result<usize, BadAddress> {
-        let mut done = 0;
-        while done < dst.len() {
-            let va = src.0.checked_add(done).ok_or(BadAddress)?;
-            let va0 = pg_round_down(va);
-            let page = self.user_page(VirtAddr(va0)).ok_or(BadAddress)?;
-            let off = va - va0;
-            let n = (PGSIZE - off).min(dst.len() - done);
-            // SAFETY: `page` is a user page of this table; the range lies in it.
-            let bytes = unsafe { core::slice::from_raw_parts(page.as_mut_ptr::<u8>().add(off), n) };
-            if let Some(i) = bytes.iter().position(|&c| c == 0) {
-                dst[done..=done + i].copy_from_slice(&bytes[..=i]);
-                return Ok(done + i);
-            }
-            dst[done..done + n].copy_from_slice(bytes);
-            done += n;
-        }
-        Err(BadAddress)
+        let mut len = None;
+        self.for_each_user_piece(src, dst.len(), false, |mem, done| {
+            let end = mem.iter().position(|&c| c == 0);
+            let n = end.map_or(mem.len(), |i| i + 1);
+            dst[done..done + n].copy_from_slice(&mem[..n]);
+            len = end.map(|i| done + i);
+            end.is_none()
+        })?;
+        len.ok_or(BadAddress)
     }
 }
 
