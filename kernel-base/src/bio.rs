@@ -28,6 +28,8 @@ struct Meta {
 struct Cache {
     meta: [Meta; NBUF],
     clock: u64,
+    /// Processes waiting for a buffer to become free.
+    waiters: u32,
 }
 
 static CACHE: SpinLock<Cache> = SpinLock::new(
@@ -41,6 +43,7 @@ static CACHE: SpinLock<Cache> = SpinLock::new(
             stamp: 0,
         }; NBUF],
         clock: 0,
+        waiters: 0,
     },
 );
 
@@ -102,8 +105,10 @@ impl Drop for Buf {
         m.refcnt -= 1;
         if m.refcnt == 0 {
             m.stamp = stamp;
-            drop(c);
-            proc::wakeup(free_chan());
+            if c.waiters > 0 {
+                drop(c);
+                proc::wakeup(free_chan());
+            }
         }
     }
 }
@@ -139,7 +144,9 @@ fn get(dev: u32, blockno: u32) -> usize {
             return i;
         }
         // Every buffer is in use: wait for a release rather than fail.
+        c.waiters += 1;
         c = proc::sleep(free_chan(), c);
+        c.waiters -= 1;
     }
 }
 

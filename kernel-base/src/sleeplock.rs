@@ -8,6 +8,8 @@ use core::ops::{Deref, DerefMut};
 
 struct State {
     locked: bool,
+    /// Processes sleeping until it is free (release wakes them only then).
+    waiters: u32,
     /// Holder's pid, for debugging.
     pid: i32,
 }
@@ -27,6 +29,7 @@ impl<T> SleepLock<T> {
                 name,
                 State {
                     locked: false,
+                    waiters: 0,
                     pid: 0,
                 },
             ),
@@ -42,7 +45,9 @@ impl<T> SleepLock<T> {
     pub fn lock(&self) -> SleepLockGuard<'_, T> {
         let mut s = self.state.lock();
         while s.locked {
+            s.waiters += 1;
             s = proc::sleep(self.chan(), s);
+            s.waiters -= 1;
         }
         s.locked = true;
         s.pid = myproc().map_or(0, |p| p.pid());
@@ -90,7 +95,10 @@ impl<T> Drop for SleepLockGuard<'_, T> {
         let mut s = self.lock.state.lock();
         s.locked = false;
         s.pid = 0;
+        let waiters = s.waiters;
         drop(s);
-        proc::wakeup(self.lock.chan());
+        if waiters > 0 {
+            proc::wakeup(self.lock.chan());
+        }
     }
 }
