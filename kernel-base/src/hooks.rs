@@ -19,9 +19,6 @@ pub struct Hooks {
     /// After every system call, with its number and result.
     #[cfg(feature = "trace")]
     pub syscall_return: fn(p: &Proc, num: usize, ret: i64),
-    /// A process slot was just allocated (reset per-process lab state).
-    #[cfg(any(feature = "trace", feature = "alarm"))]
-    pub proc_alloc: fn(p: &Proc),
     /// `fork` made `child` from `parent` (copy inherited lab state).
     #[cfg(feature = "trace")]
     pub proc_fork: fn(parent: &Proc, child: &Proc),
@@ -66,13 +63,6 @@ pub fn lab_syscall(_num: usize) -> Option<crate::syscall::SysFn> {
 pub fn syscall_return(_p: &crate::proc::Proc, _num: usize, _ret: i64) {
     #[cfg(feature = "trace")]
     (hooks().syscall_return)(_p, _num, _ret);
-}
-
-/// A process slot was just allocated.
-#[inline(always)]
-pub fn proc_alloc(_p: &crate::proc::Proc) {
-    #[cfg(any(feature = "trace", feature = "alarm"))]
-    (hooks().proc_alloc)(_p);
 }
 
 /// `fork` made `child` from `parent`.

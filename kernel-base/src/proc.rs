@@ -302,7 +302,6 @@ fn alloc_proc() -> Option<(&'static Proc, SpinLockGuard<'static, ProcInner>)> {
         d.context = Context::ZERO;
         d.context.ra = forkret as *const () as usize;
         d.context.sp = d.kstack + KSTACK_SIZE;
-        crate::hooks::proc_alloc(p);
         return Some((p, g));
     }
     None
@@ -723,23 +722,32 @@ pub fn dump() {
     }
 }
 
-/// Per-process state of a lab, one slot per process-table entry. The lab
-/// resets a slot when its process is allocated (the `proc_alloc` hook).
+/// Per-process state of a lab, one slot per process-table entry. Each slot
+/// remembers whose it is (by pid), so a process always starts from the
+/// initial value: state never leaks from an exited process to the next
+/// one in its slot.
 pub struct PerProc<T> {
-    slots: SpinLock<[T; NPROC]>,
+    init: T,
+    slots: SpinLock<[(i32, T); NPROC]>,
 }
 
 impl<T: Copy> PerProc<T> {
     pub const fn new(init: T) -> PerProc<T> {
         PerProc {
-            slots: SpinLock::new("perproc", [init; NPROC]),
+            init,
+            slots: SpinLock::new("perproc", [(0, init); NPROC]),
         }
     }
 
-    /// Runs `f` on `p`'s slot (with the table's spinlock held: `f` must not
-    /// sleep).
+    /// Runs `f` on `p`'s state (with the table's spinlock held: `f` must
+    /// not sleep).
     pub fn with<R>(&self, p: &Proc, f: impl FnOnce(&mut T) -> R) -> R {
-        f(&mut self.slots.lock()[p.index])
+        let mut slots = self.slots.lock();
+        let slot = &mut slots[p.index];
+        if slot.0 != p.pid() {
+            *slot = (p.pid(), self.init);
+        }
+        f(&mut slot.1)
     }
 }
 

@@ -115,7 +115,8 @@ pub unsafe fn w_tp(x: usize) {
     unsafe { asm!("mv tp, {}", in(reg) x, options(nomem, nostack)) };
 }
 
-/// The frame pointer (s0) of the caller of this function's caller frame.
+/// The frame pointer (s0) of the function this is written in (it is
+/// always inlined).
 #[inline(always)]
 pub fn r_fp() -> usize {
     let x: usize;

@@ -2,8 +2,9 @@
 //! every n ticks of CPU time; the handler ends with `sigreturn()`, which
 //! resumes the interrupted code with all registers as they were.
 //!
-//! Hooks used: `syscall` (SYS_sigalarm, SYS_sigreturn), `user_timer_tick`
-//! and `proc_alloc` (`reset`).
+//! Hooks used: `syscall` (SYS_sigalarm, SYS_sigreturn) and
+//! `user_timer_tick`. A new process (a `fork` child too) has no alarm:
+//! `PerProc` starts every process from the initial value.
 
 use kernel_base::proc::{PerProc, Proc, TrapFrame, current};
 use kernel_base::syscall::{arg_int, arg_raw};
@@ -91,14 +92,6 @@ pub fn timer_tick(p: &Proc) {
             tf.epc = a.handler;
         }
     });
-    // END SOLUTION
-    // STARTER: let _ = p;
-}
-
-/// A new process has no alarm.
-pub fn reset(p: &Proc) {
-    // BEGIN SOLUTION
-    ALARM.with(p, |a| *a = NO_ALARM);
     // END SOLUTION
     // STARTER: let _ = p;
 }

@@ -22,8 +22,6 @@ static HOOKS: Hooks = Hooks {
     syscall: lab_syscall,
     #[cfg(feature = "trace")]
     syscall_return: trace::syscall_return,
-    #[cfg(any(feature = "trace", feature = "alarm"))]
-    proc_alloc,
     #[cfg(feature = "trace")]
     proc_fork: trace::fork,
     #[cfg(feature = "alarm")]
@@ -47,15 +45,6 @@ fn lab_syscall(num: usize) -> Option<kernel_base::syscall::SysFn> {
         nr::sigreturn => Some(alarm::sys_sigreturn),
         _ => None,
     }
-}
-
-/// Resets the per-process state of every enabled lab for a new process.
-#[cfg(any(feature = "trace", feature = "alarm"))]
-fn proc_alloc(p: &kernel_base::proc::Proc) {
-    #[cfg(feature = "trace")]
-    trace::reset(p);
-    #[cfg(feature = "alarm")]
-    alarm::reset(p);
 }
 
 /// Machine-mode boot (`kernel_base::start`) drops to supervisor mode here.

@@ -2,15 +2,16 @@
 //! set in the calling process's mask prints `<pid>: syscall <name> -> <ret>`
 //! when it returns; children inherit the mask.
 //!
-//! Hooks used: `syscall` (dispatch of SYS_trace), `syscall_return`,
-//! `proc_alloc` (`reset`) and `proc_fork` (`fork`).
+//! Hooks used: `syscall` (dispatch of SYS_trace), `syscall_return` and
+//! `proc_fork` (`fork`).
 
 use kernel_base::println;
 use kernel_base::proc::{PerProc, Proc, current};
 use kernel_base::syscall::arg_int;
 
 // BEGIN SOLUTION
-/// Each process's trace mask: bit n traces system call n.
+/// Each process's trace mask: bit n traces system call n. A new process
+/// starts with 0 (`PerProc` gives every process the initial value).
 static MASK: PerProc<u32> = PerProc::new(0);
 // END SOLUTION
 
@@ -35,14 +36,6 @@ pub fn syscall_return(p: &Proc, num: usize, ret: i64) {
     }
     // END SOLUTION
     // STARTER: let _ = (p, num, ret);
-}
-
-/// A new process starts untraced.
-pub fn reset(p: &Proc) {
-    // BEGIN SOLUTION
-    MASK.with(p, |m| *m = 0);
-    // END SOLUTION
-    // STARTER: let _ = p;
 }
 
 /// `fork` made `child` from `parent`: the child inherits the mask.
