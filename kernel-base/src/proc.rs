@@ -649,6 +649,14 @@ pub fn wakeup(chan: usize) {
 /// If a hart sleeps in the scheduler's `wfi`, interrupts it so it picks up
 /// the newly runnable process now rather than at its next timer tick.
 fn kick_idle_hart() {
+    // An interrupt taken by an idle hart: that hart's scheduler looks for
+    // work as soon as the handler returns, so nobody else needs waking.
+    push_off();
+    let idle_here = mycpu().proc.is_null();
+    pop_off();
+    if idle_here {
+        return;
+    }
     let idle = IDLE_HARTS.load(Ordering::SeqCst);
     if idle != 0 {
         crate::start::send_ipi(idle.trailing_zeros() as usize);

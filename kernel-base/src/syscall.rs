@@ -114,12 +114,15 @@ static SYSCALLS: [Option<SysFn>; COUNT] = table();
 #[inline(never)]
 pub fn syscall() {
     let p = current();
-    let num = p.trapframe().a7;
-    let handler = SYSCALLS
-        .get(num)
-        .copied()
-        .flatten()
-        .or_else(|| crate::hooks::lab_syscall(num));
+    // xv6 reads the number as a C int.
+    let num = p.trapframe().a7 as i32;
+    let handler = usize::try_from(num).ok().and_then(|n| {
+        SYSCALLS
+            .get(n)
+            .copied()
+            .flatten()
+            .or_else(|| crate::hooks::lab_syscall(n))
+    });
     let ret = match handler {
         Some(f) => f(),
         None => {
@@ -127,6 +130,6 @@ pub fn syscall() {
             -1
         }
     };
-    crate::hooks::syscall_return(p, num, ret);
+    crate::hooks::syscall_return(p, num as usize, ret);
     p.trapframe().a0 = ret as usize;
 }

@@ -190,29 +190,30 @@ pub fn sys_open() -> i64 {
     };
     let mode = arg_int(1);
     log::begin_op();
-    let r = open(path, mode);
+    let f = open(path, mode);
     log::end_op();
-    r
+    // After end_op: if no descriptor is free, dropping the file closes it,
+    // which starts an operation of its own (nesting one would deadlock
+    // when the log is full of waiting operations).
+    f.and_then(fd_alloc).map_or(-1, |fd| fd as i64)
 }
 
-fn open(path: &[u8], mode: i32) -> i64 {
+/// Opens `path` as a new open file (inside an operation).
+fn open(path: &[u8], mode: i32) -> Option<File> {
     let ip = if mode & O_CREATE != 0 {
         create(path, T_FILE, 0, 0)
     } else {
         namei(path)
-    };
-    let Some(ip) = ip else {
-        return -1;
-    };
+    }?;
     let readable = mode & O_WRONLY == 0;
     let writable = mode & (O_WRONLY | O_RDWR) != 0;
     let (typ, major) = {
         let mut g = ip.lock();
         if g.typ == T_DIR && writable {
-            return -1;
+            return None;
         }
         if g.typ == T_DEVICE && !device_exists(g.major) {
-            return -1;
+            return None;
         }
         if mode & O_TRUNC != 0 && g.typ == T_FILE {
             g.truncate();
@@ -224,10 +225,7 @@ fn open(path: &[u8], mode: i32) -> i64 {
     } else {
         FileKind::Inode(ip)
     };
-    match File::alloc(kind, readable, writable).and_then(fd_alloc) {
-        Some(fd) => fd as i64,
-        None => -1,
-    }
+    File::alloc(kind, readable, writable)
 }
 
 pub fn sys_mkdir() -> i64 {
