@@ -87,7 +87,8 @@ uservec:
     ld tp, 32(a0)
     ld t0, 16(a0)
     ld t1, 0(a0)
-    sfence.vma zero, zero
+    # Switch page tables, then drop the old table's cached translations
+    # (each sfence.vma costs QEMU a whole TLB flush: one is enough).
     csrw satp, t1
     sfence.vma zero, zero
     jr t0
@@ -95,7 +96,6 @@ uservec:
 # userret(satp): switch to the user page table, restore the user's
 # registers from the trapframe and return to user mode.
 userret:
-    sfence.vma zero, zero
     csrw satp, a0
     sfence.vma zero, zero
     li a0, {tf}
