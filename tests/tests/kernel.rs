@@ -58,3 +58,9 @@ fn a_minute_of_random_system_calls_leaves_the_kernel_working() {
     let (out, stdout, stderr) = Scenario::new("grind").grade(&build(""), &[]);
     assert_full_marks(&out, &stdout, &stderr);
 }
+
+#[test]
+fn the_console_edits_lines() {
+    let (out, stdout, stderr) = Scenario::new("console").grade(&build(""), &[]);
+    assert_full_marks(&out, &stdout, &stderr);
+}
