@@ -31,13 +31,9 @@ fn unreachable_after_sigreturn() -> ! {
     exit(1)
 }
 
-fn test0() {
-    println!("test0 start");
-    COUNT.store(0, Ordering::SeqCst);
-    if sigalarm(2, periodic as *const () as usize) < 0 {
-        println!("test0 failed: sigalarm failed");
-        return;
-    }
+/// Computes, printing a dot now and then, until the handler has been
+/// called or a long time has passed.
+fn spin_until_called() {
     let mut i: u64 = 0;
     while i < 1000 * 500_000 {
         if i.is_multiple_of(1_000_000) {
@@ -48,6 +44,16 @@ fn test0() {
         }
         i = black_box(i + 1);
     }
+}
+
+fn test0() {
+    println!("test0 start");
+    COUNT.store(0, Ordering::SeqCst);
+    if sigalarm(2, periodic as *const () as usize) < 0 {
+        println!("test0 failed: sigalarm failed");
+        return;
+    }
+    spin_until_called();
     sigalarm(0, 0);
     if count() > 0 {
         println!("test0 passed");
@@ -127,16 +133,7 @@ fn test2() {
             println!("test2 failed: sigalarm failed");
             exit(1);
         }
-        let mut i: u64 = 0;
-        while i < 1000 * 500_000 {
-            if i.is_multiple_of(1_000_000) {
-                write(2, b".");
-            }
-            if count() > 0 {
-                break;
-            }
-            i = black_box(i + 1);
-        }
+        spin_until_called();
         if count() == 0 {
             println!("\ntest2 failed: alarm not called");
             exit(1);
