@@ -110,16 +110,11 @@ static ITABLE: SpinLock<[Meta; NINODE]> = SpinLock::new(
     }; NINODE],
 );
 
-/// An inode's fields, guarded by its sleep lock.
-pub struct InodeData {
-    /// Loaded from disk?
+/// An inode in memory, guarded by its sleep lock: the on-disk fields, and
+/// whether they have been read yet.
+struct InodeData {
     valid: bool,
-    pub typ: i16,
-    pub major: i16,
-    pub minor: i16,
-    pub nlink: i16,
-    pub size: u32,
-    pub addrs: [u32; NDIRECT + 1],
+    disk: DiskInode,
 }
 
 static INODES: [SleepLock<InodeData>; NINODE] = [const {
@@ -127,12 +122,14 @@ static INODES: [SleepLock<InodeData>; NINODE] = [const {
         "inode",
         InodeData {
             valid: false,
-            typ: 0,
-            major: 0,
-            minor: 0,
-            nlink: 0,
-            size: 0,
-            addrs: [0; NDIRECT + 1],
+            disk: DiskInode {
+                typ: 0,
+                major: 0,
+                minor: 0,
+                nlink: 0,
+                size: 0,
+                addrs: [0; NDIRECT + 1],
+            },
         },
     )
 }; NINODE];
@@ -201,15 +198,9 @@ impl Inode {
             let sb = sb();
             let b = bread(self.dev, sb.inode_block(self.inum));
             let off = DiskInode::offset_in_block(self.inum);
-            let di = DiskInode::decode(&b.data()[off..off + DiskInode::SIZE]);
-            g.typ = di.typ;
-            g.major = di.major;
-            g.minor = di.minor;
-            g.nlink = di.nlink;
-            g.size = di.size;
-            g.addrs = di.addrs;
+            g.disk = DiskInode::decode(&b.data()[off..off + DiskInode::SIZE]);
             g.valid = true;
-            assert!(g.typ != 0, "ilock: inode {} has no type", self.inum);
+            assert!(g.disk.typ != 0, "ilock: inode {} has no type", self.inum);
         }
         InodeGuard { ip: self, g }
     }
@@ -237,7 +228,7 @@ impl Drop for Inode {
             // waits for the sleep lock; reading two fields is safe.
             let (valid, nlink) = unsafe {
                 let d = INODES[self.idx].get_unchecked();
-                (d.valid, d.nlink)
+                (d.valid, d.disk.nlink)
             };
             if valid && nlink == 0 {
                 // The lock cannot block: we hold the only reference.
@@ -247,7 +238,7 @@ impl Drop for Inode {
                     g.truncate();
                     g.typ = 0;
                     g.update();
-                    g.valid = false;
+                    g.g.valid = false;
                 }
                 t = ITABLE.lock();
             }
@@ -262,16 +253,18 @@ pub struct InodeGuard<'a> {
     g: SleepLockGuard<'static, InodeData>,
 }
 
+/// A locked inode's fields are its on-disk fields (`typ`, `nlink`, `size`…);
+/// `update` writes them back.
 impl core::ops::Deref for InodeGuard<'_> {
-    type Target = InodeData;
-    fn deref(&self) -> &InodeData {
-        &self.g
+    type Target = DiskInode;
+    fn deref(&self) -> &DiskInode {
+        &self.g.disk
     }
 }
 
 impl core::ops::DerefMut for InodeGuard<'_> {
-    fn deref_mut(&mut self) -> &mut InodeData {
-        &mut self.g
+    fn deref_mut(&mut self) -> &mut DiskInode {
+        &mut self.g.disk
     }
 }
 
@@ -317,15 +310,9 @@ impl InodeGuard<'_> {
         let sb = sb();
         let mut b = bread(self.ip.dev, sb.inode_block(self.ip.inum));
         let off = DiskInode::offset_in_block(self.ip.inum);
-        let di = DiskInode {
-            typ: self.typ,
-            major: self.major,
-            minor: self.minor,
-            nlink: self.nlink,
-            size: self.size,
-            addrs: self.addrs,
-        };
-        di.encode(&mut b.data_mut()[off..off + DiskInode::SIZE]);
+        self.g
+            .disk
+            .encode(&mut b.data_mut()[off..off + DiskInode::SIZE]);
         log_write(&b);
     }
 
