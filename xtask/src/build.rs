@@ -15,7 +15,7 @@ use abi::param::FSSIZE;
 
 use crate::fsutil::{self, AtomicFile, stale};
 use crate::labs::LabSet;
-use crate::run::{Ctx, Env, TARGET};
+use crate::run::{Ctx, Env, KERNEL_PACKAGE, USER_PACKAGE};
 use crate::{listing, setup, usys};
 
 /// What one configuration's build leaves in its directory.
@@ -109,17 +109,11 @@ fn lock(path: &Path) -> Result<File, String> {
 /// Builds the kernel with the labs' features in a cargo call of its own, so
 /// no other crate's features unify into it. Returns cargo's ELF.
 fn build_kernel(ctx: &Ctx, labs: LabSet) -> Result<PathBuf, String> {
-    let mut args = vec![
-        "build".to_string(),
-        "-p".into(),
-        "labs".into(),
-        "--bin".into(),
-        "kernel".into(),
-        "--profile".into(),
-        "kernel".into(),
-        "--target".into(),
-        TARGET.into(),
-    ];
+    let mut args: Vec<String> = ["build"]
+        .iter()
+        .chain(&KERNEL_PACKAGE)
+        .map(|a| a.to_string())
+        .collect();
     if let Some(features) = labs.features() {
         args.extend(["--features".to_string(), features]);
     }
@@ -135,18 +129,7 @@ fn build_kernel(ctx: &Ctx, labs: LabSet) -> Result<PathBuf, String> {
 /// Builds every user program; returns (name, ELF) sorted by name.
 fn build_user_programs(ctx: &Ctx) -> Result<Vec<(String, PathBuf)>, String> {
     let names = user_programs(&ctx.root.join("user/src/bin"))?;
-    let mut cmd = ctx.cargo(
-        Env::Target,
-        [
-            "build",
-            "-p",
-            "user",
-            "--profile",
-            "user",
-            "--target",
-            TARGET,
-        ],
-    );
+    let mut cmd = ctx.cargo(Env::Target, ["build"].iter().chain(&USER_PACKAGE));
     ctx.run(&mut cmd)
         .map_err(|_| "building the user programs failed (cargo's errors are above)".to_string())?;
     let dir = ctx.target_profile_dir("user");

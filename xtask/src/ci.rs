@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use crate::labs::LabSet;
-use crate::run::{Ctx, Env, TARGET};
+use crate::run::{Ctx, Env, KERNEL_PACKAGE, USER_PACKAGE};
 use crate::setup;
 
 /// The checks: formatting, clippy for the host crates, for the kernel in
@@ -17,40 +17,22 @@ pub fn steps(ctx: &Ctx) -> Vec<Command> {
             ["clippy", "--all-targets", "--", "-D", "warnings"],
         ),
     ];
+    let deny = ["--", "-D", "warnings"];
     for labs in LabSet::lint_configs() {
-        let mut args: Vec<String> = [
-            "clippy",
-            "-p",
-            "labs",
-            "--bin",
-            "kernel",
-            "--profile",
-            "kernel",
-            "--target",
-            TARGET,
-        ]
-        .map(String::from)
-        .to_vec();
+        let mut args: Vec<String> = ["clippy"]
+            .iter()
+            .chain(&KERNEL_PACKAGE)
+            .map(|a| a.to_string())
+            .collect();
         if let Some(features) = labs.features() {
             args.extend(["--features".to_string(), features]);
         }
-        args.extend(["--".to_string(), "-D".into(), "warnings".into()]);
+        args.extend(deny.map(String::from));
         steps.push(ctx.cargo(Env::Target, args));
     }
     steps.push(ctx.cargo(
         Env::Target,
-        [
-            "clippy",
-            "-p",
-            "user",
-            "--profile",
-            "user",
-            "--target",
-            TARGET,
-            "--",
-            "-D",
-            "warnings",
-        ],
+        ["clippy"].iter().chain(&USER_PACKAGE).chain(&deny),
     ));
     steps.push(ctx.cargo(Env::Host, ["test", "--", "--include-ignored"]));
     steps
@@ -69,6 +51,7 @@ pub fn run(ctx: &Ctx) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::TARGET;
     use std::path::Path;
 
     #[test]

@@ -9,6 +9,22 @@ use std::process::Command;
 /// The RISC-V target the kernel and user programs build for.
 pub const TARGET: &str = "riscv64gc-unknown-none-elf";
 
+/// Cargo arguments selecting the kernel binary, as built for every lab
+/// configuration (add `--features`).
+pub const KERNEL_PACKAGE: [&str; 8] = [
+    "-p",
+    "labs",
+    "--bin",
+    "kernel",
+    "--profile",
+    "kernel",
+    "--target",
+    TARGET,
+];
+
+/// Cargo arguments selecting the user programs.
+pub const USER_PACKAGE: [&str; 6] = ["-p", "user", "--profile", "user", "--target", TARGET];
+
 /// Which environment a cargo call gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Env {
