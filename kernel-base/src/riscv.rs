@@ -60,6 +60,7 @@ csr_read!(r_sepc, "sepc");
 csr_write!(w_sepc, "sepc");
 csr_read!(r_mcounteren, "mcounteren");
 csr_write!(w_mcounteren, "mcounteren");
+csr_write!(w_scounteren, "scounteren");
 csr_read!(r_menvcfg, "menvcfg");
 csr_write!(w_menvcfg, "menvcfg");
 csr_read!(
@@ -85,8 +86,9 @@ pub const IE_STIE: usize = 1 << 5;
 pub const IE_SEIE: usize = 1 << 9;
 /// menvcfg: let S-mode use stimecmp.
 pub const MENVCFG_STCE: usize = 1 << 63;
-/// mcounteren: let S-mode read `time`.
+/// mcounteren/scounteren: let the next mode down read `time`.
 pub const MCOUNTEREN_TM: usize = 1 << 1;
+pub const SCOUNTEREN_TM: usize = 1 << 1;
 
 /// Sv39 in satp's MODE field.
 pub const SATP_SV39: usize = 8 << 60;

@@ -95,6 +95,8 @@ extern "C" fn start() -> ! {
         w_mie(r_mie() | IE_STIE | IE_MSIE);
         w_menvcfg(r_menvcfg() | MENVCFG_STCE);
         w_mcounteren(r_mcounteren() | MCOUNTEREN_TM);
+        // User programs may read `time` too (benchmarks time themselves).
+        w_scounteren(SCOUNTEREN_TM);
         w_stimecmp(r_time() + TIMER_INTERVAL as usize);
         // IPIs arrive in machine mode; machine_vec passes them on.
         let scratch = core::ptr::addr_of_mut!(MACHINE_SCRATCH[hart]) as usize;
