@@ -16,7 +16,9 @@ pub const FINISHER_PASS: u32 = 0x5555;
 pub const FINISHER_FAIL: u32 = 0x3333;
 /// Core-local interruptor (timer and software interrupts).
 pub const CLINT: usize = 0x0200_0000;
-/// Platform-level interrupt controller.
+/// Platform-level interrupt controller. The pgtbl lab mirrors user memory
+/// below it in each process's kernel page table, so user memory there may
+/// not go higher, and the kernel maps nothing else below it.
 pub const PLIC: usize = 0x0c00_0000;
 /// 16550 UART.
 pub const UART0: usize = 0x1000_0000;
@@ -32,6 +34,14 @@ pub const MAXVA: usize = 1 << (9 + 9 + 9 + 12 - 1);
 pub const TRAMPOLINE: usize = MAXVA - PGSIZE;
 /// Each process's trapframe, just below the trampoline.
 pub const TRAPFRAME: usize = TRAMPOLINE - PGSIZE;
+
+/// Where the kernel maps the test finisher and the CLINT page it uses
+/// (each hart's software-interrupt register): just above RAM, because
+/// their physical addresses lie below PLIC, where the pgtbl lab puts user
+/// memory in the kernel's address space.
+pub const FINISHER_KVA: usize = PHYSTOP;
+pub const CLINT_KVA: usize = PHYSTOP + PGSIZE;
+const _: () = assert!(FINISHER_KVA >= PLIC && CLINT_KVA >= PLIC);
 
 /// Ticks of the 10 MHz `time` CSR between timer interrupts (about 10 Hz).
 pub const TIMER_INTERVAL: u64 = 1_000_000;

@@ -5,11 +5,13 @@
 //! ^U erases the line, ^D ends input (end of file at the start of a line),
 //! ^P prints the process list.
 
-use crate::file::{DEVSW, Device};
+use crate::file::{Device, register_device};
 use crate::printf;
 use crate::proc::{self, current};
 use crate::spinlock::SpinLock;
+use crate::syscall::{copy_in, copy_out};
 use crate::uart;
+use crate::vm::UserAddr;
 use abi::dev::CONSOLE;
 
 const INPUT_BUF: usize = 128;
@@ -61,16 +63,16 @@ static CONSOLE_DEV: Device = Device {
 
 pub fn init() {
     uart::init();
-    DEVSW.lock()[CONSOLE as usize] = Some(&CONSOLE_DEV);
+    register_device(CONSOLE, &CONSOLE_DEV).expect("console registered twice");
 }
 
 /// Writes `n` bytes from `addr` to the console.
-fn console_write(user: bool, addr: usize, n: usize) -> i64 {
+fn console_write(addr: UserAddr, n: usize) -> i64 {
     let mut buf = [0u8; 128];
     let mut done = 0;
     while done < n {
         let m = (n - done).min(buf.len());
-        if proc::either_copy_in(&mut buf[..m], user, addr.wrapping_add(done)).is_err() {
+        if copy_in(&mut buf[..m], addr.offset(done)).is_err() {
             break;
         }
         printf::write_bytes(&buf[..m]);
@@ -80,7 +82,7 @@ fn console_write(user: bool, addr: usize, n: usize) -> i64 {
 }
 
 /// Reads up to one line (at most `n` bytes) into `addr`, waiting for input.
-fn console_read(user: bool, addr: usize, n: usize) -> i64 {
+fn console_read(addr: UserAddr, n: usize) -> i64 {
     let mut inp = INPUT.lock();
     let mut done = 0;
     while done < n {
@@ -99,7 +101,7 @@ fn console_read(user: bool, addr: usize, n: usize) -> i64 {
             }
             break;
         }
-        if proc::either_copy_out(user, addr.wrapping_add(done), &[c]).is_err() {
+        if copy_out(addr.offset(done), &[c]).is_err() {
             break;
         }
         done += 1;

@@ -4,48 +4,47 @@
 use crate::proc::{Context, Proc};
 use crate::riscv::{intr_get, intr_off, intr_on, r_tp};
 use abi::param::NCPU;
-use core::cell::UnsafeCell;
+use core::cell::{Cell, UnsafeCell};
 use core::ptr;
 
-pub struct Cpu {
+pub(crate) struct Cpu {
     /// The process running on this hart, or null.
-    pub proc: *const Proc,
-    /// Saved registers of this hart's scheduler loop.
-    pub context: Context,
+    pub(crate) proc: Cell<*const Proc>,
+    /// Saved registers of this hart's scheduler loop (used by `swtch`).
+    pub(crate) context: UnsafeCell<Context>,
     /// Depth of `push_off` nesting.
-    pub noff: u32,
+    noff: Cell<u32>,
     /// Were interrupts enabled before the outermost `push_off`?
-    pub intena: bool,
+    pub(crate) intena: Cell<bool>,
 }
 
-struct CpuCell(UnsafeCell<Cpu>);
+// SAFETY: each hart touches only its own entry, and only with interrupts
+// off (see `mycpu`), so no entry is ever used by two harts at once.
+unsafe impl Sync for Cpu {}
 
-// SAFETY: each hart only touches its own entry, with interrupts off.
-unsafe impl Sync for CpuCell {}
-
-static CPUS: [CpuCell; NCPU] = [const {
-    CpuCell(UnsafeCell::new(Cpu {
-        proc: ptr::null(),
-        context: Context::ZERO,
-        noff: 0,
-        intena: false,
-    }))
+static CPUS: [Cpu; NCPU] = [const {
+    Cpu {
+        proc: Cell::new(ptr::null()),
+        context: UnsafeCell::new(Context::ZERO),
+        noff: Cell::new(0),
+        intena: Cell::new(false),
+    }
 }; NCPU];
 
-/// This hart's id. Interrupts must be off, or the caller could move to
-/// another hart right after reading it.
+/// This hart's id. With interrupts on, the caller may have moved to another
+/// hart by the time it looks at the answer.
 #[inline]
 pub fn cpuid() -> usize {
     r_tp()
 }
 
-/// This hart's `Cpu`. Call with interrupts off.
-#[allow(clippy::mut_from_ref)]
+/// This hart's `Cpu`. Interrupts must be off, and the reference must not
+/// be kept across anything that can switch harts (`sched`): the process
+/// may resume on another hart.
 #[inline]
-pub fn mycpu() -> &'static mut Cpu {
-    // SAFETY: the entry belongs to this hart, and with interrupts off no
-    // other code on this hart runs until the reference is dropped.
-    unsafe { &mut *CPUS[cpuid()].0.get() }
+pub(crate) fn mycpu() -> &'static Cpu {
+    debug_assert!(!intr_get(), "mycpu with interrupts on");
+    &CPUS[cpuid()]
 }
 
 /// Disables interrupts, counting nesting so that `pop_off` restores the
@@ -54,23 +53,29 @@ pub fn push_off() {
     let old = intr_get();
     intr_off();
     let c = mycpu();
-    if c.noff == 0 {
-        c.intena = old;
+    if c.noff.get() == 0 {
+        c.intena.set(old);
     }
-    c.noff += 1;
+    c.noff.set(c.noff.get() + 1);
 }
 
 /// Undoes one `push_off`.
 pub fn pop_off() {
-    let c = mycpu();
     if intr_get() {
         panic!("pop_off: interrupts enabled");
     }
-    if c.noff < 1 {
+    let c = mycpu();
+    let n = c.noff.get();
+    if n < 1 {
         panic!("pop_off: not pushed");
     }
-    c.noff -= 1;
-    if c.noff == 0 && c.intena {
+    c.noff.set(n - 1);
+    if n == 1 && c.intena.get() {
         intr_on();
     }
+}
+
+/// Depth of `push_off` nesting on this hart (interrupts off).
+pub(crate) fn noff() -> u32 {
+    mycpu().noff.get()
 }

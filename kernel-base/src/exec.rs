@@ -5,11 +5,12 @@
 //! intact, so any failure (bad file, out of memory, arguments too big)
 //! returns -1 to a process that can carry on.
 
-use crate::fs::{Addr, InodeGuard, namei};
-use crate::kalloc;
+use crate::fs::{Dst, InodeGuard, namei};
+use crate::hooks;
 use crate::log;
-use crate::proc::{self, current};
-use crate::vm::{PTE_W, PTE_X, PageTable, PhysAddr, UserAddr, VirtAddr, pg_round_up};
+use crate::proc::{self, current, current_trapframe};
+use crate::syscall;
+use crate::vm::{AddressSpace, Frame, PTE_W, PTE_X, UserAddr, pg_round_up};
 use abi::elf::{ElfHeader, PF_W, PF_X, PT_LOAD, ProgramHeader};
 use abi::memlayout::{MAXVA, PGSIZE};
 use abi::param::MAXARG;
@@ -30,8 +31,9 @@ fn flags_to_perm(flags: u32) -> u64 {
 
 /// Loads `filesz` bytes at file offset `off` into the already-mapped pages
 /// at `va` (page-aligned).
+#[doc(alias = "loadseg")]
 fn load_segment(
-    pt: &PageTable,
+    space: &mut AddressSpace,
     va: usize,
     ip: &mut InodeGuard,
     off: u64,
@@ -39,10 +41,10 @@ fn load_segment(
 ) -> Result<(), ()> {
     let mut i = 0;
     while i < filesz {
-        let pa = pt.user_page(VirtAddr(va + i as usize)).ok_or(())?;
+        let page = space.page_bytes_mut(va + i as usize).ok_or(())?;
         let n = (filesz - i).min(PGSIZE as u64) as usize;
         let file_off = u32::try_from(off + i).map_err(|_| ())?;
-        if ip.read(Addr::Kernel(pa.0), file_off, n) != Ok(n) {
+        if ip.read(Dst::Kernel(&mut page[..n]), file_off, n) != Ok(n) {
             return Err(());
         }
         i += PGSIZE as u64;
@@ -53,15 +55,15 @@ fn load_segment(
 /// Reads exactly `buf.len()` bytes at `off`.
 fn read_exact(ip: &mut InodeGuard, off: u64, buf: &mut [u8]) -> Result<(), ()> {
     let off = u32::try_from(off).map_err(|_| ())?;
-    match ip.read(Addr::Kernel(buf.as_mut_ptr() as usize), off, buf.len()) {
-        Ok(n) if n == buf.len() => Ok(()),
+    let n = buf.len();
+    match ip.read(Dst::Kernel(buf), off, n) {
+        Ok(m) if m == n => Ok(()),
         _ => Err(()),
     }
 }
 
-/// Maps the program's segments into `pt`, keeping `sz` at the extent of
-/// what is mapped (also on failure, for freeing). Returns the entry point.
-fn load_program(path: &[u8], pt: &PageTable, sz: &mut usize) -> Result<usize, ()> {
+/// Maps the program's segments into `space`. Returns the entry point.
+fn load_program(path: &[u8], space: &mut AddressSpace) -> Result<usize, ()> {
     log::begin_op();
     let result = (|| {
         let ip = namei(path).ok_or(())?;
@@ -77,8 +79,11 @@ fn load_program(path: &[u8], pt: &PageTable, sz: &mut usize) -> Result<usize, ()
                 continue;
             }
             let end = ph.check_load(MAXVA as u64, PGSIZE as u64).map_err(|_| ())? as usize;
-            *sz = pt.grow(*sz, end, flags_to_perm(ph.flags)).map_err(|_| ())?;
-            load_segment(pt, ph.vaddr as usize, &mut g, ph.offset, ph.filesz)?;
+            space
+                .user()
+                .grow(end, flags_to_perm(ph.flags))
+                .map_err(|_| ())?;
+            load_segment(space, ph.vaddr as usize, &mut g, ph.offset, ph.filesz)?;
         }
         Ok(eh.entry as usize)
     })();
@@ -90,28 +95,23 @@ fn load_program(path: &[u8], pt: &PageTable, sz: &mut usize) -> Result<usize, ()
 /// else (so a bad pointer fails exec at once) and packed, NUL-terminated,
 /// into one page: they must fit the one-page stack anyway.
 struct ArgStrings {
-    page: PhysAddr,
+    page: Frame,
     /// Offset and length (with the NUL) of each string in the page.
     spans: [(usize, usize); MAXARG],
     count: usize,
 }
 
 impl ArgStrings {
-    fn gather(pt: &PageTable, argv: &[UserAddr]) -> Result<ArgStrings, ()> {
-        let page = kalloc::alloc().ok_or(())?;
+    fn gather(argv: &[UserAddr]) -> Result<ArgStrings, ()> {
         let mut args = ArgStrings {
-            page,
+            page: Frame::alloc().ok_or(())?,
             spans: [(0, 0); MAXARG],
             count: 0,
         };
         let mut used = 0;
         for (i, &a) in argv.iter().enumerate() {
-            // SAFETY: the page is ours (freed when `args` drops); `used`
-            // stays within it.
-            let rest = unsafe {
-                core::slice::from_raw_parts_mut(page.as_mut_ptr::<u8>().add(used), PGSIZE - used)
-            };
-            let len = pt.copy_in_str(rest, a).map_err(|_| ())? + 1;
+            let rest = &mut args.page.bytes_mut()[used..];
+            let len = syscall::copy_in_str(rest, a).map_err(|_| ())? + 1;
             args.spans[i] = (used, len);
             args.count = i + 1;
             used += len;
@@ -121,26 +121,19 @@ impl ArgStrings {
 
     fn get(&self, i: usize) -> &[u8] {
         let (off, len) = self.spans[i];
-        // SAFETY: gather wrote this string at this place in our page.
-        unsafe { core::slice::from_raw_parts(self.page.as_mut_ptr::<u8>().add(off), len) }
-    }
-}
-
-impl Drop for ArgStrings {
-    fn drop(&mut self) {
-        // SAFETY: the page was allocated by gather and is used only here.
-        unsafe { kalloc::free(self.page) };
+        &self.page.bytes()[off..off + len]
     }
 }
 
 /// Pushes the argument strings, then the argv array, onto the new stack
 /// ending at `sp`. Returns the new sp (where argv starts).
 fn push_args(
-    new: &PageTable,
+    space: &mut AddressSpace,
     args: &ArgStrings,
     mut sp: usize,
     stackbase: usize,
 ) -> Result<usize, ()> {
+    let mut mem = space.user();
     let mut ustack = [0usize; MAXARG + 1];
     for (i, slot) in ustack.iter_mut().enumerate().take(args.count) {
         let s = args.get(i);
@@ -149,7 +142,7 @@ fn push_args(
         if sp < stackbase {
             return Err(());
         }
-        new.copy_out(UserAddr(sp), s).map_err(|_| ())?;
+        mem.copy_out(UserAddr(sp), s).map_err(|_| ())?;
         *slot = sp;
     }
     let words = args.count + 1;
@@ -162,9 +155,25 @@ fn push_args(
     for (i, w) in ustack[..words].iter().enumerate() {
         bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
     }
-    new.copy_out(UserAddr(sp), &bytes[..words * 8])
+    mem.copy_out(UserAddr(sp), &bytes[..words * 8])
         .map_err(|_| ())?;
     Ok(sp)
+}
+
+/// Builds the new program's address space: segments, guard page, stack
+/// with the arguments. Returns it with the entry point and stack pointer.
+fn build(path: &[u8], args: &ArgStrings) -> Result<(AddressSpace, usize, usize), ()> {
+    let mut space = AddressSpace::new(current().trapframe_pa()).ok_or(())?;
+    let entry = load_program(path, &mut space)?;
+    // A guard page, then the stack.
+    let mut mem = space.user();
+    let base = pg_round_up(mem.size());
+    mem.grow(base + (USERSTACK + 1) * PGSIZE, PTE_W)
+        .map_err(|_| ())?;
+    let sz = mem.size();
+    mem.clear_user(sz - (USERSTACK + 1) * PGSIZE);
+    let sp = push_args(&mut space, args, sz, sz - USERSTACK * PGSIZE)?;
+    Ok((space, entry, sp))
 }
 
 /// Runs the program at `path` with the arguments at user addresses `argv`.
@@ -172,46 +181,46 @@ fn push_args(
 /// unchanged.
 pub fn exec(path: &[u8], argv: &[UserAddr]) -> i64 {
     let p = current();
-    let d = p.data();
-    let old = d.pagetable.expect("exec: no page table");
-    let Ok(args) = ArgStrings::gather(&old, argv) else {
+    let Ok(args) = ArgStrings::gather(argv) else {
         return -1;
     };
-    let Some(pt) = proc::new_user_pagetable(p) else {
+    // On failure the half-built space is dropped, freeing what it holds.
+    let Ok((mut new, entry, sp)) = build(path, &args) else {
         return -1;
     };
-    let fail = |sz: usize| {
-        proc::proc_free_pagetable(pt, sz);
-        -1
-    };
-    let mut sz = 0;
-    let Ok(entry) = load_program(path, &pt, &mut sz) else {
-        return fail(sz);
-    };
-    // A guard page, then the stack.
-    let base = pg_round_up(sz);
-    let Ok(sz) = pt.grow(base, base + (USERSTACK + 1) * PGSIZE, PTE_W) else {
-        return fail(base);
-    };
-    pt.clear_user(VirtAddr(sz - (USERSTACK + 1) * PGSIZE));
-    let stackbase = sz - USERSTACK * PGSIZE;
-    let Ok(sp) = push_args(&pt, &args, sz, stackbase) else {
-        return fail(sz);
-    };
+    #[cfg(not(feature = "pgtbl"))]
+    let _ = &mut new;
+
+    let mut space = p.space();
+    // The kernel page table (pgtbl) moves to the new memory, and its mirror
+    // is redone before the old memory's frames are released.
+    #[cfg(feature = "pgtbl")]
+    if let Some(kt) = space.take_kernel_table() {
+        let oldsz = space.user().size();
+        let newsz = new.user().size();
+        if new.set_kernel_table(kt, oldsz).is_err() {
+            let kt = new.take_kernel_table().expect("just set");
+            // Every table the old mirror used is still there, so this
+            // allocates nothing.
+            space
+                .set_kernel_table(kt, newsz)
+                .expect("exec: restoring the mirror");
+            return -1;
+        }
+    }
+    let old = core::mem::replace(&mut *space, new);
+    drop(space);
 
     // The last path element names the process.
     let name = path.rsplit(|&c| c == b'/').next().unwrap_or(path);
-    d.name = [0; 16];
-    let n = name.len().min(15);
-    d.name[..n].copy_from_slice(&name[..n]);
-
-    let oldsz = d.sz;
-    d.pagetable = Some(pt);
-    d.sz = sz;
-    let tf = p.trapframe();
-    tf.epc = entry;
-    tf.sp = sp;
-    tf.a1 = sp;
-    proc::proc_free_pagetable(old, oldsz);
+    proc::set_name(p, name);
+    {
+        let mut tf = current_trapframe();
+        tf.epc = entry;
+        tf.sp = sp;
+        tf.a1 = sp;
+    }
+    hooks::exec(p, &p.space().user());
+    drop(old);
     argv.len() as i64
 }

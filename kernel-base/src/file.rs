@@ -2,7 +2,7 @@
 //! point to. A [`File`] is a counted reference to an entry (cloning it is
 //! xv6's `filedup`, dropping it `fileclose`).
 
-use crate::fs::{Addr, Inode};
+use crate::fs::{Dst, Inode, Src};
 use crate::log;
 use crate::pipe::Pipe;
 use crate::spinlock::SpinLock;
@@ -44,25 +44,38 @@ static SLOTS: [Slot; NFILE] = [const {
 /// Reference counts of the entries.
 static FTABLE: SpinLock<[u32; NFILE]> = SpinLock::new("ftable", [0; NFILE]);
 
-/// A read or write routine of a device (console, statistics).
-pub type DevRw = fn(user: bool, addr: usize, n: usize) -> i64;
+/// A read or write routine of a device (console, statistics): `n` bytes
+/// to or from the current process's memory at the address. Returns the
+/// count moved, or -1.
+pub type DevRw = fn(addr: UserAddr, n: usize) -> i64;
 
-/// Device switch: read and write routines by major number.
+/// A driver's read and write routines (an entry of xv6's `devsw`).
 pub struct Device {
     pub read: DevRw,
     pub write: DevRw,
 }
 
-pub static DEVSW: SpinLock<[Option<&'static Device>; NDEV]> = SpinLock::new("devsw", [None; NDEV]);
+#[doc(alias = "devsw")]
+static DEVSW: SpinLock<[Option<&'static Device>; NDEV]> = SpinLock::new("devsw", [None; NDEV]);
+
+/// Installs the driver of device `major`; fails if the number is out of
+/// range or taken.
+pub fn register_device(major: i16, dev: &'static Device) -> Result<(), ()> {
+    let mut sw = DEVSW.lock();
+    let slot = usize::try_from(major)
+        .ok()
+        .and_then(|m| sw.get_mut(m))
+        .ok_or(())?;
+    if slot.is_some() {
+        return Err(());
+    }
+    *slot = Some(dev);
+    Ok(())
+}
 
 fn device(major: i16) -> Option<&'static Device> {
     let m = usize::try_from(major).ok()?;
     DEVSW.lock().get(m).copied().flatten()
-}
-
-/// Whether `major` names a registered device.
-pub fn device_exists(major: i16) -> bool {
-    device(major).is_some()
 }
 
 pub struct File {
@@ -131,14 +144,15 @@ impl File {
         }
         match self.kind() {
             FileKind::Pipe(p) => p.read(addr, n),
+            // As in xv6, a device without a driver opens but cannot be read.
             FileKind::Device { major, .. } => match device(*major) {
-                Some(d) => (d.read)(true, addr.0, n),
+                Some(d) => (d.read)(addr, n),
                 None => -1,
             },
             FileKind::Inode(ip) => {
                 let mut g = ip.lock();
                 let off = self.slot().off.load(Ordering::Relaxed);
-                match g.read(Addr::User(addr.0), off, n) {
+                match g.read(Dst::User(addr), off, n) {
                     Ok(r) => {
                         self.slot().off.store(off + r as u32, Ordering::Relaxed);
                         r as i64
@@ -157,7 +171,7 @@ impl File {
         match self.kind() {
             FileKind::Pipe(p) => p.write(addr, n),
             FileKind::Device { major, .. } => match device(*major) {
-                Some(d) => (d.write)(true, addr.0, n),
+                Some(d) => (d.write)(addr, n),
                 None => -1,
             },
             FileKind::Inode(ip) => {
@@ -172,7 +186,7 @@ impl File {
                     let r = {
                         let mut g = ip.lock();
                         let off = self.slot().off.load(Ordering::Relaxed);
-                        let r = g.write(Addr::User(addr.0.wrapping_add(done)), off, chunk);
+                        let r = g.write(Src::User(addr.offset(done)), off, chunk);
                         if let Ok(w) = r {
                             self.slot().off.store(off + w as u32, Ordering::Relaxed);
                         }

@@ -8,10 +8,10 @@
 
 use crate::bio::{Buf, bread};
 use crate::log::{self, log_write};
-use crate::proc::{self, current};
+use crate::proc::current;
 use crate::sleeplock::{SleepLock, SleepLockGuard};
 use crate::spinlock::SpinLock;
-use crate::vm::BadAddress;
+use crate::vm::{BadAddress, UserAddr};
 use abi::Stat;
 use abi::filetype::T_DIR;
 use abi::fs::{
@@ -268,34 +268,46 @@ impl core::ops::DerefMut for InodeGuard<'_> {
     }
 }
 
-/// Where `readi`/`writei` copy to or from.
-#[derive(Clone, Copy)]
-pub enum Addr {
-    /// A user address of the current process.
-    User(usize),
-    /// A kernel address.
-    Kernel(usize),
+/// Where `readi` copies to.
+pub enum Dst<'a> {
+    /// The current process's memory.
+    User(UserAddr),
+    /// A kernel buffer (at most its length is read).
+    Kernel(&'a mut [u8]),
 }
 
-impl Addr {
-    fn offset(self, n: usize) -> Addr {
+impl Dst<'_> {
+    /// Copies `src` to offset `at` of the destination.
+    fn put(&mut self, at: usize, src: &[u8]) -> Result<(), BadAddress> {
         match self {
-            Addr::User(a) => Addr::User(a.wrapping_add(n)),
-            Addr::Kernel(a) => Addr::Kernel(a.wrapping_add(n)),
+            Dst::User(a) => crate::syscall::copy_out(a.offset(at), src),
+            Dst::Kernel(buf) => {
+                buf.get_mut(at..at + src.len())
+                    .ok_or(BadAddress)?
+                    .copy_from_slice(src);
+                Ok(())
+            }
         }
     }
+}
 
-    fn copy_out(self, src: &[u8]) -> Result<(), BadAddress> {
-        match self {
-            Addr::User(a) => proc::either_copy_out(true, a, src),
-            Addr::Kernel(a) => proc::either_copy_out(false, a, src),
-        }
-    }
+/// Where `writei` copies from.
+pub enum Src<'a> {
+    /// The current process's memory.
+    User(UserAddr),
+    /// A kernel buffer (at most its length is written).
+    Kernel(&'a [u8]),
+}
 
-    fn copy_in(self, dst: &mut [u8]) -> Result<(), BadAddress> {
+impl Src<'_> {
+    /// Fills `dst` from offset `at` of the source.
+    fn get(&self, at: usize, dst: &mut [u8]) -> Result<(), BadAddress> {
         match self {
-            Addr::User(a) => proc::either_copy_in(dst, true, a),
-            Addr::Kernel(a) => proc::either_copy_in(dst, false, a),
+            Src::User(a) => crate::syscall::copy_in(dst, a.offset(at)),
+            Src::Kernel(buf) => {
+                dst.copy_from_slice(buf.get(at..at + dst.len()).ok_or(BadAddress)?);
+                Ok(())
+            }
         }
     }
 }
@@ -415,7 +427,8 @@ impl InodeGuard<'_> {
 
     /// Reads up to `n` bytes at `off` into `dst`. Returns the count read,
     /// or `Err` if copying to `dst` failed.
-    pub fn read(&mut self, dst: Addr, off: u32, n: usize) -> Result<usize, ()> {
+    #[doc(alias = "readi")]
+    pub fn read(&mut self, mut dst: Dst<'_>, off: u32, n: usize) -> Result<usize, ()> {
         let size = self.size as usize;
         let off = off as usize;
         if off > size || off.checked_add(n).is_none() {
@@ -424,7 +437,7 @@ impl InodeGuard<'_> {
         let n = n.min(size - off);
         let mut failed = false;
         let done = self.for_each_block(off, n, |b, range, done| {
-            failed = dst.offset(done).copy_out(&b.data()[range]).is_err();
+            failed = dst.put(done, &b.data()[range]).is_err();
             !failed
         });
         if failed { Err(()) } else { Ok(done) }
@@ -434,14 +447,15 @@ impl InodeGuard<'_> {
     /// the file. Returns the count written, short if the disk filled up or
     /// copying from `src` failed; `Err` for an offset past the end or a
     /// write past the largest file.
-    pub fn write(&mut self, src: Addr, off: u32, n: usize) -> Result<usize, ()> {
+    #[doc(alias = "writei")]
+    pub fn write(&mut self, src: Src<'_>, off: u32, n: usize) -> Result<usize, ()> {
         let off = off as usize;
         let end = off.checked_add(n).ok_or(())?;
         if off > self.size as usize || end > MAXFILE * BSIZE {
             return Err(());
         }
         let done = self.for_each_block(off, n, |b, range, done| {
-            let ok = src.offset(done).copy_in(&mut b.data_mut()[range]).is_ok();
+            let ok = src.get(done, &mut b.data_mut()[range]).is_ok();
             if ok {
                 log_write(b);
             }
@@ -457,11 +471,7 @@ impl InodeGuard<'_> {
 
     fn read_dirent(&mut self, off: usize) -> Dirent {
         let mut buf = [0u8; Dirent::SIZE];
-        let n = self.read(
-            Addr::Kernel(buf.as_mut_ptr() as usize),
-            off as u32,
-            Dirent::SIZE,
-        );
+        let n = self.read(Dst::Kernel(&mut buf), off as u32, Dirent::SIZE);
         assert!(n == Ok(Dirent::SIZE), "dirent read failed");
         Dirent::decode(&buf)
     }
@@ -494,7 +504,7 @@ impl InodeGuard<'_> {
             off += Dirent::SIZE;
         }
         let de = Dirent::new(inum as u16, name).encode();
-        match self.write(Addr::Kernel(de.as_ptr() as usize), off as u32, Dirent::SIZE) {
+        match self.write(Src::Kernel(&de), off as u32, Dirent::SIZE) {
             Ok(n) if n == Dirent::SIZE => Ok(()),
             _ => Err(()),
         }
@@ -503,7 +513,7 @@ impl InodeGuard<'_> {
     /// Clears the entry at `off` (inside an operation).
     pub fn dir_unlink_at(&mut self, off: usize) {
         let de = [0u8; Dirent::SIZE];
-        let n = self.write(Addr::Kernel(de.as_ptr() as usize), off as u32, Dirent::SIZE);
+        let n = self.write(Src::Kernel(&de), off as u32, Dirent::SIZE);
         assert!(n == Ok(Dirent::SIZE), "unlink: writei");
     }
 
@@ -539,7 +549,7 @@ fn namex(path: &[u8], parent: bool, name: &mut [u8; DIRSIZ]) -> Option<Inode> {
     let mut ip = if path.first() == Some(&b'/') {
         try_iget(ROOTDEV, ROOTINO)?
     } else {
-        current().data().cwd.clone()?
+        current().files().cwd.clone()?
     };
     let mut rest = path;
     while let Some((elem, next)) = skip_elem(rest) {

@@ -1,104 +1,349 @@
 //! The call sites where labs plug into the base kernel.
 //!
-//! The kernel binary (the `labs` crate) passes a [`Hooks`] table to
-//! [`crate::main`]. A field exists only when a lab that needs it is enabled,
-//! so the base kernel without features carries no lab code at all, and the
-//! wrappers below compile to nothing.
+//! A lab is a value of a type that implements [`Lab`]: one method per call
+//! site, each doing nothing unless the lab overrides it. The kernel binary
+//! (the `labs` crate) hands the enabled labs to [`crate::main`] in the
+//! canonical order: trace, sysinfo, pgtbl, backtrace, alarm, lazy, cow.
+//! Without labs every hook is a loop over an empty list.
+//!
+//! How several labs combine at one call site is fixed here, once:
+//!
+//! | hook | called from | several labs |
+//! | --- | --- | --- |
+//! | `syscalls` | system call dispatch, for numbers the base kernel lacks | a number belongs to one lab; two claiming one is a boot panic |
+//! | `syscall_return`, `fork`, `exec`, `proc_free`, `user_timer_tick`, `sleep_syscall`, `panic` | their call sites | every lab, in order |
+//! | `fork_memory`, `grow`, `copy_in`, `copy_in_str`, `kernel_pagetable` | fork, sbrk, copyin, allocproc | the first lab that answers `Some` does the work; none: the base kernel does |
+//! | `user_fault` | a page fault from user mode, or copyin/copyout meeting a page it may not use | labs in order until one answers other than `NotMine` |
+//! | `user_frame_released` | every unmapping of a user page | the frame is freed only if every lab answers `Free` |
+//! | `user_mappings_changed` | every change of user mappings | every lab, in order, until one fails |
+//! | `devices` | boot | every lab's devices are registered; two for one major is a boot panic |
+//!
+//! So lazy and cow together: a fault on a missing page below the size is
+//! lazy's (cow answers `NotMine`), a write to a present copy-on-write page
+//! is cow's (lazy answers `NotMine`); fork is cow's, and cow skips the pages
+//! lazy never allocated.
 
-#[cfg(any(feature = "trace", feature = "alarm"))]
-use crate::proc::Proc;
-#[cfg(any(feature = "trace", feature = "sysinfo", feature = "alarm"))]
+use crate::file::Device;
+use crate::proc::{Proc, TrapFrame};
 use crate::syscall::SysFn;
+use crate::vm::{Access, BadAddress, OutOfMemory, PhysAddr, UserMemory};
 use core::sync::atomic::{AtomicPtr, Ordering};
 
-/// The labs' code, one function per hook.
-pub struct Hooks {
-    /// Handler for a system call number the base kernel does not know.
-    #[cfg(any(feature = "trace", feature = "sysinfo", feature = "alarm"))]
-    pub syscall: fn(num: usize) -> Option<SysFn>,
-    /// After every system call, with its number and result.
-    #[cfg(feature = "trace")]
-    pub syscall_return: fn(p: &Proc, num: usize, ret: i64),
-    /// `fork` made `child` from `parent` (copy inherited lab state).
-    #[cfg(feature = "trace")]
-    pub proc_fork: fn(parent: &Proc, child: &Proc),
-    /// A timer interrupt arrived while `p` ran in user mode.
-    #[cfg(feature = "alarm")]
-    pub user_timer_tick: fn(p: &Proc),
-    /// Prints the kernel call stack (from `sleep` and `panic`).
-    #[cfg(feature = "backtrace")]
-    pub backtrace: fn(),
+#[cfg(feature = "pgtbl")]
+use crate::vm::{KernelPageTable, KernelStack, Mirror};
+
+/// What a lab's fault handler did with a user page fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Not this lab's kind of fault: ask the next one.
+    NotMine,
+    /// The page now allows the access: retry it.
+    Resolved,
+    /// This lab's kind of fault, but it cannot be resolved (out of memory):
+    /// the access fails (the process is killed, or copyin returns -1).
+    Failed,
 }
 
-static HOOKS: AtomicPtr<Hooks> = AtomicPtr::new(core::ptr::null_mut());
-
-/// Installs the table; `main` does this before any other hart or process runs.
-pub(crate) fn install(hooks: &'static Hooks) {
-    HOOKS.store(hooks as *const Hooks as *mut Hooks, Ordering::Release);
+/// What a lab says when a mapping of a user frame goes away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Release {
+    /// As far as this lab knows, that was the frame's last mapping.
+    Free,
+    /// The lab counts other mappings of the frame: keep it.
+    Keep,
 }
 
-#[allow(dead_code)]
-#[inline(always)]
-fn hooks() -> &'static Hooks {
-    let p = HOOKS.load(Ordering::Acquire);
-    assert!(
-        !p.is_null(),
-        "lab hook called before main installed the table"
-    );
-    // SAFETY: the pointer came from a `&'static Hooks` in `install`.
-    unsafe { &*p }
-}
+/// A lab's code, one method per call site. Every method has a default
+/// that does nothing (or answers "not mine"), so a lab overrides only the
+/// hooks it uses. Unless a method says otherwise, it runs in the context
+/// of the process concerned, with interrupts on and no spinlock held, and
+/// may print and sleep.
+pub trait Lab: Sync {
+    /// The lab's name, for messages.
+    fn name(&self) -> &'static str;
 
-/// A system call number the base kernel does not know.
-#[inline(always)]
-pub fn lab_syscall(_num: usize) -> Option<crate::syscall::SysFn> {
-    #[cfg(any(feature = "trace", feature = "sysinfo", feature = "alarm"))]
-    return (hooks().syscall)(_num);
-    #[cfg(not(any(feature = "trace", feature = "sysinfo", feature = "alarm")))]
-    None
-}
-
-/// After every system call, with its result.
-#[inline(always)]
-pub fn syscall_return(_p: &crate::proc::Proc, _num: usize, _ret: i64) {
-    #[cfg(feature = "trace")]
-    (hooks().syscall_return)(_p, _num, _ret);
-}
-
-/// `fork` made `child` from `parent`.
-#[inline(always)]
-pub fn proc_fork(_parent: &crate::proc::Proc, _child: &crate::proc::Proc) {
-    #[cfg(feature = "trace")]
-    (hooks().proc_fork)(_parent, _child);
-}
-
-/// A user-mode exception the base kernel would kill the process for (page
-/// faults among them). Returns true if a lab handled it.
-#[inline(always)]
-pub fn user_fault(_p: &crate::proc::Proc, _scause: usize, _stval: usize) -> bool {
-    false
-}
-
-/// A timer interrupt arrived while `p` ran in user mode.
-#[inline(always)]
-pub fn user_timer_tick(_p: &crate::proc::Proc) {
-    #[cfg(feature = "alarm")]
-    (hooks().user_timer_tick)(_p);
-}
-
-/// `sleep` was called (before it sleeps). Inlined so that a backtrace taken
-/// here starts in `sys_sleep`.
-#[inline(always)]
-pub fn sleep_syscall() {
-    #[cfg(feature = "backtrace")]
-    (hooks().backtrace)();
-}
-
-/// The kernel panicked (after the message is printed).
-#[inline(always)]
-pub fn on_panic() {
-    #[cfg(feature = "backtrace")]
-    if !HOOKS.load(Ordering::Acquire).is_null() {
-        (hooks().backtrace)();
+    /// The system calls this lab adds: (number, handler). A handler reads
+    /// its arguments with `syscall::arg_*` and returns the value for a0.
+    fn syscalls(&self) -> &'static [(usize, SysFn)] {
+        &[]
     }
+
+    /// After every system call of `p`, with its number and result (what
+    /// goes to a0).
+    fn syscall_return(&self, _p: &Proc, _num: usize, _ret: i64) {}
+
+    /// `fork` made `child` from `parent` (copy inherited lab state). Runs in
+    /// the parent with the child's lock held (interrupts off): no sleeping,
+    /// and the child cannot run yet.
+    fn fork(&self, _parent: &Proc, _child: &Proc) {}
+
+    /// `exec` replaced `p`'s memory with a new program (`mem`).
+    fn exec(&self, _p: &Proc, _mem: &UserMemory<'_>) {}
+
+    /// Process slot `p` is being freed (its process has exited and been
+    /// waited for, or fork failed): release lab state that owns anything.
+    /// Runs with `p`'s lock held (interrupts off), often in the parent.
+    fn proc_free(&self, _p: &Proc) {}
+
+    /// A timer interrupt came while `p` ran in user mode; `tf` holds its
+    /// user registers. Interrupts are off.
+    fn user_timer_tick(&self, _p: &Proc, _tf: &mut TrapFrame) {}
+
+    /// `sleep` was called, before it sleeps.
+    fn sleep_syscall(&self) {}
+
+    /// The kernel panicked (after the message was printed). Interrupts are
+    /// off and any lock may be held: print only.
+    fn panic(&self) {}
+
+    /// `fork` copies `parent`'s memory into `child` (which has the size
+    /// set but nothing mapped yet). Return `None` to let the kernel copy
+    /// every page. Runs with the child's lock held: no sleeping.
+    #[doc(alias = "uvmcopy")]
+    fn fork_memory(
+        &self,
+        _parent: &mut UserMemory<'_>,
+        _child: &mut UserMemory<'_>,
+    ) -> Option<Result<(), OutOfMemory>> {
+        None
+    }
+
+    /// `sbrk` grows `mem` to `newsz` bytes. Return `None` to let the kernel
+    /// allocate and map the pages now.
+    #[doc(alias = "growproc")]
+    fn grow(&self, _mem: &mut UserMemory<'_>, _newsz: usize) -> Option<Result<(), OutOfMemory>> {
+        None
+    }
+
+    /// The user page at `va` (page-aligned, below USER_TOP) does not allow
+    /// `access`: from a page fault in user mode, or from the kernel copying
+    /// to or from user memory. May run with spinlocks held (a pipe's, the
+    /// process table's): allocate, never sleep.
+    fn user_fault(&self, _mem: &mut UserMemory<'_>, _va: usize, _access: Access) -> Fault {
+        Fault::NotMine
+    }
+
+    /// One mapping of user frame `pa` was removed. Runs with any locks held
+    /// and on several harts at once for the same frame: no sleeping.
+    fn user_frame_released(&self, _pa: PhysAddr) -> Release {
+        Release::Free
+    }
+
+    /// Copying from the current process's memory (every copyin the kernel
+    /// does for it). Return `None` for the kernel's own copy. May run with
+    /// spinlocks held: no sleeping.
+    #[doc(alias = "copyin_new")]
+    fn copy_in(
+        &self,
+        _mem: &mut UserMemory<'_>,
+        _dst: &mut [u8],
+        _src: crate::vm::UserAddr,
+    ) -> Option<Result<(), BadAddress>> {
+        None
+    }
+
+    /// As `copy_in`, for a NUL-terminated string (the length without the
+    /// NUL).
+    #[doc(alias = "copyinstr_new")]
+    fn copy_in_str(
+        &self,
+        _mem: &mut UserMemory<'_>,
+        _dst: &mut [u8],
+        _src: crate::vm::UserAddr,
+    ) -> Option<Result<usize, BadAddress>> {
+        None
+    }
+
+    /// The devices this lab adds: (major number, driver). Registered at
+    /// boot.
+    fn devices(&self) -> &'static [(i16, &'static Device)] {
+        &[]
+    }
+
+    /// A kernel page table for the new process `p`, whose kernel stack is
+    /// `kstack` (map it). The scheduler switches to it while `p` runs.
+    /// Return `None` to run `p` on the kernel's page table. Runs with `p`'s
+    /// lock held: no sleeping.
+    #[cfg(feature = "pgtbl")]
+    #[doc(alias = "ukvminit")]
+    fn kernel_pagetable(
+        &self,
+        _p: &Proc,
+        _kstack: &KernelStack,
+    ) -> Option<Result<KernelPageTable, OutOfMemory>> {
+        None
+    }
+
+    /// The user mappings in `range` changed (mapped, unmapped, remapped or
+    /// new flags) in an address space with a kernel page table: bring the
+    /// mirror up to date for those pages. May run with spinlocks held: no
+    /// sleeping. A frame unmapped from user memory stays allocated until
+    /// this returns Ok.
+    #[cfg(feature = "pgtbl")]
+    fn user_mappings_changed(
+        &self,
+        _mirror: &mut Mirror<'_>,
+        _range: core::ops::Range<usize>,
+    ) -> Result<(), OutOfMemory> {
+        Ok(())
+    }
+}
+
+type LabList = &'static [&'static dyn Lab];
+
+static LABS: AtomicPtr<LabList> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Installs the labs (`main` does this before any other hart or process
+/// runs) and registers their devices.
+pub(crate) fn install(labs: &'static LabList) {
+    LABS.store(labs as *const LabList as *mut LabList, Ordering::Release);
+    for (i, a) in labs.iter().enumerate() {
+        for b in &labs[..i] {
+            for (num, _) in a.syscalls() {
+                assert!(
+                    b.syscalls().iter().all(|(n, _)| n != num),
+                    "labs {} and {} both define system call {}",
+                    b.name(),
+                    a.name(),
+                    num
+                );
+            }
+        }
+        for &(major, dev) in a.devices() {
+            crate::file::register_device(major, dev)
+                .unwrap_or_else(|()| panic!("lab {}: device {} is taken", a.name(), major));
+        }
+    }
+}
+
+/// The enabled labs, in order (none before `install`).
+#[inline(always)]
+fn labs() -> LabList {
+    let p = LABS.load(Ordering::Acquire);
+    if p.is_null() {
+        return &[];
+    }
+    // SAFETY: the pointer came from a `&'static LabList` in `install`.
+    unsafe { *p }
+}
+
+/// The handler of system call `num`, if a lab defines it.
+pub(crate) fn syscall(num: usize) -> Option<SysFn> {
+    labs()
+        .iter()
+        .flat_map(|l| l.syscalls())
+        .find(|(n, _)| *n == num)
+        .map(|(_, f)| *f)
+}
+
+#[inline(always)]
+pub(crate) fn syscall_return(p: &Proc, num: usize, ret: i64) {
+    for l in labs() {
+        l.syscall_return(p, num, ret);
+    }
+}
+
+#[inline(always)]
+pub(crate) fn fork(parent: &Proc, child: &Proc) {
+    for l in labs() {
+        l.fork(parent, child);
+    }
+}
+
+#[inline(always)]
+pub(crate) fn exec(p: &Proc, mem: &UserMemory<'_>) {
+    for l in labs() {
+        l.exec(p, mem);
+    }
+}
+
+#[inline(always)]
+pub(crate) fn proc_free(p: &Proc) {
+    for l in labs() {
+        l.proc_free(p);
+    }
+}
+
+#[inline(always)]
+pub(crate) fn user_timer_tick(p: &Proc, tf: &mut TrapFrame) {
+    for l in labs() {
+        l.user_timer_tick(p, tf);
+    }
+}
+
+/// Inlined so that a backtrace taken in the hook starts in `sys_sleep`.
+#[inline(always)]
+pub(crate) fn sleep_syscall() {
+    for l in labs() {
+        l.sleep_syscall();
+    }
+}
+
+#[inline(always)]
+pub(crate) fn panic() {
+    for l in labs() {
+        l.panic();
+    }
+}
+
+pub(crate) fn fork_memory(
+    parent: &mut UserMemory<'_>,
+    child: &mut UserMemory<'_>,
+) -> Option<Result<(), OutOfMemory>> {
+    labs().iter().find_map(|l| l.fork_memory(parent, child))
+}
+
+pub(crate) fn grow(mem: &mut UserMemory<'_>, newsz: usize) -> Option<Result<(), OutOfMemory>> {
+    labs().iter().find_map(|l| l.grow(mem, newsz))
+}
+
+pub(crate) fn user_fault(mem: &mut UserMemory<'_>, va: usize, access: Access) -> Fault {
+    labs()
+        .iter()
+        .map(|l| l.user_fault(mem, va, access))
+        .find(|f| *f != Fault::NotMine)
+        .unwrap_or(Fault::NotMine)
+}
+
+/// Whether frame `pa` should be freed now that one mapping of it went.
+#[inline(always)]
+pub(crate) fn user_frame_released(pa: PhysAddr) -> bool {
+    // Every lab hears of it (each may count), and any may keep the frame.
+    labs().iter().fold(true, |free, l| {
+        (l.user_frame_released(pa) == Release::Free) & free
+    })
+}
+
+pub(crate) fn copy_in(
+    mem: &mut UserMemory<'_>,
+    dst: &mut [u8],
+    src: crate::vm::UserAddr,
+) -> Option<Result<(), BadAddress>> {
+    labs().iter().find_map(|l| l.copy_in(mem, dst, src))
+}
+
+pub(crate) fn copy_in_str(
+    mem: &mut UserMemory<'_>,
+    dst: &mut [u8],
+    src: crate::vm::UserAddr,
+) -> Option<Result<usize, BadAddress>> {
+    labs().iter().find_map(|l| l.copy_in_str(mem, dst, src))
+}
+
+#[cfg(feature = "pgtbl")]
+pub(crate) fn kernel_pagetable(
+    p: &Proc,
+    kstack: &KernelStack,
+) -> Option<Result<KernelPageTable, OutOfMemory>> {
+    labs().iter().find_map(|l| l.kernel_pagetable(p, kstack))
+}
+
+#[cfg(feature = "pgtbl")]
+pub(crate) fn user_mappings_changed(
+    mirror: &mut Mirror<'_>,
+    range: core::ops::Range<usize>,
+) -> Result<(), OutOfMemory> {
+    labs()
+        .iter()
+        .try_for_each(|l| l.user_mappings_changed(mirror, range.clone()))
 }

@@ -12,6 +12,7 @@
 pub mod bio;
 pub mod console;
 pub mod cpu;
+mod exclusive;
 pub mod exec;
 pub mod file;
 pub mod fs;
@@ -41,14 +42,15 @@ static STARTED: AtomicBool = AtomicBool::new(false);
 /// Supervisor-mode start of every hart: hart 0 initialises the kernel and
 /// creates the first process; the others wait for it, then set up their
 /// own paging and interrupts. Every hart then runs its scheduler.
-pub fn main(hooks: &'static hooks::Hooks) -> ! {
+pub fn main(labs: &'static &'static [&'static dyn hooks::Lab]) -> ! {
     if cpu::cpuid() == 0 {
-        hooks::install(hooks);
         console::init();
         println!();
         println!("xv6 kernel is booting");
         println!();
         kalloc::init();
+        // The labs' devices need the console up (the device table).
+        hooks::install(labs);
         vm::kvm_init();
         vm::kvm_init_hart();
         proc::init();
@@ -77,8 +79,9 @@ pub fn shutdown(status: i32) -> ! {
     } else {
         ((status as u32 & 0xffff) << 16) | abi::memlayout::FINISHER_FAIL
     };
-    // SAFETY: the finisher is a single MMIO register; writing it ends QEMU.
-    unsafe { core::ptr::write_volatile(abi::memlayout::FINISHER as *mut u32, code) };
+    // SAFETY: the finisher is a single MMIO register (mapped by kvm_init);
+    // writing it ends QEMU.
+    unsafe { core::ptr::write_volatile(abi::memlayout::FINISHER_KVA as *mut u32, code) };
     loop {
         riscv::wfi();
     }

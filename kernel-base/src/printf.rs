@@ -80,7 +80,7 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
         ),
         None => print!("\npanic: {} (hart {})\n", info.message(), hart),
     }
-    crate::hooks::on_panic();
+    crate::hooks::panic();
     loop {
         crate::riscv::wfi();
     }

@@ -1,26 +1,32 @@
 //! Processes: the process table, fork/exit/wait/kill, the scheduler, and
 //! sleep/wakeup.
 //!
-//! Locking: `Proc::inner` (xv6's `p->lock`) guards the state, wait channel,
-//! killed flag and exit status. `WAIT_LOCK` guards every `parent` field and
-//! is taken before any process lock. Everything in `ProcData` is private to
-//! the process while it exists, so only the process itself touches it (or
-//! whoever holds its lock while it is UNUSED or a ZOMBIE).
+//! Who may touch what in a [`Proc`]:
+//! - `inner` (xv6's `p->lock`) guards the state, wait channel, killed flag
+//!   and exit status.
+//! - [`WAIT_LOCK`] guards every process's parent, and is taken before any
+//!   process lock.
+//! - The memory, trapframe and open files are the process's own: it uses
+//!   them while it runs; the kernel uses them while the process cannot run
+//!   (fork filling in a child, wait freeing a zombie). Each sits in an
+//!   [`ExclusiveCell`], so two uses at once are a panic, never two `&mut`.
+//! - `context` is used only by `swtch`, with the process's lock held.
 
 use crate::cpu::{mycpu, pop_off, push_off};
+use crate::exclusive::{Exclusive, ExclusiveCell};
 use crate::file::File;
 use crate::fs::{self, Inode};
-use crate::kalloc;
+use crate::hooks;
 use crate::log;
 use crate::riscv::{intr_get, intr_off, intr_on, wfi};
 use crate::spinlock::{SpinLock, SpinLockGuard};
 use crate::trap;
-use crate::vm::{self, PTE_R, PTE_W, PTE_X, PageTable, PhysAddr, UserAddr, VirtAddr};
-use abi::memlayout::{PGSIZE, TRAMPOLINE, TRAPFRAME};
+use crate::vm::{self, AddressSpace, Frame, PTE_W, UserAddr, UserMemory};
+use abi::memlayout::{PGSIZE, TRAMPOLINE};
 use abi::param::{NOFILE, NPROC, ROOTDEV};
 use core::cell::UnsafeCell;
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU64, Ordering};
 
 /// Pages of each process's kernel stack (Rust frames are larger than C's).
 pub const KSTACK_PAGES: usize = 4;
@@ -104,6 +110,35 @@ const _: () = {
     assert!(core::mem::offset_of!(TrapFrame, t6) == 280);
 };
 
+/// The page holding a process's trapframe.
+pub(crate) struct TrapFramePage(Frame);
+
+impl TrapFramePage {
+    fn alloc() -> Option<TrapFramePage> {
+        Frame::alloc().map(TrapFramePage)
+    }
+
+    fn pa(&self) -> vm::PhysAddr {
+        self.0.pa()
+    }
+}
+
+impl core::ops::Deref for TrapFramePage {
+    type Target = TrapFrame;
+    fn deref(&self) -> &TrapFrame {
+        // SAFETY: the page is ours, page-aligned and larger than a
+        // TrapFrame, whose every bit pattern is valid.
+        unsafe { &*self.pa().as_mut_ptr::<TrapFrame>() }
+    }
+}
+
+impl core::ops::DerefMut for TrapFramePage {
+    fn deref_mut(&mut self) -> &mut TrapFrame {
+        // SAFETY: as for `deref`; `&mut self` makes the access exclusive.
+        unsafe { &mut *self.pa().as_mut_ptr::<TrapFrame>() }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProcState {
     Unused,
@@ -115,44 +150,82 @@ pub enum ProcState {
 }
 
 /// The fields `Proc::inner` guards.
-pub struct ProcInner {
-    pub state: ProcState,
+pub(crate) struct ProcInner {
+    pub(crate) state: ProcState,
     /// What a SLEEPING process waits for.
-    pub chan: usize,
-    pub killed: bool,
+    chan: usize,
+    killed: bool,
     /// Exit status for the parent's `wait`.
-    pub xstate: i32,
+    xstate: i32,
 }
 
-/// Fields private to the process.
-pub struct ProcData {
-    /// Virtual address of the bottom of the kernel stack.
-    pub kstack: usize,
-    /// Bytes of user memory.
-    pub sz: usize,
-    pub pagetable: Option<PageTable>,
-    /// Kernel pointer to the trapframe page (null while unused).
-    pub trapframe: *mut TrapFrame,
-    /// `swtch` here to run the process.
-    pub context: Context,
-    pub ofile: [Option<File>; NOFILE],
-    pub cwd: Option<Inode>,
-    /// For debugging (`^P`) and messages.
-    pub name: [u8; 16],
+/// A process's open files and current directory.
+pub(crate) struct Files {
+    pub(crate) ofile: [Option<File>; NOFILE],
+    pub(crate) cwd: Option<Inode>,
 }
 
+/// A process's name, for `^P` and messages (read without locks, so kept in
+/// atomics).
+struct Name([AtomicU8; 16]);
+
+impl Name {
+    fn set(&self, s: &[u8]) {
+        for (i, c) in self.0.iter().enumerate() {
+            c.store(
+                s.get(i).copied().filter(|_| i < 15).unwrap_or(0),
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    fn get(&self) -> ProcName {
+        ProcName(core::array::from_fn(|i| self.0[i].load(Ordering::Relaxed)))
+    }
+}
+
+/// A copy of a process's name.
+#[derive(Clone, Copy)]
+pub struct ProcName([u8; 16]);
+
+impl ProcName {
+    pub fn as_str(&self) -> &str {
+        let len = self.0.iter().position(|&c| c == 0).unwrap_or(16);
+        core::str::from_utf8(&self.0[..len]).unwrap_or("?")
+    }
+}
+
+impl core::fmt::Display for ProcName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One slot of the process table.
 pub struct Proc {
-    pub inner: SpinLock<ProcInner>,
+    pub(crate) inner: SpinLock<ProcInner>,
     pid: AtomicI32,
-    /// Guarded by `WAIT_LOCK`.
-    parent: UnsafeCell<*const Proc>,
-    data: UnsafeCell<ProcData>,
     /// Slot number in the process table.
     index: usize,
+    name: Name,
+    memory: ExclusiveCell<Option<AddressSpace>>,
+    trapframe: ExclusiveCell<Option<TrapFramePage>>,
+    files: ExclusiveCell<Files>,
+    /// `swtch` here to run the process; used with `inner` held.
+    context: UnsafeCell<Context>,
+    /// With pgtbl a process has its own kernel stack (with the base kernel
+    /// each slot's is made at boot).
+    #[cfg(feature = "pgtbl")]
+    kstack: ExclusiveCell<Option<vm::KernelStack>>,
+    /// With pgtbl: the satp of the process's kernel page table, for the
+    /// scheduler (0: none). The table lives in the address space.
+    #[cfg(feature = "pgtbl")]
+    kernel_satp: core::sync::atomic::AtomicUsize,
 }
 
-// SAFETY: `inner` is a lock, `parent` is guarded by WAIT_LOCK and `data`
-// is touched only by its owner, as the module comment explains.
+// SAFETY: `context` is used only by the scheduler and `sched`, with the
+// process's lock held; every other field is an atomic, a lock or an
+// ExclusiveCell.
 unsafe impl Sync for Proc {}
 
 impl Proc {
@@ -168,18 +241,22 @@ impl Proc {
                 },
             ),
             pid: AtomicI32::new(0),
-            parent: UnsafeCell::new(ptr::null()),
-            data: UnsafeCell::new(ProcData {
-                kstack: 0,
-                sz: 0,
-                pagetable: None,
-                trapframe: ptr::null_mut(),
-                context: Context::ZERO,
-                ofile: [const { None }; NOFILE],
-                cwd: None,
-                name: [0; 16],
-            }),
             index,
+            name: Name([const { AtomicU8::new(0) }; 16]),
+            memory: ExclusiveCell::new("a process's memory", None),
+            trapframe: ExclusiveCell::new("a process's trapframe", None),
+            files: ExclusiveCell::new(
+                "a process's files",
+                Files {
+                    ofile: [const { None }; NOFILE],
+                    cwd: None,
+                },
+            ),
+            context: UnsafeCell::new(Context::ZERO),
+            #[cfg(feature = "pgtbl")]
+            kstack: ExclusiveCell::new("a process's kernel stack", None),
+            #[cfg(feature = "pgtbl")]
+            kernel_satp: core::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -192,33 +269,20 @@ impl Proc {
         self.index
     }
 
-    /// The process's private data. Only the process itself may call this
-    /// while it runs; the scheduler, fork and wait use it while holding the
-    /// process's lock in states where the process cannot run.
-    #[allow(clippy::mut_from_ref)]
-    pub fn data(&self) -> &mut ProcData {
-        // SAFETY: see the rule above; it is what makes the access exclusive.
-        unsafe { &mut *self.data.get() }
-    }
-
-    /// The process's trapframe.
-    #[allow(clippy::mut_from_ref)]
-    pub fn trapframe(&self) -> &mut TrapFrame {
-        // SAFETY: a live process always has a trapframe page, private to it.
-        unsafe { &mut *self.data().trapframe }
-    }
-
     /// The process's name, for messages.
-    pub fn name(&self) -> &str {
-        let n = &self.data().name;
-        let len = n.iter().position(|&c| c == 0).unwrap_or(n.len());
-        core::str::from_utf8(&n[..len]).unwrap_or("?")
+    pub fn name(&self) -> ProcName {
+        self.name.get()
     }
 
-    #[allow(clippy::mut_from_ref)]
-    fn parent<'a>(&self, _wait_lock: &'a SpinLockGuard<'_, ()>) -> &'a mut *const Proc {
-        // SAFETY: the caller holds WAIT_LOCK, which guards every parent field.
-        unsafe { &mut *self.parent.get() }
+    /// The process's state (taking its lock).
+    pub fn state(&self) -> ProcState {
+        self.inner.lock().state
+    }
+
+    /// The range of addresses of the process's kernel stack.
+    pub fn kstack(&self) -> core::ops::Range<usize> {
+        let va = kstack_va(self.index);
+        va..va + KSTACK_SIZE
     }
 
     pub fn is_killed(&self) -> bool {
@@ -227,6 +291,62 @@ impl Proc {
 
     pub fn set_killed(&self) {
         self.inner.lock().killed = true;
+    }
+
+    /// The process's address space (panics if it has none: a kernel bug).
+    pub(crate) fn space(&self) -> SpaceGuard<'_> {
+        let g = self.memory.borrow();
+        assert!(g.is_some(), "process {} has no memory", self.pid());
+        SpaceGuard(g)
+    }
+
+    /// The process's trapframe.
+    pub(crate) fn trapframe(&self) -> TrapFrameGuard<'_> {
+        let g = self.trapframe.borrow();
+        assert!(g.is_some(), "process {} has no trapframe", self.pid());
+        TrapFrameGuard(g)
+    }
+
+    /// The physical address of the trapframe page (for mapping it).
+    pub(crate) fn trapframe_pa(&self) -> vm::PhysAddr {
+        let g = self.trapframe.borrow();
+        g.as_ref().expect("process without a trapframe").pa()
+    }
+
+    pub(crate) fn files(&self) -> Exclusive<'_, Files> {
+        self.files.borrow()
+    }
+}
+
+/// A borrowed address space of a live process.
+pub(crate) struct SpaceGuard<'a>(Exclusive<'a, Option<AddressSpace>>);
+
+impl core::ops::Deref for SpaceGuard<'_> {
+    type Target = AddressSpace;
+    fn deref(&self) -> &AddressSpace {
+        self.0.as_ref().expect("checked when borrowed")
+    }
+}
+
+impl core::ops::DerefMut for SpaceGuard<'_> {
+    fn deref_mut(&mut self) -> &mut AddressSpace {
+        self.0.as_mut().expect("checked when borrowed")
+    }
+}
+
+/// A borrowed trapframe of a live process.
+pub struct TrapFrameGuard<'a>(Exclusive<'a, Option<TrapFramePage>>);
+
+impl core::ops::Deref for TrapFrameGuard<'_> {
+    type Target = TrapFrame;
+    fn deref(&self) -> &TrapFrame {
+        self.0.as_ref().expect("checked when borrowed")
+    }
+}
+
+impl core::ops::DerefMut for TrapFrameGuard<'_> {
+    fn deref_mut(&mut self) -> &mut TrapFrame {
+        self.0.as_mut().expect("checked when borrowed")
     }
 }
 
@@ -241,13 +361,15 @@ pub static PROCS: [Proc; NPROC] = {
 };
 
 static NEXT_PID: AtomicI32 = AtomicI32::new(1);
-static WAIT_LOCK: SpinLock<()> = SpinLock::new("wait_lock", ());
+/// Each process's parent, by slot (xv6's `wait_lock` guards `p->parent`).
+#[doc(alias = "wait_lock")]
+static WAIT_LOCK: SpinLock<[Option<usize>; NPROC]> = SpinLock::new("wait_lock", [None; NPROC]);
 static INIT_PROC: AtomicI32 = AtomicI32::new(-1);
 
 /// The process running on this hart, if any.
 pub fn myproc() -> Option<&'static Proc> {
     push_off();
-    let p = mycpu().proc;
+    let p = mycpu().proc.get();
     pop_off();
     // SAFETY: `proc` is null or points into the static PROCS table.
     unsafe { p.as_ref() }
@@ -258,23 +380,41 @@ pub fn current() -> &'static Proc {
     myproc().expect("no current process")
 }
 
-/// Allocates and maps every process's kernel stack.
+/// The current process's trapframe: its user registers while it is in the
+/// kernel. Held by one user at a time (a second borrow at once panics).
+pub fn current_trapframe() -> TrapFrameGuard<'static> {
+    current().trapframe()
+}
+
+/// Runs `f` on the current process's user memory.
+pub fn with_current_memory<R>(f: impl FnOnce(&mut UserMemory<'_>) -> R) -> R {
+    let mut space = current().space();
+    f(&mut space.user())
+}
+
+/// Allocates every process slot's kernel stack (with pgtbl, only the page
+/// tables for them: each process gets its own stack then).
+#[doc(alias = "procinit")]
 pub fn init() {
-    let kpt = vm::kernel_pagetable();
     for p in PROCS.iter() {
         let va = kstack_va(p.index);
-        for i in 0..KSTACK_PAGES {
-            let pa = kalloc::alloc().expect("procinit: out of memory");
-            kpt.map(VirtAddr(va + i * PGSIZE), PGSIZE, pa, PTE_R | PTE_W)
-                .expect("procinit: out of memory");
+        vm::kernel_reserve(va, KSTACK_PAGES).expect("procinit: out of memory");
+        #[cfg(not(feature = "pgtbl"))]
+        {
+            let mut pages = [vm::PhysAddr(0); KSTACK_PAGES];
+            for page in pages.iter_mut() {
+                *page = crate::kalloc::alloc().expect("procinit: out of memory");
+            }
+            // SAFETY: fresh pages, at this slot's own stack addresses.
+            unsafe { vm::kernel_map_stack(va, &pages) };
         }
-        p.data().kstack = va;
     }
 }
 
 /// Finds an UNUSED slot and sets it up to run in the kernel: pid,
-/// trapframe, page table, and a context that starts in `forkret`.
+/// trapframe, address space, and a context that starts in `forkret`.
 /// Returns it with its lock held, or `None` if the table or memory is full.
+#[doc(alias = "allocproc")]
 fn alloc_proc() -> Option<(&'static Proc, SpinLockGuard<'static, ProcInner>)> {
     for p in PROCS.iter() {
         let mut g = p.inner.lock();
@@ -284,77 +424,65 @@ fn alloc_proc() -> Option<(&'static Proc, SpinLockGuard<'static, ProcInner>)> {
         p.pid
             .store(NEXT_PID.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
         g.state = ProcState::Used;
-        g.killed = false;
-        g.xstate = 0;
-        let d = p.data();
-        match kalloc::alloc() {
-            Some(page) => d.trapframe = page.as_mut_ptr(),
-            None => {
-                free_proc(p, &mut g);
-                return None;
-            }
-        }
-        d.pagetable = new_user_pagetable(p);
-        if d.pagetable.is_none() {
+        if set_up(p).is_none() {
             free_proc(p, &mut g);
             return None;
         }
-        d.context = Context::ZERO;
-        d.context.ra = forkret as *const () as usize;
-        d.context.sp = d.kstack + KSTACK_SIZE;
+        // SAFETY: the process cannot run yet and we hold its lock.
+        let ctx = unsafe { &mut *p.context.get() };
+        *ctx = Context::ZERO;
+        ctx.ra = forkret as *const () as usize;
+        ctx.sp = kstack_va(p.index) + KSTACK_SIZE;
         return Some((p, g));
     }
     None
 }
 
-/// Frees a process's memory and marks its slot UNUSED. Its lock must be held.
+/// Gives a new process its trapframe, kernel stack and address space.
+fn set_up(p: &Proc) -> Option<()> {
+    let tf = TrapFramePage::alloc()?;
+    #[allow(unused_mut)]
+    let mut space = AddressSpace::new(tf.pa())?;
+    *p.trapframe.borrow() = Some(tf);
+    #[cfg(feature = "pgtbl")]
+    {
+        let ks = vm::KernelStack::new(kstack_va(p.index))?;
+        if let Some(kt) = hooks::kernel_pagetable(p, &ks) {
+            let kt = kt.ok()?;
+            assert!(
+                kt.maps_stack(&ks),
+                "the kernel page table made for process {} does not map its kernel stack",
+                p.pid()
+            );
+            space.set_kernel_table(kt, 0).ok()?;
+            p.kernel_satp
+                .store(space.kernel_satp().unwrap_or(0), Ordering::Release);
+        }
+        *p.kstack.borrow() = Some(ks);
+    }
+    *p.memory.borrow() = Some(space);
+    Some(())
+}
+
+/// Frees a process's memory and marks its slot UNUSED. Its lock must be
+/// held, and it must not be running.
+#[doc(alias = "freeproc")]
 fn free_proc(p: &Proc, g: &mut ProcInner) {
-    let d = p.data();
-    if !d.trapframe.is_null() {
-        // SAFETY: the trapframe page belonged to this process alone.
-        unsafe { kalloc::free(PhysAddr(d.trapframe as usize)) };
-        d.trapframe = ptr::null_mut();
-    }
-    if let Some(pt) = d.pagetable.take() {
-        proc_free_pagetable(pt, d.sz);
-    }
-    d.sz = 0;
-    d.name = [0; 16];
+    hooks::proc_free(p);
+    #[cfg(feature = "pgtbl")]
+    p.kernel_satp.store(0, Ordering::Release);
+    // The address space (and with it a kernel page table) before the
+    // trapframe it maps and the kernel stack that table maps.
+    drop(p.memory.borrow().take());
+    drop(p.trapframe.borrow().take());
+    #[cfg(feature = "pgtbl")]
+    drop(p.kstack.borrow().take());
+    p.name.set(b"");
     p.pid.store(0, Ordering::Relaxed);
     g.chan = 0;
     g.killed = false;
     g.xstate = 0;
     g.state = ProcState::Unused;
-}
-
-/// A user page table with only the trampoline and the trapframe mapped.
-pub fn new_user_pagetable(p: &Proc) -> Option<PageTable> {
-    let pt = PageTable::new()?;
-    let tf = PhysAddr(p.data().trapframe as usize);
-    let ok = pt
-        .map(
-            VirtAddr(TRAMPOLINE),
-            PGSIZE,
-            vm::trampoline_pa(),
-            PTE_R | PTE_X,
-        )
-        .is_ok()
-        && pt
-            .map(VirtAddr(TRAPFRAME), PGSIZE, tf, PTE_R | PTE_W)
-            .is_ok();
-    if !ok {
-        pt.unmap(VirtAddr(TRAMPOLINE), 1, false);
-        pt.free_user(0);
-        return None;
-    }
-    Some(pt)
-}
-
-/// Frees a user page table and the `sz` bytes of memory it maps.
-pub fn proc_free_pagetable(pt: PageTable, sz: usize) {
-    pt.unmap(VirtAddr(TRAMPOLINE), 1, false);
-    pt.unmap(VirtAddr(TRAPFRAME), 1, false);
-    pt.free_user(sz);
 }
 
 core::arch::global_asm!(
@@ -387,6 +515,7 @@ unsafe extern "C" {
 }
 
 /// Creates the first process: it runs a few instructions that exec `/init`.
+#[doc(alias = "userinit")]
 pub fn user_init() {
     let (p, mut g) = alloc_proc().expect("userinit: no memory");
     INIT_PROC.store(p.index as i32, Ordering::Relaxed);
@@ -396,31 +525,33 @@ pub fn user_init() {
         let len = ptr::addr_of!(initcode_end) as usize - start as usize;
         core::slice::from_raw_parts(start, len)
     };
-    let d = p.data();
-    let pt = d.pagetable.expect("userinit: no page table");
-    pt.load_first(code).expect("userinit: no memory");
-    d.sz = PGSIZE;
-    let tf = p.trapframe();
+    p.space()
+        .user()
+        .load_first(code)
+        .expect("userinit: no memory");
+    let mut tf = p.trapframe();
     tf.epc = 0;
     tf.sp = PGSIZE;
-    d.name[..8].copy_from_slice(b"initcode");
-    d.cwd = Some(fs::iget(ROOTDEV, abi::fs::ROOTINO));
+    drop(tf);
+    p.name.set(b"initcode");
+    p.files().cwd = Some(fs::iget(ROOTDEV, abi::fs::ROOTINO));
     g.state = ProcState::Runnable;
 }
 
 /// Grows or shrinks the current process's memory by `n` bytes.
+#[doc(alias = "growproc")]
 pub fn grow(n: isize) -> Result<(), ()> {
-    let p = current();
-    let d = p.data();
-    let pt = d.pagetable.ok_or(())?;
-    let sz = d.sz;
-    let newsz = sz.checked_add_signed(n).ok_or(())?;
-    d.sz = if n > 0 {
-        pt.grow(sz, newsz, PTE_W).map_err(|_| ())?
-    } else {
-        pt.shrink(sz, newsz)
-    };
-    Ok(())
+    with_current_memory(|mem| {
+        let newsz = mem.size().checked_add_signed(n).ok_or(())?;
+        if n > 0 {
+            hooks::grow(mem, newsz)
+                .unwrap_or_else(|| mem.grow(newsz, PTE_W))
+                .map_err(|_| ())
+        } else {
+            mem.shrink(newsz);
+            Ok(())
+        }
+    })
 }
 
 /// Creates a child that is a copy of the current process. Returns the
@@ -430,41 +561,46 @@ pub fn fork() -> i32 {
     let Some((np, mut g)) = alloc_proc() else {
         return -1;
     };
-    let (d, nd) = (p.data(), np.data());
-    let (pt, npt) = (d.pagetable.expect("fork"), nd.pagetable.expect("fork"));
-    if pt.copy_to(&npt, d.sz).is_err() {
+    let copied = {
+        let (mut space, mut child_space) = (p.space(), np.space());
+        let (mut mem, mut child) = (space.user(), child_space.user());
+        hooks::fork_memory(&mut mem, &mut child).unwrap_or_else(|| mem.copy_to(&mut child))
+    };
+    if copied.is_err() {
         free_proc(np, &mut g);
         return -1;
     }
-    nd.sz = d.sz;
-    *np.trapframe() = *p.trapframe();
-    // The child sees fork return 0.
-    np.trapframe().a0 = 0;
-    for (dst, src) in nd.ofile.iter_mut().zip(d.ofile.iter()) {
-        *dst = src.clone();
+    {
+        let mut tf = np.trapframe();
+        *tf = *p.trapframe();
+        // The child sees fork return 0.
+        tf.a0 = 0;
     }
-    nd.cwd = d.cwd.clone();
-    nd.name = d.name;
-    crate::hooks::proc_fork(p, np);
+    {
+        let (files, mut child_files) = (p.files(), np.files());
+        for (dst, src) in child_files.ofile.iter_mut().zip(files.ofile.iter()) {
+            *dst = src.clone();
+        }
+        child_files.cwd = files.cwd.clone();
+    }
+    np.name.set(p.name().as_str().as_bytes());
+    hooks::fork(p, np);
     let pid = np.pid();
     drop(g);
 
-    let wl = WAIT_LOCK.lock();
-    *np.parent(&wl) = p;
-    drop(wl);
+    WAIT_LOCK.lock()[np.index] = Some(p.index);
 
     np.inner.lock().state = ProcState::Runnable;
     pid
 }
 
 /// Gives `p`'s children to init. Caller holds WAIT_LOCK.
-fn reparent(p: &Proc, wl: &SpinLockGuard<'_, ()>) {
-    let init = &PROCS[INIT_PROC.load(Ordering::Relaxed) as usize];
-    for pp in PROCS.iter() {
-        let parent = pp.parent(wl);
-        if ptr::eq(*parent, p) {
-            *parent = init;
-            wakeup(init as *const Proc as usize);
+fn reparent(p: &Proc, parents: &mut [Option<usize>; NPROC]) {
+    let init = INIT_PROC.load(Ordering::Relaxed) as usize;
+    for parent in parents.iter_mut() {
+        if *parent == Some(p.index) {
+            *parent = Some(init);
+            wakeup(&PROCS[init] as *const Proc as usize);
         }
     }
 }
@@ -478,23 +614,26 @@ pub fn exit(status: i32) -> ! {
         crate::println!("init exited with status {}: powering off", status);
         crate::shutdown(status);
     }
-    let d = p.data();
-    for f in d.ofile.iter_mut() {
-        drop(f.take());
-    }
+    let cwd = {
+        let mut files = p.files();
+        for f in files.ofile.iter_mut() {
+            drop(f.take());
+        }
+        files.cwd.take()
+    };
     log::begin_op();
-    drop(d.cwd.take());
+    drop(cwd);
     log::end_op();
 
-    let wl = WAIT_LOCK.lock();
-    reparent(p, &wl);
-    // SAFETY: a process other than init always has a parent in PROCS.
-    let parent = unsafe { &**p.parent(&wl) };
-    wakeup(parent as *const Proc as usize);
+    let mut parents = WAIT_LOCK.lock();
+    reparent(p, &mut parents);
+    // A process other than init always has a parent.
+    let parent = parents[p.index].expect("exit: no parent");
+    wakeup(&PROCS[parent] as *const Proc as usize);
     let mut g = p.inner.lock();
     g.xstate = status;
     g.state = ProcState::Zombie;
-    drop(wl);
+    drop(parents);
     sched(&mut g);
     panic!("zombie exit");
 }
@@ -503,32 +642,29 @@ pub fn exit(status: i32) -> ! {
 /// Returns its pid, or -1 with no children, when killed, or on a bad `addr`.
 pub fn wait(addr: UserAddr) -> i32 {
     let p = current();
-    let mut wl = WAIT_LOCK.lock();
+    let mut parents = WAIT_LOCK.lock();
     loop {
         let mut have_kids = false;
         for pp in PROCS.iter() {
-            if !ptr::eq(*pp.parent(&wl), p) {
+            if parents[pp.index] != Some(p.index) {
                 continue;
             }
             have_kids = true;
             let mut g = pp.inner.lock();
             if g.state == ProcState::Zombie {
                 let pid = pp.pid();
-                if addr.0 != 0 {
-                    let pt = p.data().pagetable.expect("wait");
-                    if pt.copy_out(addr, &g.xstate.to_le_bytes()).is_err() {
-                        return -1;
-                    }
+                if addr.0 != 0 && crate::syscall::copy_out(addr, &g.xstate.to_le_bytes()).is_err() {
+                    return -1;
                 }
                 free_proc(pp, &mut g);
-                *pp.parent(&wl) = ptr::null();
+                parents[pp.index] = None;
                 return pid;
             }
         }
         if !have_kids || p.is_killed() {
             return -1;
         }
-        wl = sleep(p as *const Proc as usize, wl);
+        parents = sleep(p as *const Proc as usize, parents);
     }
 }
 
@@ -538,9 +674,9 @@ static IDLE_HARTS: AtomicU64 = AtomicU64::new(0);
 /// Each hart's scheduler: runs RUNNABLE processes round-robin; with none,
 /// waits for an interrupt in `wfi`.
 pub fn scheduler() -> ! {
-    let c = mycpu();
     let me = 1u64 << crate::cpu::cpuid();
-    c.proc = ptr::null();
+    intr_off();
+    mycpu().proc.set(ptr::null());
     loop {
         // Take any pending interrupt, then look for work with interrupts
         // off so a wakeup cannot slip in between the search and `wfi`.
@@ -553,11 +689,7 @@ pub fn scheduler() -> ! {
             if g.state == ProcState::Runnable {
                 IDLE_HARTS.fetch_and(!me, Ordering::SeqCst);
                 g.state = ProcState::Running;
-                c.proc = p;
-                // SAFETY: both contexts are valid; the process's lock is
-                // held across the switch and released by the process.
-                unsafe { swtch(&mut c.context, &p.data().context) };
-                c.proc = ptr::null();
+                run(p);
                 found = true;
             }
             drop(g);
@@ -572,20 +704,57 @@ pub fn scheduler() -> ! {
     }
 }
 
+/// Switches to `p` (RUNNING, its lock held) until it gives the hart back.
+fn run(p: &Proc) {
+    let c = mycpu();
+    c.proc.set(p);
+    #[cfg(feature = "pgtbl")]
+    let satp = switch_to_kernel_table(p);
+    // SAFETY: both contexts are valid; the process's lock is held across
+    // the switch and released by the process (and taken again before it
+    // switches back).
+    unsafe { swtch(c.context.get(), p.context.get()) };
+    #[cfg(feature = "pgtbl")]
+    if satp {
+        vm::kvm_init_hart();
+    }
+    mycpu().proc.set(ptr::null());
+}
+
+/// Loads `p`'s kernel page table (pgtbl), if it has one. Without one, the
+/// process runs on the kernel page table, where its slot's stack may have
+/// been mapped to other pages when this hart last ran there: flush those.
+#[cfg(feature = "pgtbl")]
+fn switch_to_kernel_table(p: &Proc) -> bool {
+    let satp = p.kernel_satp.load(Ordering::Acquire);
+    if satp == 0 {
+        for va in p.kstack().step_by(PGSIZE) {
+            crate::riscv::sfence_vma_page(va);
+        }
+        return false;
+    }
+    // SAFETY: the table maps the whole kernel and this process's stack
+    // (checked when it was made), and lives until the process is freed,
+    // which cannot happen while we hold its lock; we switch back before
+    // releasing that.
+    unsafe { crate::riscv::w_satp(satp) };
+    crate::riscv::sfence_vma();
+    true
+}
+
 /// Switches to this hart's scheduler. The caller holds exactly the current
 /// process's lock and has changed its state from RUNNING.
 fn sched(g: &mut SpinLockGuard<'_, ProcInner>) {
     let p = current();
-    let c = mycpu();
     assert!(p.inner.holding(), "sched: not holding p->lock");
-    assert!(c.noff == 1, "sched: locks held");
+    assert!(crate::cpu::noff() == 1, "sched: locks held");
     assert!(g.state != ProcState::Running, "sched: running");
     assert!(!intr_get(), "sched: interruptible");
-    let intena = c.intena;
+    let intena = mycpu().intena.get();
     // SAFETY: switches to the scheduler's context on this hart; it returns
-    // here when the scheduler picks this process again.
-    unsafe { swtch(&mut p.data().context, &mycpu().context) };
-    mycpu().intena = intena;
+    // here when a scheduler (maybe on another hart) picks this process.
+    unsafe { swtch(p.context.get(), mycpu().context.get()) };
+    mycpu().intena.set(intena);
 }
 
 /// Gives up the CPU for one scheduling round.
@@ -652,7 +821,7 @@ fn kick_idle_hart() {
     // An interrupt taken by an idle hart: that hart's scheduler looks for
     // work as soon as the handler returns, so nobody else needs waking.
     push_off();
-    let idle_here = mycpu().proc.is_null();
+    let idle_here = mycpu().proc.get().is_null();
     pop_off();
     if idle_here {
         return;
@@ -684,36 +853,19 @@ pub fn kill(pid: i32) -> i32 {
     -1
 }
 
-/// Copies to a user address of the current process, or to kernel memory.
-pub fn either_copy_out(user_dst: bool, dst: usize, src: &[u8]) -> Result<(), vm::BadAddress> {
-    if user_dst {
-        let pt = current().data().pagetable.ok_or(vm::BadAddress)?;
-        pt.copy_out(UserAddr(dst), src)
-    } else {
-        // SAFETY: kernel callers pass a buffer of at least `src.len()` bytes.
-        unsafe { ptr::copy(src.as_ptr(), dst as *mut u8, src.len()) };
-        Ok(())
-    }
-}
-
-/// Copies from a user address of the current process, or from kernel memory.
-pub fn either_copy_in(dst: &mut [u8], user_src: bool, src: usize) -> Result<(), vm::BadAddress> {
-    if user_src {
-        let pt = current().data().pagetable.ok_or(vm::BadAddress)?;
-        pt.copy_in(dst, UserAddr(src))
-    } else {
-        // SAFETY: kernel callers pass a buffer of at least `dst.len()` bytes.
-        unsafe { ptr::copy(src as *const u8, dst.as_mut_ptr(), dst.len()) };
-        Ok(())
-    }
+/// Sets the current process's name (the last part of what it exec'd).
+pub(crate) fn set_name(p: &Proc, name: &[u8]) {
+    p.name.set(name);
 }
 
 /// Prints the process list (console ^P). Takes no locks, so it works on a
 /// wedged machine.
+#[doc(alias = "procdump")]
 pub fn dump() {
     crate::println!();
     for p in PROCS.iter() {
-        // SAFETY: a racy read for debugging output only.
+        // SAFETY: a racy read of a plain enum for debugging output: the
+        // worst case is a stale state.
         let state = unsafe { p.inner.get_unchecked().state };
         if state == ProcState::Unused {
             continue;
@@ -732,30 +884,44 @@ pub fn dump() {
 
 /// Per-process state of a lab, one slot per process-table entry. Each slot
 /// remembers whose it is (by pid), so a process always starts from the
-/// initial value: state never leaks from an exited process to the next
-/// one in its slot.
+/// initial value: state never leaks from an exited process to the next one
+/// in its slot. State that owns something (pages, say) is dropped when the
+/// slot's next process first uses it, or at once by [`PerProc::take`] from
+/// the lab's `proc_free` hook.
 pub struct PerProc<T> {
-    init: T,
-    slots: SpinLock<[(i32, T); NPROC]>,
+    init: fn() -> T,
+    slots: SpinLock<[Option<(i32, T)>; NPROC]>,
 }
 
-impl<T: Copy> PerProc<T> {
-    pub const fn new(init: T) -> PerProc<T> {
+impl<T: Send> PerProc<T> {
+    /// Per-process state that starts as `init()` in every process.
+    pub const fn new(init: fn() -> T) -> PerProc<T> {
         PerProc {
             init,
-            slots: SpinLock::new("perproc", [(0, init); NPROC]),
+            slots: SpinLock::new("perproc", [const { None }; NPROC]),
         }
     }
 
     /// Runs `f` on `p`'s state (with the table's spinlock held: `f` must
-    /// not sleep).
+    /// not sleep or use this table again).
     pub fn with<R>(&self, p: &Proc, f: impl FnOnce(&mut T) -> R) -> R {
         let mut slots = self.slots.lock();
         let slot = &mut slots[p.index];
-        if slot.0 != p.pid() {
-            *slot = (p.pid(), self.init);
+        if slot.as_ref().is_none_or(|(pid, _)| *pid != p.pid()) {
+            *slot = Some((p.pid(), (self.init)()));
         }
-        f(&mut slot.1)
+        let (_, state) = slot.as_mut().expect("just filled");
+        f(state)
+    }
+
+    /// Takes `p`'s state out (the next use starts from `init()` again).
+    pub fn take(&self, p: &Proc) -> Option<T> {
+        let mut slots = self.slots.lock();
+        let slot = &mut slots[p.index];
+        match slot {
+            Some((pid, _)) if *pid == p.pid() => slot.take().map(|(_, t)| t),
+            _ => None,
+        }
     }
 }
 

@@ -155,6 +155,13 @@ pub fn sfence_vma() {
     unsafe { asm!("sfence.vma zero, zero", options(nostack)) };
 }
 
+/// Flushes this hart's TLB entries for the page holding `va`.
+#[inline(always)]
+pub fn sfence_vma_page(va: usize) {
+    // SAFETY: a TLB flush only makes translation more up to date.
+    unsafe { asm!("sfence.vma {}, zero", in(reg) va, options(nostack)) };
+}
+
 /// Waits for an interrupt to become pending (it need not be enabled).
 #[inline(always)]
 pub fn wfi() {

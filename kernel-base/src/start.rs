@@ -6,7 +6,7 @@
 //! supervisor cannot raise one on another hart by itself.
 
 use crate::riscv::*;
-use abi::memlayout::{CLINT, TIMER_INTERVAL};
+use abi::memlayout::{CLINT, CLINT_KVA, TIMER_INTERVAL};
 use abi::param::NCPU;
 use core::ptr::write_volatile;
 
@@ -110,7 +110,8 @@ extern "C" fn start() -> ! {
 
 /// Interrupts `hart` (it gets a supervisor software interrupt).
 pub fn send_ipi(hart: usize) {
-    // SAFETY: `hart`'s msip register in the CLINT (mapped by kvm_init):
-    // writing 1 raises its machine software interrupt, nothing else.
-    unsafe { write_volatile((CLINT + 4 * hart) as *mut u32, 1) };
+    // SAFETY: `hart`'s msip register in the CLINT, which kvm_init maps at
+    // CLINT_KVA in every kernel page table: writing 1 raises its machine
+    // software interrupt, nothing else.
+    unsafe { write_volatile((CLINT_KVA + 4 * hart) as *mut u32, 1) };
 }

@@ -4,9 +4,9 @@
 //! passes is a [`UserAddr`] and reaches memory only through the process's
 //! page table, which rejects anything the program may not touch.
 
-use crate::proc::current;
+use crate::proc::{current, current_trapframe, with_current_memory};
 use crate::vm::{BadAddress, UserAddr};
-use crate::{sysfile, sysproc};
+use crate::{hooks, sysfile, sysproc};
 use abi::syscall::{COUNT, nr};
 
 /// A system call handler; its result goes to the caller's a0.
@@ -14,7 +14,7 @@ pub type SysFn = fn() -> i64;
 
 /// The raw value of argument `n`.
 pub fn arg_raw(n: usize) -> usize {
-    let tf = current().trapframe();
+    let tf = crate::proc::current_trapframe();
     match n {
         0 => tf.a0,
         1 => tf.a1,
@@ -27,57 +27,66 @@ pub fn arg_raw(n: usize) -> usize {
 }
 
 /// Argument `n` as a C `int`.
+#[doc(alias = "argint")]
 pub fn arg_int(n: usize) -> i32 {
     arg_raw(n) as i32
 }
 
 /// Argument `n` as a user address (checked when used).
+#[doc(alias = "argaddr")]
 pub fn arg_addr(n: usize) -> UserAddr {
     UserAddr(arg_raw(n))
 }
 
 /// Reads a u64 at user address `addr`, which must lie inside the
 /// process's memory.
+#[doc(alias = "fetchaddr")]
 pub fn fetch_addr(addr: UserAddr) -> Result<usize, BadAddress> {
-    let d = current().data();
     let end = addr.0.checked_add(8).ok_or(BadAddress)?;
-    if end > d.sz {
+    if end > with_current_memory(|m| m.size()) {
         return Err(BadAddress);
     }
     let mut b = [0u8; 8];
-    d.pagetable.ok_or(BadAddress)?.copy_in(&mut b, addr)?;
+    copy_in(&mut b, addr)?;
     Ok(usize::from_le_bytes(b))
 }
 
 /// Copies the NUL-terminated string at `addr` into `buf`; returns it
 /// without the NUL.
+#[doc(alias = "fetchstr")]
 pub fn fetch_str(addr: UserAddr, buf: &mut [u8]) -> Result<&[u8], BadAddress> {
-    let pt = current().data().pagetable.ok_or(BadAddress)?;
-    let n = pt.copy_in_str(buf, addr)?;
+    let n = copy_in_str(buf, addr)?;
     Ok(&buf[..n])
 }
 
 /// Argument `n` as a string copied into `buf`.
+#[doc(alias = "argstr")]
 pub fn arg_str(n: usize, buf: &mut [u8]) -> Result<&[u8], BadAddress> {
     fetch_str(arg_addr(n), buf)
 }
 
 /// Copies `src` to the current process's memory at `dst`.
+#[doc(alias = "copyout")]
+#[doc(alias = "either_copyout")]
 pub fn copy_out(dst: UserAddr, src: &[u8]) -> Result<(), BadAddress> {
-    current()
-        .data()
-        .pagetable
-        .ok_or(BadAddress)?
-        .copy_out(dst, src)
+    with_current_memory(|m| m.copy_out(dst, src))
 }
 
-/// Copies the current process's memory at `src` into `dst`.
+/// Copies the current process's memory at `src` into `dst` (through a
+/// lab's copy routine if one replaces the kernel's: pgtbl).
+#[doc(alias = "copyin")]
+#[doc(alias = "either_copyin")]
 pub fn copy_in(dst: &mut [u8], src: UserAddr) -> Result<(), BadAddress> {
-    current()
-        .data()
-        .pagetable
-        .ok_or(BadAddress)?
-        .copy_in(dst, src)
+    with_current_memory(|m| hooks::copy_in(m, dst, src).unwrap_or_else(|| m.copy_in(dst, src)))
+}
+
+/// Copies a NUL-terminated string from the current process's memory (see
+/// [`copy_in`]); returns its length without the NUL.
+#[doc(alias = "copyinstr")]
+pub fn copy_in_str(dst: &mut [u8], src: UserAddr) -> Result<usize, BadAddress> {
+    with_current_memory(|m| {
+        hooks::copy_in_str(m, dst, src).unwrap_or_else(|| m.copy_in_str(dst, src))
+    })
 }
 
 const fn table() -> [Option<SysFn>; COUNT] {
@@ -115,13 +124,13 @@ static SYSCALLS: [Option<SysFn>; COUNT] = table();
 pub fn syscall() {
     let p = current();
     // xv6 reads the number as a C int.
-    let num = p.trapframe().a7 as i32;
+    let num = current_trapframe().a7 as i32;
     let handler = usize::try_from(num).ok().and_then(|n| {
         SYSCALLS
             .get(n)
             .copied()
             .flatten()
-            .or_else(|| crate::hooks::lab_syscall(n))
+            .or_else(|| hooks::syscall(n))
     });
     let ret = match handler {
         Some(f) => f(),
@@ -130,6 +139,6 @@ pub fn syscall() {
             -1
         }
     };
-    crate::hooks::syscall_return(p, num as usize, ret);
-    p.trapframe().a0 = ret as usize;
+    hooks::syscall_return(p, num as usize, ret);
+    current_trapframe().a0 = ret as usize;
 }

@@ -1,7 +1,7 @@
 //! File-system system calls: argument checking, then the fs and file layers.
 
 use crate::exec;
-use crate::file::{File, FileKind, device_exists};
+use crate::file::{File, FileKind};
 use crate::fs::{Inode, name_of, namei, nameiparent};
 use crate::log;
 use crate::pipe::Pipe;
@@ -11,27 +11,49 @@ use crate::vm::UserAddr;
 use abi::fcntl::{O_CREATE, O_RDWR, O_TRUNC, O_WRONLY};
 use abi::filetype::{T_DEVICE, T_DIR, T_FILE};
 use abi::fs::DIRSIZ;
-use abi::param::{MAXARG, MAXPATH, NOFILE};
+use abi::param::{MAXARG, MAXPATH, NDEV, NOFILE};
 
-/// The open file at descriptor argument `n`, with its number.
-fn arg_fd(n: usize) -> Option<(usize, &'static File)> {
+/// Descriptor argument `n`, if it names an open file.
+#[doc(alias = "argfd")]
+fn arg_fd(n: usize) -> Option<usize> {
     let fd = usize::try_from(arg_int(n)).ok().filter(|&fd| fd < NOFILE)?;
-    current().data().ofile[fd].as_ref().map(|f| (fd, f))
+    current().files().ofile[fd].is_some().then_some(fd)
+}
+
+/// Runs `f` on the open file at descriptor argument `n` (the process's
+/// files stay borrowed meanwhile: `f` may sleep, but must not open or
+/// close descriptors). -1 if there is none.
+fn with_fd(n: usize, f: impl FnOnce(&File) -> i64) -> i64 {
+    let Some(fd) = arg_fd(n) else {
+        return -1;
+    };
+    let files = current().files();
+    f(files.ofile[fd].as_ref().expect("checked by arg_fd"))
 }
 
 /// Installs `f` at the lowest free descriptor. On failure `f` is dropped.
+#[doc(alias = "fdalloc")]
 fn fd_alloc(f: File) -> Option<usize> {
-    let ofile = &mut current().data().ofile;
-    let fd = ofile.iter().position(|o| o.is_none())?;
-    ofile[fd] = Some(f);
+    let mut files = current().files();
+    let fd = files.ofile.iter().position(|o| o.is_none())?;
+    files.ofile[fd] = Some(f);
     Some(fd)
 }
 
+/// Closes descriptor `fd` of the current process.
+fn fd_close(fd: usize) {
+    let f = current().files().ofile[fd].take();
+    // Dropped outside the borrow: closing an inode starts a log operation,
+    // which may sleep.
+    drop(f);
+}
+
 pub fn sys_dup() -> i64 {
-    let Some((_, f)) = arg_fd(0) else {
+    let Some(fd) = arg_fd(0) else {
         return -1;
     };
-    fd_alloc(f.clone()).map_or(-1, |fd| fd as i64)
+    let f = current().files().ofile[fd].clone();
+    f.and_then(fd_alloc).map_or(-1, |fd| fd as i64)
 }
 
 /// The byte count argument `n` of read/write; negative counts are errors.
@@ -40,32 +62,30 @@ fn arg_count(n: usize) -> Option<usize> {
 }
 
 pub fn sys_read() -> i64 {
-    match (arg_fd(0), arg_count(2)) {
-        (Some((_, f)), Some(n)) => f.read(arg_addr(1), n),
-        _ => -1,
-    }
+    let (Some(n), addr) = (arg_count(2), arg_addr(1)) else {
+        return -1;
+    };
+    with_fd(0, |f| f.read(addr, n))
 }
 
 pub fn sys_write() -> i64 {
-    match (arg_fd(0), arg_count(2)) {
-        (Some((_, f)), Some(n)) => f.write(arg_addr(1), n),
-        _ => -1,
-    }
+    let (Some(n), addr) = (arg_count(2), arg_addr(1)) else {
+        return -1;
+    };
+    with_fd(0, |f| f.write(addr, n))
 }
 
 pub fn sys_close() -> i64 {
-    let Some((fd, _)) = arg_fd(0) else {
+    let Some(fd) = arg_fd(0) else {
         return -1;
     };
-    drop(current().data().ofile[fd].take());
+    fd_close(fd);
     0
 }
 
 pub fn sys_fstat() -> i64 {
-    match arg_fd(0) {
-        Some((_, f)) => f.stat(arg_addr(1)),
-        None => -1,
-    }
+    let addr = arg_addr(1);
+    with_fd(0, |f| f.stat(addr))
 }
 
 /// Creates `new` as another name for the file `old`.
@@ -212,7 +232,9 @@ fn open(path: &[u8], mode: i32) -> Option<File> {
         if g.typ == T_DIR && writable {
             return None;
         }
-        if g.typ == T_DEVICE && !device_exists(g.major) {
+        // As in xv6: a device number out of range fails here; one without
+        // a driver opens, and its reads and writes fail.
+        if g.typ == T_DEVICE && !(0..NDEV as i16).contains(&g.major) {
             return None;
         }
         if mode & O_TRUNC != 0 && g.typ == T_FILE {
@@ -268,7 +290,8 @@ pub fn sys_chdir() -> i64 {
     let r = match namei(path) {
         Some(ip) if ip.lock().typ == T_DIR => {
             // The old directory is dropped (iput) inside the operation.
-            current().data().cwd = Some(ip);
+            let old = current().files().cwd.replace(ip);
+            drop(old);
             0
         }
         _ => -1,
@@ -315,16 +338,15 @@ pub fn sys_pipe() -> i64 {
         return -1;
     };
     let Some(fd1) = fd_alloc(wf) else {
-        drop(current().data().ofile[fd0].take());
+        fd_close(fd0);
         return -1;
     };
     let mut bytes = [0u8; 8];
     bytes[..4].copy_from_slice(&(fd0 as i32).to_le_bytes());
     bytes[4..].copy_from_slice(&(fd1 as i32).to_le_bytes());
     if copy_out(fdarray, &bytes).is_err() {
-        let ofile = &mut current().data().ofile;
-        drop(ofile[fd0].take());
-        drop(ofile[fd1].take());
+        fd_close(fd0);
+        fd_close(fd1);
         return -1;
     }
     0

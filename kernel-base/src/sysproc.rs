@@ -21,9 +21,10 @@ pub fn sys_wait() -> i64 {
 }
 
 /// Grows memory by n bytes; returns the old end of memory.
+#[doc(alias = "growproc")]
 pub fn sys_sbrk() -> i64 {
     let n = arg_int(0);
-    let addr = current().data().sz;
+    let addr = crate::proc::with_current_memory(|m| m.size());
     match proc::grow(n as isize) {
         Ok(()) => addr as i64,
         Err(()) => -1,

@@ -2,12 +2,14 @@
 //! `kernelvec`, and device interrupts.
 
 use crate::cpu::cpuid;
-use crate::proc::{self, KSTACK_SIZE, current, myproc};
+use crate::hooks;
+use crate::proc::{self, current, current_trapframe, myproc};
 use crate::riscv::{
-    SSTATUS_SPIE, SSTATUS_SPP, intr_get, intr_off, intr_on, make_satp, r_satp, r_scause, r_sepc,
-    r_sip, r_sstatus, r_stval, r_time, r_tp, w_sepc, w_sip, w_sstatus, w_stimecmp, w_stvec,
+    SSTATUS_SPIE, SSTATUS_SPP, intr_get, intr_off, intr_on, r_satp, r_scause, r_sepc, r_sip,
+    r_sstatus, r_stval, r_time, r_tp, w_sepc, w_sip, w_sstatus, w_stimecmp, w_stvec,
 };
 use crate::spinlock::SpinLock;
+use crate::vm::Access;
 use crate::{plic, syscall, uart, virtio_disk};
 use abi::memlayout::{TIMER_INTERVAL, TRAMPOLINE, TRAPFRAME, UART0_IRQ, VIRTIO0_IRQ};
 use core::ptr;
@@ -25,6 +27,7 @@ const SCAUSE_SOFTWARE: usize = SCAUSE_INTERRUPT | 1;
 const SCAUSE_TIMER: usize = SCAUSE_INTERRUPT | 5;
 const SCAUSE_EXTERNAL: usize = SCAUSE_INTERRUPT | 9;
 const SCAUSE_ECALL_U: usize = 8;
+pub const SCAUSE_FETCH_PAGE_FAULT: usize = 12;
 pub const SCAUSE_LOAD_PAGE_FAULT: usize = 13;
 pub const SCAUSE_STORE_PAGE_FAULT: usize = 15;
 const SIP_SSIP: usize = 1 << 1;
@@ -214,7 +217,7 @@ pub extern "C" fn usertrap() -> ! {
     // Traps from now on are kernel traps.
     init_hart();
     let p = current();
-    p.trapframe().epc = r_sepc();
+    current_trapframe().epc = r_sepc();
     let scause = r_scause();
     let mut intr = Intr::NotDevice;
     if scause == SCAUSE_ECALL_U {
@@ -222,13 +225,13 @@ pub extern "C" fn usertrap() -> ! {
             proc::exit(-1);
         }
         // Return to the instruction after the ecall.
-        p.trapframe().epc += 4;
+        current_trapframe().epc += 4;
         // sepc, scause and sstatus are saved; interrupts are fine now.
         intr_on();
         syscall::syscall();
     } else {
         intr = devintr(scause);
-        if intr == Intr::NotDevice && !crate::hooks::user_fault(p, scause, r_stval()) {
+        if intr == Intr::NotDevice && !page_fault_resolved(scause, r_stval()) {
             crate::println!(
                 "usertrap(): unexpected scause {:#x} pid={}\n            sepc={:#x} stval={:#x}",
                 scause,
@@ -243,10 +246,22 @@ pub extern "C" fn usertrap() -> ! {
         proc::exit(-1);
     }
     if intr == Intr::Timer {
-        crate::hooks::user_timer_tick(p);
+        hooks::user_timer_tick(p, &mut current_trapframe());
         proc::yield_cpu();
     }
     usertrapret()
+}
+
+/// Whether a page fault at `va` was one a lab's fault handler resolved
+/// (lazy allocation, copy-on-write).
+fn page_fault_resolved(scause: usize, va: usize) -> bool {
+    let access = match scause {
+        SCAUSE_FETCH_PAGE_FAULT => Access::Execute,
+        SCAUSE_LOAD_PAGE_FAULT => Access::Read,
+        SCAUSE_STORE_PAGE_FAULT => Access::Write,
+        _ => return false,
+    };
+    proc::with_current_memory(|m| m.resolve(va, access).is_ok())
 }
 
 /// Returns to user space from the current process's kernel stack.
@@ -256,20 +271,22 @@ pub fn usertrapret() -> ! {
     intr_off();
     // SAFETY: uservec's mapped address handles user traps from here on.
     unsafe { w_stvec(trampoline_va(ptr::addr_of!(uservec))) };
-    let d = p.data();
-    let tf = p.trapframe();
-    tf.kernel_satp = r_satp();
-    tf.kernel_sp = d.kstack + KSTACK_SIZE;
-    tf.kernel_trap = usertrap as *const () as usize;
-    tf.kernel_hartid = r_tp();
+    let epc = {
+        let mut tf = current_trapframe();
+        tf.kernel_satp = r_satp();
+        tf.kernel_sp = p.kstack().end;
+        tf.kernel_trap = usertrap as *const () as usize;
+        tf.kernel_hartid = r_tp();
+        tf.epc
+    };
     // sret goes to user mode with interrupts enabled, at the saved pc.
     let sstatus = (r_sstatus() & !SSTATUS_SPP) | SSTATUS_SPIE;
     // SAFETY: these take effect only at the sret in userret.
     unsafe {
         w_sstatus(sstatus);
-        w_sepc(tf.epc);
+        w_sepc(epc);
     }
-    let satp = make_satp(d.pagetable.expect("usertrapret: no page table").0.0);
+    let satp = p.space().satp();
     let va = trampoline_va(ptr::addr_of!(userret));
     // SAFETY: `va` is userret in the trampoline mapping, which stays mapped
     // across the page-table switch it performs.

@@ -2,16 +2,20 @@
 //! every n ticks of CPU time; the handler ends with `sigreturn()`, which
 //! resumes the interrupted code with all registers as they were.
 //!
-//! Hooks used: `syscall` (SYS_sigalarm, SYS_sigreturn) and
+//! Hooks used: `syscalls` (SYS_sigalarm, SYS_sigreturn) and
 //! `user_timer_tick`. A new process (a `fork` child too) has no alarm:
 //! `PerProc` starts every process from the initial value.
 
-use kernel_base::proc::{PerProc, Proc, TrapFrame, current};
-use kernel_base::syscall::{arg_int, arg_raw};
+use abi::syscall::nr;
+use kernel_base::hooks::Lab;
+use kernel_base::proc::{PerProc, Proc, TrapFrame, current, current_trapframe};
+use kernel_base::syscall::{SysFn, arg_int, arg_raw};
+
+pub struct Alarm;
 
 // BEGIN SOLUTION
 #[derive(Clone, Copy)]
-struct Alarm {
+struct State {
     /// Ticks between calls; 0 means no alarm.
     interval: i32,
     handler: usize,
@@ -23,20 +27,48 @@ struct Alarm {
     saved: TrapFrame,
 }
 
-const NO_ALARM: Alarm = Alarm {
+static ALARM: PerProc<State> = PerProc::new(|| State {
     interval: 0,
     handler: 0,
     ticks: 0,
     in_handler: false,
     saved: TrapFrame::ZERO,
-};
-
-static ALARM: PerProc<Alarm> = PerProc::new(NO_ALARM);
+});
 // END SOLUTION
+
+impl Lab for Alarm {
+    fn name(&self) -> &'static str {
+        "alarm"
+    }
+
+    fn syscalls(&self) -> &'static [(usize, SysFn)] {
+        &[(nr::sigalarm, sys_sigalarm), (nr::sigreturn, sys_sigreturn)]
+    }
+
+    /// A timer tick while `p` ran in user mode; `tf` holds its registers.
+    fn user_timer_tick(&self, p: &Proc, tf: &mut TrapFrame) {
+        // BEGIN SOLUTION
+        ALARM.with(p, |a| {
+            if a.interval == 0 || a.in_handler {
+                return;
+            }
+            a.ticks += 1;
+            if a.ticks >= a.interval {
+                a.ticks = 0;
+                a.in_handler = true;
+                a.saved = *tf;
+                // usertrapret returns to the handler instead.
+                tf.epc = a.handler;
+            }
+        });
+        // END SOLUTION
+        // STARTER: let _ = (p, tf);
+    }
+}
 
 /// `sigalarm(ticks, handler)`; `sigalarm(0, 0)` turns the alarm off.
 /// Negative ticks are an error.
-pub fn sys_sigalarm() -> i64 {
+fn sys_sigalarm() -> i64 {
     // BEGIN SOLUTION
     let interval = arg_int(0);
     if interval < 0 {
@@ -55,17 +87,16 @@ pub fn sys_sigalarm() -> i64 {
 
 /// `sigreturn()`: back from the handler to the interrupted code. Returns
 /// the interrupted a0, so that the system call's return leaves a0 intact.
-pub fn sys_sigreturn() -> i64 {
+fn sys_sigreturn() -> i64 {
     // BEGIN SOLUTION
-    let p = current();
-    let saved = ALARM.with(p, |a| {
+    let saved = ALARM.with(current(), |a| {
         let was = a.in_handler;
         a.in_handler = false;
         was.then_some(a.saved)
     });
     match saved {
         Some(tf) => {
-            *p.trapframe() = tf;
+            *current_trapframe() = tf;
             tf.a0 as i64
         }
         // Not in a handler: nothing to return to.
@@ -73,25 +104,4 @@ pub fn sys_sigreturn() -> i64 {
     }
     // END SOLUTION
     // STARTER: todo!("alarm: restore the registers saved when the handler was called")
-}
-
-/// A timer tick while `p` ran in user mode.
-pub fn timer_tick(p: &Proc) {
-    // BEGIN SOLUTION
-    let tf = p.trapframe();
-    ALARM.with(p, |a| {
-        if a.interval == 0 || a.in_handler {
-            return;
-        }
-        a.ticks += 1;
-        if a.ticks >= a.interval {
-            a.ticks = 0;
-            a.in_handler = true;
-            a.saved = *tf;
-            // usertrapret returns to the handler instead.
-            tf.epc = a.handler;
-        }
-    });
-    // END SOLUTION
-    // STARTER: let _ = p;
 }

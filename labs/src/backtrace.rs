@@ -4,15 +4,33 @@
 //! frame record: the return address at fp-8 and the caller's fp at fp-16.
 //! The walk stops when fp leaves the current kernel stack.
 //!
-//! Hook used: `backtrace` (called by `sys_sleep` and by `panic`).
+//! Hooks used: `sleep_syscall` (from `sys_sleep`) and `panic`.
 
+use kernel_base::hooks::Lab;
 use kernel_base::println;
 
+pub struct Backtrace;
+
+impl Lab for Backtrace {
+    fn name(&self) -> &'static str {
+        "backtrace"
+    }
+
+    /// Called from `sys_sleep`: the first address printed is in it.
+    fn sleep_syscall(&self) {
+        backtrace();
+    }
+
+    fn panic(&self) {
+        backtrace();
+    }
+}
+
 /// Prints `backtrace:` and one return address per line, innermost first.
-/// Never inlined: it must have a frame of its own, whose return address is
-/// the first one printed (in its caller).
-#[inline(never)]
-pub fn backtrace() {
+/// Always inlined: it walks from the frame of the hook that calls it, whose
+/// return address is the first one printed (in the hook's caller).
+#[inline(always)]
+fn backtrace() {
     println!("backtrace:");
     // BEGIN SOLUTION
     let mut fp = kernel_base::riscv::r_fp();
@@ -37,11 +55,10 @@ pub fn backtrace() {
 /// The bounds of the kernel stack holding `fp`: the current process's
 /// kernel stack, or this hart's boot stack in the scheduler.
 fn stack_bounds(fp: usize) -> (usize, usize) {
-    use kernel_base::proc::{KSTACK_SIZE, myproc};
-    if let Some(p) = myproc() {
-        let base = p.data().kstack;
-        if (base..=base + KSTACK_SIZE).contains(&fp) {
-            return (base, base + KSTACK_SIZE);
+    if let Some(p) = kernel_base::proc::myproc() {
+        let stack = p.kstack();
+        if (stack.start..=stack.end).contains(&fp) {
+            return (stack.start, stack.end);
         }
     }
     let size = kernel_base::start::BOOT_STACK_SIZE;

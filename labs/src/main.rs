@@ -1,8 +1,9 @@
 //! The kernel binary: the base kernel plus the code of the enabled labs.
 //!
 //! Each lab is a cargo feature and a module of this crate (`trace.rs`,
-//! `alarm.rs`, …); the student's work for a lab is in that one file. This
-//! file only wires the enabled labs into the base kernel's hooks.
+//! `cow.rs`, …) defining a type that implements `kernel_base::hooks::Lab`;
+//! the student's work for a lab is in that one file. This file only lists
+//! the enabled labs, in the canonical order the hooks consult them.
 #![no_std]
 #![no_main]
 
@@ -10,45 +11,38 @@
 mod alarm;
 #[cfg(feature = "backtrace")]
 mod backtrace;
+#[cfg(feature = "cow")]
+mod cow;
+#[cfg(feature = "lazy")]
+mod lazy;
+#[cfg(feature = "pgtbl")]
+mod pgtbl;
 #[cfg(feature = "sysinfo")]
 mod sysinfo;
 #[cfg(feature = "trace")]
 mod trace;
 
-use kernel_base::hooks::Hooks;
+use kernel_base::hooks::Lab;
 
-static HOOKS: Hooks = Hooks {
-    #[cfg(any(feature = "trace", feature = "sysinfo", feature = "alarm"))]
-    syscall: lab_syscall,
+static LABS: &[&dyn Lab] = &[
     #[cfg(feature = "trace")]
-    syscall_return: trace::syscall_return,
-    #[cfg(feature = "trace")]
-    proc_fork: trace::fork,
-    #[cfg(feature = "alarm")]
-    user_timer_tick: alarm::timer_tick,
+    &trace::Trace,
+    #[cfg(feature = "sysinfo")]
+    &sysinfo::Sysinfo,
+    #[cfg(feature = "pgtbl")]
+    &pgtbl::Pgtbl,
     #[cfg(feature = "backtrace")]
-    backtrace: backtrace::backtrace,
-};
-
-/// The system calls the enabled labs add.
-#[cfg(any(feature = "trace", feature = "sysinfo", feature = "alarm"))]
-fn lab_syscall(num: usize) -> Option<kernel_base::syscall::SysFn> {
-    use abi::syscall::nr;
-    match num {
-        #[cfg(feature = "trace")]
-        nr::trace => Some(trace::sys_trace),
-        #[cfg(feature = "sysinfo")]
-        nr::sysinfo => Some(sysinfo::sys_sysinfo),
-        #[cfg(feature = "alarm")]
-        nr::sigalarm => Some(alarm::sys_sigalarm),
-        #[cfg(feature = "alarm")]
-        nr::sigreturn => Some(alarm::sys_sigreturn),
-        _ => None,
-    }
-}
+    &backtrace::Backtrace,
+    #[cfg(feature = "alarm")]
+    &alarm::Alarm,
+    #[cfg(feature = "lazy")]
+    &lazy::Lazy,
+    #[cfg(feature = "cow")]
+    &cow::Cow,
+];
 
 /// Machine-mode boot (`kernel_base::start`) drops to supervisor mode here.
 #[unsafe(no_mangle)]
 extern "C" fn kmain() -> ! {
-    kernel_base::main(&HOOKS)
+    kernel_base::main(&LABS)
 }

@@ -1,17 +1,31 @@
 //! Lab sysinfo: a `sysinfo(struct sysinfo *)` system call reporting the
 //! bytes of free memory and the number of processes in use.
 //!
-//! Hook used: `syscall` (dispatch of SYS_sysinfo). The kernel pieces to
-//! read: `kalloc::for_each_free_page` and the process table `proc::PROCS`.
+//! Hook used: `syscalls` (SYS_sysinfo). The kernel pieces to read:
+//! `kalloc::for_each_free_page` and the process table `proc::PROCS`.
 
 use abi::SysInfo;
 use abi::memlayout::PGSIZE;
+use abi::syscall::nr;
+use kernel_base::hooks::Lab;
 use kernel_base::kalloc;
 use kernel_base::proc::{PROCS, ProcState};
-use kernel_base::syscall::{arg_addr, copy_out};
+use kernel_base::syscall::{SysFn, arg_addr, copy_out};
+
+pub struct Sysinfo;
+
+impl Lab for Sysinfo {
+    fn name(&self) -> &'static str {
+        "sysinfo"
+    }
+
+    fn syscalls(&self) -> &'static [(usize, SysFn)] {
+        &[(nr::sysinfo, sys_sysinfo)]
+    }
+}
 
 /// `sysinfo(info)`: fills the user's `struct sysinfo`; -1 on a bad pointer.
-pub fn sys_sysinfo() -> i64 {
+fn sys_sysinfo() -> i64 {
     // BEGIN SOLUTION
     let info = SysInfo {
         freemem: free_memory(),
@@ -37,7 +51,7 @@ fn free_memory() -> u64 {
 fn process_count() -> u64 {
     PROCS
         .iter()
-        .filter(|p| p.inner.lock().state != ProcState::Unused)
+        .filter(|p| p.state() != ProcState::Unused)
         .count() as u64
 }
 // END SOLUTION
