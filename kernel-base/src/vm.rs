@@ -653,8 +653,9 @@ impl UserMemory<'_> {
         Ok(())
     }
 
-    /// Maps the frame of the user page at `va` into `child` too, at the
-    /// same address, and gives both mappings `flags`.
+    /// Maps the frame of the page at `va` into `child` too, at the same
+    /// address, and gives both mappings `flags` (the U bit stays as it was:
+    /// the stack guard page can be shared as it is).
     ///
     /// # Safety
     /// The frame now has one more reference: before either mapping can be
@@ -669,19 +670,22 @@ impl UserMemory<'_> {
         flags: u64,
     ) -> Result<(), MapError> {
         let va = user_page(va)?;
-        let flags = user_leaf_flags(flags)?;
-        let slot = self.user_slot(va)?;
+        let slot = self.space.pt.walk(va, false).ok_or(MapError::NotMapped)?;
+        let old = PageTable::read(slot);
+        if !old.is_valid() {
+            return Err(MapError::NotMapped);
+        }
+        let flags = user_leaf_flags(flags)? & !PTE_U | old.flags() & PTE_U;
         let cslot = child.space.pt.walk(va, true).ok_or(MapError::OutOfMemory)?;
         if PageTable::read(cslot).is_valid() {
             return Err(MapError::AlreadyMapped);
         }
-        let pa = PageTable::read(slot).pa();
-        PageTable::write(cslot, Pte::new(pa, flags));
+        PageTable::write(cslot, Pte::new(old.pa(), flags));
         if child.changed(va..va + PGSIZE).is_err() {
             PageTable::write(cslot, Pte(0));
             return Err(MapError::OutOfMemory);
         }
-        PageTable::write(slot, Pte::new(pa, flags));
+        PageTable::write(slot, Pte::new(old.pa(), flags));
         // Only flags changed here: see `set_flags`.
         let _ = self.changed(va..va + PGSIZE);
         Ok(())

@@ -1,11 +1,298 @@
-//! Lab pgtbl: not written yet.
+//! Lab pgtbl (2020 edition): print the first process's page table; give
+//! each process a kernel page table of its own, which also maps its user
+//! memory (below PLIC, without the U bit), so that `copyin` reads user
+//! memory directly instead of walking the user page table in software; and
+//! count those copies in a `statistics` device.
+//!
+//! Hooks used: `exec` (vmprint when init starts), `kernel_pagetable`
+//! (xv6's `allocproc`: make the table, map the kernel stack; the kernel
+//! switches to it in the scheduler and frees it with the process),
+//! `user_mappings_changed` (every change of user mappings: xv6's fork,
+//! exec, sbrk and userinit), `copy_in` and `copy_in_str` (xv6's
+//! `copyin_new`, `copyinstr_new`) and `devices` (the statistics device).
 
+use abi::dev::STATISTICS;
+use abi::memlayout::PGSIZE;
+use core::ops::Range;
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel_base::file::Device;
 use kernel_base::hooks::Lab;
+use kernel_base::println;
+use kernel_base::proc::Proc;
+use kernel_base::spinlock::SpinLock;
+use kernel_base::syscall::copy_out;
+use kernel_base::vm::{
+    Access, BadAddress, KernelPageTable, KernelStack, Mirror, OutOfMemory, PTE_R, PTE_U, PTE_W,
+    PTE_X, TableView, UserAddr, UserMemory,
+};
 
 pub struct Pgtbl;
 
 impl Lab for Pgtbl {
     fn name(&self) -> &'static str {
         "pgtbl"
+    }
+
+    /// Prints init's page table when it starts.
+    fn exec(&self, p: &Proc, mem: &UserMemory<'_>) {
+        // BEGIN SOLUTION
+        if p.pid() == 1 {
+            vmprint(mem.page_table());
+        }
+        // END SOLUTION
+        // STARTER: let _ = (p, mem);
+    }
+
+    /// A new process's kernel page table, with its kernel stack mapped.
+    fn kernel_pagetable(
+        &self,
+        p: &Proc,
+        kstack: &KernelStack,
+    ) -> Option<Result<KernelPageTable, OutOfMemory>> {
+        // BEGIN SOLUTION
+        let _ = p;
+        Some(KernelPageTable::new().and_then(|mut kt| {
+            kt.map_kernel_stack(kstack)?;
+            Ok(kt)
+        }))
+        // END SOLUTION
+        // STARTER: let _ = (p, kstack);
+        // STARTER: None
+    }
+
+    /// Keeps the mirror of user memory up to date.
+    fn user_mappings_changed(
+        &self,
+        mirror: &mut Mirror<'_>,
+        range: Range<usize>,
+    ) -> Result<(), OutOfMemory> {
+        // BEGIN SOLUTION
+        let end = range.end.min(Mirror::LIMIT);
+        for va in (range.start..end).step_by(PGSIZE) {
+            match mirror.user_pte(va) {
+                // The kernel may not use pages with U set: map it without.
+                Some(pte) if pte.flags() & PTE_U != 0 => {
+                    let flags = pte.flags() & (PTE_R | PTE_W | PTE_X);
+                    mirror.map(va, flags).map_err(|_| OutOfMemory)?;
+                }
+                // Gone, or the stack guard page (which copyin must refuse).
+                _ => mirror.unmap(va),
+            }
+        }
+        Ok(())
+        // END SOLUTION
+        // STARTER: let _ = (mirror, range);
+        // STARTER: Ok(())
+    }
+
+    /// copyin, reading user memory through the mirror.
+    fn copy_in(
+        &self,
+        mem: &mut UserMemory<'_>,
+        dst: &mut [u8],
+        src: UserAddr,
+    ) -> Option<Result<(), BadAddress>> {
+        // BEGIN SOLUTION
+        COPYIN.fetch_add(1, Ordering::Relaxed);
+        Some(copy_in_new(mem, dst, src))
+        // END SOLUTION
+        // STARTER: let _ = (mem, dst, src);
+        // STARTER: None
+    }
+
+    /// copyinstr, reading user memory through the mirror.
+    fn copy_in_str(
+        &self,
+        mem: &mut UserMemory<'_>,
+        dst: &mut [u8],
+        src: UserAddr,
+    ) -> Option<Result<usize, BadAddress>> {
+        // BEGIN SOLUTION
+        COPYINSTR.fetch_add(1, Ordering::Relaxed);
+        Some(copy_in_str_new(mem, dst, src))
+        // END SOLUTION
+        // STARTER: let _ = (mem, dst, src);
+        // STARTER: None
+    }
+
+    fn devices(&self) -> &'static [(i16, &'static Device)] {
+        &DEVICES
+    }
+}
+
+// BEGIN SOLUTION
+/// Prints a page table: its address, then each valid entry, indented one
+/// ` ..` per level, with the tables it points to below it.
+fn vmprint(root: TableView<'_>) {
+    println!("page table {:#018x}", root.pa().0);
+    print_level(root, 1);
+}
+
+fn print_level(table: TableView<'_>, depth: usize) {
+    for i in 0..512 {
+        let pte = table.entry(i);
+        if !pte.is_valid() {
+            continue;
+        }
+        for _ in 0..depth {
+            kernel_base::print!(" ..");
+        }
+        println!("{}: pte {:#018x} pa {:#018x}", i, pte.bits(), pte.pa().0);
+        if let Some(next) = table.next(i) {
+            print_level(next, depth + 1);
+        }
+    }
+}
+
+/// Checks that the `len` bytes at `src` are user memory the mirror shows,
+/// making pages that are not there yet (lazy allocation) first. Returns
+/// `None` for memory the mirror does not cover (at or above PLIC).
+fn check_mirrored(
+    mem: &mut UserMemory<'_>,
+    src: UserAddr,
+    len: usize,
+) -> Option<Result<(), BadAddress>> {
+    let Some(end) = src.0.checked_add(len).filter(|&e| e <= mem.size()) else {
+        return Some(Err(BadAddress));
+    };
+    if end > Mirror::LIMIT {
+        return None;
+    }
+    let mut va = src.0 & !(PGSIZE - 1);
+    while va < end {
+        if mem.kernel_pte(va).is_none()
+            && (mem.resolve(va, Access::Read).is_err() || mem.kernel_pte(va).is_none())
+        {
+            return Some(Err(BadAddress));
+        }
+        va += PGSIZE;
+    }
+    Some(Ok(()))
+}
+
+#[doc(alias = "copyin_new")]
+fn copy_in_new(mem: &mut UserMemory<'_>, dst: &mut [u8], src: UserAddr) -> Result<(), BadAddress> {
+    match check_mirrored(mem, src, dst.len()) {
+        None => return mem.copy_in(dst, src),
+        Some(r) => r?,
+    }
+    // SAFETY: every page of src..src+len is mapped in the mirror (checked
+    // above), which lives in this process's kernel page table: the one
+    // this hart runs on while the process is in the kernel. The mirror
+    // shows the frames this process's memory holds, which stay put while
+    // `mem` is borrowed.
+    unsafe { core::ptr::copy_nonoverlapping(src.0 as *const u8, dst.as_mut_ptr(), dst.len()) };
+    Ok(())
+}
+
+#[doc(alias = "copyinstr_new")]
+fn copy_in_str_new(
+    mem: &mut UserMemory<'_>,
+    dst: &mut [u8],
+    src: UserAddr,
+) -> Result<usize, BadAddress> {
+    // The string may end anywhere before dst is full; check page by page
+    // as far as it goes.
+    let mut done = 0;
+    while done < dst.len() {
+        let va = src.0.checked_add(done).ok_or(BadAddress)?;
+        // To the end of the page, of dst, or of memory, which may end
+        // inside a page.
+        let n = (PGSIZE - va % PGSIZE)
+            .min(dst.len() - done)
+            .min(mem.size().saturating_sub(va));
+        if n == 0 {
+            return Err(BadAddress);
+        }
+        match check_mirrored(mem, UserAddr(va), n) {
+            None => return mem.copy_in_str(dst, src),
+            Some(r) => r?,
+        }
+        for (i, b) in dst[done..done + n].iter_mut().enumerate() {
+            // SAFETY: va..va+n is mirrored, as in `copy_in_new`.
+            *b = unsafe { core::ptr::read((va + i) as *const u8) };
+            if *b == 0 {
+                return Ok(done + i);
+            }
+        }
+        done += n;
+    }
+    Err(BadAddress)
+}
+// END SOLUTION
+
+/// How many times the kernel copied in from user memory, and strings.
+static COPYIN: AtomicU64 = AtomicU64::new(0);
+static COPYINSTR: AtomicU64 = AtomicU64::new(0);
+
+static DEVICES: [(i16, &Device); 1] = [(STATISTICS, &STATS_DEVICE)];
+
+/// The `statistics` device: a read returns the counts as text, a piece at
+/// a time, then end of file; the next read starts over with fresh counts.
+static STATS_DEVICE: Device = Device {
+    read: stats_read,
+    write: |_, _| -1,
+};
+
+struct Snapshot {
+    text: [u8; 64],
+    len: usize,
+    /// How much of `text` has been read; `None` when no read is under way.
+    off: Option<usize>,
+}
+
+static STATS: SpinLock<Snapshot> = SpinLock::new(
+    "stats",
+    Snapshot {
+        text: [0; 64],
+        len: 0,
+        off: None,
+    },
+);
+
+fn stats_read(dst: UserAddr, n: usize) -> i64 {
+    let mut s = STATS.lock();
+    let off = match s.off {
+        Some(off) => off,
+        None => {
+            let mut w = TextWriter { s: &mut s, len: 0 };
+            let _ = core::fmt::write(
+                &mut w,
+                format_args!(
+                    "copyin: {}\ncopyinstr: {}\n",
+                    COPYIN.load(Ordering::Relaxed),
+                    COPYINSTR.load(Ordering::Relaxed)
+                ),
+            );
+            let len = w.len;
+            s.len = len;
+            0
+        }
+    };
+    let m = (s.len - off).min(n);
+    if m == 0 {
+        s.off = None;
+        return 0;
+    }
+    if copy_out(dst, &s.text[off..off + m]).is_err() {
+        return -1;
+    }
+    s.off = Some(off + m);
+    m as i64
+}
+
+/// Formats into a snapshot's text (what does not fit is cut).
+struct TextWriter<'a> {
+    s: &'a mut Snapshot,
+    len: usize,
+}
+
+impl core::fmt::Write for TextWriter<'_> {
+    fn write_str(&mut self, str: &str) -> core::fmt::Result {
+        let room = self.s.text.len() - self.len;
+        let n = str.len().min(room);
+        self.s.text[self.len..self.len + n].copy_from_slice(&str.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
     }
 }
