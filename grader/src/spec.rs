@@ -42,6 +42,8 @@
 //!
 //! A test (or part) holds one or more checks, all of which must pass:
 //! `match`, `no_match`, `count`, `delta`, `usertest`, `backtrace`.
+//! `delta = { regex = '^copyin: (\d+)$', by = 28 }` (one capture group,
+//! around the number) may also be a list of such tables.
 //!
 //! - A regex is tried on each console line as printed and with the shell
 //!   prompts at its start removed. The console echoes each command after
@@ -193,10 +195,23 @@ pub fn known_labs(root: &Path) -> Vec<String> {
 }
 
 /// Moves a test (and its parts) to runs `offset` further in a merged list.
-fn shift_runs(test: &mut Test, offset: usize) {
-    test.run += offset;
+/// Points a test (and its parts) at the group's runs: `index[i]` is where
+/// its spec's run `i` went.
+fn remap_runs(test: &mut Test, index: &[usize]) {
+    test.run = index[test.run];
     for part in &mut test.parts {
-        shift_runs(part, offset);
+        remap_runs(part, index);
+    }
+}
+
+/// Prefixes a test's name (and its parts') with the lab it came from, once.
+fn rename(test: &mut Test, lab: &str) {
+    let prefix = format!("{lab}: ");
+    if !test.name.starts_with(&prefix) {
+        test.name.insert_str(0, &prefix);
+        for part in &mut test.parts {
+            rename(part, lab);
+        }
     }
 }
 
@@ -318,7 +333,7 @@ struct RawTest {
     match_: Option<Spanned<Patterns>>,
     no_match: Option<Spanned<Patterns>>,
     count: Option<Spanned<RawCount>>,
-    delta: Option<Spanned<RawDelta>>,
+    delta: Option<OneOrMany<RawDelta>>,
     usertest: Option<Spanned<String>>,
     backtrace: Option<Spanned<Vec<String>>>,
     #[serde(default)]
@@ -365,6 +380,33 @@ impl<'de> Deserialize<'de> for Patterns {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// One table or a list of them (`delta = { … }` or `delta = [{ … }, { … }]`).
+struct OneOrMany<T>(Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table or a list of tables")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|t| OneOrMany(vec![t]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut all = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    all.push(item);
+                }
+                Ok(OneOrMany(all))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
@@ -441,9 +483,14 @@ impl Cx<'_> {
             tests: Vec::new(),
             includes: Vec::new(),
         };
-        let mut names = HashSet::new();
+        // Which included lab each test came from, to tell apart tests of
+        // the same name (several labs grade `usertests`).
+        let mut origin: Vec<String> = Vec::new();
         for (i, inc) in raw.include.iter().enumerate() {
             let part = resolve(inc.get_ref()).map_err(|e| self.at(inc, e))?;
+            if spec.includes.contains(&part.name) {
+                return Err(self.at(inc, format!("{} is included twice", part.name)));
+            }
             if i == 0 {
                 spec.cpus = part.cpus;
                 spec.timeout = part.timeout;
@@ -456,21 +503,45 @@ impl Cx<'_> {
             for (k, v) in part.random {
                 spec.random.entry(k).or_insert(v);
             }
-            let offset = spec.runs.len();
+            // The labs of a group run on one kernel, so runs that type the
+            // same commands are the same boot: keep one.
+            let mut index = Vec::new();
             for mut run in part.runs {
-                run.id = format!("{}.{}", part.name, run.id);
-                run.timeout = run.timeout.or(Some(part.timeout));
-                spec.runs.push(run);
+                let timeout = run.timeout.unwrap_or(part.timeout);
+                let same = spec.runs.iter().position(|r| {
+                    r.commands == run.commands
+                        && r.until.as_ref().map(Regex::as_str)
+                            == run.until.as_ref().map(Regex::as_str)
+                });
+                match same {
+                    Some(j) => {
+                        let r = &mut spec.runs[j];
+                        r.timeout = r.timeout.max(Some(timeout));
+                        index.push(j);
+                    }
+                    None => {
+                        run.id = format!("{}.{}", part.name, run.id);
+                        run.timeout = Some(timeout);
+                        index.push(spec.runs.len());
+                        spec.runs.push(run);
+                    }
+                }
             }
             for mut test in part.tests {
-                if !names.insert(test.name.clone()) {
+                remap_runs(&mut test, &index);
+                if let Some(j) = spec.tests.iter().position(|t| t.name == test.name) {
+                    let first = origin[j].clone();
+                    rename(&mut spec.tests[j], &first);
+                    rename(&mut test, &part.name);
+                }
+                if spec.tests.iter().any(|t| t.name == test.name) {
                     return Err(self.at(
                         inc,
                         format!("two included tests are named \"{}\"", test.name),
                     ));
                 }
-                shift_runs(&mut test, offset);
                 spec.tests.push(test);
+                origin.push(part.name.clone());
             }
             spec.includes.push(part.name);
         }
@@ -759,19 +830,16 @@ impl Cx<'_> {
                 times: c.times,
             });
         }
-        if let Some(d) = &t.delta {
-            let regex = self.regex(&d.get_ref().regex, values)?;
+        for d in t.delta.iter().flat_map(|d| &d.0) {
+            let regex = self.regex(&d.regex, values)?;
             // captures_len counts the whole match as group 0.
             if regex.captures_len() != 2 {
                 return Err(self.at(
-                    &d.get_ref().regex,
+                    &d.regex,
                     "a delta regex needs exactly one capture group, around the number",
                 ));
             }
-            checks.push(Check::Delta {
-                regex,
-                by: d.get_ref().by,
-            });
+            checks.push(Check::Delta { regex, by: d.by });
         }
         if let Some(u) = &t.usertest {
             let name = u.get_ref().trim();
@@ -884,22 +952,51 @@ no_match = 'x'
         let g = load(root.path(), "both", 3).unwrap();
         assert_eq!(g.includes, ["demo", "other"]);
         assert_eq!(g.features, ["cow"]);
+        // Both type the same commands on the same kernel: one boot, with
+        // the longer timeout (other's run has its spec's default, 30 s).
         let ids: Vec<&str> = g.runs.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(ids, ["demo.echo", "other.echo"]);
-        // A run without its own timeout keeps its spec's default.
-        assert_eq!(g.runs[1].timeout, Some(Duration::from_secs(30)));
+        assert_eq!(ids, ["demo.echo"]);
+        assert_eq!(g.runs[0].timeout, Some(Duration::from_secs(30)));
         assert_eq!(
             g.points(),
             2 * load(root.path(), "demo", 3).unwrap().points()
         );
         let echo2 = g.tests.iter().find(|t| t.name == "echo2").unwrap();
-        assert_eq!(echo2.run, 1);
+        assert_eq!(echo2.run, 0);
         assert!(
             g.tests
                 .iter()
                 .filter(|t| t.name == "suite2")
-                .all(|t| t.parts.iter().all(|p| p.run == 1))
+                .all(|t| t.parts.iter().all(|p| p.run == 0))
         );
+    }
+
+    #[test]
+    fn group_keeps_different_runs_and_names_same_named_tests_by_lab() {
+        let other = GOOD
+            .replace("name = \"demo\"", "name = \"other\"")
+            .replace("echo {{n}}", "echo other");
+        let root = labs_dir(&[
+            ("demo", GOOD),
+            ("other", &other),
+            ("both", "name = \"both\"\ninclude = [\"demo\", \"other\"]\n"),
+        ]);
+        let g = load(root.path(), "both", 3).unwrap();
+        let ids: Vec<&str> = g.runs.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["demo.echo", "other.echo"]);
+        let names: Vec<&str> = g.tests.iter().map(|t| t.name.as_str()).collect();
+        assert!(
+            names.contains(&"demo: echo") && names.contains(&"other: echo"),
+            "{names:?}"
+        );
+        let suite = g.tests.iter().find(|t| t.name == "other: suite").unwrap();
+        assert!(
+            suite
+                .parts
+                .iter()
+                .all(|p| p.name.starts_with("other: suite: "))
+        );
+        assert!(suite.parts.iter().all(|p| p.run == 1));
     }
 
     #[test]
@@ -916,7 +1013,7 @@ no_match = 'x'
         ]);
         let err = |lab| load(root.path(), lab, 0).unwrap_err().to_string();
         assert!(
-            err("dup").starts_with("labs/dup.toml:2: two included tests are named"),
+            err("dup").starts_with("labs/dup.toml:2: demo is included twice"),
             "{}",
             err("dup")
         );
@@ -938,6 +1035,27 @@ no_match = 'x'
                 .to_string()
                 .contains("cannot include demo")
         );
+    }
+
+    #[test]
+    fn delta_takes_one_table_or_a_list() {
+        let one = GOOD.replace("match = '^{{n}}$'", "delta = { regex = 'a: (\\d+)', by = 2 }");
+        let spec = parse(&one, "labs/demo.toml", 1).unwrap();
+        let deltas = |s: &Spec| {
+            s.tests[0]
+                .checks
+                .iter()
+                .filter(|c| matches!(c, Check::Delta { .. }))
+                .count()
+        };
+        assert_eq!(deltas(&spec), 1);
+        let two = GOOD.replace(
+            "match = '^{{n}}$'",
+            "delta = [{ regex = 'a: (\\d+)', by = 2 }, { regex = 'b: (\\d+)', by = 0 }]",
+        );
+        assert_eq!(deltas(&parse(&two, "labs/demo.toml", 1).unwrap()), 2);
+        let bad = GOOD.replace("match = '^{{n}}$'", "delta = [{ regex = 'a: (\\d+)' }]");
+        assert!(parse_err(&bad).contains("missing field `by`"), "{}", parse_err(&bad));
     }
 
     fn parse_err(text: &str) -> String {

@@ -38,6 +38,7 @@ pub fn init() {
 /// # Safety
 /// `pa` must be a page from [`alloc`] (or RAM after the kernel) that no one
 /// will use again.
+#[doc(alias = "kfree")]
 pub unsafe fn free(pa: PhysAddr) {
     let a = pa.0;
     if !a.is_multiple_of(PGSIZE) || a < heap_start() || a >= PHYSTOP {
@@ -50,6 +51,7 @@ pub unsafe fn free(pa: PhysAddr) {
 }
 
 /// A zeroed page, or `None` when memory is exhausted.
+#[doc(alias = "kalloc")]
 pub fn alloc() -> Option<PhysAddr> {
     let a = {
         let mut k = KMEM.lock();

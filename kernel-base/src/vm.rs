@@ -320,38 +320,47 @@ impl PageTable {
         Ok(())
     }
 
-    /// Calls `f` with each valid leaf in `range`, skipping missing tables
-    /// whole (a 1 GiB lazy heap costs nothing here).
-    fn for_each_leaf(&self, range: Range<usize>, mut f: impl FnMut(usize, *mut Pte)) {
-        fn visit(
+    /// The first valid leaf at or above `from` and below `end`, skipping
+    /// missing tables whole (a 1 GiB lazy heap costs nothing here).
+    fn next_leaf(&self, from: usize, end: usize) -> Option<(usize, Pte)> {
+        fn search(
             table: PhysAddr,
             level: usize,
             base: usize,
-            range: &Range<usize>,
-            f: &mut dyn FnMut(usize, *mut Pte),
-        ) {
+            from: usize,
+            end: usize,
+        ) -> Option<(usize, Pte)> {
             let span = level_span(level);
-            for i in 0..512 {
+            for i in from.saturating_sub(base) / span..512 {
                 let va = base + i * span;
-                if va + span <= range.start {
-                    continue;
+                if va >= end {
+                    return None;
                 }
-                if va >= range.end {
-                    break;
-                }
-                let slot = PageTable::slot(table, i);
-                let pte = PageTable::read(slot);
+                let pte = PageTable::read(PageTable::slot(table, i));
                 if !pte.is_valid() {
                     continue;
                 }
                 if level == 0 {
-                    f(va, slot);
-                } else {
-                    visit(pte.pa(), level - 1, va, range, f);
+                    return Some((va, pte));
+                }
+                if let Some(found) = search(pte.pa(), level - 1, va, from.max(va), end) {
+                    return Some(found);
                 }
             }
+            None
         }
-        visit(self.root, 2, 0, &range, &mut f);
+        search(self.root, 2, 0, from, end.min(MAXVA))
+    }
+
+    /// Every valid leaf in `range`, in order. Each is found afresh from the
+    /// root, so the caller may change the leaves it has been given.
+    fn leaves(&self, range: Range<usize>) -> impl Iterator<Item = (usize, Pte)> + '_ {
+        let mut from = range.start;
+        core::iter::from_fn(move || {
+            let (va, pte) = self.next_leaf(from, range.end)?;
+            from = va + PGSIZE;
+            Some((va, pte))
+        })
     }
 
     /// Frees the table pages (not the leaves), except the subtables that
@@ -505,9 +514,9 @@ impl Drop for AddressSpace {
         // The mirror goes first: it must never outlive the frames it shows.
         #[cfg(feature = "pgtbl")]
         drop(self.kernel.take());
-        self.pt.for_each_leaf(0..USER_TOP, |_, slot| {
-            release_user_frame(PageTable::read(slot).pa())
-        });
+        for (_, pte) in self.pt.leaves(0..USER_TOP) {
+            release_user_frame(pte.pa());
+        }
         // SAFETY: the address space is being dropped, so no hart runs on
         // it (a process's own is dropped only once it cannot run).
         unsafe { self.pt.free_tables(&|_, _| false) };
@@ -562,6 +571,12 @@ impl UserMemory<'_> {
     /// stack guard page, which lacks U).
     pub fn pte(&self, va: usize) -> Option<Pte> {
         self.space.pt.lookup(user_page(va).ok()?)
+    }
+
+    /// The first user page mapped at or above `from` and below the size,
+    /// with its entry (pages lazy allocation never made are skipped fast).
+    pub fn next_mapped(&self, from: usize) -> Option<(usize, Pte)> {
+        self.space.pt.next_leaf(from, self.space.sz.min(USER_TOP))
     }
 
     /// A read-only look at the page table's root, for printing it.
@@ -837,20 +852,21 @@ impl UserMemory<'_> {
         }
         let range = pg_round_up(newsz)..pg_round_up(self.space.sz);
         self.space.sz = newsz;
-        // A second handle on the same table, to walk it while `self` is
-        // changed: only the visited leaf changes, so the walk stays valid.
         let pt = PageTable {
             root: self.space.pt.root,
         };
-        pt.for_each_leaf(range, |va, slot| {
-            let pa = PageTable::read(slot).pa();
-            PageTable::write(slot, Pte(0));
+        // A second handle on the table, so that `self` can be told of each
+        // change while the walk goes on (each leaf is found afresh).
+        for (va, pte) in pt.leaves(range) {
+            if let Some(slot) = self.space.pt.walk(va, false) {
+                PageTable::write(slot, Pte(0));
+            }
             // Without the mirror's word the frame may still be shown there:
             // keep it (a leak) rather than free it.
             if self.changed(va..va + PGSIZE).is_ok() {
-                release_user_frame(pa);
+                release_user_frame(pte.pa());
             }
-        });
+        }
     }
 
     /// Copies every page of this memory into `child` (contents and flags)
@@ -859,26 +875,19 @@ impl UserMemory<'_> {
     #[doc(alias = "uvmcopy")]
     pub fn copy_to(&mut self, child: &mut UserMemory<'_>) -> Result<(), OutOfMemory> {
         child.space.sz = self.space.sz;
-        let mut result = Ok(());
-        self.space.pt.for_each_leaf(0..self.space.sz, |va, slot| {
-            if result.is_err() {
-                return;
-            }
-            let pte = PageTable::read(slot);
-            result = (|| {
-                let mut frame = Frame::alloc().ok_or(OutOfMemory)?;
-                // SAFETY: a mapped user page is a whole page of RAM.
-                unsafe {
-                    ptr::copy_nonoverlapping(
-                        pte.pa().as_mut_ptr::<u8>(),
-                        frame.bytes_mut().as_mut_ptr(),
-                        PGSIZE,
-                    )
-                };
-                child.map_any(va, frame, pte.flags())
-            })();
-        });
-        result
+        for (va, pte) in self.space.pt.leaves(0..self.space.sz) {
+            let mut frame = Frame::alloc().ok_or(OutOfMemory)?;
+            // SAFETY: a mapped user page is a whole page of RAM.
+            unsafe {
+                ptr::copy_nonoverlapping(
+                    pte.pa().as_mut_ptr::<u8>(),
+                    frame.bytes_mut().as_mut_ptr(),
+                    PGSIZE,
+                )
+            };
+            child.map_any(va, frame, pte.flags())?;
+        }
+        Ok(())
     }
 
     /// Maps `frame` at page `va` with exactly `flags` (the guard page has

@@ -34,11 +34,10 @@ fn extra_refs(pa: PhysAddr) -> &'static AtomicU8 {
 /// Shares every page of `parent` with `child`, writable ones copy-on-write.
 fn share(parent: &mut UserMemory<'_>, child: &mut UserMemory<'_>) -> Result<(), OutOfMemory> {
     child.set_size(parent.size())?;
-    for va in (0..parent.size()).step_by(PGSIZE) {
-        // Pages lazy allocation never made are simply not there.
-        let Some(pte) = parent.pte(va) else {
-            continue;
-        };
+    // Pages lazy allocation never made are simply not there.
+    let mut from = 0;
+    while let Some((va, pte)) = parent.next_mapped(from) {
+        from = va + PGSIZE;
         let mut flags = pte.flags();
         if flags & PTE_U == 0 {
             // The stack guard page: nobody may write it anyway.

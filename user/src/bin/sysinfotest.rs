@@ -1,7 +1,8 @@
 #![no_std]
 #![no_main]
 //! sysinfotest (sysinfo lab): checks the sysinfo system call's free memory
-//! and process counts, and that a bad pointer is refused.
+//! and process counts, and that a bad pointer is refused. Works with lazy
+//! allocation too (all labs in one kernel), where sbrk alone takes no page.
 
 use abi::memlayout::PGSIZE;
 use user::*;
@@ -15,6 +16,25 @@ fn sinfo(info: &mut SysInfo) {
     }
 }
 
+fn freemem() -> u64 {
+    let mut info = SysInfo::default();
+    sinfo(&mut info);
+    info.freemem
+}
+
+/// Whether sbrk only reserves memory (the lazy lab): growing by a page
+/// leaves free memory as it was.
+fn sbrk_is_lazy() -> bool {
+    let before = freemem();
+    if sbrk_failed(sbrk(PGSIZE as i32)) {
+        println!("sbrk failed");
+        exit(1);
+    }
+    let after = freemem();
+    sbrk(-(PGSIZE as i32));
+    before == after
+}
+
 /// Grows the heap until sbrk fails, checks that sysinfo then reports no
 /// free memory, gives the memory back and returns how many bytes it got.
 fn countfree() -> u64 {
@@ -23,20 +43,78 @@ fn countfree() -> u64 {
     while !sbrk_failed(sbrk(PGSIZE as i32)) {
         n += PGSIZE as u64;
     }
-    let mut info = SysInfo::default();
-    sinfo(&mut info);
-    if info.freemem != 0 {
-        println!(
-            "FAIL: there is no free mem, but sysinfo.freemem={}",
-            info.freemem
-        );
+    let free = freemem();
+    if free != 0 {
+        println!("FAIL: there is no free mem, but sysinfo.freemem={}", free);
         exit(1);
     }
     sbrk(-((sbrk(0) as usize - start) as i32));
     n
 }
 
+/// With lazy allocation sbrk never runs out: a child grows and touches
+/// page after page instead, reporting sysinfo's freemem before each, until
+/// memory is gone (it stops, or is killed in the fault that finds none).
+/// Checks that it did run memory down to what one more page needs (the
+/// page and at most two page-table pages), and that every page came back.
+fn exhaust_lazily() {
+    let before = freemem();
+    let mut fds = [0i32; 2];
+    if pipe(&mut fds) < 0 {
+        println!("FAIL: pipe failed");
+        exit(1);
+    }
+    let pid = fork();
+    if pid < 0 {
+        println!("FAIL: fork failed");
+        exit(1);
+    }
+    if pid == 0 {
+        close(fds[0]);
+        // sysinfo counts the free list, a page at a time: ask only near the
+        // end, when the list is short (page-table pages make the estimate
+        // high, by a page per 2 MiB or two).
+        let mut left = before;
+        loop {
+            left = left.saturating_sub(PGSIZE as u64);
+            if left < 1024 * PGSIZE as u64 {
+                let free = freemem();
+                write(fds[1], &free.to_le_bytes());
+                if free == 0 {
+                    exit(0);
+                }
+            }
+            let p = sbrk(PGSIZE as i32);
+            if sbrk_failed(p) {
+                exit(0);
+            }
+            // SAFETY: p is the page sbrk just added to this process.
+            unsafe { p.write_volatile(1) };
+        }
+    }
+    close(fds[1]);
+    let mut last = u64::MAX;
+    let mut b = [0u8; 8];
+    while read(fds[0], &mut b) == 8 {
+        last = u64::from_le_bytes(b);
+    }
+    close(fds[0]);
+    wait(None);
+    if last >= 3 * PGSIZE as u64 {
+        println!("FAIL: the child stopped with {} bytes still free", last);
+        exit(1);
+    }
+    let after = freemem();
+    if after != before {
+        println!("FAIL: free mem {} (bytes) instead of {}", after, before);
+        exit(1);
+    }
+}
+
 fn testmem() {
+    if sbrk_is_lazy() {
+        return testmem_lazy();
+    }
     let n = countfree();
     let mut info = SysInfo::default();
     sinfo(&mut info);
@@ -64,6 +142,38 @@ fn testmem() {
     sinfo(&mut info);
     if info.freemem != n {
         println!("FAIL: free mem {} (bytes) instead of {}", info.freemem, n);
+        exit(1);
+    }
+}
+
+/// testmem for lazy allocation: a page costs nothing until touched, and
+/// exactly a page then (the heap's first page shares its page-table page
+/// with the stack just below it).
+fn testmem_lazy() {
+    exhaust_lazily();
+    let n = freemem();
+    let p = sbrk(PGSIZE as i32);
+    if sbrk_failed(p) {
+        println!("sbrk failed");
+        exit(1);
+    }
+    if freemem() != n {
+        println!("FAIL: free mem {} (bytes) instead of {}", freemem(), n);
+        exit(1);
+    }
+    // SAFETY: p is the page sbrk just added.
+    unsafe { p.write_volatile(1) };
+    if freemem() != n - PGSIZE as u64 {
+        println!(
+            "FAIL: free mem {} (bytes) instead of {}",
+            freemem(),
+            n - PGSIZE as u64
+        );
+        exit(1);
+    }
+    sbrk(-(PGSIZE as i32));
+    if freemem() != n {
+        println!("FAIL: free mem {} (bytes) instead of {}", freemem(), n);
         exit(1);
     }
 }
