@@ -1039,7 +1039,10 @@ no_match = 'x'
 
     #[test]
     fn delta_takes_one_table_or_a_list() {
-        let one = GOOD.replace("match = '^{{n}}$'", "delta = { regex = 'a: (\\d+)', by = 2 }");
+        let one = GOOD.replace(
+            "match = '^{{n}}$'",
+            "delta = { regex = 'a: (\\d+)', by = 2 }",
+        );
         let spec = parse(&one, "labs/demo.toml", 1).unwrap();
         let deltas = |s: &Spec| {
             s.tests[0]
@@ -1055,7 +1058,11 @@ no_match = 'x'
         );
         assert_eq!(deltas(&parse(&two, "labs/demo.toml", 1).unwrap()), 2);
         let bad = GOOD.replace("match = '^{{n}}$'", "delta = [{ regex = 'a: (\\d+)' }]");
-        assert!(parse_err(&bad).contains("missing field `by`"), "{}", parse_err(&bad));
+        assert!(
+            parse_err(&bad).contains("missing field `by`"),
+            "{}",
+            parse_err(&bad)
+        );
     }
 
     fn parse_err(text: &str) -> String {

@@ -61,6 +61,61 @@ fn four_labs_in_one_kernel_full_marks() {
 }
 
 #[test]
+#[ignore = "slow: runs usertests -q"]
+fn memory_labs_full_marks() {
+    let out = grade_full_marks(&["lab-pgtbl", "lab-lazy", "lab-cow"]);
+    for score in ["Score: 60/60", "Score: 124/124", "Score: 110/110"] {
+        assert!(out.contains(score), "no {score} in:\n{out}");
+    }
+}
+
+#[test]
+#[ignore = "slow: every lab's tests on one kernel"]
+fn every_lab_in_one_kernel_full_marks() {
+    let out = grade_full_marks(&["lab-all"]);
+    assert!(out.contains("Score: 417/417"), "{out}");
+}
+
+#[test]
+fn memory_labs_without_their_code_score_zero() {
+    // The labs' own test programs on the base kernel: no vmprint lines, no
+    // statistics, lazytests cannot sbrk 1 GiB, cowtest cannot fork 2/3 of
+    // memory. (Their usertests parts pass on the base kernel; cow's test
+    // names would select some of lazy's usertests, hence two grades.)
+    let grade = |args: &[&str], scores: &[&str]| {
+        let (out, stdout, stderr) = run(xtask(&[&["grade"], args].concat()));
+        assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+        for score in scores {
+            assert!(stdout.contains(score), "no {score} in:\n{stdout}");
+        }
+    };
+    grade(
+        &[
+            "lab-pgtbl",
+            "lab-lazy",
+            "--features",
+            "",
+            "pte printout",
+            "count copyin",
+            "lazy:",
+        ],
+        &["Score: 0/15", "Score: 0/41", "Total: 0/56"],
+    );
+    grade(
+        &[
+            "lab-cow",
+            "--features",
+            "",
+            "simple",
+            "three",
+            "file",
+            "all cow",
+        ],
+        &["Score: 0/81"],
+    );
+}
+
+#[test]
 fn labs_without_their_code_score_zero() {
     // The base kernel, graded on each lab's own tests (not usertests, which
     // the base kernel passes).

@@ -9,6 +9,9 @@ fn c_programs_built_for_xv6_run_unchanged() {
     assert_full_marks(&out, &stdout, &stderr);
 }
 
+/// Every lab at once.
+const ALL: &str = "trace,sysinfo,pgtbl,backtrace,alarm,lazy,cow";
+
 #[test]
 fn bad_system_call_input_never_panics_the_kernel() {
     let (out, stdout, stderr) = Scenario::new("badinput").grade(&build(""), &[]);
@@ -16,8 +19,17 @@ fn bad_system_call_input_never_panics_the_kernel() {
 }
 
 #[test]
+#[ignore = "slow: a kernel with every lab"]
+fn bad_system_call_input_never_panics_a_kernel_with_every_lab() {
+    // pgtbl reads user memory through its mirror, lazy and cow change
+    // what copyin and copyout meet: the same refusals must hold.
+    let (out, stdout, stderr) = Scenario::new("badinput").grade(&build(ALL), &[]);
+    assert_full_marks(&out, &stdout, &stderr);
+}
+
+#[test]
 fn lab_calls_refuse_bad_input_with_and_without_the_labs() {
-    for labs in ["", "trace,sysinfo,backtrace,alarm"] {
+    for labs in ["", ALL] {
         let (out, stdout, stderr) = Scenario::new("labinput").grade(&build(labs), &[]);
         assert_full_marks(&out, &stdout, &stderr);
     }
@@ -49,6 +61,20 @@ fn usertests_pass_on_one_hart() {
 #[ignore = "slow: full usertests"]
 fn usertests_pass_on_three_harts() {
     let (out, stdout, stderr) = Scenario::new("usertests-3").grade(&build(""), &[]);
+    assert_full_marks(&out, &stdout, &stderr);
+}
+
+#[test]
+#[ignore = "slow: full usertests"]
+fn usertests_pass_with_every_lab_on_one_hart() {
+    let (out, stdout, stderr) = Scenario::new("usertests-1").grade(&build(ALL), &[]);
+    assert_full_marks(&out, &stdout, &stderr);
+}
+
+#[test]
+#[ignore = "slow: full usertests"]
+fn usertests_pass_with_every_lab_on_three_harts() {
+    let (out, stdout, stderr) = Scenario::new("usertests-3").grade(&build(ALL), &[]);
     assert_full_marks(&out, &stdout, &stderr);
 }
 
