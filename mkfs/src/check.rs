@@ -239,8 +239,12 @@ impl fmt::Display for Problem {
                 entries,
             } => write!(
                 f,
-                "inode {inum}: nlink is {nlink} but {entries} entr{} name it",
-                if *entries == 1 { "y" } else { "ies" }
+                "inode {inum}: nlink is {nlink} but {entries} {} it",
+                if *entries == 1 {
+                    "entry names"
+                } else {
+                    "entries name"
+                }
             ),
             Problem::Orphan { inum, typ, nlink } => write!(
                 f,
