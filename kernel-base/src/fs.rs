@@ -134,6 +134,10 @@ static INODES: [SleepLock<InodeData>; NINODE] = [const {
     )
 }; NINODE];
 
+/// The inode table is full.
+#[derive(Debug)]
+pub struct NoInode;
+
 /// A counted reference to an in-memory inode.
 pub struct Inode {
     idx: usize,
@@ -168,7 +172,8 @@ pub fn iget(dev: u32, inum: u32) -> Inode {
     try_iget(dev, inum).expect("iget: no inodes")
 }
 
-/// Allocates a free on-disk inode of type `typ`. `None` when none is left.
+/// Allocates a free on-disk inode of type `typ`. `None` when none is left
+/// on disk or in the inode table.
 pub fn ialloc(dev: u32, typ: i16) -> Option<Inode> {
     let sb = sb();
     for inum in 1..sb.ninodes {
@@ -176,14 +181,16 @@ pub fn ialloc(dev: u32, typ: i16) -> Option<Inode> {
         let off = DiskInode::offset_in_block(inum);
         let di = DiskInode::decode(&b.data()[off..off + DiskInode::SIZE]);
         if di.typ == 0 {
+            // The table slot first: when the table is full, the disk is
+            // left as it was. Holding the buffer keeps others off `inum`.
+            let ip = try_iget(dev, inum)?;
             let fresh = DiskInode {
                 typ,
                 ..Default::default()
             };
             fresh.encode(&mut b.data_mut()[off..off + DiskInode::SIZE]);
             log_write(&b);
-            drop(b);
-            return try_iget(dev, inum);
+            return Some(ip);
         }
     }
     crate::println!("ialloc: no inodes");
@@ -455,44 +462,63 @@ impl InodeGuard<'_> {
         Ok(done)
     }
 
-    fn read_dirent(&mut self, off: usize) -> Dirent {
-        let mut buf = [0u8; Dirent::SIZE];
-        let n = self.read(
-            Addr::Kernel(buf.as_mut_ptr() as usize),
-            off as u32,
-            Dirent::SIZE,
-        );
-        assert!(n == Ok(Dirent::SIZE), "dirent read failed");
-        Dirent::decode(&buf)
+    /// The first entry (used or free) of this directory for which `stop`,
+    /// given the entry and its offset, is true. Reads a block at a time.
+    fn dir_scan(&mut self, mut stop: impl FnMut(&Dirent, usize) -> bool) -> Option<Dirent> {
+        let mut found = None;
+        self.for_each_block(0, self.size as usize, |b, range, done| {
+            for (i, raw) in b.data()[range].chunks_exact(Dirent::SIZE).enumerate() {
+                let de = Dirent::decode(raw);
+                if stop(&de, done + i * Dirent::SIZE) {
+                    found = Some(de);
+                    return false;
+                }
+            }
+            true
+        });
+        found
     }
 
-    /// Looks `name` up in this directory: the inode and the entry's offset.
-    pub fn dir_lookup(&mut self, name: &[u8]) -> Option<(Inode, usize)> {
+    /// The inode number and offset of the entry `name`.
+    fn dir_find(&mut self, name: &[u8]) -> Option<(u32, usize)> {
+        let mut at = 0;
+        let de = self.dir_scan(|de, off| {
+            at = off;
+            de.inum != 0 && de.name_is(name)
+        })?;
+        Some((de.inum as u32, at))
+    }
+
+    /// Looks `name` up in this directory: the inode and the entry's
+    /// offset, `None` if there is no such entry, or `Err` if the inode
+    /// table is full.
+    pub fn dir_lookup(&mut self, name: &[u8]) -> Result<Option<(Inode, usize)>, NoInode> {
         assert!(self.typ == T_DIR, "dirlookup not DIR");
-        let mut off = 0;
-        while off < self.size as usize {
-            let de = self.read_dirent(off);
-            if de.inum != 0 && de.name_is(name) {
-                return try_iget(self.ip.dev, de.inum as u32).map(|ip| (ip, off));
-            }
-            off += Dirent::SIZE;
+        match self.dir_find(name) {
+            Some((inum, off)) => try_iget(self.ip.dev, inum)
+                .map(|ip| Some((ip, off)))
+                .ok_or(NoInode),
+            None => Ok(None),
         }
-        None
     }
 
     /// Adds entry `name` → `inum` (inside an operation). Fails if the name
-    /// exists or the directory cannot grow.
+    /// exists, the directory was unlinked, or it cannot grow.
     pub fn dir_link(&mut self, name: &[u8], inum: u32) -> Result<(), ()> {
-        if self.dir_lookup(name).is_some() {
+        if self.nlink < 1 {
             return Err(());
         }
-        let mut off = 0;
-        while off < self.size as usize {
-            if self.read_dirent(off).inum == 0 {
-                break;
+        let mut free = None;
+        let exists = self.dir_scan(|de, off| {
+            if de.inum == 0 {
+                free = free.or(Some(off));
             }
-            off += Dirent::SIZE;
+            de.inum != 0 && de.name_is(name)
+        });
+        if exists.is_some() {
+            return Err(());
         }
+        let off = free.unwrap_or(self.size as usize);
         let de = Dirent::new(inum as u16, name).encode();
         match self.write(Addr::Kernel(de.as_ptr() as usize), off as u32, Dirent::SIZE) {
             Ok(n) if n == Dirent::SIZE => Ok(()),
@@ -509,14 +535,8 @@ impl InodeGuard<'_> {
 
     /// Whether a directory holds nothing but `.` and `..`.
     pub fn dir_is_empty(&mut self) -> bool {
-        let mut off = 2 * Dirent::SIZE;
-        while off < self.size as usize {
-            if self.read_dirent(off).inum != 0 {
-                return false;
-            }
-            off += Dirent::SIZE;
-        }
-        true
+        self.dir_scan(|de, off| off >= 2 * Dirent::SIZE && de.inum != 0)
+            .is_none()
     }
 }
 
@@ -554,7 +574,9 @@ fn namex(path: &[u8], parent: bool, name: &mut [u8; DIRSIZ]) -> Option<Inode> {
             drop(g);
             return Some(ip);
         }
-        let (child, _) = g.dir_lookup(elem)?;
+        let Ok(Some((child, _))) = g.dir_lookup(elem) else {
+            return None;
+        };
         drop(g);
         ip = child;
         rest = next;
