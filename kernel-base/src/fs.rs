@@ -356,6 +356,39 @@ impl InodeGuard<'_> {
         addr
     }
 
+    /// Frees the blocks past the end of the file (inside an operation): a
+    /// short write can leave one, or an indirect block with nothing in it.
+    fn free_past_end(&mut self) {
+        let dev = self.ip.dev;
+        let keep = (self.size as usize).div_ceil(BSIZE);
+        for i in keep..NDIRECT {
+            if self.addrs[i] != 0 {
+                bfree(dev, self.addrs[i]);
+                self.addrs[i] = 0;
+            }
+        }
+        if self.addrs[NDIRECT] == 0 {
+            return;
+        }
+        let mut b = bread(dev, self.addrs[NDIRECT]);
+        let mut changed = false;
+        for j in keep.saturating_sub(NDIRECT)..NINDIRECT {
+            let a = u32::from_le_bytes(abi::fs::take(b.data(), j * 4));
+            if a != 0 {
+                bfree(dev, a);
+                b.data_mut()[j * 4..j * 4 + 4].fill(0);
+                changed = true;
+            }
+        }
+        if keep <= NDIRECT {
+            drop(b);
+            bfree(dev, self.addrs[NDIRECT]);
+            self.addrs[NDIRECT] = 0;
+        } else if changed {
+            log_write(&b);
+        }
+    }
+
     /// Frees every data block (inside an operation).
     pub fn truncate(&mut self) {
         let dev = self.ip.dev;
@@ -457,7 +490,10 @@ impl InodeGuard<'_> {
         if off + done > self.size as usize {
             self.size = (off + done) as u32;
         }
-        // bmap may have changed addrs even if nothing was written.
+        if done < n {
+            // bmap may have allocated a block that nothing was written to.
+            self.free_past_end();
+        }
         self.update();
         Ok(done)
     }
