@@ -35,9 +35,9 @@ fn attack(cpus: u32, cases: &[&str], limit: Duration) {
     disk.assert_clean(&format!("after {cases:?} on {cpus} hart(s)"));
 }
 
-/// A full inode table, a removed current directory, and directories
-/// removed while other processes create in them.
-const QUICK_CASES: [&str; 3] = ["itable", "deadcwd", "rmrace 300"];
+/// A full inode table, a removed current directory, directories removed
+/// while other processes create in them, and writes from bad addresses.
+const QUICK_CASES: [&str; 4] = ["itable", "deadcwd", "rmrace 300", "badwrite"];
 
 #[test]
 fn refused_calls_leave_nothing_on_disk_on_one_hart() {

@@ -15,6 +15,9 @@
 //! - `deadcwd`: in a directory that was removed, nothing can be created.
 //! - `rmrace N`: one process makes and removes a directory N times while
 //!   others create files and directories in it.
+//! - `badwrite`: writes from addresses that are not mapped, into a file's
+//!   first block and past its twelve direct blocks. It leaves the file
+//!   `bw` (size 12 blocks) for fsck: it must hold no block past its end.
 
 use user::*;
 
@@ -29,8 +32,11 @@ fn main(args: Args) -> i32 {
         "itable" => itable(),
         "deadcwd" => deadcwd(),
         "rmrace" => rmrace(if n == 0 { 200 } else { n }),
+        "badwrite" => badwrite(),
         _ => {
-            println!("usage: fsattack links | itable | deadcwd | rmrace [N]");
+            println!(
+                "usage: fsattack links [N [PER_DIR]] | itable | deadcwd | rmrace [N] | badwrite"
+            );
             return 2;
         }
     };
@@ -371,6 +377,37 @@ fn rmrace(rounds: usize) -> Result<(), String> {
     println!("fsattack rmrace: removed rr {removed} of {rounds} times");
     if removed == 0 {
         return Err(String::from("rr was never removed: no race"));
+    }
+    Ok(())
+}
+
+fn badwrite() -> Result<(), String> {
+    const BSIZE: usize = abi::fs::BSIZE;
+    // Just under the trampoline: never mapped for a user program.
+    let bad = (abi::memlayout::TRAPFRAME - 2 * abi::memlayout::PGSIZE) as *const u8;
+    unlink("bw");
+    let fd = open("bw", O_CREATE | O_RDWR);
+    if fd < 0 {
+        return Err(String::from("cannot create bw"));
+    }
+    // SAFETY: the kernel only reads from the pointer, and must refuse it.
+    let write_bad = |fd: i32| unsafe { user::sys::write(fd, bad, BSIZE as i32) };
+    let first = write_bad(fd);
+    let block = [7u8; BSIZE];
+    for _ in 0..abi::fs::NDIRECT {
+        write(fd, &block);
+    }
+    let past_direct = write_bad(fd);
+    let mut st = Stat::default();
+    fstat(fd, &mut st);
+    close(fd);
+    if first > 0 || past_direct > 0 {
+        return Err(format!(
+            "writes from a bad address returned {first} and {past_direct}"
+        ));
+    }
+    if st.size != (abi::fs::NDIRECT * BSIZE) as u64 {
+        return Err(format!("bw has size {}", st.size));
     }
     Ok(())
 }
