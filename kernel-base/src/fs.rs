@@ -47,6 +47,29 @@ pub fn init(dev: u32) {
     }
     *SB.lock() = sb;
     log::init(dev, &sb);
+    free_unlinked(dev, &sb);
+}
+
+/// Frees every allocated inode without links. Only a file that was open
+/// when its last link went, and then the machine stopped, is left so, and
+/// at boot no process holds one.
+fn free_unlinked(dev: u32, sb: &SuperBlock) {
+    for inum in 1..sb.ninodes {
+        let di = {
+            let b = bread(dev, sb.inode_block(inum));
+            let off = DiskInode::offset_in_block(inum);
+            DiskInode::decode(&b.data()[off..off + DiskInode::SIZE])
+        };
+        if di.typ != 0 && di.nlink == 0 {
+            log::begin_op();
+            // Loading it (lock) and dropping the only reference frees it.
+            if let Some(ip) = try_iget(dev, inum) {
+                drop(ip.lock());
+            }
+            log::end_op();
+            crate::println!("fs: freed inode {inum}, unlinked and still open at the last stop");
+        }
+    }
 }
 
 // ---- blocks ----
