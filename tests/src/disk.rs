@@ -9,8 +9,11 @@
 //! kernel waited for before it is killed.
 
 use std::ffi::OsString;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use grader::qemu::{End, Session, graded_args, qemu_binary, run_session};
 use mkfs::check::{Options, Report, check};
@@ -87,6 +90,83 @@ impl Disk {
         }
     }
 
+    /// Boots, types `command` at the first prompt, and kills QEMU `after`
+    /// the console shows a line starting with `ready`: a crash at a moment
+    /// the caller picks. Panics if the kernel panics or `ready` does not
+    /// show within `limit`.
+    pub fn crash(
+        &self,
+        cpus: u32,
+        command: &str,
+        ready: &str,
+        after: Duration,
+        limit: Duration,
+    ) -> Boot {
+        let start = Instant::now();
+        let mut qemu = Qemu::spawn(&self.args(cpus));
+        let mut stdin = qemu.0.stdin.take().unwrap();
+        let mut stdout = qemu.0.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                if tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut out = Vec::new();
+        let mut typed = false;
+        let mut ready_at = None;
+        let end = loop {
+            let now = Instant::now();
+            if ready_at.is_some_and(|t: Instant| now >= t + after) {
+                break End::Timeout {
+                    waiting_for: format!("nothing: killed {after:?} after `{ready}`"),
+                };
+            }
+            if now >= start + limit {
+                panic!(
+                    "no `{ready}` within {limit:?}; console:\n{}",
+                    String::from_utf8_lossy(&out)
+                );
+            }
+            let wait = match ready_at {
+                Some(t) => (t + after).saturating_duration_since(now),
+                None => Duration::from_millis(50),
+            };
+            match rx.recv_timeout(wait) {
+                Ok(bytes) => out.extend_from_slice(&bytes),
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    break End::Exited {
+                        status: format!("{:?}", qemu.0.wait()),
+                        stderr: String::new(),
+                    };
+                }
+            }
+            let text = String::from_utf8_lossy(&out);
+            if let Some(line) = text.lines().find(|l| l.starts_with("panic: ")) {
+                break End::Panic {
+                    line: line.to_owned(),
+                };
+            }
+            if !typed && (text.starts_with("$ ") || text.contains("\n$ ")) {
+                stdin.write_all(format!("{command}\n").as_bytes()).unwrap();
+                typed = true;
+            }
+            if ready_at.is_none() && text.lines().any(|l| l.starts_with(ready)) {
+                ready_at = Some(Instant::now());
+            }
+        };
+        drop(qemu);
+        Boot {
+            console: String::from_utf8_lossy(&out).into_owned(),
+            end,
+            elapsed: start.elapsed(),
+        }
+    }
+
     pub fn check(&self, opts: Options) -> Report {
         check(&std::fs::read(&self.img).unwrap(), opts)
     }
@@ -99,5 +179,28 @@ impl Disk {
 
     pub fn path(&self) -> &Path {
         &self.img
+    }
+}
+
+/// A QEMU this test started, killed (by its own PID) and reaped on drop.
+struct Qemu(Child);
+
+impl Qemu {
+    fn spawn(args: &[OsString]) -> Qemu {
+        let child = Command::new(qemu_binary())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start QEMU");
+        Qemu(child)
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

@@ -56,3 +56,105 @@ fn link_counts_stop_at_their_limit() {
         attack(cpus, &["links"], Duration::from_secs(1500));
     }
 }
+
+/// A number from `seed` (splitmix64), to pick a trial's moment of death.
+fn mix(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Crash trials: on a fresh disk, `crashload SEED` (stressfs, big files,
+/// link/unlink loops, open unlinked files, concurrent creates) runs until
+/// QEMU is killed at a moment drawn from the seed; the image is checked
+/// as it was left (the checker replays the log), then booted again so the
+/// kernel recovers, and checked strictly. `FSCRASH_TRIALS` and
+/// `FSCRASH_SEED` (the first seed) change the trials; the report goes to
+/// `<target>/fscrash/report.txt`.
+#[test]
+#[ignore = "slow: crash trials"]
+fn the_disk_is_consistent_after_crashes_at_random_moments() {
+    use mkfs::check::{Options, Problem};
+    let config = build("");
+    let trials = env_number("FSCRASH_TRIALS", 12);
+    let first = env_number("FSCRASH_SEED", 1);
+    let mut lines = Vec::new();
+    let mut failures = Vec::new();
+    for seed in first..first + trials {
+        let cpus = if seed % 2 == 0 { 3 } else { 1 };
+        let after = Duration::from_millis(100 + mix(seed) % 5000);
+        let disk = Disk::copy_of(&config);
+        let crash = disk.crash(
+            cpus,
+            &format!("crashload {seed}"),
+            "crashload: starting",
+            after,
+            Duration::from_secs(120),
+        );
+        if let grader::qemu::End::Panic { line } = &crash.end {
+            failures.push(format!("seed {seed}: {line}"));
+            continue;
+        }
+        let raw = disk.check(Options {
+            no_replay: true,
+            crashed: true,
+        });
+        let pending = raw.problems.iter().find_map(|p| match p {
+            Problem::PendingLog { blocks } => Some(*blocks),
+            _ => None,
+        });
+        let left = disk.check(Options {
+            crashed: true,
+            ..Options::default()
+        });
+        let reboot = disk.boot(cpus, &["echo recovered"], Duration::from_secs(120));
+        let recovered = disk.check(Options::default());
+        let freed = reboot.console.matches("fs: freed inode").count();
+        let verdict = |r: &mkfs::check::Report| {
+            if r.is_clean() {
+                "clean".to_owned()
+            } else {
+                format!("{} problems", r.problems.len())
+            }
+        };
+        lines.push(format!(
+            "seed {seed:3}: {cpus} hart(s), killed {:5} ms into crashload; log: {}; \
+             unlinked open files: {}; as left (log replayed by the checker): {}; \
+             after the kernel's recovery: {} ({freed} freed at boot), {} inodes, {} blocks",
+            after.as_millis(),
+            pending.map_or("empty".to_owned(), |n| format!("{n} blocks committed")),
+            left.notes.iter().filter(|n| n.contains("no links")).count(),
+            verdict(&left),
+            verdict(&recovered),
+            recovered.inodes_used,
+            recovered.blocks_used,
+        ));
+        if !left.is_clean() {
+            failures.push(format!("seed {seed}: as left by the crash: {left}"));
+        }
+        if reboot.end != grader::qemu::End::Finished || !recovered.is_clean() {
+            failures.push(format!(
+                "seed {seed}: after recovery ({:?}): {recovered}\n{}",
+                reboot.end, reboot.console
+            ));
+        }
+    }
+    let report = format!(
+        "crash trials: {trials}, {} failed\n{}\n",
+        failures.len(),
+        lines.join("\n")
+    );
+    let dir = tests::target_dir().join("fscrash");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("report.txt"), &report).unwrap();
+    eprintln!("{report}");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
