@@ -158,3 +158,19 @@ fn the_disk_is_consistent_after_crashes_at_random_moments() {
     eprintln!("{report}");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+#[ignore = "slow: full usertests"]
+fn usertests_leave_a_clean_disk() {
+    let disk = Disk::copy_of(&build(""));
+    let boot = disk.boot(3, &["usertests"], Duration::from_secs(1500));
+    boot.assert_finished("usertests");
+    assert!(
+        boot.console
+            .lines()
+            .any(|l| l.trim_end() == "ALL TESTS PASSED"),
+        "usertests failed:\n{}",
+        boot.console
+    );
+    disk.assert_clean("after usertests");
+}
