@@ -99,7 +99,7 @@ impl Timer {
     /// After operation `i` (from 0).
     fn tick(&mut self, i: usize) {
         let step = self.n.div_ceil(5).max(1);
-        if (i + 1) % step == 0 {
+        if (i + 1).is_multiple_of(step) {
             let now = uptime();
             let (what, from) = (self.what, i + 1 - step);
             println!(
