@@ -253,25 +253,31 @@ impl Drop for Inode {
     /// frees it on disk. Must happen inside a log operation.
     fn drop(&mut self) {
         let mut t = ITABLE.lock();
-        if t[self.idx].refcnt == 1 {
+        // Once the inode is free on disk, `ialloc` may hand its number out
+        // again, in this slot, before our reference goes: the new inode's
+        // references may then all come and go (even unlinking it) while
+        // ours keeps the count above 1. So look again after freeing: the
+        // last reference is still ours if the count is 1.
+        while t[self.idx].refcnt == 1 {
             // SAFETY: ours is the only reference, so no one else holds or
             // waits for the sleep lock; reading two fields is safe.
             let (valid, nlink) = unsafe {
                 let d = INODES[self.idx].get_unchecked();
                 (d.valid, d.disk.nlink)
             };
-            if valid && nlink == 0 {
-                // The lock cannot block: we hold the only reference.
-                drop(t);
-                {
-                    let mut g = self.lock();
-                    g.truncate();
-                    g.typ = 0;
-                    g.update();
-                    g.g.valid = false;
-                }
-                t = ITABLE.lock();
+            if !valid || nlink != 0 {
+                break;
             }
+            // The lock cannot block: we hold the only reference.
+            drop(t);
+            {
+                let mut g = self.lock();
+                g.truncate();
+                g.typ = 0;
+                g.update();
+                g.g.valid = false;
+            }
+            t = ITABLE.lock();
         }
         t[self.idx].refcnt -= 1;
     }
