@@ -1285,6 +1285,35 @@ mod tests {
         assert!(matches!(&e.problems()[..], [Problem::Log(w)] if w.contains("block 1")));
     }
 
+    #[test]
+    fn random_damage_is_reported_never_a_panic() {
+        let (e, ..) = tree();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        let root_block = e.inode(ROOTINO).addrs[0] as usize;
+        let mut found = 0;
+        for _ in 0..400 {
+            let mut img = e.img.clone();
+            for _ in 0..1 + next(8) {
+                // The superblock, the log header, inodes, bitmap, root directory.
+                let block = [1, 2, 32, 33, 45, root_block][next(6)];
+                img[block * BSIZE + next(BSIZE)] = next(256) as u8;
+            }
+            if !check(&img, Options::default()).is_clean() {
+                found += 1;
+            }
+        }
+        assert!(
+            found > 100,
+            "only {found} of 400 damaged images had problems"
+        );
+    }
+
     impl Edit {
         fn clone_img(&self) -> Vec<u8> {
             self.img.clone()
