@@ -182,19 +182,28 @@ impl Disk {
     }
 }
 
-/// A QEMU this test started, killed (by its own PID) and reaped on drop.
+/// A QEMU this test started, killed (by its own PID) and reaped on drop,
+/// and killed by the kernel if the test process dies first.
 struct Qemu(Child);
 
 impl Qemu {
     fn spawn(args: &[OsString]) -> Qemu {
-        let child = Command::new(qemu_binary())
+        use std::os::unix::process::CommandExt;
+        let mut command = Command::new(qemu_binary());
+        command
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start QEMU");
-        Qemu(child)
+            .stderr(Stdio::null());
+        // SAFETY: the closure runs in the forked child before exec and
+        // makes only async-signal-safe calls (prctl), allocating nothing.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        Qemu(command.spawn().expect("cannot start QEMU"))
     }
 }
 

@@ -57,6 +57,45 @@ fn link_counts_stop_at_their_limit() {
     }
 }
 
+/// A disk on which an older kernel wrapped a link count negative (32,768
+/// links): unlinking the file is refused, not a panic, and the damage is
+/// left as it was.
+#[test]
+fn a_wrapped_link_count_on_disk_is_refused_not_a_panic() {
+    use abi::fs::{BSIZE, DiskInode, SuperBlock};
+    let disk = Disk::copy_of(&build(""));
+    let mut img = std::fs::read(disk.path()).unwrap();
+    let inum = mkfs::Image::open(&img).unwrap().lookup("README").unwrap();
+    let sb = SuperBlock::decode(&img[BSIZE..2 * BSIZE]);
+    let at = sb.inode_block(inum) as usize * BSIZE + DiskInode::offset_in_block(inum);
+    let mut din = DiskInode::decode(&img[at..at + DiskInode::SIZE]);
+    din.nlink = i16::MIN;
+    din.encode(&mut img[at..at + DiskInode::SIZE]);
+    std::fs::write(disk.path(), &img).unwrap();
+
+    let boot = disk.boot(
+        1,
+        &["rm README", "echo still here"],
+        Duration::from_secs(60),
+    );
+    boot.assert_finished("rm README");
+    assert!(
+        boot.console.contains("rm: README failed to delete") && boot.console.contains("still here"),
+        "{}",
+        boot.console
+    );
+    let r = disk.check(mkfs::check::Options::default());
+    assert_eq!(
+        r.problems,
+        [mkfs::check::Problem::LinkCount {
+            inum,
+            nlink: i16::MIN,
+            entries: 1
+        }],
+        "{r}"
+    );
+}
+
 /// A number from `seed` (splitmix64), to pick a trial's moment of death.
 fn mix(seed: u64) -> u64 {
     let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
