@@ -213,3 +213,19 @@ fn usertests_leave_a_clean_disk() {
     );
     disk.assert_clean("after usertests");
 }
+
+#[test]
+#[ignore = "slow: 30 seconds of grind"]
+fn grind_leaves_a_clean_disk() {
+    let disk = Disk::copy_of(&build(""));
+    let boot = disk.boot(3, &["grind 30 7"], Duration::from_secs(600));
+    boot.assert_finished("grind");
+    assert!(
+        boot.console
+            .lines()
+            .any(|l| l.starts_with("grind: OK after")),
+        "grind failed:\n{}",
+        boot.console
+    );
+    disk.assert_clean("after grind");
+}
