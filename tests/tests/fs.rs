@@ -15,6 +15,45 @@ fn the_images_mkfs_writes_are_clean() {
     assert!(r.is_clean(), "{}: {r}", config.fs_img.display());
 }
 
+/// `cargo xtask fsck` and `mkfs --check`: exit status 0 and `clean` for a
+/// good image, 1 and the problem for a damaged one, 2 for no image.
+#[test]
+fn the_fsck_commands_report_clean_and_damaged_images() {
+    let config = build("");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.img");
+    let mut img = std::fs::read(&config.fs_img).unwrap();
+    // The root directory's link count (inode 1, at byte 6 of its 64).
+    let sb = abi::fs::SuperBlock::decode(&img[abi::fs::BSIZE..2 * abi::fs::BSIZE]);
+    let at = sb.inodestart as usize * abi::fs::BSIZE + 64 + 6;
+    img[at] = 7;
+    std::fs::write(&bad, &img).unwrap();
+    let good = config.fs_img.to_str().unwrap();
+    let bad = bad.to_str().unwrap();
+    let mkfs = |args: &[&str]| {
+        let mut all = vec!["run", "-q", "-p", "mkfs", "--", "--check"];
+        all.extend_from_slice(args);
+        tests::run(tests::cargo(&all))
+    };
+    for (out, stdout, stderr) in [tests::run(tests::xtask(&["fsck", good])), mkfs(&[good])] {
+        assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+        assert!(stdout.contains(": clean: "), "{stdout}");
+    }
+    for (out, stdout, stderr) in [
+        tests::run(tests::xtask(&["fsck", "--no-replay", bad])),
+        mkfs(&["--crashed", bad]),
+    ] {
+        assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+        assert!(
+            stdout.contains("1 problem: ")
+                && stdout.contains("inode 1: nlink is 7 but 1 entry names it"),
+            "{stdout}"
+        );
+    }
+    let (out, ..) = mkfs(&[]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
 /// Runs `fsattack` cases on a fresh disk, each expected to print
 /// `fsattack <case>: OK`, then checks the disk.
 fn attack(cpus: u32, cases: &[&str], limit: Duration) {
