@@ -6,7 +6,8 @@
 //! A run that ends at the prompt after its last command leaves a consistent
 //! image: every file system call commits its log before returning, the
 //! shell waits for each command, and QEMU has written every block the
-//! kernel waited for before it is killed.
+//! kernel waited for before it is killed. [`Disk::crash`] instead kills
+//! QEMU while a workload runs.
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -23,7 +24,7 @@ use crate::Config;
 /// A writable copy of a configuration's disk image, in a scratch directory.
 pub struct Disk {
     _dir: tempfile::TempDir,
-    pub img: PathBuf,
+    img: PathBuf,
     kernel: PathBuf,
 }
 
