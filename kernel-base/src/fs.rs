@@ -47,6 +47,29 @@ pub fn init(dev: u32) {
     }
     *SB.lock() = sb;
     log::init(dev, &sb);
+    free_unlinked(dev, &sb);
+}
+
+/// Frees every allocated inode without links. Only a file that was open
+/// when its last link went, and then the machine stopped, is left so, and
+/// at boot no process holds one.
+fn free_unlinked(dev: u32, sb: &SuperBlock) {
+    for inum in 1..sb.ninodes {
+        let di = {
+            let b = bread(dev, sb.inode_block(inum));
+            let off = DiskInode::offset_in_block(inum);
+            DiskInode::decode(&b.data()[off..off + DiskInode::SIZE])
+        };
+        if di.typ != 0 && di.nlink == 0 {
+            log::begin_op();
+            // Loading it (lock) and dropping the only reference frees it.
+            if let Some(ip) = try_iget(dev, inum) {
+                drop(ip.lock());
+            }
+            log::end_op();
+            crate::println!("fs: freed inode {inum}, unlinked and still open at the last stop");
+        }
+    }
 }
 
 // ---- blocks ----
@@ -134,6 +157,10 @@ static INODES: [SleepLock<InodeData>; NINODE] = [const {
     )
 }; NINODE];
 
+/// The inode table is full.
+#[derive(Debug)]
+pub struct NoInode;
+
 /// A counted reference to an in-memory inode.
 pub struct Inode {
     idx: usize,
@@ -168,7 +195,8 @@ pub fn iget(dev: u32, inum: u32) -> Inode {
     try_iget(dev, inum).expect("iget: no inodes")
 }
 
-/// Allocates a free on-disk inode of type `typ`. `None` when none is left.
+/// Allocates a free on-disk inode of type `typ`. `None` when none is left
+/// on disk or in the inode table.
 pub fn ialloc(dev: u32, typ: i16) -> Option<Inode> {
     let sb = sb();
     for inum in 1..sb.ninodes {
@@ -176,14 +204,16 @@ pub fn ialloc(dev: u32, typ: i16) -> Option<Inode> {
         let off = DiskInode::offset_in_block(inum);
         let di = DiskInode::decode(&b.data()[off..off + DiskInode::SIZE]);
         if di.typ == 0 {
+            // The table slot first: when the table is full, the disk is
+            // left as it was. Holding the buffer keeps others off `inum`.
+            let ip = try_iget(dev, inum)?;
             let fresh = DiskInode {
                 typ,
                 ..Default::default()
             };
             fresh.encode(&mut b.data_mut()[off..off + DiskInode::SIZE]);
             log_write(&b);
-            drop(b);
-            return try_iget(dev, inum);
+            return Some(ip);
         }
     }
     crate::println!("ialloc: no inodes");
@@ -223,25 +253,31 @@ impl Drop for Inode {
     /// frees it on disk. Must happen inside a log operation.
     fn drop(&mut self) {
         let mut t = ITABLE.lock();
-        if t[self.idx].refcnt == 1 {
+        // Once the inode is free on disk, `ialloc` may hand its number out
+        // again, in this slot, before our reference goes: the new inode's
+        // references may then all come and go (even unlinking it) while
+        // ours keeps the count above 1. So look again after freeing: the
+        // last reference is still ours if the count is 1.
+        while t[self.idx].refcnt == 1 {
             // SAFETY: ours is the only reference, so no one else holds or
             // waits for the sleep lock; reading two fields is safe.
             let (valid, nlink) = unsafe {
                 let d = INODES[self.idx].get_unchecked();
                 (d.valid, d.disk.nlink)
             };
-            if valid && nlink == 0 {
-                // The lock cannot block: we hold the only reference.
-                drop(t);
-                {
-                    let mut g = self.lock();
-                    g.truncate();
-                    g.typ = 0;
-                    g.update();
-                    g.g.valid = false;
-                }
-                t = ITABLE.lock();
+            if !valid || nlink != 0 {
+                break;
             }
+            // The lock cannot block: we hold the only reference.
+            drop(t);
+            {
+                let mut g = self.lock();
+                g.truncate();
+                g.typ = 0;
+                g.update();
+                g.g.valid = false;
+            }
+            t = ITABLE.lock();
         }
         t[self.idx].refcnt -= 1;
     }
@@ -361,6 +397,39 @@ impl InodeGuard<'_> {
         addr
     }
 
+    /// Frees the blocks past the end of the file (inside an operation): a
+    /// short write can leave one, or an indirect block with nothing in it.
+    fn free_past_end(&mut self) {
+        let dev = self.ip.dev;
+        let keep = (self.size as usize).div_ceil(BSIZE);
+        for i in keep..NDIRECT {
+            if self.addrs[i] != 0 {
+                bfree(dev, self.addrs[i]);
+                self.addrs[i] = 0;
+            }
+        }
+        if self.addrs[NDIRECT] == 0 {
+            return;
+        }
+        let mut b = bread(dev, self.addrs[NDIRECT]);
+        let mut changed = false;
+        for j in keep.saturating_sub(NDIRECT)..NINDIRECT {
+            let a = u32::from_le_bytes(abi::fs::take(b.data(), j * 4));
+            if a != 0 {
+                bfree(dev, a);
+                b.data_mut()[j * 4..j * 4 + 4].fill(0);
+                changed = true;
+            }
+        }
+        if keep <= NDIRECT {
+            drop(b);
+            bfree(dev, self.addrs[NDIRECT]);
+            self.addrs[NDIRECT] = 0;
+        } else if changed {
+            log_write(&b);
+        }
+    }
+
     /// Frees every data block (inside an operation).
     pub fn truncate(&mut self) {
         let dev = self.ip.dev;
@@ -464,45 +533,71 @@ impl InodeGuard<'_> {
         if off + done > self.size as usize {
             self.size = (off + done) as u32;
         }
-        // bmap may have changed addrs even if nothing was written.
+        if done < n {
+            // bmap may have allocated a block that nothing was written to.
+            self.free_past_end();
+        }
         self.update();
         Ok(done)
     }
 
-    fn read_dirent(&mut self, off: usize) -> Dirent {
-        let mut buf = [0u8; Dirent::SIZE];
-        let n = self.read(Dst::Kernel(&mut buf), off as u32, Dirent::SIZE);
-        assert!(n == Ok(Dirent::SIZE), "dirent read failed");
-        Dirent::decode(&buf)
+    /// The first entry (used or free) of this directory for which `stop`,
+    /// given the entry and its offset, is true. Reads a block at a time.
+    fn dir_scan(&mut self, mut stop: impl FnMut(&Dirent, usize) -> bool) -> Option<Dirent> {
+        let mut found = None;
+        self.for_each_block(0, self.size as usize, |b, range, done| {
+            for (i, raw) in b.data()[range].chunks_exact(Dirent::SIZE).enumerate() {
+                let de = Dirent::decode(raw);
+                if stop(&de, done + i * Dirent::SIZE) {
+                    found = Some(de);
+                    return false;
+                }
+            }
+            true
+        });
+        found
     }
 
-    /// Looks `name` up in this directory: the inode and the entry's offset.
-    pub fn dir_lookup(&mut self, name: &[u8]) -> Option<(Inode, usize)> {
+    /// The inode number and offset of the entry `name`.
+    fn dir_find(&mut self, name: &[u8]) -> Option<(u32, usize)> {
+        let mut at = 0;
+        let de = self.dir_scan(|de, off| {
+            at = off;
+            de.inum != 0 && de.name_is(name)
+        })?;
+        Some((de.inum as u32, at))
+    }
+
+    /// Looks `name` up in this directory: the inode and the entry's
+    /// offset, `None` if there is no such entry, or `Err` if the inode
+    /// table is full.
+    pub fn dir_lookup(&mut self, name: &[u8]) -> Result<Option<(Inode, usize)>, NoInode> {
         assert!(self.typ == T_DIR, "dirlookup not DIR");
-        let mut off = 0;
-        while off < self.size as usize {
-            let de = self.read_dirent(off);
-            if de.inum != 0 && de.name_is(name) {
-                return try_iget(self.ip.dev, de.inum as u32).map(|ip| (ip, off));
-            }
-            off += Dirent::SIZE;
+        match self.dir_find(name) {
+            Some((inum, off)) => try_iget(self.ip.dev, inum)
+                .map(|ip| Some((ip, off)))
+                .ok_or(NoInode),
+            None => Ok(None),
         }
-        None
     }
 
     /// Adds entry `name` → `inum` (inside an operation). Fails if the name
-    /// exists or the directory cannot grow.
+    /// exists, the directory was unlinked, or it cannot grow.
     pub fn dir_link(&mut self, name: &[u8], inum: u32) -> Result<(), ()> {
-        if self.dir_lookup(name).is_some() {
+        if self.nlink < 1 {
             return Err(());
         }
-        let mut off = 0;
-        while off < self.size as usize {
-            if self.read_dirent(off).inum == 0 {
-                break;
+        let mut free = None;
+        let exists = self.dir_scan(|de, off| {
+            if de.inum == 0 {
+                free = free.or(Some(off));
             }
-            off += Dirent::SIZE;
+            de.inum != 0 && de.name_is(name)
+        });
+        if exists.is_some() {
+            return Err(());
         }
+        let off = free.unwrap_or(self.size as usize);
         let de = Dirent::new(inum as u16, name).encode();
         match self.write(Src::Kernel(&de), off as u32, Dirent::SIZE) {
             Ok(n) if n == Dirent::SIZE => Ok(()),
@@ -519,14 +614,8 @@ impl InodeGuard<'_> {
 
     /// Whether a directory holds nothing but `.` and `..`.
     pub fn dir_is_empty(&mut self) -> bool {
-        let mut off = 2 * Dirent::SIZE;
-        while off < self.size as usize {
-            if self.read_dirent(off).inum != 0 {
-                return false;
-            }
-            off += Dirent::SIZE;
-        }
-        true
+        self.dir_scan(|de, off| off >= 2 * Dirent::SIZE && de.inum != 0)
+            .is_none()
     }
 }
 
@@ -564,7 +653,9 @@ fn namex(path: &[u8], parent: bool, name: &mut [u8; DIRSIZ]) -> Option<Inode> {
             drop(g);
             return Some(ip);
         }
-        let (child, _) = g.dir_lookup(elem)?;
+        let Ok(Some((child, _))) = g.dir_lookup(elem) else {
+            return None;
+        };
         drop(g);
         ip = child;
         rest = next;

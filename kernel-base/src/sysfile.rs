@@ -106,7 +106,8 @@ fn link(old: &[u8], new: &[u8]) -> i64 {
     };
     {
         let mut g = ip.lock();
-        if g.typ == T_DIR {
+        // At the largest count, one more link would wrap it negative.
+        if g.typ == T_DIR || g.nlink == i16::MAX {
             return -1;
         }
         g.nlink += 1;
@@ -147,12 +148,12 @@ fn unlink(path: &[u8]) -> i64 {
         return -1;
     }
     let mut dg = dp.lock();
-    let Some((ip, off)) = dg.dir_lookup(name) else {
+    let Ok(Some((ip, off))) = dg.dir_lookup(name) else {
         return -1;
     };
     let mut g = ip.lock();
-    assert!(g.nlink >= 1, "unlink: nlink < 1");
-    if g.typ == T_DIR && !g.dir_is_empty() {
+    // A count below 1 is a damaged disk: refuse rather than make it worse.
+    if g.nlink < 1 || (g.typ == T_DIR && !g.dir_is_empty()) {
         return -1;
     }
     dg.dir_unlink_at(off);
@@ -174,10 +175,16 @@ fn create(path: &[u8], typ: i16, major: i16, minor: i16) -> Option<Inode> {
     let dp = nameiparent(path, &mut name)?;
     let name = name_of(&name);
     let mut dg = dp.lock();
-    if let Some((ip, _)) = dg.dir_lookup(name) {
+    // With the inode table full, an existing entry may not show: fail.
+    if let Some((ip, _)) = dg.dir_lookup(name).ok()? {
         drop(dg);
         let t = ip.lock().typ;
         return (typ == T_FILE && (t == T_FILE || t == T_DEVICE)).then_some(ip);
+    }
+    // An unlinked directory takes no entries; a new subdirectory's `..`
+    // must not wrap the parent's link count.
+    if dg.nlink < 1 || (typ == T_DIR && dg.nlink == i16::MAX) {
+        return None;
     }
     let ip = crate::fs::ialloc(dp.dev, typ)?;
     let mut g = ip.lock();

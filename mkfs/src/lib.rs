@@ -8,8 +8,11 @@
 //!
 //! [`Image`] reads such an image back (superblock, inodes, directories,
 //! files); tests and `cargo xtask` use it to look inside an image.
+//! [`check`] is an fsck: it reports every inconsistency in an image.
 
 use std::fmt;
+
+pub mod check;
 
 use abi::filetype::{T_DIR, T_FILE};
 use abi::fs::{BPB, BSIZE, DIRSIZ, Dirent, DiskInode, MAXFILE, NDIRECT, NINDIRECT, ROOTINO};

@@ -1,5 +1,9 @@
 //! `mkfs <fs.img> <file>...`: writes an xv6 image of FSSIZE blocks holding
 //! the files in its root directory, under their base names.
+//!
+//! `mkfs --check [--no-replay] [--crashed] <fs.img>`: checks an image (see
+//! `mkfs::check`) and prints what is wrong; exit status 0 when it is
+//! consistent, 1 when it is not, 2 when it cannot be read.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -8,8 +12,11 @@ use abi::param::FSSIZE;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "--check") {
+        return check(&args[1..]);
+    }
     let Some((image, inputs)) = args.split_first() else {
-        eprintln!("usage: mkfs <fs.img> <file>...");
+        eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
     match run(Path::new(image), inputs) {
@@ -18,6 +25,43 @@ fn main() -> ExitCode {
             eprintln!("mkfs: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+const USAGE: &str =
+    "usage: mkfs <fs.img> <file>...\n       mkfs --check [--no-replay] [--crashed] <fs.img>";
+
+fn check(args: &[String]) -> ExitCode {
+    let mut opts = mkfs::check::Options::default();
+    let mut image = None;
+    for a in args {
+        match a.as_str() {
+            "--no-replay" => opts.no_replay = true,
+            "--crashed" => opts.crashed = true,
+            _ if a.starts_with('-') || image.is_some() => {
+                eprintln!("mkfs: unexpected argument `{a}`\n{USAGE}");
+                return ExitCode::from(2);
+            }
+            _ => image = Some(a),
+        }
+    }
+    let Some(image) = image else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let bytes = match std::fs::read(image) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("mkfs: cannot read {image}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = mkfs::check::check(&bytes, opts);
+    print!("{image}: {report}");
+    if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -7,6 +7,8 @@
 //! labs that run usertests): `cargo test -- --include-ignored` runs them,
 //! as CI does.
 
+pub mod disk;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -13,6 +13,10 @@ commands:
   qemu  [--lab L] [--cpus N] build, then boot xv6 in QEMU (Ctrl-A X quits)
   gdb   [--lab L] [--cpus N] like qemu, but QEMU waits for gdb to attach
   grade <grader arguments>   build and grade a lab, e.g. `cargo xtask grade lab-cow`
+  fsck  [--lab L] [--no-replay] [--crashed] [IMG]
+                             check an xv6 image (default: the configuration's fs.img);
+                             a committed log is replayed first unless --no-replay;
+                             --crashed: unlinked open files of a stopped machine are notes
   ci                         the checks CI runs: rustfmt, clippy, all tests
 
 L is a lab (trace sysinfo pgtbl backtrace alarm lazy cow, or lab-cow …), a
@@ -28,9 +32,22 @@ const MAX_CPUS: u32 = abi::param::NCPU as u32;
 pub enum Command {
     Help,
     Setup,
-    Build { labs: LabSet },
-    Qemu { labs: LabSet, cpus: u32, gdb: bool },
-    Grade { args: Vec<OsString> },
+    Build {
+        labs: LabSet,
+    },
+    Qemu {
+        labs: LabSet,
+        cpus: u32,
+        gdb: bool,
+    },
+    Grade {
+        args: Vec<OsString>,
+    },
+    Fsck {
+        labs: LabSet,
+        image: Option<std::path::PathBuf>,
+        opts: mkfs::check::Options,
+    },
     Ci,
 }
 
@@ -55,6 +72,24 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
         "grade" => Command::Grade {
             args: p.raw_args().map_err(|e| e.to_string())?.collect(),
         },
+        "fsck" => {
+            let (mut labs, mut image) = (LabSet::BASE, None);
+            let mut opts = mkfs::check::Options::default();
+            while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+                match arg {
+                    Long("lab") | Short('l') => {
+                        let spec = p.value().map_err(|e| e.to_string())?;
+                        let spec = spec.to_str().ok_or("--lab takes a lab name")?;
+                        labs = labs.union(LabSet::parse(spec)?);
+                    }
+                    Long("no-replay") => opts.no_replay = true,
+                    Long("crashed") => opts.crashed = true,
+                    Value(v) if image.is_none() => image = Some(v.into()),
+                    other => return Err(format!("{} for `fsck`", other.unexpected())),
+                }
+            }
+            return Ok(Command::Fsck { labs, image, opts });
+        }
         "build" | "qemu" | "gdb" => {
             let mut labs = LabSet::BASE;
             let mut cpus = DEFAULT_CPUS;
@@ -175,6 +210,28 @@ mod tests {
             assert!(err.contains(want), "{line:?} gave {err:?}");
             assert!(!err.contains('\n'), "{line:?} gave {err:?}");
         }
+    }
+
+    #[test]
+    fn fsck_takes_an_image_and_options() {
+        assert_eq!(
+            parse_str("fsck"),
+            Ok(Command::Fsck {
+                labs: LabSet::BASE,
+                image: None,
+                opts: mkfs::check::Options::default()
+            })
+        );
+        let Ok(Command::Fsck { labs, image, opts }) =
+            parse_str("fsck --crashed x.img --lab cow --no-replay")
+        else {
+            panic!("fsck with options")
+        };
+        assert_eq!(labs.config_name(), "cow");
+        assert_eq!(image, Some("x.img".into()));
+        assert!(opts.crashed && opts.no_replay);
+        let err = parse_str("fsck a.img b.img").unwrap_err();
+        assert!(err.contains("for `fsck`"), "{err}");
     }
 
     #[test]

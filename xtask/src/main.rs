@@ -6,6 +6,7 @@
 mod args;
 mod build;
 mod ci;
+mod fsck;
 mod fsutil;
 mod labs;
 mod listing;
@@ -47,6 +48,9 @@ fn main() -> ExitCode {
             qemu::run(&ctx, labs, cpus, gdb).map(|()| ExitCode::SUCCESS)
         }
         Command::Grade { args } => grade(&ctx, &args),
+        Command::Fsck { labs, image, opts } => {
+            fsck::run(&ctx, &fsck::image_path(&ctx, labs, image.as_deref()), opts)
+        }
         Command::Ci => ci::run(&ctx).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {
