@@ -61,7 +61,7 @@ static CONSOLE_DEV: Device = Device {
     write: console_write,
 };
 
-pub fn init() {
+pub(crate) fn init() {
     uart::init();
     register_device(CONSOLE, &CONSOLE_DEV).expect("console registered twice");
 }
@@ -113,7 +113,7 @@ fn console_read(addr: UserAddr, n: usize) -> i64 {
 }
 
 /// Handles one received character (from the UART interrupt).
-pub fn intr(c: u8) {
+pub(crate) fn intr(c: u8) {
     let mut inp = INPUT.lock();
     match c {
         c if c == ctrl(b'P') => {

@@ -40,7 +40,7 @@ fn sb() -> SuperBlock {
 }
 
 /// Reads the superblock and recovers the log. Runs in the first process.
-pub fn init(dev: u32) {
+pub(crate) fn init(dev: u32) {
     let sb = SuperBlock::decode(bread(dev, 1).data());
     if sb.magic != FSMAGIC {
         panic!("invalid file system (bad superblock magic)");

@@ -23,7 +23,7 @@ pub fn heap_start() -> usize {
     (ptr::addr_of!(end) as usize).next_multiple_of(PGSIZE)
 }
 
-pub fn init() {
+pub(crate) fn init() {
     let mut pa = heap_start();
     while pa + PGSIZE <= PHYSTOP {
         // SAFETY: every page from the end of the kernel to PHYSTOP is unused

@@ -45,7 +45,7 @@ fn chan() -> usize {
     &LOG as *const _ as usize
 }
 
-pub fn init(dev: u32, sb: &SuperBlock) {
+pub(crate) fn init(dev: u32, sb: &SuperBlock) {
     {
         let mut l = LOG.lock();
         l.start = sb.logstart;

@@ -32,24 +32,24 @@ fn sclaim(hart: usize) -> usize {
 }
 
 /// Gives both devices a non-zero priority (zero means disabled).
-pub fn init() {
+pub(crate) fn init() {
     write(UART0_IRQ as usize * 4, 1);
     write(VIRTIO0_IRQ as usize * 4, 1);
 }
 
 /// Enables both devices for this hart's S-mode, at any priority.
-pub fn init_hart() {
+pub(crate) fn init_hart() {
     let hart = cpuid();
     write(senable(hart), (1 << UART0_IRQ) | (1 << VIRTIO0_IRQ));
     write(spriority(hart), 0);
 }
 
 /// The interrupt to handle, or 0.
-pub fn claim() -> u32 {
+pub(crate) fn claim() -> u32 {
     read(sclaim(cpuid()))
 }
 
 /// Tells the PLIC this hart is done with `irq`.
-pub fn complete(irq: u32) {
+pub(crate) fn complete(irq: u32) {
     write(sclaim(cpuid()), irq);
 }

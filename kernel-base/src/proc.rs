@@ -304,7 +304,7 @@ impl Proc {
     pub(crate) fn trapframe(&self) -> TrapFrameGuard<'_> {
         let g = self.trapframe.borrow();
         assert!(g.is_some(), "process {} has no trapframe", self.pid());
-        TrapFrameGuard(g)
+        TrapFrameGuard(g, core::marker::PhantomData)
     }
 
     /// The physical address of the trapframe page (for mapping it).
@@ -334,8 +334,13 @@ impl core::ops::DerefMut for SpaceGuard<'_> {
     }
 }
 
-/// A borrowed trapframe of a live process.
-pub struct TrapFrameGuard<'a>(Exclusive<'a, Option<TrapFramePage>>);
+/// A borrowed trapframe of a live process. Not `Send`: it must stay with
+/// the process's own kernel thread, since on another hart the process may
+/// be in user mode, where the trampoline writes the trapframe.
+pub struct TrapFrameGuard<'a>(
+    Exclusive<'a, Option<TrapFramePage>>,
+    core::marker::PhantomData<*const ()>,
+);
 
 impl core::ops::Deref for TrapFrameGuard<'_> {
     type Target = TrapFrame;
@@ -395,7 +400,7 @@ pub fn with_current_memory<R>(f: impl FnOnce(&mut UserMemory<'_>) -> R) -> R {
 /// Allocates every process slot's kernel stack (with pgtbl, only the page
 /// tables for them: each process gets its own stack then).
 #[doc(alias = "procinit")]
-pub fn init() {
+pub(crate) fn init() {
     for p in PROCS.iter() {
         let va = kstack_va(p.index);
         vm::kernel_reserve(va, KSTACK_PAGES).expect("procinit: out of memory");
@@ -516,7 +521,7 @@ unsafe extern "C" {
 
 /// Creates the first process: it runs a few instructions that exec `/init`.
 #[doc(alias = "userinit")]
-pub fn user_init() {
+pub(crate) fn user_init() {
     let (p, mut g) = alloc_proc().expect("userinit: no memory");
     INIT_PROC.store(p.index as i32, Ordering::Relaxed);
     // SAFETY: the two symbols delimit the initcode bytes in .rodata.
@@ -673,7 +678,7 @@ static IDLE_HARTS: AtomicU64 = AtomicU64::new(0);
 
 /// Each hart's scheduler: runs RUNNABLE processes round-robin; with none,
 /// waits for an interrupt in `wfi`.
-pub fn scheduler() -> ! {
+pub(crate) fn scheduler() -> ! {
     let me = 1u64 << crate::cpu::cpuid();
     intr_off();
     mycpu().proc.set(ptr::null());

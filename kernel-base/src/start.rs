@@ -109,7 +109,8 @@ extern "C" fn start() -> ! {
 }
 
 /// Interrupts `hart` (it gets a supervisor software interrupt).
-pub fn send_ipi(hart: usize) {
+pub(crate) fn send_ipi(hart: usize) {
+    assert!(hart < NCPU, "send_ipi: no hart {}", hart);
     // SAFETY: `hart`'s msip register in the CLINT, which kvm_init maps at
     // CLINT_KVA in every kernel page table: writing 1 raises its machine
     // software interrupt, nothing else.

@@ -200,7 +200,7 @@ fn trampoline_va(sym: *const u8) -> usize {
 }
 
 /// Sends this hart's traps to `kernelvec` while in the kernel.
-pub fn init_hart() {
+pub(crate) fn init_hart() {
     // SAFETY: kernelvec saves and restores everything it touches.
     unsafe { w_stvec(kernelvec as *const () as usize) };
 }
@@ -265,7 +265,7 @@ fn page_fault_resolved(scause: usize, va: usize) -> bool {
 }
 
 /// Returns to user space from the current process's kernel stack.
-pub fn usertrapret() -> ! {
+pub(crate) fn usertrapret() -> ! {
     let p = current();
     // Until sret, a trap would go to uservec with kernel state: none may come.
     intr_off();

@@ -37,7 +37,7 @@ fn write_reg(r: usize, v: u8) {
     unsafe { write_volatile(reg(r), v) }
 }
 
-pub fn init() {
+pub(crate) fn init() {
     write_reg(IER, 0);
     write_reg(LCR, LCR_BAUD_LATCH);
     // 38.4K baud (divisor 3): irrelevant under QEMU, but a real 16550 wants it.
@@ -61,7 +61,7 @@ pub fn putc_sync(c: u8) {
 }
 
 /// Handles a UART interrupt: passes every received byte to the console.
-pub fn intr() {
+pub(crate) fn intr() {
     while read_reg(LSR) & LSR_RX_READY != 0 {
         crate::console::intr(read_reg(RHR));
     }

@@ -187,7 +187,7 @@ fn free_chan(d: &Disk) -> usize {
     addr_of!(d.free) as usize
 }
 
-pub fn init() {
+pub(crate) fn init() {
     let mut d = DISK.lock();
     let version = read(VERSION);
     if read(MAGIC_VALUE) != 0x7472_6976
@@ -369,7 +369,7 @@ pub fn rw(data: &mut [u8; BSIZE], blockno: u32, write_op: bool) {
 }
 
 /// Handles a disk interrupt: completes every request the device finished.
-pub fn intr() {
+pub(crate) fn intr() {
     let mut d = DISK.lock();
     // Acknowledge first, so a completion that arrives while we work raises
     // a new interrupt.

@@ -973,7 +973,7 @@ fn map_kernel(pt: &PageTable) -> Result<(), OutOfMemory> {
 
 /// Builds the kernel's page table.
 #[doc(alias = "kvminit")]
-pub fn kvm_init() {
+pub(crate) fn kvm_init() {
     let kpt = PageTable::new().expect("kvminit: out of memory");
     map_kernel(&kpt).expect("kvminit: out of memory");
     KERNEL_SATP.store(make_satp(kpt.root.0), Ordering::Release);
@@ -1028,7 +1028,7 @@ pub(crate) fn kernel_unmap_stack(va: usize, npages: usize) {
 
 /// Switches this hart to the kernel page table and turns paging on.
 #[doc(alias = "kvminithart")]
-pub fn kvm_init_hart() {
+pub(crate) fn kvm_init_hart() {
     sfence_vma();
     // SAFETY: the kernel page table maps everything the kernel touches at
     // the same address as before paging.

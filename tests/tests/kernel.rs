@@ -90,3 +90,24 @@ fn the_console_edits_lines() {
     let (out, stdout, stderr) = Scenario::new("console").grade(&build(""), &[]);
     assert_full_marks(&out, &stdout, &stderr);
 }
+
+#[test]
+fn the_kernel_elf_names_functions_not_local_labels() {
+    use object::{Object, ObjectSymbol};
+    let bytes = std::fs::read(build("").kernel).unwrap();
+    let elf = object::File::parse(&*bytes).unwrap();
+    let names: Vec<String> = elf
+        .symbols()
+        .filter_map(|s| s.name().ok().map(str::to_owned))
+        .collect();
+    // The assembler's local labels would shadow function names in
+    // addr2line and symbolizers.
+    let labels = names.iter().filter(|n| n.starts_with(".L")).count();
+    assert_eq!(labels, 0, "local labels in the kernel's symbol table");
+    assert!(
+        names
+            .iter()
+            .any(|n| format!("{:#}", rustc_demangle::demangle(n)).ends_with("sys_sleep")),
+        "no sys_sleep symbol"
+    );
+}
