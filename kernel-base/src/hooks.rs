@@ -174,9 +174,10 @@ pub trait Lab: Sync {
         None
     }
 
-    /// The user mappings in `range` changed (mapped, unmapped, remapped or
-    /// new flags) in an address space with a kernel page table: bring the
-    /// mirror up to date for those pages. May run with spinlocks held: no
+    /// The user mappings in `range` (page-aligned, below the mirror's
+    /// limit, PLIC) changed (mapped, unmapped, remapped or new flags) in an
+    /// address space with a kernel page table: bring the mirror up to date
+    /// for those pages. May run with spinlocks held: no
     /// sleeping. A frame unmapped from user memory stays allocated until
     /// this returns Ok.
     #[cfg(feature = "pgtbl")]

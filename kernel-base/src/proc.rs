@@ -569,7 +569,9 @@ pub fn fork() -> i32 {
     let copied = {
         let (mut space, mut child_space) = (p.space(), np.space());
         let (mut mem, mut child) = (space.user(), child_space.user());
-        hooks::fork_memory(&mut mem, &mut child).unwrap_or_else(|| mem.copy_to(&mut child))
+        child.set_size(mem.size()).and_then(|()| {
+            hooks::fork_memory(&mut mem, &mut child).unwrap_or_else(|| mem.copy_to(&mut child))
+        })
     };
     if copied.is_err() {
         free_proc(np, &mut g);

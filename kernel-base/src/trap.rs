@@ -307,21 +307,28 @@ extern "C" fn kerneltrap() {
     );
     assert!(!intr_get(), "kerneltrap: interrupts enabled");
     let intr = devintr(scause);
+    let mut resume = sepc;
     if intr == Intr::NotDevice {
-        panic!(
-            "kerneltrap: scause {:#x} sepc {:#x} stval {:#x}",
-            scause,
-            sepc,
-            r_stval()
-        );
+        // A load that faulted in the direct copy from user memory (pgtbl)
+        // makes that copy fail instead.
+        match crate::vm::direct_copy_fixup(scause, sepc) {
+            Some(fixup) => resume = fixup,
+            None => panic!(
+                "kerneltrap: scause {:#x} sepc {:#x} stval {:#x}",
+                scause,
+                sepc,
+                r_stval()
+            ),
+        }
     }
     if intr == Intr::Timer && myproc().is_some() {
         proc::yield_cpu();
     }
     // yield may have taken other traps: restore what sret needs.
-    // SAFETY: the values saved on entry to this trap.
+    // SAFETY: the values saved on entry to this trap (or the fixup of the
+    // instruction that faulted, which returns an error to its caller).
     unsafe {
-        w_sepc(sepc);
+        w_sepc(resume);
         w_sstatus(sstatus);
     }
 }

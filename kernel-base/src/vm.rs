@@ -593,11 +593,16 @@ impl UserMemory<'_> {
     fn changed(&mut self, _range: Range<usize>) -> Result<(), OutOfMemory> {
         #[cfg(feature = "pgtbl")]
         if let Some(kernel) = self.space.kernel.as_mut() {
+            // Only what the mirror covers.
+            let range = _range.start.._range.end.min(Mirror::LIMIT);
+            if range.is_empty() {
+                return Ok(());
+            }
             let mut mirror = Mirror {
                 kernel,
                 user: &self.space.pt,
             };
-            return hooks::user_mappings_changed(&mut mirror, _range);
+            return hooks::user_mappings_changed(&mut mirror, range);
         }
         Ok(())
     }
@@ -746,6 +751,47 @@ impl UserMemory<'_> {
             return None;
         }
         self.space.kernel.as_ref()?.pt.lookup(pg_round_down(va))
+    }
+
+    /// Whether this memory's kernel page table is the one this hart runs
+    /// on (so its mirror is what a direct read sees).
+    #[cfg(feature = "pgtbl")]
+    fn mirror_loaded(&self) -> bool {
+        self.space.kernel_satp() == Some(crate::riscv::r_satp())
+    }
+
+    /// Copies from user address `src` into `dst` by reading the address
+    /// itself, through the mirror of user memory in the process's kernel
+    /// page table (pgtbl; no walk of the user page table). Fails if a page
+    /// is not mirrored, if the range reaches PLIC, or if this memory's
+    /// kernel page table is not the one in use.
+    #[cfg(feature = "pgtbl")]
+    pub fn copy_in_direct(&self, dst: &mut [u8], src: UserAddr) -> Result<(), BadAddress> {
+        if !self.mirror_loaded() {
+            return Err(BadAddress);
+        }
+        let n = copy_direct(dst, src.0, Mirror::LIMIT, false)?;
+        if n == dst.len() {
+            Ok(())
+        } else {
+            Err(BadAddress)
+        }
+    }
+
+    /// As [`Self::copy_in_direct`], for a NUL-terminated string of at most
+    /// `dst.len()` bytes (NUL included). Returns its length without the NUL.
+    #[cfg(feature = "pgtbl")]
+    pub fn copy_in_str_direct(&self, dst: &mut [u8], src: UserAddr) -> Result<usize, BadAddress> {
+        if !self.mirror_loaded() {
+            return Err(BadAddress);
+        }
+        // Up to PLIC: a short string may sit just below it.
+        let room = Mirror::LIMIT.saturating_sub(src.0).min(dst.len());
+        let n = copy_direct(&mut dst[..room], src.0, Mirror::LIMIT, true)?;
+        match n.checked_sub(1) {
+            Some(len) if dst[len] == 0 => Ok(len),
+            _ => Err(BadAddress),
+        }
     }
 
     /// Walks the user range of `len` bytes at `start` a page at a time,
@@ -1036,6 +1082,82 @@ pub(crate) fn kvm_init_hart() {
     sfence_vma();
 }
 
+// ---- reading user memory through a kernel page table (pgtbl) ----
+
+#[cfg(feature = "pgtbl")]
+core::arch::global_asm!(
+    r#"
+    .section .text
+    .balign 4
+    .globl direct_copy, direct_copy_end, direct_copy_fault
+# direct_copy(dst, src, len, stop_at_nul): copies len bytes from src, a
+# virtual address of the page table in use, to dst; with stop_at_nul, up to
+# and including a NUL. Returns the bytes copied, or -1 if a load from src
+# faulted: kerneltrap resumes a faulting load here at direct_copy_fault.
+direct_copy:
+    mv t1, zero
+1:  beq t1, a2, 2f
+    add t2, a1, t1
+    lbu t0, 0(t2)
+    add t2, a0, t1
+    sb t0, 0(t2)
+    addi t1, t1, 1
+    beqz a3, 1b
+    bnez t0, 1b
+2:  mv a0, t1
+    ret
+direct_copy_fault:
+    li a0, -1
+    ret
+direct_copy_end:
+    "#
+);
+
+#[cfg(feature = "pgtbl")]
+unsafe extern "C" {
+    fn direct_copy(dst: *mut u8, src: usize, len: usize, stop_at_nul: usize) -> isize;
+    static direct_copy_end: u8;
+    static direct_copy_fault: u8;
+}
+
+/// Where a kernel trap at `sepc` resumes if it is a load page fault in
+/// `direct_copy`: its fault return. `None` for any other trap.
+#[cfg(feature = "pgtbl")]
+pub(crate) fn direct_copy_fixup(scause: usize, sepc: usize) -> Option<usize> {
+    let start = direct_copy as *const () as usize;
+    let end = ptr::addr_of!(direct_copy_end) as usize;
+    (scause == crate::trap::SCAUSE_LOAD_PAGE_FAULT && (start..end).contains(&sepc))
+        .then_some(ptr::addr_of!(direct_copy_fault) as usize)
+}
+
+/// Without pgtbl nothing copies directly: every kernel fault is a bug.
+#[cfg(not(feature = "pgtbl"))]
+pub(crate) fn direct_copy_fixup(_scause: usize, _sepc: usize) -> Option<usize> {
+    None
+}
+
+/// Copies `dst.len()` bytes (or, with `stop_at_nul`, up to a NUL) from
+/// `src`, read at that address in the page table this hart runs on, below
+/// `limit`. A page that is not mapped there is an error, not a panic.
+#[cfg(feature = "pgtbl")]
+fn copy_direct(
+    dst: &mut [u8],
+    src: usize,
+    limit: usize,
+    stop_at_nul: bool,
+) -> Result<usize, BadAddress> {
+    if src.checked_add(dst.len()).is_none_or(|end| end > limit) {
+        return Err(BadAddress);
+    }
+    // SAFETY: the writes go to `dst`, ours; the reads are loads from
+    // virtual addresses below `limit`, where the kernel maps nothing of
+    // its own (at most user pages, mirrored) so no device register is
+    // read; a load that faults ends the copy with -1 (direct_copy_fixup).
+    // What is read is plain bytes, whatever the mapping shows.
+    let n = unsafe { direct_copy(dst.as_mut_ptr(), src, dst.len(), stop_at_nul as usize) };
+    usize::try_from(n).map_err(|_| BadAddress)
+}
+
 // ---- the pgtbl lab's per-process kernel page tables ----
 
 /// A kernel stack: pages the kernel owns, mapped at a fixed address per
@@ -1230,7 +1352,11 @@ impl Mirror<'_> {
             return Err(MapError::NotUser);
         }
         let va = pg_round_down(va);
-        let user = self.user_pte(va).ok_or(MapError::NotMapped)?;
+        // Only pages the user may use: never the stack guard page.
+        let user = self
+            .user_pte(va)
+            .filter(|p| p.flags() & PTE_U != 0)
+            .ok_or(MapError::NotMapped)?;
         if flags & !(PTE_R | PTE_W | PTE_X | PTE_A | PTE_D) != 0 || flags & PTE_R == 0 {
             return Err(MapError::BadFlags);
         }

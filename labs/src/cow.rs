@@ -33,7 +33,6 @@ fn extra_refs(pa: PhysAddr) -> &'static AtomicU8 {
 
 /// Shares every page of `parent` with `child`, writable ones copy-on-write.
 fn share(parent: &mut UserMemory<'_>, child: &mut UserMemory<'_>) -> Result<(), OutOfMemory> {
-    child.set_size(parent.size())?;
     // Pages lazy allocation never made are simply not there.
     let mut from = 0;
     while let Some((va, pte)) = parent.next_mapped(from) {
