@@ -89,11 +89,10 @@ fn refused_calls_leave_nothing_on_disk_on_three_harts() {
 }
 
 #[test]
-#[ignore = "slow: 32,767 links and as many unlinks, on 1 and 3 harts"]
+#[ignore = "slow: 32,767 links and as many unlinks"]
 fn link_counts_stop_at_their_limit() {
-    for cpus in [1, 3] {
-        attack(cpus, &["links"], Duration::from_secs(1500));
-    }
+    // On 3 harts; the refusals of the quick tests run on 1 and 3.
+    attack(3, &["links"], Duration::from_secs(1500));
 }
 
 /// A disk on which an older kernel wrapped a link count negative (32,768
@@ -237,27 +236,48 @@ fn the_disk_is_consistent_after_crashes_at_random_moments() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-#[test]
-#[ignore = "slow: full usertests"]
-fn usertests_leave_a_clean_disk() {
-    let disk = Disk::copy_of(&build(""));
-    let boot = disk.boot(3, &["usertests"], Duration::from_secs(1500));
+/// Full usertests on a writable copy of the disk of `labs`' kernel, then
+/// the disk must be clean.
+fn usertests_leave_a_clean_disk(labs: &str, cpus: u32) {
+    let disk = Disk::copy_of(&build(labs));
+    let boot = disk.boot(cpus, &["usertests"], Duration::from_secs(1500));
     boot.assert_finished("usertests");
     assert!(
         boot.console
             .lines()
             .any(|l| l.trim_end() == "ALL TESTS PASSED"),
-        "usertests failed:\n{}",
+        "usertests failed on {cpus} hart(s) with labs `{labs}`:\n{}",
         boot.console
     );
     disk.assert_clean("after usertests");
 }
 
+/// Every lab at once.
+const ALL: &str = "trace,sysinfo,pgtbl,backtrace,alarm,lazy,cow";
+
 #[test]
-#[ignore = "slow: 30 seconds of grind"]
+#[ignore = "slow: full usertests"]
+fn usertests_leave_a_clean_disk_on_three_harts() {
+    usertests_leave_a_clean_disk("", 3);
+}
+
+#[test]
+#[ignore = "slow: full usertests"]
+fn usertests_with_every_lab_leave_a_clean_disk_on_one_hart() {
+    usertests_leave_a_clean_disk(ALL, 1);
+}
+
+#[test]
+#[ignore = "slow: full usertests"]
+fn usertests_with_every_lab_leave_a_clean_disk_on_three_harts() {
+    usertests_leave_a_clean_disk(ALL, 3);
+}
+
+#[test]
+#[ignore = "slow: a minute of grind"]
 fn grind_leaves_a_clean_disk() {
     let disk = Disk::copy_of(&build(""));
-    let boot = disk.boot(3, &["grind 30 7"], Duration::from_secs(600));
+    let boot = disk.boot(3, &["grind 60 7"], Duration::from_secs(600));
     boot.assert_finished("grind");
     assert!(
         boot.console

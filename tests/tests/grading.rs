@@ -50,18 +50,6 @@ fn alarm_lab_full_marks() {
 
 #[test]
 #[ignore = "slow: runs usertests -q"]
-fn four_labs_in_one_kernel_full_marks() {
-    let out = grade_full_marks(&[
-        "lab-syscall",
-        "lab-traps",
-        "--features",
-        "trace,sysinfo,backtrace,alarm",
-    ]);
-    assert!(out.contains("Total: 123/123"), "{out}");
-}
-
-#[test]
-#[ignore = "slow: runs usertests -q"]
 fn memory_labs_full_marks() {
     let out = grade_full_marks(&["lab-pgtbl", "lab-lazy", "lab-cow"]);
     for score in ["Score: 60/60", "Score: 124/124", "Score: 110/110"] {

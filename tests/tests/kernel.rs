@@ -1,5 +1,6 @@
 //! The kernel, booted in QEMU: ABI compatibility with C programs, bad
-//! input, free memory, usertests and grind.
+//! input, free memory, the console, the kernel ELF. (Full usertests and
+//! grind run in tests/fs.rs, on a disk that is checked afterwards.)
 
 use tests::{Scenario, assert_full_marks, build};
 
@@ -48,41 +49,6 @@ fn a_process_gets_almost_all_memory_after_boot() {
     // Of 32,768 pages: the kernel, its page tables and stacks, init, sh and
     // this process's page tables take the rest.
     assert!(pages >= 31_500, "only {pages} pages free after boot");
-}
-
-#[test]
-#[ignore = "slow: full usertests"]
-fn usertests_pass_on_one_hart() {
-    let (out, stdout, stderr) = Scenario::new("usertests-1").grade(&build(""), &[]);
-    assert_full_marks(&out, &stdout, &stderr);
-}
-
-#[test]
-#[ignore = "slow: full usertests"]
-fn usertests_pass_on_three_harts() {
-    let (out, stdout, stderr) = Scenario::new("usertests-3").grade(&build(""), &[]);
-    assert_full_marks(&out, &stdout, &stderr);
-}
-
-#[test]
-#[ignore = "slow: full usertests"]
-fn usertests_pass_with_every_lab_on_one_hart() {
-    let (out, stdout, stderr) = Scenario::new("usertests-1").grade(&build(ALL), &[]);
-    assert_full_marks(&out, &stdout, &stderr);
-}
-
-#[test]
-#[ignore = "slow: full usertests"]
-fn usertests_pass_with_every_lab_on_three_harts() {
-    let (out, stdout, stderr) = Scenario::new("usertests-3").grade(&build(ALL), &[]);
-    assert_full_marks(&out, &stdout, &stderr);
-}
-
-#[test]
-#[ignore = "slow: a minute of grind"]
-fn a_minute_of_random_system_calls_leaves_the_kernel_working() {
-    let (out, stdout, stderr) = Scenario::new("grind").grade(&build(""), &[]);
-    assert_full_marks(&out, &stdout, &stderr);
 }
 
 #[test]
