@@ -510,7 +510,7 @@ fn countfree() -> usize {
     }
     close(fds[1]);
     let mut pages = 0;
-    let mut chunk = [0u8; 64];
+    let mut chunk = [0u8; 512];
     loop {
         let n = read(fds[0], &mut chunk);
         if n <= 0 {

@@ -236,7 +236,8 @@ fn shrink_shared(name: &str) {
     }
 }
 
-/// A page of scratch memory the tests read results into.
+/// Two page-aligned pages of static memory (zeros in .bss): SCRATCH for
+/// results read back, SHARED and LEVEL for pages fork shares.
 #[repr(C, align(4096))]
 struct Page(UnsafeCell<[u8; 2 * PGSIZE]>);
 
@@ -628,7 +629,7 @@ fn countfree() -> usize {
     }
     close(fds[1]);
     let mut pages = 0;
-    let mut chunk = [0u8; 64];
+    let mut chunk = [0u8; 512];
     loop {
         let n = read(fds[0], &mut chunk);
         if n <= 0 {
