@@ -41,6 +41,11 @@ impl Verdict {
 const RADIUS: usize = 2;
 /// How many lines a failure shows from the end of the console.
 const TAIL: usize = 10;
+/// How many marked lines an excerpt shows at most (a flood of unexpected
+/// lines needs only its first few to be seen).
+const MAX_MARKED: usize = 8;
+/// How many characters of a console line a report shows.
+const LINE_CHARS: usize = 160;
 
 impl<'a> Console<'a> {
     pub fn new(text: &'a str) -> Self {
@@ -75,6 +80,7 @@ impl<'a> Console<'a> {
     /// Numbered lines around each of `marked` (which are flagged with `>`),
     /// with `...` where lines are skipped.
     pub fn excerpt(&self, marked: &[usize]) -> Vec<String> {
+        let marked = &marked[..marked.len().min(MAX_MARKED)];
         let mut shown: Vec<usize> = marked
             .iter()
             .flat_map(|&m| m.saturating_sub(RADIUS)..=(m + RADIUS).min(self.lines.len() - 1))
@@ -114,8 +120,10 @@ impl<'a> Console<'a> {
     /// Line `i` for a report: numbered, and with control characters (a
     /// stray escape sequence, a backspace) made harmless for a terminal.
     fn numbered(&self, i: usize, marked: bool) -> String {
-        let text: String = self.lines[i]
+        let line = self.lines[i];
+        let mut text: String = line
             .chars()
+            .take(LINE_CHARS)
             .map(|c| {
                 if c.is_control() && c != '\t' {
                     char::REPLACEMENT_CHARACTER
@@ -124,6 +132,10 @@ impl<'a> Console<'a> {
                 }
             })
             .collect();
+        let more = line.chars().count().saturating_sub(LINE_CHARS);
+        if more > 0 {
+            text.push_str(&format!(" ... ({more} more characters)"));
+        }
         format!("{}{:>4} | {text}", if marked { '>' } else { ' ' }, i + 1)
     }
 }
@@ -206,6 +218,7 @@ pub fn evaluate(check: &Check, console: &Console, symbols: &dyn Symbolize) -> Ve
             Verdict::fail(context)
         }
         Check::Delta { regex, by } => delta(console, regex, *by),
+        Check::Range { regex, min, max } => range(console, regex, *min, *max),
         Check::Usertest(name) => usertest(console, name),
         Check::Backtrace(expected) => backtrace(console, expected, symbols),
     }
@@ -241,15 +254,7 @@ fn delta(console: &Console, regex: &Regex, by: i64) -> Verdict {
         });
         return Verdict::fail(context);
     }
-    let number = |i: usize| -> Option<i64> {
-        let mut line = console.lines()[i];
-        loop {
-            if let Some(c) = regex.captures(line) {
-                return c.get(1)?.as_str().trim().parse().ok();
-            }
-            line = line.strip_prefix("$ ")?;
-        }
-    };
+    let number = |i: usize| captured_number(console, regex, i);
     let (first, second) = (found[0], found[1]);
     let mut context = match (number(first), number(second)) {
         (Some(a), Some(b)) if b.checked_sub(a) == Some(by) => return Verdict::pass(),
@@ -262,6 +267,38 @@ fn delta(console: &Console, regex: &Regex, by: i64) -> Verdict {
         _ => vec![format!("/{regex}/ captured something that is not a number")],
     };
     context.extend(console.excerpt(&found));
+    Verdict::fail(context)
+}
+
+/// The number group 1 of `regex` captures on line `i` (past any prompts).
+fn captured_number(console: &Console, regex: &Regex, i: usize) -> Option<i64> {
+    let mut line = console.lines()[i];
+    loop {
+        if let Some(c) = regex.captures(line) {
+            return c.get(1)?.as_str().trim().parse().ok();
+        }
+        line = line.strip_prefix("$ ")?;
+    }
+}
+
+fn range(console: &Console, regex: &Regex, min: i64, max: i64) -> Verdict {
+    let found = console.matching(regex);
+    let mut context = match found.as_slice() {
+        [i] => match captured_number(console, regex, *i) {
+            Some(n) if (min..=max).contains(&n) => return Verdict::pass(),
+            Some(n) => vec![format!("line {} says {n}, expected {min} to {max}", i + 1)],
+            None => vec![format!("/{regex}/ captured something that is not a number")],
+        },
+        _ => vec![format!(
+            "/{regex}/ matched {}, expected once",
+            times_word(found.len())
+        )],
+    };
+    context.extend(if found.is_empty() {
+        console.tail()
+    } else {
+        console.excerpt(&found)
+    });
     Verdict::fail(context)
 }
 
@@ -546,6 +583,50 @@ mod tests {
         );
         let none = judge(&want(&["sys_sleep"]), "shell.txt");
         assert_eq!(none.context[0], "no line says `backtrace:`");
+    }
+
+    #[test]
+    fn range_wants_one_line_with_a_number_in_bounds() {
+        let check = |min, max| Check::Range {
+            regex: re(r"^alarm interval 3: (\d+) calls$"),
+            min,
+            max,
+        };
+        let one = Console::new("$ alarm interval 3: 12 calls\n$ ");
+        assert!(evaluate(&check(10, 14), &one, &Table).passed);
+        let v = evaluate(&check(13, 20), &one, &Table);
+        assert_eq!(v.context[0], "line 1 says 12, expected 13 to 20");
+        let two = Console::new("alarm interval 3: 12 calls\nalarm interval 3: 12 calls\n");
+        let v = evaluate(&check(10, 14), &two, &Table);
+        assert!(
+            v.context[0].ends_with("matched 2 times, expected once"),
+            "{:?}",
+            v.context
+        );
+        let none = Console::new("alarm interval 4: 12 calls\n");
+        let v = evaluate(&check(10, 14), &none, &Table);
+        assert!(
+            v.context[0].ends_with("matched 0 times, expected once"),
+            "{:?}",
+            v.context
+        );
+    }
+
+    #[test]
+    fn long_lines_and_many_hits_are_cut_short() {
+        let text = format!("{}\n", "unexpected ".repeat(100)).repeat(50);
+        let v = evaluate(
+            &Check::NoMatch(vec![re("unexpected")]),
+            &Console::new(&text),
+            &Table,
+        );
+        assert!(v.context.len() < 20, "{}", v.context.len());
+        assert!(v.context.iter().all(|l| l.len() < 250), "{:?}", v.context);
+        assert!(
+            v.context[1].ends_with("... (940 more characters)"),
+            "{}",
+            v.context[1]
+        );
     }
 
     #[test]

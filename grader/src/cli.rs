@@ -8,7 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use lexopt::prelude::*;
 
-use crate::grade::{self, Lab, Settings};
+use crate::calibrate;
+use crate::grade::{self, Lab, Settings, shell_quote};
 use crate::qemu;
 use crate::report;
 use crate::spec::{self, Spec};
@@ -27,6 +28,12 @@ pub trait Builder {
     /// `features` are lab feature names (`"cow"`, `"trace"` …), empty for
     /// the base kernel.
     fn build(&mut self, features: &[String]) -> Result<Built, String>;
+
+    /// How a person runs this grader, for the commands reports suggest
+    /// (`cargo xtask grade`, or `grader --kernel K --fs F`).
+    fn command(&self) -> String {
+        "grader".to_owned()
+    }
 }
 
 pub const HELP: &str = "\
@@ -37,6 +44,7 @@ Usage: grader [OPTIONS] <LAB>... [TEST]...
        grader [OPTIONS] --all [TEST]...
        grader --list [LAB]...
 
+A LAB is a spec's name (lab-cow) or the path of a spec file (x/lab-new.toml).
 Words that name no lab select tests: only tests whose name contains one of
 them (ignoring case) are graded, and only the runs they need are booted.
 
@@ -44,23 +52,29 @@ Options:
   --all                  grade every lab
   --list                 list the labs and their points (with LABs: their tests)
   -j, --jobs N           QEMU runs at once [default: the number of cores]
-  --timeout-scale F      multiply every timeout by F (slow machines)
+  --timeout-scale F      multiply every timeout by F [default: measured: how
+                         much slower than the reference machine QEMU runs
+                         here, at least 1; cached per machine]
+  --calibrate            measure this machine's speed again, and say it
   --cpus N               harts per QEMU, instead of each spec's (default 3)
   --features LIST        build with these lab features (comma-separated,
                          possibly empty) instead of each spec's: grade a
                          kernel with several labs, or prove a lab's tests fail
                          without its code
-  --seed N               seed of the specs' random parameters (a report that
-                         used some prints its seed)
-  --json [FILE]          JSON report to FILE (one ending in .json, or - for
-                         stdout; the text report then goes to stderr)
+  --seed N               seed of the specs' random values [default: a new one;
+                         every report gives the seed and the command that
+                         repeats a failed test]
+  --json [FILE]          JSON report to FILE (- or none: stdout, and the text
+                         report goes to stderr; a lab's name after --json is
+                         the lab, not a file)
   --junit FILE           JUnit XML report
   --gradescope FILE      Gradescope results.json
   -h, --help             this help
 
-Console logs: <target>/grade/<lab>/<run>.log, <target> being
-$CARGO_TARGET_DIR or target/. Exit status: 0 full marks, 1 below, 2 a usage
-or spec error.";
+Console logs: <target>/grade/<lab>/<run>.log (the latest grader's; each
+grader's own are in <target>/grade/runs/), <target> being $CARGO_TARGET_DIR
+or target/. Exit status: 0 full marks, 1 below, 2 a usage or spec error or a
+missing tool.";
 
 /// Runs the grader with command-line `args` (without the program name),
 /// specs found under `root/labs/`. Returns the process exit status:
@@ -80,31 +94,53 @@ struct Options {
     words: Vec<String>,
     all: bool,
     list: bool,
+    calibrate: bool,
     jobs: Option<usize>,
     timeout_scale: Option<f64>,
     cpus: Option<u32>,
     features: Option<Vec<String>>,
     seed: Option<u64>,
     json: Option<PathBuf>,
+    /// The word after a bare `--json`: its file, unless it names a lab.
+    json_word: Option<String>,
     junit: Option<PathBuf>,
     gradescope: Option<PathBuf>,
 }
 
+/// The value of option `name`, parsed, or an error naming the option and
+/// what it takes.
+fn value<T: std::str::FromStr>(
+    p: &mut lexopt::Parser,
+    name: &str,
+    what: &str,
+) -> Result<T, String> {
+    let v = p
+        .value()
+        .map_err(|_| format!("{name} takes {what} (see --help)"))?;
+    let text = v.to_string_lossy();
+    text.parse()
+        .map_err(|_| format!("{name} takes {what}, not `{text}` (see --help)"))
+}
+
 /// The options, or `None` for `--help`.
-fn parse_args(args: &[OsString]) -> Result<Option<Options>, lexopt::Error> {
+fn parse_args(args: &[OsString]) -> Result<Option<Options>, String> {
     let mut o = Options::default();
     let mut p = lexopt::Parser::from_args(args.iter().cloned());
-    while let Some(arg) = p.next()? {
+    let unexpected = |e: lexopt::Error| format!("{e} (see --help)");
+    while let Some(arg) = p.next().map_err(unexpected)? {
         match arg {
             Short('h') | Long("help") => return Ok(None),
             Long("all") => o.all = true,
             Long("list") => o.list = true,
-            Short('j') | Long("jobs") => o.jobs = Some(p.value()?.parse()?),
-            Long("timeout-scale") => o.timeout_scale = Some(p.value()?.parse()?),
-            Long("cpus") => o.cpus = Some(p.value()?.parse()?),
-            Long("seed") => o.seed = Some(p.value()?.parse()?),
+            Long("calibrate") => o.calibrate = true,
+            Short('j') | Long("jobs") => o.jobs = Some(value(&mut p, "--jobs", "a number")?),
+            Long("timeout-scale") => {
+                o.timeout_scale = Some(value(&mut p, "--timeout-scale", "a positive number")?)
+            }
+            Long("cpus") => o.cpus = Some(value(&mut p, "--cpus", "a number from 1 to 8")?),
+            Long("seed") => o.seed = Some(value(&mut p, "--seed", "a whole number")?),
             Long("features") => {
-                let list = p.value()?.string()?;
+                let list: String = value(&mut p, "--features", "a comma-separated list")?;
                 o.features = Some(
                     list.split(',')
                         .map(str::trim)
@@ -113,47 +149,89 @@ fn parse_args(args: &[OsString]) -> Result<Option<Options>, lexopt::Error> {
                         .collect(),
                 );
             }
-            Long("json") => {
-                let file = match p.optional_value() {
-                    Some(v) => Some(v),
-                    // A following word is the file only if it looks like one,
-                    // so `--json lab-util` still names a lab.
-                    None => p.raw_args()?.next_if(|a| {
-                        let a = a.to_string_lossy();
-                        a == "-" || a.ends_with(".json")
-                    }),
-                };
-                o.json = Some(file.map_or_else(|| PathBuf::from("-"), PathBuf::from));
+            Long("json") => match p.optional_value() {
+                Some(v) => o.json = Some(v.into()),
+                None => {
+                    o.json = Some(PathBuf::from("-"));
+                    // The next word is the file, unless it is an option; a
+                    // lab's name is sorted out once the labs are known.
+                    let next = p
+                        .raw_args()
+                        .map_err(unexpected)?
+                        .next_if(|a| !a.to_string_lossy().starts_with('-') || a == "-");
+                    o.json_word = next.map(|w| w.to_string_lossy().into_owned());
+                }
+            },
+            Long("junit") => o.junit = Some(value::<String>(&mut p, "--junit", "a file")?.into()),
+            Long("gradescope") => {
+                o.gradescope = Some(value::<String>(&mut p, "--gradescope", "a file")?.into())
             }
-            Long("junit") => o.junit = Some(p.value()?.into()),
-            Long("gradescope") => o.gradescope = Some(p.value()?.into()),
-            Value(word) => o.words.push(word.string()?),
-            _ => return Err(arg.unexpected()),
+            Value(word) => o.words.push(word.string().map_err(unexpected)?),
+            _ => return Err(unexpected(arg.unexpected())),
         }
     }
     Ok(Some(o))
 }
 
+/// Settles the word after a bare `--json`: a lab (or spec file) stays a
+/// lab and the JSON goes to stdout; any other word is the JSON's file.
+fn resolve_json(o: &mut Options, is_lab: impl Fn(&str) -> bool) {
+    if let Some(word) = o.json_word.take() {
+        if is_lab(&word) || is_spec_path(&word) {
+            o.words.insert(0, word);
+        } else {
+            o.json = Some(word.into());
+        }
+    }
+}
+
+/// Whether a command-line word is a spec file rather than a lab's name or
+/// a test filter.
+fn is_spec_path(word: &str) -> bool {
+    word.ends_with(".toml")
+}
+
+/// A lab named on the command line: by name from `labs/`, or by path.
+fn load_lab(root: &Path, word: &str, seed: u64) -> Result<Spec, String> {
+    if !is_spec_path(word) {
+        return spec::load(root, word, seed).map_err(|e| e.to_string());
+    }
+    let path = Path::new(word);
+    if !path.is_file() {
+        return Err(format!("{word}: no such spec file"));
+    }
+    spec::load_file(root, path, word, seed).map_err(|e| e.to_string())
+}
+
 fn grade_labs(root: &Path, args: &[OsString], builder: &mut dyn Builder) -> Result<i32, String> {
-    let Some(o) = parse_args(args).map_err(|e| format!("{e} (see --help)"))? else {
+    let Some(mut o) = parse_args(args)? else {
         println!("{HELP}");
         return Ok(0);
     };
     if o.jobs == Some(0) {
         return Err("--jobs must be at least 1".into());
     }
-    if o.timeout_scale.is_some_and(|f| !(f > 0.0 && f.is_finite())) {
-        return Err("--timeout-scale must be a positive number".into());
+    if let Some(f) = o.timeout_scale.filter(|f| !(*f > 0.0 && f.is_finite())) {
+        return Err(format!(
+            "--timeout-scale takes a positive number, not `{f}` (see --help)"
+        ));
     }
     if o.cpus.is_some_and(|c| !(1..=8).contains(&c)) {
-        return Err("--cpus must be between 1 and 8".into());
+        return Err("--cpus takes a number from 1 to 8".into());
+    }
+    if o.calibrate {
+        return calibrate_now();
     }
     let known = spec::known_labs(root);
-    if known.is_empty() {
+    resolve_json(&mut o, |w| known.iter().any(|k| k == w));
+    if known.is_empty() && !o.words.iter().any(|w| is_spec_path(w)) {
         return Err(format!("no lab specs in {}", root.join("labs").display()));
     }
-    let (mut names, filters): (Vec<String>, Vec<String>) =
-        o.words.iter().cloned().partition(|w| known.contains(w));
+    let (mut names, filters): (Vec<String>, Vec<String>) = o
+        .words
+        .iter()
+        .cloned()
+        .partition(|w| known.contains(w) || is_spec_path(w));
     if o.all {
         names = known.clone();
     } else if names.is_empty() && !o.list {
@@ -167,35 +245,60 @@ fn grade_labs(root: &Path, args: &[OsString], builder: &mut dyn Builder) -> Resu
     }
     let mut seen = std::collections::HashSet::new();
     names.retain(|n| seen.insert(n.clone()));
+    if let Some(features) = &o.features
+        && let Some(all) = spec::known_features(root)
+        && let Some(bad) = features.iter().find(|f| !all.contains(f))
+    {
+        return Err(format!(
+            "--features: no lab feature \"{bad}\" (the features are {})",
+            all.join(", ")
+        ));
+    }
     let seed = o.seed.unwrap_or_else(random_seed);
+
+    // A broken spec stops only itself: the others are still listed or graded.
     let listing_all = o.list && names.is_empty();
-    let specs = if listing_all { &known } else { &names }
-        .iter()
-        .map(|lab| spec::load(root, lab, seed).map_err(|e| e.to_string()))
-        .collect::<Result<Vec<Spec>, String>>()?;
+    let mut broken = Vec::new();
+    let mut specs = Vec::new();
+    for word in if listing_all { &known } else { &names } {
+        match load_lab(root, word, seed) {
+            Ok(spec) => specs.push((word.clone(), spec)),
+            Err(e) if o.list || o.all => broken.push(e),
+            Err(e) => return Err(e),
+        }
+    }
+    for e in &broken {
+        eprintln!("grader: {e}");
+    }
+    let spec_status = if broken.is_empty() { None } else { Some(2) };
     if o.list {
+        let specs: Vec<Spec> = specs.into_iter().map(|(_, s)| s).collect();
         print!("{}", listing(&specs, !listing_all));
-        return Ok(0);
+        return Ok(spec_status.unwrap_or(0));
     }
 
     // A group spec grades labs that --all grades one by one anyway.
-    let specs = if o.all {
-        specs
-            .into_iter()
-            .filter(|s| s.includes.is_empty())
-            .collect()
-    } else {
-        specs
-    };
-    let mut specs = select(specs, &filters)?;
+    if o.all {
+        specs.retain(|(_, s)| s.includes.is_empty());
+    }
+    let mut specs = select(specs, &filters, &builder.command())?;
     if let Some(features) = &o.features {
-        for spec in &mut specs {
+        for (_, spec) in &mut specs {
             spec.features = features.clone();
         }
     }
     if std::env::var_os("GRADER_QEMU").is_none() {
         qemu::check()?;
+    } else if !qemu::qemu_binary_exists() {
+        return Err(format!(
+            "GRADER_QEMU={} is not a program: set it to a QEMU, or unset it",
+            qemu::qemu_binary().to_string_lossy()
+        ));
     }
+    let timeout_scale = match o.timeout_scale {
+        Some(f) => f,
+        None => machine_scale()?,
+    };
     let labs = build(specs, seed, builder);
     if let Err(e) = qemu::install_interrupt_handler() {
         eprintln!("grader: {e}");
@@ -205,15 +308,32 @@ fn grade_labs(root: &Path, args: &[OsString], builder: &mut dyn Builder) -> Resu
         Some(dir) => root.join(dir),
         None => root.join("target"),
     };
+    let grade_dir = target.join("grade");
+    let logs = grade::logs_dir(&grade_dir).map_err(|e| {
+        format!(
+            "cannot make a log directory in {}: {e}",
+            grade_dir.display()
+        )
+    })?;
+    let mut replay_options = String::new();
+    if let Some(features) = &o.features {
+        replay_options.push_str(&format!(" --features {}", shell_quote(&features.join(","))));
+    }
+    if let Some(cpus) = o.cpus {
+        replay_options.push_str(&format!(" --cpus {cpus}"));
+    }
     let json_to_stdout = o.json.as_deref() == Some(Path::new("-"));
     let settings = Settings {
         qemu: qemu::qemu_binary(),
         jobs: o
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        timeout_scale: o.timeout_scale.unwrap_or(1.0),
+        timeout_scale,
         cpus: o.cpus,
-        logs: target.join("grade"),
+        logs,
+        latest: Some(grade_dir),
+        replay: builder.command(),
+        replay_options,
         root: root.to_owned(),
         progress: std::io::stderr().is_terminal(),
     };
@@ -248,8 +368,52 @@ fn grade_labs(root: &Path, args: &[OsString], builder: &mut dyn Builder) -> Resu
     if let Some(e) = graded.qemu_error {
         return Err(e);
     }
+    if let Some(status) = spec_status {
+        eprintln!("grader: some specs could not be read (above): they were not graded");
+        return Ok(status);
+    }
     let (score, max) = report::totals(&graded.labs);
     Ok(if score == max { 0 } else { 1 })
+}
+
+/// The timeout scale this machine needs: measured once and cached. A
+/// stand-in QEMU (`GRADER_QEMU`) is never measured: it gets the cached
+/// scale, or 1.
+fn machine_scale() -> Result<f64, String> {
+    if let Some(speed) = calibrate::cached() {
+        return Ok(speed.scale);
+    }
+    if std::env::var_os("GRADER_QEMU").is_some() {
+        return Ok(1.0);
+    }
+    eprintln!("grader: measuring how fast QEMU runs on this machine (once; a few seconds)");
+    let speed = calibrate::measure(&qemu::qemu_binary())?;
+    eprintln!("grader: {}", describe(&speed));
+    Ok(speed.scale)
+}
+
+/// `--calibrate`: measure again and say what it gives.
+fn calibrate_now() -> Result<i32, String> {
+    if std::env::var_os("GRADER_QEMU").is_none() {
+        qemu::check()?;
+    }
+    let speed = calibrate::measure(&qemu::qemu_binary())?;
+    println!("{}", describe(&speed));
+    Ok(0)
+}
+
+fn describe(speed: &calibrate::Speed) -> String {
+    let kept = match &speed.file {
+        Some(f) => format!("kept in {}", f.display()),
+        None => "not kept: no cache directory".to_owned(),
+    };
+    format!(
+        "the reference guest took {:.2}s here ({:.2}s on the reference machine): \
+         timeouts ×{:.1} ({kept}; --timeout-scale overrides)",
+        speed.seconds,
+        calibrate::REFERENCE_SECONDS,
+        speed.scale
+    )
 }
 
 /// A seed short enough to type back with `--seed`.
@@ -261,8 +425,12 @@ fn random_seed() -> u64 {
 }
 
 /// Keeps the tests (and parts) whose names contain a filter; each filter
-/// must select something.
-fn select(mut specs: Vec<Spec>, filters: &[String]) -> Result<Vec<Spec>, String> {
+/// must select something. `command` is how the user runs the grader.
+fn select(
+    mut specs: Vec<(String, Spec)>,
+    filters: &[String],
+    command: &str,
+) -> Result<Vec<(String, Spec)>, String> {
     if filters.is_empty() {
         return Ok(specs);
     }
@@ -279,7 +447,7 @@ fn select(mut specs: Vec<Spec>, filters: &[String]) -> Result<Vec<Spec>, String>
         }
         any
     };
-    for spec in &mut specs {
+    for (_, spec) in &mut specs {
         spec.tests.retain_mut(|test| {
             if hit(&test.name) {
                 return true;
@@ -290,24 +458,25 @@ fn select(mut specs: Vec<Spec>, filters: &[String]) -> Result<Vec<Spec>, String>
         });
     }
     if let Some(i) = used.iter().position(|u| !u) {
-        let labs: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        let labs: Vec<&str> = specs.iter().map(|(w, _)| w.as_str()).collect();
+        let names: Vec<&str> = specs.iter().map(|(_, s)| s.name.as_str()).collect();
         return Err(format!(
-            "no test of {} matches \"{}\" (`grader --list {}` lists them)",
-            labs.join(", "),
+            "no test of {} matches \"{}\" (`{command} --list {}` lists them)",
+            names.join(", "),
             filters[i],
             labs.join(" ")
         ));
     }
-    specs.retain(|s| !s.tests.is_empty());
+    specs.retain(|(_, s)| !s.tests.is_empty());
     Ok(specs)
 }
 
 /// Builds each distinct feature set once.
-fn build(specs: Vec<Spec>, seed: u64, builder: &mut dyn Builder) -> Vec<Lab> {
+fn build(specs: Vec<(String, Spec)>, seed: u64, builder: &mut dyn Builder) -> Vec<Lab> {
     let mut done: Vec<(Vec<String>, Result<Built, String>)> = Vec::new();
     specs
         .into_iter()
-        .map(|spec| {
+        .map(|(arg, spec)| {
             let mut features = spec.features.clone();
             features.sort();
             let built = match done.iter().find(|(f, _)| *f == features) {
@@ -321,9 +490,18 @@ fn build(specs: Vec<Spec>, seed: u64, builder: &mut dyn Builder) -> Vec<Lab> {
                     built
                 }
             };
-            Lab { spec, seed, built }
+            Lab {
+                spec,
+                arg,
+                seed,
+                built,
+            }
         })
         .collect()
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `--list`: the labs and their points, or with `tests`, their tests too.
@@ -332,10 +510,10 @@ fn listing(specs: &[Spec], tests: bool) -> String {
     let mut out = String::new();
     for spec in specs {
         out.push_str(&format!(
-            "{:width$}  {:>3} points  {:>2} tests\n",
+            "{:width$}  {:>10}  {:>8}\n",
             spec.name,
-            spec.points(),
-            spec.tests.len()
+            plural(spec.points() as usize, "point", "points"),
+            plural(spec.tests.len(), "test", "tests"),
         ));
         if !tests {
             continue;
@@ -361,26 +539,55 @@ mod tests {
         args.iter().map(OsString::from).collect()
     }
 
-    #[test]
-    fn json_takes_a_file_only_when_it_looks_like_one() {
-        let o = parse_args(&os(&["--json", "lab-util"])).unwrap().unwrap();
-        assert_eq!(o.json, Some(PathBuf::from("-")));
-        assert_eq!(o.words, vec!["lab-util"]);
-        let o = parse_args(&os(&["--json", "out.json", "base"]))
-            .unwrap()
-            .unwrap();
-        assert_eq!(o.json, Some(PathBuf::from("out.json")));
-        let o = parse_args(&os(&["--json=x", "base"])).unwrap().unwrap();
-        assert_eq!(o.json, Some(PathBuf::from("x")));
-        let o = parse_args(&os(&["base", "--json"])).unwrap().unwrap();
-        assert_eq!(o.json, Some(PathBuf::from("-")));
+    fn parsed(args: &[&str]) -> Options {
+        let mut o = parse_args(&os(args)).unwrap().unwrap();
+        resolve_json(&mut o, |w| w == "lab-util" || w == "base");
+        o
     }
 
     #[test]
-    fn bad_options_are_errors() {
-        let e = parse_args(&os(&["--jobs", "x"])).err().unwrap().to_string();
-        assert!(e.contains("x"), "{e}");
-        assert!(parse_args(&os(&["--frobnicate"])).is_err());
+    fn json_takes_any_file_but_a_lab() {
+        let o = parsed(&["--json", "lab-util"]);
+        assert_eq!(o.json, Some(PathBuf::from("-")));
+        assert_eq!(o.words, vec!["lab-util"]);
+        for file in ["out.json", "report", "results.txt"] {
+            let o = parsed(&["--json", file, "base"]);
+            assert_eq!(o.json, Some(PathBuf::from(file)));
+            assert_eq!(o.words, vec!["base"]);
+        }
+        let o = parsed(&["--json=x", "base"]);
+        assert_eq!(o.json, Some(PathBuf::from("x")));
+        let o = parsed(&["base", "--json"]);
+        assert_eq!(o.json, Some(PathBuf::from("-")));
+        let o = parsed(&["--json", "--seed", "3", "base"]);
+        assert_eq!(o.json, Some(PathBuf::from("-")));
+        assert_eq!(o.seed, Some(3));
+        let o = parsed(&["--json", "-", "base"]);
+        assert_eq!(o.json, Some(PathBuf::from("-")));
+        let o = parsed(&["--json", "x/new.toml"]);
+        assert_eq!(o.words, vec!["x/new.toml"]);
+    }
+
+    #[test]
+    fn bad_values_name_their_option() {
+        let err = |args: &[&str]| parse_args(&os(args)).err().unwrap();
+        assert_eq!(
+            err(&["--timeout-scale", "abc"]),
+            "--timeout-scale takes a positive number, not `abc` (see --help)"
+        );
+        assert_eq!(
+            err(&["--jobs", "x"]),
+            "--jobs takes a number, not `x` (see --help)"
+        );
+        assert_eq!(
+            err(&["--seed", "-1"]),
+            "--seed takes a whole number, not `-1` (see --help)"
+        );
+        assert_eq!(
+            err(&["--cpus"]),
+            "--cpus takes a number from 1 to 8 (see --help)"
+        );
+        assert!(err(&["--frobnicate"]).contains("--frobnicate"));
         assert!(parse_args(&os(&["-h"])).unwrap().is_none());
     }
 
@@ -422,17 +629,26 @@ usertest = "copyout"
                 })
                 .collect()
         };
-        let all = select(vec![demo()], &[]).unwrap();
+        let sel = |filters: &[&str]| {
+            let filters: Vec<String> = filters.iter().map(|f| f.to_string()).collect();
+            select(
+                vec![("demo".to_owned(), demo())],
+                &filters,
+                "cargo xtask grade",
+            )
+            .map(|v| v.into_iter().map(|(_, s)| s).collect::<Vec<Spec>>())
+        };
+        let all = sel(&[]).unwrap();
         assert_eq!(all[0].points(), 6);
-        let some = select(vec![demo()], &["COPYOUT".to_owned()]).unwrap();
+        let some = sel(&["COPYOUT"]).unwrap();
         assert_eq!(names(&some), vec!["usertests", "usertests: copyout"]);
         assert_eq!(some[0].points(), 3);
-        let parent = select(vec![demo()], &["usertests".to_owned()]).unwrap();
+        let parent = sel(&["usertests"]).unwrap();
         assert_eq!(parent[0].points(), 5);
-        let e = select(vec![demo()], &["boot".to_owned(), "nope".to_owned()]).unwrap_err();
+        let e = sel(&["boot", "nope"]).unwrap_err();
         assert_eq!(
             e,
-            "no test of demo matches \"nope\" (`grader --list demo` lists them)"
+            "no test of demo matches \"nope\" (`cargo xtask grade --list demo` lists them)"
         );
     }
 

@@ -21,6 +21,8 @@ use crate::symbols::{KernelSymbols, Symbolize};
 /// A lab to grade: its spec (tests already filtered) and its kernel.
 pub struct Lab {
     pub spec: Spec,
+    /// How the command line named it: the lab's name, or its spec's path.
+    pub arg: String,
     /// The seed its random parameters were drawn from.
     pub seed: u64,
     pub built: Result<Built, String>,
@@ -32,8 +34,16 @@ pub struct Settings {
     pub timeout_scale: f64,
     /// Overrides every spec's `cpus`.
     pub cpus: Option<u32>,
-    /// Console logs go to `<logs>/<lab>/<run-id>.log`.
+    /// Console logs go to `<logs>/<lab>/<run-id>.log`: a directory of this
+    /// grader's own (see [`logs_dir`]).
     pub logs: PathBuf,
+    /// Where `<lab>` links to the lab's directory in `logs`, so that
+    /// `<latest>/<lab>/<run-id>.log` is the latest console.
+    pub latest: Option<PathBuf>,
+    /// How to grade a lab again: `{replay} <lab> --seed N{replay_options}`.
+    pub replay: String,
+    /// The options that change the kernel (`--features`, `--cpus`), as typed.
+    pub replay_options: String,
     /// Log paths are shown relative to this directory when inside it.
     pub root: PathBuf,
     /// Draw a progress line on stderr.
@@ -87,6 +97,11 @@ fn run_timeout(spec: &Spec, run: usize, scale: f64) -> Duration {
 /// Grades `labs`, printing the text report to `out` as results come in.
 pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Result<Graded> {
     let started = Instant::now();
+    if let Some(latest) = &settings.latest {
+        for lab in labs {
+            link_latest(latest, &settings.logs, &lab.spec.name);
+        }
+    }
     let mut jobs = Vec::new();
     // job_of[lab][run]: the job that boots that run, if any test needs it.
     let mut job_of: Vec<Vec<Option<usize>>> = Vec::new();
@@ -127,6 +142,7 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
             })
             .collect(),
         reports: Vec::new(),
+        replay: (&settings.replay, &settings.replay_options),
         lab_open: false,
         test: 0,
         progress: Progress {
@@ -255,6 +271,118 @@ fn finish(job: &Job, transcript: io::Result<Transcript>, settings: &Settings) ->
     }
 }
 
+/// How many graders' log directories are kept (with any younger than
+/// [`KEEP_YOUNG`], which may belong to graders still running).
+const KEEP_RUNS: usize = 20;
+const KEEP_YOUNG: Duration = Duration::from_secs(3600);
+
+/// Makes a directory for this grader's console logs:
+/// `<grade>/runs/<UTC date-time>-<pid>`, so that graders running at once
+/// on one tree each keep their own. Removes the oldest beyond the newest
+/// [`KEEP_RUNS`].
+pub fn logs_dir(grade: &Path) -> io::Result<PathBuf> {
+    let runs = grade.join("runs");
+    std::fs::create_dir_all(&runs)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let dir = runs.join(format!(
+        "{}-{}",
+        utc_stamp(now.as_secs()),
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let mut old: Vec<PathBuf> = std::fs::read_dir(&runs)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && *p != dir)
+        .collect();
+    // The names start with the time, so they sort oldest first.
+    old.sort();
+    let excess = (old.len() + 1).saturating_sub(KEEP_RUNS);
+    for path in old.into_iter().take(excess) {
+        let age = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok());
+        if age.is_some_and(|a| a > KEEP_YOUNG) {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+    Ok(dir)
+}
+
+/// `YYYYmmdd-HHMMSS` in UTC for `secs` since 1970.
+fn utc_stamp(secs: u64) -> String {
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Days to a civil date (Howard Hinnant's algorithm, in unsigned form:
+    // dates before 1970 never occur here).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+/// Points `<latest>/<lab>` at `<logs>/<lab>` (made if need be), replacing
+/// whatever was there: an older grader's link, or a directory of logs from
+/// before there were links. Best effort: logs are still written without it.
+fn link_latest(latest: &Path, logs: &Path, lab: &str) {
+    let target = logs.join(lab);
+    if std::fs::create_dir_all(&target).is_err() {
+        return;
+    }
+    let link = latest.join(lab);
+    let relative = target
+        .strip_prefix(latest)
+        .map_or_else(|_| target.clone(), Path::to_path_buf);
+    let temp = latest.join(format!(".{lab}.{}.link", std::process::id()));
+    let _ = std::fs::remove_file(&temp);
+    if std::os::unix::fs::symlink(&relative, &temp).is_err() {
+        return;
+    }
+    if std::fs::symlink_metadata(&link).is_ok_and(|m| m.is_dir()) {
+        let _ = std::fs::remove_dir_all(&link);
+    }
+    if std::fs::rename(&temp, &link).is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+}
+
+/// `word` quoted for a POSIX shell when it needs it.
+pub fn shell_quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=,:+@%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// Gives every leaf of `report` that did not pass the command that grades
+/// it again: the lab's, with the test's name as a filter.
+fn add_replay(report: &mut TestReport, lab_replay: &str) {
+    if report.parts.is_empty() {
+        if report.outcome != Outcome::Pass {
+            report.replay = Some(format!("{lab_replay} {}", shell_quote(&report.name)));
+        }
+        return;
+    }
+    for part in &mut report.parts {
+        add_replay(part, lab_replay);
+    }
+}
+
 /// Writes `path` whole or not at all: a reader, or another grader writing
 /// the same log, never sees a half-written file.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
@@ -280,6 +408,8 @@ struct Printer<'a> {
     symbols: Vec<Option<KernelSymbols>>,
     /// Printed labs; the last is still being printed while `lab_open`.
     reports: Vec<LabReport>,
+    /// [`Settings::replay`] and [`Settings::replay_options`].
+    replay: (&'a str, &'a str),
     lab_open: bool,
     /// The next test of the open lab.
     test: usize,
@@ -295,8 +425,19 @@ impl Printer<'_> {
                 let Some(lab) = self.labs.get(self.reports.len()) else {
                     break;
                 };
-                let seed = (!lab.spec.random.is_empty()).then_some(lab.seed);
-                let report = LabReport::new(lab.spec.name.clone(), seed, lab.spec.random.clone());
+                let replay = format!(
+                    "{} {} --seed {}{}",
+                    self.replay.0,
+                    shell_quote(&lab.arg),
+                    lab.seed,
+                    self.replay.1
+                );
+                let report = LabReport::new(
+                    lab.spec.name.clone(),
+                    lab.seed,
+                    lab.spec.random.clone(),
+                    replay,
+                );
                 self.progress.clear();
                 report::write_lab_header(out, &report, named)?;
                 self.reports.push(report);
@@ -314,7 +455,7 @@ impl Printer<'_> {
                 printed = true;
                 continue;
             };
-            let report = match &lab.built {
+            let mut report = match &lab.built {
                 Err(e) => not_built(test, e),
                 Ok(_) => {
                     let job = self.job_of[l][test.run].expect("a selected test's run is booted");
@@ -323,6 +464,7 @@ impl Printer<'_> {
                     judge(test, result, symbols)
                 }
             };
+            add_replay(&mut report, &self.reports[l].replay);
             self.progress.clear();
             report::write_test(out, &report)?;
             self.reports[l].push(report);
@@ -346,6 +488,7 @@ fn not_built(test: &Test, error: &str) -> TestReport {
         visibility: t.visibility,
         context: vec![format!("the kernel was not built: {error}")],
         log: None,
+        replay: None,
         parts: Vec::new(),
     };
     TestReport {
@@ -378,6 +521,7 @@ fn judge(test: &Test, run: &RunResult, symbols: &dyn Symbolize) -> TestReport {
         visibility: test.visibility,
         context: Vec::new(),
         log: run.log.clone(),
+        replay: None,
         parts,
     }
 }
@@ -405,6 +549,7 @@ fn judge_leaf(
         visibility: test.visibility,
         context,
         log: run.log.clone(),
+        replay: None,
         parts: Vec::new(),
     }
 }
@@ -474,6 +619,16 @@ fn ended_early(end: &End, console: &Console, timeout: Duration) -> (Outcome, Vec
             let mut context = vec![format!("QEMU exited ({status}) before the run finished")];
             context.extend(stderr.lines().take(3).map(|l| format!("qemu: {l}")));
             (Outcome::Fail, context)
+        }
+        End::OutputLimit { printed } => {
+            let mut context = vec![format!(
+                "the console passed {} MiB ({printed} bytes printed): the run was stopped; \
+                 its log keeps the first and last {} KiB",
+                qemu::OUTPUT_LIMIT >> 20,
+                qemu::KEEP_TAIL >> 10
+            )];
+            context.extend(console.tail());
+            (Outcome::OutputLimit, context)
         }
     }
 }

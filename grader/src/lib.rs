@@ -1,11 +1,13 @@
 //! The autograder: boots the kernel in QEMU, types commands at the shell,
 //! checks the console against a TOML spec and reports scores.
 //!
-//! `spec` reads `labs/<lab>.toml`; `qemu` starts and drives QEMU; `check`
+//! `spec` reads `labs/<lab>.toml`; `qemu` starts and drives QEMU, and
+//! `calibrate` measures how fast it runs here; `check`
 //! judges a console; `symbols` names kernel addresses for backtraces;
 //! `grade` schedules runs and judges tests; `report` formats results;
 //! `cli` is the command line of `grader` and `cargo xtask grade`.
 
+pub mod calibrate;
 pub mod check;
 pub mod cli;
 pub mod grade;

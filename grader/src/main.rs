@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use grader::cli::{self, Builder, Built};
+use grader::grade::shell_quote;
 
 /// Hands out the kernel and image given on the command line: they are one
 /// build, so they serve one set of lab features only.
@@ -12,6 +13,8 @@ struct GivenFiles {
     kernel: Option<PathBuf>,
     fs_img: Option<PathBuf>,
     used_for: Option<Vec<String>>,
+    /// `--root` as given, for the commands reports suggest.
+    root: Option<PathBuf>,
 }
 
 impl Builder for GivenFiles {
@@ -37,6 +40,20 @@ impl Builder for GivenFiles {
             fs_img: fs_img.clone(),
         })
     }
+
+    fn command(&self) -> String {
+        let mut line = "grader".to_owned();
+        for (flag, value) in [
+            ("--root", &self.root),
+            ("--kernel", &self.kernel),
+            ("--fs", &self.fs_img),
+        ] {
+            if let Some(v) = value {
+                line.push_str(&format!(" {flag} {}", shell_quote(&v.to_string_lossy())));
+            }
+        }
+        line
+    }
 }
 
 const STANDALONE_HELP: &str = "
@@ -51,6 +68,7 @@ fn main() {
         kernel: None,
         fs_img: None,
         used_for: None,
+        root: None,
     };
     let mut root = None;
     let mut rest = Vec::new();
@@ -84,6 +102,7 @@ fn main() {
             std::process::exit(2);
         }
     }
+    builder.root = root.clone();
     let root = root.unwrap_or_else(find_root);
     let status = cli::run(&root, &rest, &mut builder);
     if rest.iter().any(|a| a == "-h" || a == "--help") {

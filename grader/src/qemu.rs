@@ -7,7 +7,7 @@
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read, Write};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
@@ -67,8 +67,8 @@ pub fn parse_version(text: &str) -> Option<(u32, u32)> {
 pub fn check() -> Result<(u32, u32), String> {
     let out = Command::new(QEMU).arg("--version").output().map_err(|_| {
         format!(
-            "{QEMU} not found: install it with `apt-get install -y qemu-system-misc` \
-             (or run `cargo xtask setup` as root)"
+            "{QEMU} is not installed: run `cargo xtask setup` (as root it installs it), \
+             or `sudo apt-get install -y qemu-system-misc`"
         )
     })?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -89,10 +89,24 @@ pub fn qemu_binary() -> OsString {
     std::env::var_os("GRADER_QEMU").unwrap_or_else(|| QEMU.into())
 }
 
+/// Whether [`qemu_binary`] names a file, or a program on `PATH`.
+pub fn qemu_binary_exists() -> bool {
+    let qemu = PathBuf::from(qemu_binary());
+    if qemu.components().count() > 1 {
+        return qemu.is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(&qemu).is_file()))
+}
+
 /// The whole command line of a graded run: the machine, the console on
 /// stdio and nothing else. No `-nographic` (its monitor escape `^A` in the
 /// input could end a run), no GDB port (so any number of graders run at
-/// once), and `-snapshot` so the disk image is never written.
+/// once), no default devices and no network, and `-snapshot` so the disk
+/// image is never written. On Linux, QEMU's seccomp sandbox keeps it from
+/// starting programs or changing privileges. The translation cache is
+/// capped (64 MiB) so that QEMU fits the address-space limit graded runs
+/// get ([`QEMU_ADDRESS_SPACE`]).
 pub fn graded_args(kernel: &Path, fs_img: &Path, cpus: u32) -> Vec<OsString> {
     let mut args = machine_args(kernel, fs_img, cpus);
     args.extend(
@@ -103,14 +117,33 @@ pub fn graded_args(kernel: &Path, fs_img: &Path, cpus: u32) -> Vec<OsString> {
             "stdio",
             "-monitor",
             "none",
+            "-nodefaults",
+            "-nic",
+            "none",
+            "-accel",
+            "tcg,tb-size=64",
             "-no-reboot",
-            "-snapshot",
         ]
         .iter()
         .map(OsString::from),
     );
+    if cfg!(target_os = "linux") {
+        args.extend(
+            [
+                "-sandbox",
+                "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+            ]
+            .iter()
+            .map(OsString::from),
+        );
+    }
+    args.push("-snapshot".into());
     args
 }
+
+/// The address space a graded QEMU may use (`RLIMIT_AS`): the guest's
+/// 128 MiB, the 64 MiB translation cache, and room for QEMU itself.
+pub const QEMU_ADDRESS_SPACE: u64 = 2 << 30;
 
 /// One graded boot: what to run and what to type.
 pub struct Session<'a> {
@@ -135,6 +168,8 @@ pub enum End {
     Panic { line: String },
     /// QEMU exited by itself before the run finished.
     Exited { status: String, stderr: String },
+    /// The console passed [`OUTPUT_LIMIT`] bytes, `printed` in all.
+    OutputLimit { printed: usize },
 }
 
 /// A finished run: the console as printed and how it ended.
@@ -148,6 +183,8 @@ pub struct Transcript {
 /// How long output keeps being collected after a panic line (the
 /// backtrace that may follow), before QEMU is stopped.
 pub const PANIC_GRACE: Duration = Duration::from_millis(200);
+/// How long the rest of a panic line may take to arrive.
+pub const PANIC_LINE_WAIT: Duration = Duration::from_secs(2);
 /// How long a `$ ` that ends a line of output (not at a line start, as a
 /// prompt after output that lacks its newline) must stay the last thing
 /// printed to count as a prompt.
@@ -162,26 +199,92 @@ pub enum Step {
     Finished,
     /// A `panic: ` line appeared (the first one).
     Panic,
+    /// The console passed [`OUTPUT_LIMIT`].
+    OutputLimit,
+}
+
+/// How much of a run's console is kept: its first `KEEP_HEAD` and its last
+/// `KEEP_TAIL` bytes (a flood in between is counted, not kept).
+pub const KEEP_HEAD: usize = 512 * 1024;
+pub const KEEP_TAIL: usize = 512 * 1024;
+/// A run whose console passes this many bytes ends at once, OUTPUT LIMIT:
+/// the full usertests print about 40 KB.
+pub const OUTPUT_LIMIT: usize = 4 * 1024 * 1024;
+/// How much of one console line is looked at (prompts, panics, `until`).
+const LINE_MAX: usize = 4096;
+
+/// The console as kept: the head, the tail, and how much was dropped
+/// between them.
+#[derive(Default)]
+struct Kept {
+    head: Vec<u8>,
+    tail: Vec<u8>,
+    dropped: usize,
+}
+
+impl Kept {
+    fn push(&mut self, mut bytes: &[u8]) {
+        if self.tail.is_empty() {
+            let n = KEEP_HEAD.saturating_sub(self.head.len()).min(bytes.len());
+            self.head.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+        }
+        self.tail.extend_from_slice(bytes);
+        // Drop in big steps, so a flood costs amortised O(1) a byte.
+        if self.tail.len() > 2 * KEEP_TAIL {
+            let cut = self.tail.len() - KEEP_TAIL;
+            self.tail.drain(..cut);
+            self.dropped += cut;
+        }
+    }
+
+    /// Bytes printed so far, kept or not.
+    fn total(&self) -> usize {
+        self.head.len() + self.dropped + self.tail.len()
+    }
+
+    fn into_bytes(self) -> Vec<u8> {
+        let mut out = self.head;
+        if self.dropped > 0 {
+            out.extend_from_slice(
+                format!(
+                    "\n[grader: {} bytes of console output not kept here]\n",
+                    self.dropped
+                )
+                .as_bytes(),
+            );
+        }
+        out.extend_from_slice(&self.tail);
+        out
+    }
 }
 
 /// Drives the shell from the console output, like MIT's gradelib: at each
 /// prompt `$ ` (at a line start) type the next command; the run is over at
 /// the prompt after the last one. A prompt counts only if it appeared after
 /// the previous command was typed: the echo of a command, or a prompt
-/// printed before typing, never advances the script twice.
+/// printed before typing, never advances the script twice. Positions are
+/// counted in bytes printed since boot, kept or not.
 pub struct Shell<'a> {
     commands: &'a [String],
     until: Option<&'a Regex>,
-    output: Vec<u8>,
+    kept: Kept,
     typed: usize,
     /// Output from here on was printed after the last command was typed.
     typed_at: usize,
     /// Start of the line not yet ended by a newline.
     line_start: usize,
+    /// That line's first `LINE_MAX` bytes, its length and last two bytes.
+    line: Vec<u8>,
+    line_len: usize,
+    line_end: [u8; 2],
     /// That line was already taken as a prompt.
     line_prompted: bool,
     panic: Option<String>,
+    /// The panic line has not ended yet: it is still growing.
+    panic_open: bool,
     ok_lines: usize,
+    limit_hit: bool,
 }
 
 impl<'a> Shell<'a> {
@@ -189,53 +292,58 @@ impl<'a> Shell<'a> {
         Shell {
             commands,
             until,
-            output: Vec::new(),
+            kept: Kept::default(),
             typed: 0,
             typed_at: 0,
             line_start: 0,
+            line: Vec::new(),
+            line_len: 0,
+            line_end: [0; 2],
             line_prompted: false,
             panic: None,
+            panic_open: false,
             ok_lines: 0,
+            limit_hit: false,
         }
     }
 
     /// Takes more console output.
     pub fn feed(&mut self, bytes: &[u8]) -> Step {
-        let from = self.output.len();
-        self.output.extend_from_slice(bytes);
+        let from = self.kept.total();
+        self.kept.push(bytes);
         let had_panic = self.panic.is_some();
         let mut prompt = false;
         let mut until_seen = false;
-        let mut scan = from.max(self.line_start);
-        while let Some(nl) = self.output[scan..].iter().position(|&b| b == b'\n') {
-            let end = scan + nl;
-            let line = String::from_utf8_lossy(&self.output[self.line_start..end]);
-            let line = line.strip_suffix('\r').unwrap_or(&line);
-            if self.panic.is_none() && line.starts_with("panic: ") {
-                self.panic = Some(line.to_owned());
+        for (k, &b) in bytes.iter().enumerate() {
+            if b == b'\n' {
+                let (p, u) = self.end_line();
+                prompt |= p;
+                until_seen |= u;
+                self.line_start = from + k + 1;
+            } else {
+                if self.line.len() < LINE_MAX {
+                    self.line.push(b);
+                }
+                self.line_len += 1;
+                self.line_end = [self.line_end[1], b];
             }
-            if line.ends_with(": OK") || line.trim() == "OK" {
-                self.ok_lines += 1;
-            }
-            let after_typing = self.line_start >= self.typed_at;
-            if after_typing && self.typed == self.commands.len() {
-                until_seen |= self.until.is_some_and(|re| line_matches(re, line));
-            }
-            prompt |= after_typing && !self.line_prompted && line.starts_with("$ ");
-            self.line_start = end + 1;
-            self.line_prompted = false;
-            scan = end + 1;
         }
-        let partial = &self.output[self.line_start..];
-        if self.panic.is_none() && partial.starts_with(b"panic: ") {
-            self.panic = Some(String::from_utf8_lossy(partial).into_owned());
+        if self.panic.is_none() && self.line.starts_with(b"panic: ") {
+            self.panic_open = true;
         }
-        if self.line_start >= self.typed_at && !self.line_prompted && partial.starts_with(b"$ ") {
+        if self.panic_open {
+            self.panic = Some(String::from_utf8_lossy(&self.line).into_owned());
+        }
+        if self.line_start >= self.typed_at && !self.line_prompted && self.line.starts_with(b"$ ") {
             prompt = true;
             self.line_prompted = true;
         }
         if self.panic.is_some() {
             return if had_panic { Step::Wait } else { Step::Panic };
+        }
+        if self.kept.total() > OUTPUT_LIMIT && !self.limit_hit {
+            self.limit_hit = true;
+            return Step::OutputLimit;
         }
         if until_seen {
             return Step::Finished;
@@ -243,15 +351,40 @@ impl<'a> Shell<'a> {
         if prompt { self.prompt() } else { Step::Wait }
     }
 
+    /// Ends the current line: returns whether it was a prompt and whether it
+    /// matched `until`.
+    fn end_line(&mut self) -> (bool, bool) {
+        let text = String::from_utf8_lossy(&self.line);
+        let line = text.strip_suffix('\r').unwrap_or(&text);
+        if self.panic_open {
+            self.panic = Some(line.to_owned());
+            self.panic_open = false;
+        } else if self.panic.is_none() && line.starts_with("panic: ") {
+            self.panic = Some(line.to_owned());
+        }
+        if line.ends_with(": OK") || line.trim() == "OK" {
+            self.ok_lines += 1;
+        }
+        let after_typing = self.line_start >= self.typed_at;
+        let until = after_typing
+            && self.typed == self.commands.len()
+            && self.until.is_some_and(|re| line_matches(re, line));
+        let prompt = after_typing && !self.line_prompted && line.starts_with("$ ");
+        self.line.clear();
+        self.line_len = 0;
+        self.line_end = [0; 2];
+        self.line_prompted = false;
+        (prompt, until)
+    }
+
     /// Whether the output ends in `$ ` after other text on its line, which
     /// is a prompt if nothing follows it for [`QUIET_PROMPT`].
     pub fn ends_in_late_prompt(&self) -> bool {
-        let partial = &self.output[self.line_start..];
         self.panic.is_none()
             && self.line_start >= self.typed_at
             && !self.line_prompted
-            && partial.len() > 2
-            && partial.ends_with(b"$ ")
+            && self.line_len > 2
+            && self.line_end == *b"$ "
     }
 
     /// Takes the `$ ` at the end of the output as a prompt (nothing followed it).
@@ -267,7 +400,7 @@ impl<'a> Shell<'a> {
         match self.commands.get(self.typed) {
             Some(command) => {
                 self.typed += 1;
-                self.typed_at = self.output.len();
+                self.typed_at = self.kept.total();
                 Step::Type(format!("{command}\n"))
             }
             None if self.until.is_none() => Step::Finished,
@@ -295,12 +428,25 @@ impl<'a> Shell<'a> {
         self.ok_lines
     }
 
+    /// The first `panic: ` line, as much of it as has arrived.
     pub fn panic_line(&self) -> Option<&str> {
         self.panic.as_deref()
     }
 
+    /// Whether the panic line has ended (its newline arrived).
+    pub fn panic_line_complete(&self) -> bool {
+        self.panic.is_some() && !self.panic_open
+    }
+
+    /// Bytes printed so far, kept or not.
+    pub fn printed(&self) -> usize {
+        self.kept.total()
+    }
+
+    /// The console as kept: all of it, or its head and tail with a line
+    /// saying how much was dropped between them.
     pub fn into_output(self) -> Vec<u8> {
-        self.output
+        self.kept.into_bytes()
     }
 }
 
@@ -377,15 +523,21 @@ impl Drop for Running {
 }
 
 /// Makes the kernel kill QEMU if the grader dies without cleaning up
-/// (SIGKILL, a crash), so no run outlives it even then.
+/// (SIGKILL, a crash), so no run outlives it even then, and caps its
+/// address space.
 #[cfg(target_os = "linux")]
 fn die_with_parent(command: &mut Command) {
     let parent = std::process::id();
     // SAFETY: the closure runs in the forked child before exec, where only
-    // async-signal-safe calls are allowed: prctl, getppid and _exit are,
-    // and nothing here allocates or takes a lock.
+    // async-signal-safe calls are allowed: setrlimit, prctl, getppid and
+    // _exit are, and nothing here allocates or takes a lock.
     unsafe {
         command.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: QEMU_ADDRESS_SPACE,
+                rlim_max: QEMU_ADDRESS_SPACE,
+            };
+            libc::setrlimit(libc::RLIMIT_AS, &limit);
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             // The parent may have died before prctl took effect.
             if libc::getppid() as u32 != parent {
@@ -399,9 +551,11 @@ fn die_with_parent(command: &mut Command) {
 #[cfg(not(target_os = "linux"))]
 fn die_with_parent(_: &mut Command) {}
 
-/// Reads `from` until end of file on a thread, sending each chunk.
+/// Reads `from` until end of file on a thread, sending each chunk. The
+/// channel holds a few chunks only: a console that prints faster than the
+/// grader reads waits, instead of filling the grader's memory.
 fn forward(mut from: impl Read + Send + 'static) -> Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::sync_channel(16);
     thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n @ 1..) = from.read(&mut buf) {
@@ -432,9 +586,18 @@ pub fn run_session(session: &Session, progress: &mut dyn FnMut(usize)) -> io::Re
     let deadline = start + session.timeout;
     let mut shell = Shell::new(session.commands, session.until);
     let mut panicked_at: Option<Instant> = None;
+    // When the whole panic line was in: the backtrace's grace starts then.
+    let mut panic_line_at: Option<Instant> = None;
     let mut ok_lines = 0;
     let end = loop {
-        let limit = panicked_at.map_or(deadline, |t| t + PANIC_GRACE);
+        if panic_line_at.is_none() && shell.panic_line_complete() {
+            panic_line_at = Some(Instant::now());
+        }
+        let limit = match (panic_line_at, panicked_at) {
+            (Some(t), _) => t + PANIC_GRACE,
+            (None, Some(t)) => t + PANIC_LINE_WAIT,
+            (None, None) => deadline,
+        };
         let now = Instant::now();
         if now >= limit {
             break match shell.panic_line() {
@@ -487,6 +650,11 @@ pub fn run_session(session: &Session, progress: &mut dyn FnMut(usize)) -> io::Re
             }
             Step::Finished => break End::Finished,
             Step::Panic => panicked_at = Some(Instant::now()),
+            Step::OutputLimit => {
+                break End::OutputLimit {
+                    printed: shell.printed(),
+                };
+            }
         }
     };
     drop(qemu);
@@ -525,13 +693,116 @@ mod tests {
     }
 
     #[test]
-    fn graded_args_keep_qemu_quiet_and_the_disk_unchanged() {
+    fn graded_args_keep_qemu_quiet_contained_and_the_disk_unchanged() {
         let a = graded_args(Path::new("k"), Path::new("f.img"), 1);
         let joined = a.join(OsStr::new(" ")).into_string().unwrap();
-        assert!(joined.ends_with("-display none -serial stdio -monitor none -no-reboot -snapshot"));
-        assert!(
-            !joined.contains("nographic") && !joined.contains("-gdb") && !joined.contains(" -s ")
+        for want in [
+            "-display none -serial stdio -monitor none -nodefaults -nic none",
+            "-accel tcg,tb-size=64",
+            "-no-reboot",
+            "-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+        ] {
+            assert!(joined.contains(want), "no {want} in {joined}");
+        }
+        assert!(joined.ends_with(" -snapshot"), "{joined}");
+        // One drive (the image), no host directories, no debugging, no
+        // network, no semihosting.
+        assert_eq!(joined.matches("-drive").count(), 1);
+        for banned in [
+            "nographic",
+            "-gdb",
+            " -s ",
+            "-virtfs",
+            "-fsdev",
+            "-netdev",
+            "semihosting",
+            "-chardev",
+            "-device virtio-net",
+            "-plugin",
+        ] {
+            assert!(!joined.contains(banned), "{banned} in {joined}");
+        }
+    }
+
+    #[test]
+    fn a_panic_line_is_reported_whole_however_it_arrives() {
+        let cmds = commands(&["x"]);
+        let mut sh = Shell::new(&cmds, None);
+        assert_eq!(sh.feed(b"booting\npanic: "), Step::Panic);
+        assert!(!sh.panic_line_complete());
+        assert_eq!(sh.feed(b"freeing free"), Step::Wait);
+        assert_eq!(sh.panic_line(), Some("panic: freeing free"));
+        assert_eq!(
+            sh.feed(b" page (hart 0 at kalloc.rs:40)\r\nbacktrace:\n"),
+            Step::Wait
         );
+        assert!(sh.panic_line_complete());
+        assert_eq!(
+            sh.panic_line(),
+            Some("panic: freeing free page (hart 0 at kalloc.rs:40)")
+        );
+        // A later panic does not replace the first.
+        sh.feed(b"panic: again\n");
+        assert_eq!(
+            sh.panic_line(),
+            Some("panic: freeing free page (hart 0 at kalloc.rs:40)")
+        );
+    }
+
+    #[test]
+    fn a_flood_keeps_the_head_and_the_tail_and_hits_the_limit() {
+        let cmds = commands(&["flood"]);
+        let mut sh = Shell::new(&cmds, None);
+        assert_eq!(sh.feed(b"boot\n$ "), Step::Type("flood\n".into()));
+        sh.feed(b"flood\n");
+        let line = [b'x'; 99].iter().chain(b"\n").copied().collect::<Vec<u8>>();
+        let mut steps = Vec::new();
+        let mut chunk = Vec::new();
+        for _ in 0..400 {
+            chunk.extend_from_slice(&line);
+        }
+        while sh.printed() <= OUTPUT_LIMIT + chunk.len() {
+            let step = sh.feed(&chunk);
+            if step != Step::Wait {
+                steps.push(step);
+            }
+        }
+        // The limit is reported once.
+        assert_eq!(steps, [Step::OutputLimit]);
+        sh.feed(b"the end\n");
+        let printed = sh.printed();
+        let out = sh.into_output();
+        assert!(
+            out.len() <= KEEP_HEAD + 2 * KEEP_TAIL + 200,
+            "{}",
+            out.len()
+        );
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("boot\n$ flood\nxxx"));
+        assert!(text.ends_with("xxx\nthe end\n"));
+        // What was kept and what the marker says was dropped add up.
+        let marker =
+            regex::Regex::new(r"\n\[grader: (\d+) bytes of console output not kept here\]\n")
+                .unwrap();
+        let m = marker.captures(&text).expect("a marker");
+        let dropped: usize = m[1].parse().unwrap();
+        let whole = m.get(0).unwrap();
+        assert_eq!(whole.start(), KEEP_HEAD);
+        assert_eq!(whole.start() + dropped + (out.len() - whole.end()), printed);
+    }
+
+    #[test]
+    fn a_long_line_does_not_grow_the_shell() {
+        let cmds = commands(&["x", "y"]);
+        let mut sh = Shell::new(&cmds, None);
+        assert_eq!(sh.feed(b"$ "), Step::Type("x\n".into()));
+        sh.feed(b"x\n");
+        for _ in 0..1000 {
+            sh.feed(&[b'y'; 1000]);
+        }
+        assert!(sh.line.len() <= LINE_MAX);
+        // A prompt after it still counts.
+        assert_eq!(sh.feed(b"\n$ "), Step::Type("y\n".into()));
     }
 
     #[test]

@@ -11,15 +11,17 @@ use serde_json::json;
 
 use crate::spec::Visibility;
 
-/// How a test ended. A run cut short by a timeout or a panic gives its
-/// tests that outcome, unless what they check had already appeared.
+/// How a test ended. A run cut short by a timeout, a panic or a flood of
+/// output gives its tests that outcome, unless what they check had
+/// already appeared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Pass,
     Fail,
     Timeout,
     Panic,
+    OutputLimit,
 }
 
 impl Outcome {
@@ -29,6 +31,7 @@ impl Outcome {
             Outcome::Fail => "FAIL",
             Outcome::Timeout => "TIMEOUT",
             Outcome::Panic => "PANIC",
+            Outcome::OutputLimit => "OUTPUT LIMIT",
         }
     }
 
@@ -36,7 +39,7 @@ impl Outcome {
         let colour = match self {
             Outcome::Pass => AnsiColor::Green,
             Outcome::Fail | Outcome::Panic => AnsiColor::Red,
-            Outcome::Timeout => AnsiColor::Yellow,
+            Outcome::Timeout | Outcome::OutputLimit => AnsiColor::Yellow,
         };
         Style::new().fg_color(Some(colour.into())).bold()
     }
@@ -59,6 +62,9 @@ pub struct TestReport {
     /// The console log of its run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+    /// The command that grades it again, with the same random values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<TestReport>,
 }
@@ -80,22 +86,24 @@ pub struct LabReport {
     pub lab: String,
     pub score: u32,
     pub max_score: u32,
-    /// The seed of the random parameters, when the spec has some.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub seed: Option<u64>,
+    /// The seed its random values were drawn from.
+    pub seed: u64,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub random: BTreeMap<String, i64>,
+    /// The command that grades the lab again with the same random values.
+    pub replay: String,
     pub tests: Vec<TestReport>,
 }
 
 impl LabReport {
-    pub fn new(lab: String, seed: Option<u64>, random: BTreeMap<String, i64>) -> Self {
+    pub fn new(lab: String, seed: u64, random: BTreeMap<String, i64>, replay: String) -> Self {
         LabReport {
             lab,
             score: 0,
             max_score: 0,
             seed,
             random,
+            replay,
             tests: Vec::new(),
         }
     }
@@ -121,12 +129,13 @@ pub fn write_lab_header(out: &mut dyn Write, lab: &LabReport, named: bool) -> io
             BOLD.render_reset()
         )?;
     }
-    if let Some(seed) = lab.seed {
+    if !lab.random.is_empty() {
         let values: Vec<String> = lab.random.iter().map(|(k, v)| format!("{k}={v}")).collect();
         writeln!(
             out,
             "random: {} (seed {seed}; `--seed {seed}` repeats them)",
-            values.join(" ")
+            values.join(" "),
+            seed = lab.seed
         )?;
     }
     Ok(())
@@ -164,6 +173,9 @@ fn write_leaf(out: &mut dyn Write, test: &TestReport, indent: &str) -> io::Resul
         }
         if let Some(log) = &test.log {
             writeln!(out, "    console log: {log}")?;
+        }
+        if let Some(replay) = &test.replay {
+            writeln!(out, "    replay: {replay}")?;
         }
     }
     Ok(())
@@ -209,7 +221,8 @@ pub fn totals(labs: &[LabReport]) -> (u32, u32) {
 /// `{"score", "max_score", "labs": [...]}` with every test and its context.
 pub fn json(labs: &[LabReport]) -> String {
     let (score, max_score) = totals(labs);
-    let value = json!({ "score": score, "max_score": max_score, "labs": labs });
+    let seed = labs.first().map(|l| l.seed);
+    let value = json!({ "score": score, "max_score": max_score, "seed": seed, "labs": labs });
     serde_json::to_string_pretty(&value).expect("reports serialise") + "\n"
 }
 
@@ -222,12 +235,10 @@ pub fn gradescope(labs: &[LabReport], execution_seconds: f64) -> String {
     let mut summary = Vec::new();
     for lab in labs {
         summary.push(format!("{}: {}/{}", lab.lab, lab.score, lab.max_score));
-        if let Some(seed) = lab.seed {
-            summary.push(format!(
-                "  random parameters of {} from seed {seed}",
-                lab.lab
-            ));
-        }
+        summary.push(format!(
+            "  seed {}; grade it again: {}",
+            lab.seed, lab.replay
+        ));
         for leaf in lab.tests.iter().flat_map(TestReport::leaves) {
             let name = if named {
                 format!("{}: {}", lab.lab, leaf.name)
@@ -257,6 +268,9 @@ fn leaf_output(test: &TestReport) -> String {
     let mut out = test.outcome.label().to_owned();
     for line in &test.context {
         let _ = write!(out, "\n{line}");
+    }
+    if let Some(replay) = &test.replay {
+        let _ = write!(out, "\nreplay: {replay}");
     }
     out
 }
@@ -289,13 +303,12 @@ pub fn junit(labs: &[LabReport]) -> String {
             escape(&lab.lab)
         );
         let _ = writeln!(x, "    <properties>");
-        let mut properties = vec![
+        let properties = [
             ("score".to_owned(), lab.score.to_string()),
             ("max_score".to_owned(), lab.max_score.to_string()),
+            ("seed".to_owned(), lab.seed.to_string()),
+            ("replay".to_owned(), lab.replay.clone()),
         ];
-        if let Some(seed) = lab.seed {
-            properties.push(("seed".to_owned(), seed.to_string()));
-        }
         for (name, value) in &properties {
             let _ = writeln!(
                 x,
@@ -320,6 +333,9 @@ pub fn junit(labs: &[LabReport]) -> String {
             let mut body = t.context.join("\n");
             if let Some(log) = &t.log {
                 let _ = write!(body, "\nconsole log: {log}");
+            }
+            if let Some(replay) = &t.replay {
+                let _ = write!(body, "\nreplay: {replay}");
             }
             let _ = writeln!(
                 x,
@@ -400,6 +416,7 @@ mod tests {
                 Vec::new()
             },
             log: failed.then(|| "target/grade/base/shell.log".to_owned()),
+            replay: failed.then(|| format!("cargo xtask grade LAB --seed 17 '{name}'")),
             parts: Vec::new(),
         }
     }
@@ -407,7 +424,12 @@ mod tests {
     /// A lab with a pass, a fail, a timeout, a panic, a hidden test and a
     /// parent whose parts score separately.
     fn sample() -> Vec<LabReport> {
-        let mut base = LabReport::new("base".to_owned(), None, BTreeMap::new());
+        let mut base = LabReport::new(
+            "base".to_owned(),
+            17,
+            BTreeMap::new(),
+            "cargo xtask grade base --seed 17".to_owned(),
+        );
         base.push(leaf("boot", 5, 5, Outcome::Pass));
         base.push(leaf("echo", 0, 5, Outcome::Fail));
         let mut hidden = leaf("hidden stress", 10, 10, Outcome::Pass);
@@ -417,6 +439,7 @@ mod tests {
         let mut parent = leaf("usertests", 5, 10, Outcome::Timeout);
         parent.context.clear();
         parent.log = None;
+        parent.replay = None;
         parent.seconds = Some(300.4);
         let mut copyin = leaf("usertests: copyin", 5, 5, Outcome::Pass);
         copyin.seconds = None;
@@ -429,9 +452,28 @@ mod tests {
         parent.parts = vec![copyin, bigdir];
         base.push(parent);
         let random = BTreeMap::from([("n".to_owned(), 4242)]);
-        let mut util = LabReport::new("lab-util".to_owned(), Some(17), random);
+        let mut util = LabReport::new(
+            "lab-util".to_owned(),
+            17,
+            random,
+            "cargo xtask grade lab-util --seed 17".to_owned(),
+        );
         util.push(leaf("primes", 0, 20, Outcome::Panic));
-        vec![base, util]
+        let mut flood = leaf("flood", 0, 5, Outcome::OutputLimit);
+        flood.context =
+            vec!["the console passed 4194304 bytes (4194400 printed): stopped".to_owned()];
+        util.push(flood);
+        let mut labs = vec![base, util];
+        for lab in &mut labs {
+            let name = lab.lab.clone();
+            let fix =
+                |t: &mut TestReport| t.replay = t.replay.take().map(|r| r.replace("LAB", &name));
+            for test in &mut lab.tests {
+                fix(test);
+                test.parts.iter_mut().for_each(fix);
+            }
+        }
+        labs
     }
 
     #[test]
@@ -466,7 +508,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["score"], 20);
         assert_eq!(v["execution_time"], 313);
-        assert_eq!(v["tests"].as_array().unwrap().len(), 6);
+        assert_eq!(v["tests"].as_array().unwrap().len(), 7);
         insta::assert_snapshot!(out);
     }
 }

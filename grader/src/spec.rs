@@ -9,8 +9,13 @@
 //! timeout = "30s"            # default run timeout ("500ms", "30s", "2m")
 //! cpus = 3                   # optional, default 3
 //!
-//! [random]                   # optional: integers drawn from --seed,
-//! n = { min = 10, max = 99 } # written {{n}} in commands and regexes
+//! [random]                   # optional: values drawn from --seed,
+//! n = { min = 10, max = 99 } # an integer, written {{n}} in commands,
+//!                            # regexes and numbers: {{n}}, {{n * 2 + 1}}
+//! mask = { bits = { read = 5, write = 16 } }
+//!                            # a non-empty random subset: {{mask}} is its
+//!                            # mask (32, 65536 or 65568), {{mask.read}}
+//!                            # 1 if read was drawn, else 0
 //!
 //! [[run]]                    # one boot of QEMU
 //! id = "primes"              # names the console log: primes.log
@@ -41,9 +46,17 @@
 //! ```
 //!
 //! A test (or part) holds one or more checks, all of which must pass:
-//! `match`, `no_match`, `count`, `delta`, `usertest`, `backtrace`.
+//! `match`, `no_match`, `count`, `delta`, `range`, `usertest`, `backtrace`.
 //! `delta = { regex = '^copyin: (\d+)$', by = 28 }` (one capture group,
-//! around the number) may also be a list of such tables.
+//! around the number) and `count` may also be lists of such tables.
+//! `range = { regex = '^alarms: (\d+)$', min = 5, max = "{{n + 1}}" }`:
+//! exactly one line matches, and its number is within [min, max].
+//! `count`'s `times`, `delta`'s `by` and `range`'s bounds take a number or
+//! a `"{{expression}}"` of random values (`+ - * / %`, parentheses).
+//!
+//! `features` must be features of the labs crate (`labs/Cargo.toml`).
+//! A spec elsewhere than in `labs/` is graded by its path
+//! (`cargo xtask grade path/to/lab-x.toml`); its `include`s come from `labs/`.
 //!
 //! - A regex is tried on each console line as printed and with the shell
 //!   prompts at its start removed. The console echoes each command after
@@ -120,6 +133,9 @@ pub enum Check {
     /// Exactly two lines match; the number captured in the second is the
     /// first's plus `by`.
     Delta { regex: Regex, by: i64 },
+    /// Exactly one line matches, and the number it captures is within
+    /// `min..=max`.
+    Range { regex: Regex, min: i64, max: i64 },
     /// usertests reported this test, and reported it OK.
     Usertest(String),
     /// The first backtrace's addresses symbolise, in order, to these
@@ -194,7 +210,6 @@ pub fn known_labs(root: &Path) -> Vec<String> {
     labs
 }
 
-/// Moves a test (and its parts) to runs `offset` further in a merged list.
 /// Points a test (and its parts) at the group's runs: `index[i]` is where
 /// its spec's run `i` went.
 fn remap_runs(test: &mut Test, index: &[usize]) {
@@ -220,44 +235,85 @@ pub fn spec_path(root: &Path, lab: &str) -> PathBuf {
     root.join("labs").join(format!("{lab}.toml"))
 }
 
+/// The features of the labs crate (`root/labs/Cargo.toml`'s `[features]`,
+/// without `default`), sorted; `None` when there is no such crate, as in a
+/// tree that only holds specs.
+pub fn known_features(root: &Path) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(root.join("labs/Cargo.toml")).ok()?;
+    let table: toml::Table = text.parse().ok()?;
+    let mut features: Vec<String> = table
+        .get("features")?
+        .as_table()?
+        .keys()
+        .filter(|k| *k != "default")
+        .cloned()
+        .collect();
+    features.sort();
+    Some(features)
+}
+
 /// Reads and compiles `root/labs/<lab>.toml`, drawing random parameters
 /// from `seed`.
 pub fn load(root: &Path, lab: &str, seed: u64) -> Result<Spec, SpecError> {
-    load_nested(root, lab, seed, &mut Vec::new())
+    let file = format!("labs/{lab}.toml");
+    load_nested(root, &spec_path(root, lab), &file, seed, &mut Vec::new())
+}
+
+/// Reads and compiles the spec at `path` (one being written, outside
+/// `labs/`), shown as `shown` in errors; its includes come from `root/labs/`.
+pub fn load_file(root: &Path, path: &Path, shown: &str, seed: u64) -> Result<Spec, SpecError> {
+    load_nested(root, path, shown, seed, &mut Vec::new())
 }
 
 /// `load`, tracking the chain of group specs being loaded to refuse cycles.
 fn load_nested(
     root: &Path,
-    lab: &str,
+    path: &Path,
+    file: &str,
     seed: u64,
     chain: &mut Vec<String>,
 ) -> Result<Spec, SpecError> {
-    let file = format!("labs/{lab}.toml");
-    let text = std::fs::read_to_string(spec_path(root, lab)).map_err(|e| SpecError {
-        file: file.clone(),
+    let text = std::fs::read_to_string(path).map_err(|e| SpecError {
+        file: file.to_owned(),
         line: None,
         message: format!("cannot read it: {e}"),
     })?;
-    chain.push(lab.to_owned());
-    let spec = parse_with(&text, &file, seed, &mut |name| {
+    let lab = Path::new(file)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    chain.push(lab);
+    let features = known_features(root);
+    let cx = Cx {
+        text: &text,
+        file,
+        features: features.as_deref(),
+    };
+    let spec = cx.parse(seed, &mut |name| {
         if chain.iter().any(|c| c == name) {
             return Err(format!("including {name} again would loop"));
         }
-        if !spec_path(root, name).is_file() {
+        let path = spec_path(root, name);
+        if !path.is_file() {
             return Err(format!("no spec named {name} (labs/{name}.toml)"));
         }
-        load_nested(root, name, seed, chain).map_err(|e| e.to_string())
+        load_nested(root, &path, &format!("labs/{name}.toml"), seed, chain)
+            .map_err(|e| e.to_string())
     });
     chain.pop();
     spec
 }
 
 /// Compiles spec `text`; `file` names it in errors and must end in
-/// `<name>.toml`. A group spec's includes cannot be resolved without the
-/// labs directory: use [`load`] for those.
+/// `<name>.toml`. Features are not checked, and a group spec's includes
+/// cannot be resolved without the labs directory: use [`load`] for those.
 pub fn parse(text: &str, file: &str, seed: u64) -> Result<Spec, SpecError> {
-    parse_with(text, file, seed, &mut |name| {
+    let cx = Cx {
+        text,
+        file,
+        features: None,
+    };
+    cx.parse(seed, &mut |name| {
         Err(format!(
             "cannot include {name} here: groups are loaded from labs/"
         ))
@@ -266,21 +322,6 @@ pub fn parse(text: &str, file: &str, seed: u64) -> Result<Spec, SpecError> {
 
 /// What resolves a group's `include` names to loaded specs.
 type Resolve<'a> = dyn FnMut(&str) -> Result<Spec, String> + 'a;
-
-fn parse_with(
-    text: &str,
-    file: &str,
-    seed: u64,
-    resolve: &mut Resolve<'_>,
-) -> Result<Spec, SpecError> {
-    let cx = Cx { text, file };
-    let raw: RawSpec = toml::from_str(text).map_err(|e| cx.err(e.span(), e.message()))?;
-    if raw.include.is_empty() {
-        cx.compile(raw, seed)
-    } else {
-        cx.group(raw, resolve)
-    }
-}
 
 // ---- the file as written ----
 
@@ -291,23 +332,26 @@ struct RawSpec {
     #[serde(default)]
     include: Vec<Spanned<String>>,
     #[serde(default)]
-    features: Vec<String>,
+    features: Vec<Spanned<String>>,
     /// Required unless the spec is a group.
     timeout: Option<Spanned<String>>,
     cpus: Option<Spanned<u32>>,
     #[serde(default)]
-    random: BTreeMap<String, Spanned<RawRange>>,
+    random: BTreeMap<String, Spanned<RawRandom>>,
     #[serde(default)]
     run: Vec<RawRun>,
     #[serde(default)]
     test: Vec<RawTest>,
 }
 
+/// `{ min, max }` (an integer) or `{ bits = { name = bit, ... } }` (a
+/// non-empty subset of the named bits).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawRange {
-    min: i64,
-    max: i64,
+struct RawRandom {
+    min: Option<i64>,
+    max: Option<i64>,
+    bits: Option<BTreeMap<String, u32>>,
 }
 
 #[derive(Deserialize)]
@@ -332,8 +376,9 @@ struct RawTest {
     #[serde(rename = "match")]
     match_: Option<Spanned<Patterns>>,
     no_match: Option<Spanned<Patterns>>,
-    count: Option<Spanned<RawCount>>,
+    count: Option<OneOrMany<RawCount>>,
     delta: Option<OneOrMany<RawDelta>>,
+    range: Option<RawRangeCheck>,
     usertest: Option<Spanned<String>>,
     backtrace: Option<Spanned<Vec<String>>>,
     #[serde(default)]
@@ -344,14 +389,52 @@ struct RawTest {
 #[serde(deny_unknown_fields)]
 struct RawCount {
     regex: Spanned<Patterns>,
-    times: usize,
+    times: Spanned<Number>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDelta {
     regex: Spanned<String>,
-    by: i64,
+    by: Spanned<Number>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRangeCheck {
+    regex: Spanned<String>,
+    min: Spanned<Number>,
+    max: Spanned<Number>,
+}
+
+/// A number as written: an integer, or a `"{{expression}}"` of random values.
+enum Number {
+    Int(i64),
+    Template(String),
+}
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Number;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an integer or a \"{{expression}}\" string")
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Number, E> {
+                Ok(Number::Int(n))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Number, E> {
+                i64::try_from(n)
+                    .map(Number::Int)
+                    .map_err(|_| E::custom("the number is too large"))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Number, E> {
+                Ok(Number::Template(s.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// One regex or a list of them; list items keep their own place.
@@ -415,11 +498,25 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
 struct Cx<'a> {
     text: &'a str,
     file: &'a str,
+    /// The features a spec may name, when known.
+    features: Option<&'a [String]>,
 }
 
+/// What `{{...}}` can name: each random value, and for a `bits` value
+/// `name.bit` (0 or 1) for each of its bits.
 type Values = BTreeMap<String, i64>;
 
 impl Cx<'_> {
+    fn parse(&self, seed: u64, resolve: &mut Resolve<'_>) -> Result<Spec, SpecError> {
+        let raw: RawSpec =
+            toml::from_str(self.text).map_err(|e| self.err(e.span(), e.message()))?;
+        if raw.include.is_empty() {
+            self.compile(raw, seed)
+        } else {
+            self.group(raw, resolve)
+        }
+    }
+
     fn err(&self, span: Option<Range<usize>>, message: impl Into<String>) -> SpecError {
         let line = span.map(|s| {
             let end = s.start.min(self.text.len());
@@ -561,7 +658,23 @@ impl Cx<'_> {
             Some(c) => *c.get_ref(),
             None => 3,
         };
-        let random = self.draw(&raw.random, seed)?;
+        let mut features = Vec::new();
+        for f in &raw.features {
+            if let Some(known) = self.features
+                && !known.contains(f.get_ref())
+            {
+                return Err(self.at(
+                    f,
+                    format!(
+                        "no lab feature \"{}\" (the features are {})",
+                        f.get_ref(),
+                        known.join(", ")
+                    ),
+                ));
+            }
+            features.push(f.get_ref().clone());
+        }
+        let (random, values) = self.draw(raw.name.get_ref(), &raw.random, seed)?;
 
         let mut runs = Vec::new();
         let mut run_ids = HashSet::new();
@@ -582,7 +695,7 @@ impl Cx<'_> {
             }
             let mut commands = Vec::new();
             for c in &r.commands {
-                let command = self.substitute(c, &random)?;
+                let command = self.substitute(c, &values)?;
                 if command.contains(['\n', '\r']) || command.trim().is_empty() {
                     return Err(self.at(c, "a command is one non-empty line"));
                 }
@@ -595,7 +708,7 @@ impl Cx<'_> {
                 until: r
                     .until
                     .as_ref()
-                    .map(|u| self.regex(u, &random))
+                    .map(|u| self.regex(u, &values))
                     .transpose()?,
             });
         }
@@ -606,7 +719,7 @@ impl Cx<'_> {
         let mut tests = Vec::new();
         let mut names = HashSet::new();
         for t in &raw.test {
-            tests.push(self.test(t, None, &raw.run, &random, &mut names)?);
+            tests.push(self.test(t, None, &raw.run, &values, &mut names)?);
         }
         for (i, r) in raw.run.iter().enumerate() {
             if !tests.iter().any(|t| t.run == i) {
@@ -616,7 +729,7 @@ impl Cx<'_> {
         Ok(Spec {
             name: raw.name.into_inner(),
             file: self.file.to_owned(),
-            features: raw.features,
+            features,
             timeout,
             cpus,
             random,
@@ -626,30 +739,92 @@ impl Cx<'_> {
         })
     }
 
+    /// Draws each random value from `seed`, the spec's name and the value's
+    /// own name, so that adding a value changes no other.
     fn draw(
         &self,
-        ranges: &BTreeMap<String, Spanned<RawRange>>,
+        spec: &str,
+        raw: &BTreeMap<String, Spanned<RawRandom>>,
         seed: u64,
-    ) -> Result<Values, SpecError> {
-        let mut rng = SplitMix64(seed);
+    ) -> Result<(BTreeMap<String, i64>, Values), SpecError> {
+        let mut drawn = BTreeMap::new();
         let mut values = Values::new();
-        for (name, range) in ranges {
-            let RawRange { min, max } = *range.get_ref();
-            if min > max {
-                return Err(self.at(range, format!("random {name}: min is above max")));
+        for (name, r) in raw {
+            let name_ok = name.starts_with(|c: char| c.is_ascii_alphabetic())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !name_ok {
+                return Err(self.at(
+                    r,
+                    format!(
+                        "random value \"{name}\": a name is a letter, then letters, digits or '_'"
+                    ),
+                ));
             }
-            let width = max.abs_diff(min).saturating_add(1);
-            let offset = if width == 0 {
-                rng.next()
-            } else {
-                rng.next() % width
+            let mut rng = SplitMix64(seed ^ fnv1a(&format!("{spec}\0{name}")));
+            let value = match r.get_ref() {
+                RawRandom {
+                    min: Some(min),
+                    max: Some(max),
+                    bits: None,
+                } => {
+                    if min > max {
+                        return Err(self.at(r, format!("random {name}: min is above max")));
+                    }
+                    let width = max.abs_diff(*min).saturating_add(1);
+                    let offset = if width == 0 {
+                        rng.next()
+                    } else {
+                        rng.next() % width
+                    };
+                    min.wrapping_add_unsigned(offset)
+                }
+                RawRandom {
+                    min: None,
+                    max: None,
+                    bits: Some(bits),
+                } => {
+                    if bits.is_empty() || bits.len() > 62 {
+                        return Err(self.at(r, format!("random {name}: bits names 1 to 62 bits")));
+                    }
+                    let mut seen = HashSet::new();
+                    for (bit_name, &bit) in bits {
+                        if bit > 62 || !seen.insert(bit) {
+                            return Err(self.at(
+                                r,
+                                format!(
+                                    "random {name}: bit {bit} of {bit_name} is above 62 or given twice"
+                                ),
+                            ));
+                        }
+                    }
+                    // A non-empty subset: the k-th name is in it if bit k of
+                    // the pick is set.
+                    let subsets = (1u64 << bits.len()) - 1;
+                    let pick = rng.next() % subsets + 1;
+                    let mut mask = 0i64;
+                    for (k, (bit_name, &bit)) in bits.iter().enumerate() {
+                        let chosen = (pick >> k & 1) as i64;
+                        values.insert(format!("{name}.{bit_name}"), chosen);
+                        mask |= chosen << bit;
+                    }
+                    mask
+                }
+                _ => {
+                    return Err(self.at(
+                        r,
+                        format!(
+                            "random {name}: write {{ min = 1, max = 9 }} or {{ bits = {{ a = 0, b = 3 }} }}"
+                        ),
+                    ));
+                }
             };
-            values.insert(name.clone(), min.wrapping_add_unsigned(offset));
+            drawn.insert(name.clone(), value);
+            values.insert(name.clone(), value);
         }
-        Ok(values)
+        Ok((drawn, values))
     }
 
-    /// Replaces each `{{name}}` in `s` by the drawn value of `name`.
+    /// Replaces each `{{expression}}` in `s` by its value.
     fn substitute(&self, s: &Spanned<String>, values: &Values) -> Result<String, SpecError> {
         let mut out = String::new();
         let mut rest = s.get_ref().as_str();
@@ -659,15 +834,28 @@ impl Cx<'_> {
             let close = after
                 .find("}}")
                 .ok_or_else(|| self.at(s, "\"{{\" without a closing \"}}\""))?;
-            let name = after[..close].trim();
-            let value = values
-                .get(name)
-                .ok_or_else(|| self.at(s, format!("{{{{{name}}}}} names no [random] parameter")))?;
+            let value = eval(&after[..close], values).map_err(|e| self.at(s, e))?;
             out.push_str(&value.to_string());
             rest = &after[close + 2..];
         }
         out.push_str(rest);
         Ok(out)
+    }
+
+    /// A number as written: an integer, or a template that gives one.
+    fn number(&self, n: &Spanned<Number>, values: &Values) -> Result<i64, SpecError> {
+        match n.get_ref() {
+            Number::Int(i) => Ok(*i),
+            Number::Template(t) => {
+                let text = self.substitute(&Spanned::new(n.span(), t.clone()), values)?;
+                text.trim().parse().map_err(|_| {
+                    self.at(
+                        n,
+                        format!("\"{t}\" is not a number: write a number or \"{{{{n + 1}}}}\""),
+                    )
+                })
+            }
+        }
     }
 
     fn regex(&self, s: &Spanned<String>, values: &Values) -> Result<Regex, SpecError> {
@@ -696,6 +884,24 @@ impl Cx<'_> {
             return Err(self.at(p, "an empty list of regexes checks nothing"));
         }
         Ok(regexes)
+    }
+
+    /// A regex with one capture group, around a number.
+    fn one_number_regex(
+        &self,
+        s: &Spanned<String>,
+        values: &Values,
+        what: &str,
+    ) -> Result<Regex, SpecError> {
+        let regex = self.regex(s, values)?;
+        // captures_len counts the whole match as group 0.
+        if regex.captures_len() != 2 {
+            return Err(self.at(
+                s,
+                format!("a {what} regex needs exactly one capture group, around the number"),
+            ));
+        }
+        Ok(regex)
     }
 
     fn duration(&self, s: &Spanned<String>) -> Result<Duration, SpecError> {
@@ -767,7 +973,7 @@ impl Cx<'_> {
                 return Err(self.at(
                     &t.name,
                     format!(
-                        "test \"{name}\" checks nothing: give it match, no_match, count, delta, usertest or backtrace"
+                        "test \"{name}\" checks nothing: give it match, no_match, count, delta, range, usertest or backtrace"
                     ),
                 ));
             }
@@ -823,23 +1029,31 @@ impl Cx<'_> {
         if let Some(p) = &t.no_match {
             checks.push(Check::NoMatch(self.patterns(p, values)?));
         }
-        if let Some(c) = &t.count {
-            let c = c.get_ref();
+        for c in t.count.iter().flat_map(|c| &c.0) {
+            let times = self.number(&c.times, values)?;
+            let times = usize::try_from(times).map_err(|_| {
+                self.at(&c.times, format!("times is {times}: it cannot be negative"))
+            })?;
             checks.push(Check::Count {
                 regexes: self.patterns(&c.regex, values)?,
-                times: c.times,
+                times,
             });
         }
         for d in t.delta.iter().flat_map(|d| &d.0) {
-            let regex = self.regex(&d.regex, values)?;
-            // captures_len counts the whole match as group 0.
-            if regex.captures_len() != 2 {
+            let regex = self.one_number_regex(&d.regex, values, "delta")?;
+            let by = self.number(&d.by, values)?;
+            checks.push(Check::Delta { regex, by });
+        }
+        if let Some(r) = &t.range {
+            let regex = self.one_number_regex(&r.regex, values, "range")?;
+            let (min, max) = (self.number(&r.min, values)?, self.number(&r.max, values)?);
+            if min > max {
                 return Err(self.at(
-                    &d.regex,
-                    "a delta regex needs exactly one capture group, around the number",
+                    &r.min,
+                    format!("the range is empty: min {min} is above max {max}"),
                 ));
             }
-            checks.push(Check::Delta { regex, by: d.by });
+            checks.push(Check::Range { regex, min, max });
         }
         if let Some(u) = &t.usertest {
             let name = u.get_ref().trim();
@@ -871,6 +1085,120 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         _ => return None,
     };
     (seconds > 0.0 && seconds.is_finite()).then(|| Duration::from_secs_f64(seconds))
+}
+
+/// The value of expression `text`: integers, names of `values`, `+ - * / %`,
+/// unary minus and parentheses; an error says what is wrong.
+fn eval(text: &str, values: &Values) -> Result<i64, String> {
+    let mut p = Expr {
+        src: text,
+        at: 0,
+        values,
+    };
+    let v = p.sum()?;
+    if p.peek().is_some() {
+        return Err(format!("{{{{{text}}}}}: unexpected \"{}\"", &text[p.at..]));
+    }
+    Ok(v)
+}
+
+/// A recursive-descent reader of one `{{...}}` expression.
+struct Expr<'a> {
+    src: &'a str,
+    at: usize,
+    values: &'a Values,
+}
+
+impl Expr<'_> {
+    fn peek(&mut self) -> Option<char> {
+        while self.src[self.at..].starts_with(' ') {
+            self.at += 1;
+        }
+        self.src[self.at..].chars().next()
+    }
+
+    fn overflow(&self) -> String {
+        format!("{{{{{}}}}} overflows", self.src)
+    }
+
+    fn sum(&mut self) -> Result<i64, String> {
+        let mut v = self.product()?;
+        while let Some(op @ ('+' | '-')) = self.peek() {
+            self.at += 1;
+            let r = self.product()?;
+            v = if op == '+' {
+                v.checked_add(r)
+            } else {
+                v.checked_sub(r)
+            }
+            .ok_or_else(|| self.overflow())?;
+        }
+        Ok(v)
+    }
+
+    fn product(&mut self) -> Result<i64, String> {
+        let mut v = self.atom()?;
+        while let Some(op @ ('*' | '/' | '%')) = self.peek() {
+            self.at += 1;
+            let r = self.atom()?;
+            if op != '*' && r == 0 {
+                return Err(format!("{{{{{}}}}} divides by zero", self.src));
+            }
+            v = match op {
+                '*' => v.checked_mul(r),
+                '/' => v.checked_div(r),
+                _ => v.checked_rem(r),
+            }
+            .ok_or_else(|| self.overflow())?;
+        }
+        Ok(v)
+    }
+
+    fn atom(&mut self) -> Result<i64, String> {
+        match self.peek() {
+            Some('(') => {
+                self.at += 1;
+                let v = self.sum()?;
+                if self.peek() != Some(')') {
+                    return Err(format!("{{{{{}}}}}: a \"(\" is not closed", self.src));
+                }
+                self.at += 1;
+                Ok(v)
+            }
+            Some('-') => {
+                self.at += 1;
+                self.atom()?.checked_neg().ok_or_else(|| self.overflow())
+            }
+            Some(c) if c.is_ascii_alphanumeric() || c == '_' => {
+                let rest = &self.src[self.at..];
+                let len = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+                    .unwrap_or(rest.len());
+                let word = &rest[..len];
+                self.at += len;
+                if c.is_ascii_digit() {
+                    return word
+                        .parse()
+                        .map_err(|_| format!("{{{{{}}}}}: bad number \"{word}\"", self.src));
+                }
+                self.values
+                    .get(word)
+                    .copied()
+                    .ok_or_else(|| format!("{{{{{word}}}}} names no [random] value"))
+            }
+            _ => Err(format!(
+                "{{{{{}}}}}: expected a number, a [random] value or \"(\"",
+                self.src
+            )),
+        }
+    }
+}
+
+/// FNV-1a: mixes a spec's and a value's names into the seed.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// A small, well-mixed generator: the draws only need to be reproducible
@@ -939,13 +1267,15 @@ no_match = 'x'
 
     #[test]
     fn group_merges_included_specs() {
-        let other = GOOD
+        // Random values are drawn per spec: a shared boot types no random value.
+        let demo = GOOD.replace("echo {{n}}", "echo shared");
+        let other = demo
             .replace("name = \"demo\"", "name = \"other\"\nfeatures = [\"cow\"]")
             .replace("name = \"echo\"\npoints", "name = \"echo2\"\npoints")
             .replace("name = \"suite\"", "name = \"suite2\"")
             .replace("timeout = \"5s\"\n", "");
         let root = labs_dir(&[
-            ("demo", GOOD),
+            ("demo", &demo),
             ("other", &other),
             ("both", "name = \"both\"\ninclude = [\"demo\", \"other\"]\n"),
         ]);
@@ -1141,7 +1471,7 @@ no_match = 'x'
             ),
             (
                 GOOD.replace("echo {{n}}", "echo {{m}}"),
-                "labs/demo.toml:10: {{m}} names no [random] parameter",
+                "labs/demo.toml:10: {{m}} names no [random] value",
             ),
             (
                 GOOD.replace("\"5s\"", "\"5 seconds\""),
@@ -1197,6 +1527,191 @@ no_match = 'x'
         for bad in ["30", "s", "0s", "-1s", "3 h", ""] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
+    }
+
+    const RANDOM: &str = r#"
+name = "demo"
+timeout = "30s"
+
+[random]
+n = { min = 100, max = 999 }
+mask = { bits = { read = 5, write = 16, close = 21 } }
+
+[[run]]
+id = "r"
+commands = ["trace {{mask}} calls {{n}}"]
+
+[[test]]
+name = "calls"
+points = 5
+run = "r"
+count = [
+    { regex = '^read -> {{n}}$', times = "{{mask.read}}" },
+    { regex = '^write -> {{n * 2 + 1}}$', times = "{{ mask.write }}" },
+    { regex = '^close$', times = 0 },
+]
+range = { regex = '^calls: (\d+)$', min = "{{n / 10}}", max = "{{(n + 1) * 3 - n % 7}}" }
+delta = { regex = '^k: (\d+)$', by = "{{-n}}" }
+"#;
+
+    #[test]
+    fn bits_draw_a_non_empty_subset_and_expressions_compute() {
+        let mut masks = HashSet::new();
+        for seed in 0..64 {
+            let spec = parse(RANDOM, "labs/demo.toml", seed).unwrap();
+            let (n, mask) = (spec.random["n"], spec.random["mask"]);
+            assert!(
+                mask != 0 && mask & !(1 << 5 | 1 << 16 | 1 << 21) == 0,
+                "{mask:#x}"
+            );
+            masks.insert(mask);
+            assert_eq!(spec.runs[0].commands, [format!("trace {mask} calls {n}")]);
+            let checks = &spec.tests[0].checks;
+            let Check::Count { regexes, times } = &checks[0] else {
+                panic!("count first")
+            };
+            assert_eq!(regexes[0].as_str(), format!("^read -> {n}$"));
+            assert_eq!(*times, (mask >> 5 & 1) as usize);
+            let Check::Count { regexes, times } = &checks[1] else {
+                panic!("a second count")
+            };
+            assert_eq!(regexes[0].as_str(), format!("^write -> {}$", n * 2 + 1));
+            assert_eq!(*times, (mask >> 16 & 1) as usize);
+            assert!(matches!(&checks[2], Check::Count { times: 0, .. }));
+            let Check::Delta { by, .. } = &checks[3] else {
+                panic!("delta after count")
+            };
+            assert_eq!(*by, -n);
+            let Check::Range { min, max, .. } = &checks[4] else {
+                panic!("range last")
+            };
+            assert_eq!((*min, *max), (n / 10, (n + 1) * 3 - n % 7));
+        }
+        // Every non-empty subset of three bits turns up.
+        assert_eq!(masks.len(), 7, "{masks:?}");
+        // Only the random part of the report: no mask.read entries.
+        let spec = parse(RANDOM, "labs/demo.toml", 1).unwrap();
+        assert_eq!(spec.random.keys().collect::<Vec<_>>(), ["mask", "n"]);
+    }
+
+    #[test]
+    fn draws_depend_on_the_seed_the_spec_and_the_name() {
+        let draw = |text: &str, file: &str, seed| parse(text, file, seed).unwrap().random["n"];
+        let other = RANDOM.replace("name = \"demo\"", "name = \"other\"");
+        let differ = (0..20)
+            .filter(|&s| draw(RANDOM, "labs/demo.toml", s) != draw(&other, "labs/other.toml", s))
+            .count();
+        assert!(differ > 15, "two specs draw alike: {differ} of 20 differ");
+        // Adding a value leaves the others as they were.
+        let more = RANDOM.replace("[random]\n", "[random]\naaa = { min = 1, max = 9 }\n");
+        for seed in 0..20 {
+            assert_eq!(
+                draw(RANDOM, "labs/demo.toml", seed),
+                draw(&more, "labs/demo.toml", seed)
+            );
+        }
+    }
+
+    #[test]
+    fn bad_random_values_and_expressions_are_located() {
+        let cases = [
+            (
+                RANDOM.replace("{{mask.read}}", "{{mask.raed}}"),
+                "labs/demo.toml:18: {{mask.raed}} names no [random] value",
+            ),
+            (
+                RANDOM.replace("{{n * 2 + 1}}", "{{n * (2 + 1}}"),
+                "labs/demo.toml:19: {{n * (2 + 1}}: a \"(\" is not closed",
+            ),
+            (
+                RANDOM.replace("{{n / 10}}", "{{n / (n - n)}}"),
+                "labs/demo.toml:22: {{n / (n - n)}} divides by zero",
+            ),
+            (
+                RANDOM.replace("{{n / 10}}", "{{n 10}}"),
+                "labs/demo.toml:22: {{n 10}}: unexpected \"10\"",
+            ),
+            (
+                RANDOM.replace("times = 0", "times = \"{{0 - 1}}\""),
+                "labs/demo.toml:20: times is -1: it cannot be negative",
+            ),
+            (
+                RANDOM.replace("times = 0", "times = \"zero\""),
+                "labs/demo.toml:20: \"zero\" is not a number: write a number or \"{{n + 1}}\"",
+            ),
+            (
+                RANDOM.replace("write = 16", "write = 5"),
+                "labs/demo.toml:7: random mask: bit 5 of write is above 62 or given twice",
+            ),
+            (
+                RANDOM.replace("{ min = 100, max = 999 }", "{ min = 100 }"),
+                "labs/demo.toml:6: random n: write { min = 1, max = 9 } or { bits = { a = 0, b = 3 } }",
+            ),
+            (
+                RANDOM.replace("min = \"{{n / 10}}\"", "min = 5000"),
+                "labs/demo.toml:22: the range is empty: min 5000 is above max",
+            ),
+            (
+                RANDOM.replace("'^calls: (\\d+)$'", "'^calls: \\d+$'"),
+                "labs/demo.toml:22: a range regex needs exactly one capture group, around the number",
+            ),
+        ];
+        for (text, want) in cases {
+            let got = parse_err(&text);
+            assert!(got.starts_with(want), "want {want:?}\n got {got:?}");
+        }
+    }
+
+    #[test]
+    fn features_must_be_the_labs_crates() {
+        let root = labs_dir(&[(
+            "demo",
+            &GOOD.replace(
+                "timeout = \"30s\"",
+                "timeout = \"30s\"\nfeatures = [\"cow\", \"nosuch\"]",
+            ),
+        )]);
+        // Without the labs crate, nothing to check against.
+        assert!(load(root.path(), "demo", 1).is_ok());
+        std::fs::write(
+            root.path().join("labs/Cargo.toml"),
+            "[package]\nname = \"labs\"\n[features]\ndefault = []\ncow = []\ntrace = []\n",
+        )
+        .unwrap();
+        assert_eq!(known_features(root.path()).unwrap(), ["cow", "trace"]);
+        let e = load(root.path(), "demo", 1).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "labs/demo.toml:4: no lab feature \"nosuch\" (the features are cow, trace)"
+        );
+    }
+
+    #[test]
+    fn a_spec_loads_from_a_path_with_includes_from_labs() {
+        let root = labs_dir(&[("demo", GOOD)]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wip.toml");
+        std::fs::write(&path, GOOD.replace("\"demo\"", "\"wip\"")).unwrap();
+        let spec = load_file(root.path(), &path, "x/wip.toml", 2).unwrap();
+        assert_eq!(
+            (spec.name.as_str(), spec.file.as_str()),
+            ("wip", "x/wip.toml")
+        );
+        std::fs::write(&path, "name = \"wip\"\ninclude = [\"demo\"]\n").unwrap();
+        assert_eq!(
+            load_file(root.path(), &path, "x/wip.toml", 2)
+                .unwrap()
+                .includes,
+            ["demo"]
+        );
+        std::fs::write(&path, GOOD).unwrap();
+        let e = load_file(root.path(), &path, "x/wip.toml", 2)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("x/wip.toml:2: name is \"demo\" but the file is x/wip.toml"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! The `grader` binary end to end, with a fake QEMU (tests/fake-qemu) that
 //! replays recorded console sessions: scores, exit statuses, reports, spec
-//! errors, filters, and two graders at once.
+//! errors, filters, two graders at once, replays, calibrated timeouts and a
+//! console that floods. Time bounds here are loose (a loaded 2-core machine
+//! runs them): they only tell "ended at the deadline" from "waited for
+//! something else".
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -48,6 +51,8 @@ impl Tree {
             .args(args)
             .env("GRADER_QEMU", manifest().join("tests/fake-qemu"))
             .env("CARGO_TARGET_DIR", self.path("out"))
+            // This machine's measured speed must not scale these timeouts.
+            .env("GRADER_CACHE_DIR", self.path("cache"))
             .env_remove("NO_COLOR")
             .current_dir(self.dir.path());
         c
@@ -164,9 +169,18 @@ fn a_broken_kernel_scores_less_and_says_why() {
         "{out}"
     );
     assert!(out.contains("        4 | hellp\n"), "{out}");
+    let log = out
+        .lines()
+        .find_map(|l| l.strip_prefix("    console log: "))
+        .unwrap_or_else(|| panic!("no console log line in {out}"));
+    // Each grader's own directory, whose lab directory is also the latest.
     assert!(
-        out.contains("    console log: out/grade/demo/shell.log"),
-        "{out}"
+        log.starts_with("out/grade/runs/") && log.ends_with("/demo/shell.log"),
+        "{log}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(tree.path(log)).unwrap(),
+        std::fs::read_to_string(tree.path("out/grade/demo/shell.log")).unwrap()
     );
     assert!(out.contains("stats: copyinstr: FAIL"), "{out}");
     assert!(out.contains("stats: copyin: OK"), "{out}");
@@ -189,10 +203,14 @@ fn a_hang_is_a_timeout_and_a_panic_ends_at_once() {
     let out = stdout(&o);
     // echo's match had appeared, but its no_match cannot be trusted on a
     // cut-short console; random's output never came.
-    assert!(
-        out.contains("== Test echo == echo: TIMEOUT (1.0s)"),
-        "{out}"
-    );
+    // The run took its 1 s timeout, and a little more on a busy machine.
+    let took_echo: f64 = out
+        .split("== Test echo == echo: TIMEOUT (")
+        .nth(1)
+        .and_then(|r| r.split("s)").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no timed-out echo in {out}"));
+    assert!((1.0..5.0).contains(&took_echo), "{took_echo}");
     assert!(
         out.contains(
             "timed out after 1.0s waiting for the prompt after `echo hello | cat` (command 1 of 2)"
@@ -208,7 +226,9 @@ fn a_hang_is_a_timeout_and_a_panic_ends_at_once() {
         "{out}"
     );
     assert!(out.ends_with("Score: 2/12\n"), "{out}");
-    assert!(took < Duration::from_secs(3), "timeout 1s, took {took:?}");
+    // Both runs end at 1 s or before; waiting for the unscaled 10 s
+    // timeout would be a bug.
+    assert!(took < Duration::from_secs(9), "timeout 1s, took {took:?}");
 }
 
 #[test]
@@ -266,9 +286,11 @@ fn filters_grade_only_matching_tests_and_boot_only_their_runs() {
     assert!(!tree.path("out/grade/demo/shell.log").exists());
     let o = tree.grade(&["demo", "nothing-like-this"]);
     assert_eq!(o.status.code(), Some(2));
-    assert_eq!(
-        stderr(&o),
-        "grader: no test of demo matches \"nothing-like-this\" (`grader --list demo` lists them)\n"
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("grader: no test of demo matches \"nothing-like-this\" (`grader --root ")
+            && err.ends_with(" --list demo` lists them)\n"),
+        "{err}"
     );
 }
 
@@ -332,7 +354,7 @@ fn spec_mistakes_are_one_line_with_file_and_line() {
 #[test]
 fn unknown_labs_and_bad_usage_exit_2() {
     let tree = Tree::new(&[("demo", DEMO)], "");
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["nope"],
             "grader: unknown lab \"nope\"; known labs: demo\n",
@@ -351,7 +373,15 @@ fn unknown_labs_and_bad_usage_exit_2() {
         ),
         (
             &["demo", "--cpus", "two"],
-            "grader: cannot parse argument \"two\": invalid digit found in string (see --help)\n",
+            "grader: --cpus takes a number from 1 to 8, not `two` (see --help)\n",
+        ),
+        (
+            &["demo", "--timeout-scale", "abc"],
+            "grader: --timeout-scale takes a positive number, not `abc` (see --help)\n",
+        ),
+        (
+            &["demo", "--timeout-scale", "-2"],
+            "grader: --timeout-scale takes a positive number, not `-2` (see --help)\n",
         ),
     ];
     for (args, want) in cases {
@@ -590,4 +620,276 @@ fn qemu_dies_with_a_killed_grader() {
     let gone = wait_until_gone(&pids[..1]);
     let _ = Command::new("kill").arg(pids[1].to_string()).status();
     assert!(gone, "QEMU outlived the grader: {pids:?}");
+}
+
+/// A labs crate manifest, so that specs' features are checked.
+const LABS_CARGO: &str = "[package]\nname = \"labs\"\n[features]\ncow = []\ntrace = []\n";
+
+#[test]
+fn an_unknown_feature_is_a_spec_error_not_a_failed_grade() {
+    let spec = DEMO.replace(
+        "timeout = \"10s\"",
+        "timeout = \"10s\"\nfeatures = [\"nosuch\"]",
+    );
+    let tree = Tree::new(&[("demo", &spec)], &demo_session(1));
+    std::fs::write(tree.path("labs/Cargo.toml"), LABS_CARGO).unwrap();
+    let o = tree.grade(&["demo", "--seed", "1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert_eq!(
+        stderr(&o),
+        "grader: labs/demo.toml:4: no lab feature \"nosuch\" (the features are cow, trace)\n"
+    );
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    // On the command line too.
+    let tree = Tree::new(&[("demo", DEMO)], &demo_session(1));
+    std::fs::write(tree.path("labs/Cargo.toml"), LABS_CARGO).unwrap();
+    let o = tree.grade(&["demo", "--features", "cow,nosuch"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "grader: --features: no lab feature \"nosuch\" (the features are cow, trace)\n"
+    );
+}
+
+#[test]
+fn a_broken_spec_leaves_the_others_listed_and_graded() {
+    let tree = Tree::new(
+        &[
+            ("demo", DEMO),
+            ("broken", "name = \"broken\"\ntimeout = \"1s\"\nbogus = 1\n"),
+        ],
+        &demo_session(1),
+    );
+    let o = tree.grade(&["--list"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stdout(&o), "demo   12 points   3 tests\n");
+    assert!(
+        stderr(&o).starts_with("grader: labs/broken.toml:3: unknown field `bogus`"),
+        "{}",
+        stderr(&o)
+    );
+    // Grading another lab does not read it; --all grades the rest.
+    let o = tree.grade(&["demo", "--seed", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = tree.grade(&["--all", "--seed", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stdout(&o).ends_with("Score: 12/12\n"), "{}", stdout(&o));
+    assert!(stderr(&o).contains("labs/broken.toml:3:"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_spec_in_the_making_is_graded_from_its_path() {
+    let tree = Tree::new(&[("demo", DEMO)], &demo_session(1));
+    std::fs::create_dir(tree.path("wip")).unwrap();
+    let spec = DEMO.replace("\"demo\"", "\"lab-new\"");
+    std::fs::write(tree.path("wip/lab-new.toml"), &spec).unwrap();
+    let o = tree.grade(&["wip/lab-new.toml", "--seed", "1", "echo"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).ends_with("Score: 5/5\n"), "{}", stdout(&o));
+    assert!(tree.path("out/grade/lab-new/shell.log").is_file());
+    // Its mistakes name its path.
+    std::fs::write(
+        tree.path("wip/lab-new.toml"),
+        spec.replace("points = 5", "points = -5"),
+    )
+    .unwrap();
+    let o = tree.grade(&["wip/lab-new.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).starts_with("grader: wip/lab-new.toml:18: "),
+        "{}",
+        stderr(&o)
+    );
+    let o = tree.grade(&["wip/nothing.toml"]);
+    assert_eq!(stderr(&o), "grader: wip/nothing.toml: no such spec file\n");
+}
+
+#[test]
+fn json_goes_to_any_file_and_list_counts_in_words() {
+    let tree = Tree::new(&[("demo", DEMO)], &demo_session(1));
+    let o = tree.grade(&["--json", "report", "demo", "--seed", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tree.path("report")).unwrap()).unwrap();
+    assert_eq!(json["score"], 12);
+    assert_eq!(json["seed"], 1);
+    let one = "name = \"one\"\ntimeout = \"1s\"\n[[run]]\nid = \"r\"\ncommands = []\n\
+               [[test]]\nname = \"t\"\npoints = 1\nrun = \"r\"\nmatch = 'x'\n";
+    let tree = Tree::new(&[("one", one)], "");
+    assert_eq!(
+        stdout(&tree.grade(&["--list"])),
+        "one     1 point    1 test\n"
+    );
+}
+
+#[test]
+fn a_failure_names_the_command_that_replays_it_and_the_replay_repeats_it() {
+    let broken = demo_session(4).replace("hello\n$", "hellp\n$");
+    let tree = Tree::new(&[("demo", DEMO)], &broken);
+    let o = tree.grade(&["demo", "--json", "first.json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    let replay = out
+        .lines()
+        .find_map(|l| l.strip_prefix("    replay: "))
+        .unwrap_or_else(|| panic!("no replay line in {out}"));
+    let seed = out
+        .split("(seed ")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .unwrap();
+    assert!(
+        replay.starts_with("grader --root ")
+            && replay.ends_with(&format!(" demo --seed {seed} echo")),
+        "{replay}"
+    );
+    // The printed command, run as printed (without --root and the files,
+    // which the test passes itself), grades that test alone, alike.
+    let args: Vec<&str> = replay.split(" demo ").nth(1).unwrap().split(' ').collect();
+    let o2 = tree.grade(&[&["demo"], &args[..], &["--json", "again.json"]].concat());
+    assert_eq!(o2.status.code(), Some(1));
+    assert!(
+        stdout(&o2).contains("== Test echo == echo: FAIL"),
+        "{}",
+        stdout(&o2)
+    );
+    assert!(!stdout(&o2).contains("stats"), "{}", stdout(&o2));
+    let read = |f: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(tree.path(f)).unwrap()).unwrap()
+    };
+    let (first, again) = (read("first.json"), read("again.json"));
+    assert_eq!(first["labs"][0]["random"], again["labs"][0]["random"]);
+    let log = |v: &serde_json::Value| {
+        std::fs::read_to_string(tree.path(v["labs"][0]["tests"][0]["log"].as_str().unwrap()))
+            .unwrap()
+    };
+    assert_eq!(log(&first), log(&again));
+    assert_eq!(
+        first["labs"][0]["tests"][0]["replay"].as_str(),
+        Some(replay)
+    );
+}
+
+#[test]
+fn two_graders_at_once_keep_their_own_logs() {
+    let tree = Tree::new(&[("demo", DEMO)], &demo_session(1));
+    let other = tree.path("kernel2");
+    std::fs::write(
+        &other,
+        demo_session(1).replace("hello\n$", "hello from two\nhello\n$"),
+    )
+    .unwrap();
+    let children: Vec<_> = [tree.path("kernel"), other]
+        .iter()
+        .enumerate()
+        .map(|(i, kernel)| {
+            tree.command(tree.dir.path(), &["demo", "--seed", "1"])
+                .arg("--kernel")
+                .arg(kernel)
+                .args(["--json", &format!("r{i}.json")])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut logs = Vec::new();
+    for (i, child) in children.into_iter().enumerate() {
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0));
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(tree.path(&format!("r{i}.json"))).unwrap(),
+        )
+        .unwrap();
+        let log = json["labs"][0]["tests"][0]["log"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        logs.push((
+            log.clone(),
+            std::fs::read_to_string(tree.path(&log)).unwrap(),
+        ));
+    }
+    assert_ne!(logs[0].0, logs[1].0);
+    assert!(!logs[0].1.contains("hello from two"), "{}", logs[0].1);
+    assert!(logs[1].1.contains("hello from two"), "{}", logs[1].1);
+}
+
+/// Writes this machine's cached speed as `times` the reference's.
+fn cache_speed(tree: &Tree, times: f64) {
+    use grader::calibrate;
+    let dir = tree.path("cache");
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = calibrate::machine_key();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let text = calibrate::cache_text(&key, calibrate::REFERENCE_SECONDS * times, now);
+    std::fs::write(calibrate::cache_file(&dir, &key), text).unwrap();
+}
+
+#[test]
+fn timeouts_follow_the_measured_speed_unless_told_otherwise() {
+    let hang = "name = \"hang\"\ntimeout = \"1s\"\n[[run]]\nid = \"r\"\ncommands = [\"x\"]\n\
+                [[test]]\nname = \"t\"\npoints = 1\nrun = \"r\"\nno_match = 'x'\n";
+    let tree = Tree::new(&[("hang", hang)], "booting\n@@ hang\n");
+    let timed_out_after = |args: &[&str]| {
+        let out = stdout(&tree.grade(&[&["hang"], args].concat()));
+        out.split("timed out after ")
+            .nth(1)
+            .and_then(|r| r.split("s waiting").next())
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no timeout in {out}"))
+    };
+    // A stand-in QEMU is never measured: no cache, scale 1.
+    assert_eq!(timed_out_after(&[]), "1.0");
+    cache_speed(&tree, 2.5);
+    assert_eq!(timed_out_after(&[]), "2.5");
+    assert_eq!(timed_out_after(&["--timeout-scale", "1.5"]), "1.5");
+    // A fast machine keeps the specs' timeouts.
+    cache_speed(&tree, 0.3);
+    assert_eq!(timed_out_after(&[]), "1.0");
+}
+
+/// The peak resident memory (VmHWM, which exec resets) of process `pid`.
+fn peak_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn a_flood_ends_with_the_output_limit_in_bounded_memory() {
+    // The fake floods at pipe speed, hundreds of MB a second: without a
+    // cap, the 10 s timeout would keep gigabytes.
+    let tree = Tree::new(
+        &[("demo", DEMO)],
+        "booting\ninit: starting sh\n$ stats\n@@ flood\n",
+    );
+    let report = std::fs::File::create(tree.path("report.txt")).unwrap();
+    let mut child = tree
+        .command(tree.dir.path(), &["demo", "--seed", "1", "stats"])
+        .stdout(report)
+        .spawn()
+        .unwrap();
+    // VmHWM only grows: the last reading before the grader exits is its peak
+    // but for its last few milliseconds.
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kib) = peak_kib(child.id()) {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let out = std::fs::read_to_string(tree.path("report.txt")).unwrap();
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains("stats: copyin: OUTPUT LIMIT"), "{out}");
+    assert!(out.contains("the console passed 4 MiB"), "{out}");
+    assert!(peak > 0, "never read the grader's memory");
+    assert!(peak < 48 * 1024, "the grader peaked at {} MiB", peak / 1024);
+    let log = std::fs::metadata(tree.path("out/grade/demo/stats.log")).unwrap();
+    assert!(log.len() < 2 << 20, "{}", log.len());
 }

@@ -1,6 +1,8 @@
 //! The QEMU driver against a fake QEMU (tests/fake-qemu) that replays a
 //! recorded console: finishing, timeouts, panics, QEMU exiting, and the
-//! whole process group gone afterwards.
+//! whole process group gone afterwards. Time bounds are loose, for a loaded
+//! 2-core machine: each is far below the timeout a stuck driver would wait
+//! for, and far above what a working one needs.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -98,8 +100,9 @@ fn a_finished_run_ends_at_the_last_prompt() {
         text(&t),
         "xv6 kernel is booting\n\ninit: starting sh\n$ echo hello | cat\nhello\n$ ls\nREADME         2 2 2305\n$ "
     );
+    // Not the 10 s timeout.
     assert!(
-        start.elapsed() < Duration::from_secs(2),
+        start.elapsed() < Duration::from_secs(6),
         "{:?}",
         start.elapsed()
     );
@@ -119,7 +122,7 @@ fn an_unknown_command_is_still_driven_to_the_end() {
 fn a_hang_is_a_timeout_soon_after_the_deadline() {
     let boot = kernel("xv6 kernel is booting\ninit: starting sh\n$ primes\nprime 2\n@@ hang\n");
     let start = Instant::now();
-    let (t, pids) = run(&boot, &["primes", "ls"], Duration::from_secs(1));
+    let (t, pids) = run(&boot, &["primes", "ls"], Duration::from_secs(2));
     let took = start.elapsed();
     assert_eq!(
         t.end,
@@ -129,7 +132,7 @@ fn a_hang_is_a_timeout_soon_after_the_deadline() {
     );
     assert!(text(&t).ends_with("prime 2\n"));
     assert!(
-        took >= Duration::from_secs(1) && took < Duration::from_secs(3),
+        took >= Duration::from_secs(2) && took < Duration::from_secs(8),
         "{took:?}"
     );
     assert_all_gone(&pids);
@@ -168,7 +171,8 @@ fn a_panic_ends_the_run_at_once_with_what_follows_it() {
         "{}",
         text(&t)
     );
-    assert!(took < Duration::from_secs(2), "{took:?}");
+    // Not the 30 s timeout.
+    assert!(took < Duration::from_secs(10), "{took:?}");
     assert_all_gone(&pids);
 }
 
@@ -186,8 +190,52 @@ fn qemu_exiting_early_is_reported_with_its_error() {
             stderr: "qemu-system-riscv64: -drive file=fs.img: Could not open 'fs.img'".into()
         }
     );
-    assert!(start.elapsed() < Duration::from_secs(2));
+    assert!(start.elapsed() < Duration::from_secs(10));
     // QEMU's own children, if any, go with it.
+    assert_all_gone(&pids);
+}
+
+#[test]
+fn a_panic_line_that_arrives_slowly_is_reported_whole() {
+    let boot = kernel(
+        "xv6 kernel is booting\ninit: starting sh\n$ sleep 1\n@@ part panic: \n@@ sleep 0.5\n\
+         @@ part kerneltrap: scause 0x3\n@@ sleep 0.3\n (hart 1 at trap.rs:9)\nbacktrace:\n@@ hang\n",
+    );
+    let (t, pids) = run(&boot, &["sleep 1"], Duration::from_secs(30));
+    assert_eq!(
+        t.end,
+        End::Panic {
+            line: "panic: kerneltrap: scause 0x3 (hart 1 at trap.rs:9)".into()
+        }
+    );
+    assert!(text(&t).ends_with("backtrace:\n"), "{}", text(&t));
+    assert_all_gone(&pids);
+}
+
+#[test]
+fn a_flood_ends_at_the_output_limit_keeping_head_and_tail() {
+    let boot = kernel("xv6 kernel is booting\ninit: starting sh\n$ flood\n@@ flood\n");
+    let start = Instant::now();
+    let (t, pids) = run(&boot, &["flood"], Duration::from_secs(60));
+    assert!(
+        matches!(t.end, End::OutputLimit { printed } if printed > qemu::OUTPUT_LIMIT),
+        "{:?}",
+        t.end
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        t.output.len() < qemu::KEEP_HEAD + 2 * qemu::KEEP_TAIL + 100,
+        "{}",
+        t.output.len()
+    );
+    let console = text(&t);
+    assert!(console.starts_with("xv6 kernel is booting\n"));
+    assert!(console.contains("bytes of console output not kept here]\n"));
+    assert!(console.contains("a kernel that prints and prints and prints\n"));
     assert_all_gone(&pids);
 }
 
