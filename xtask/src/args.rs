@@ -10,14 +10,19 @@ usage: cargo xtask <command> [options]
 commands:
   setup                      install what is missing: rustup target, QEMU, RISC-V gcc
   build [--lab L]            build the kernel, user programs and fs.img
-  qemu  [--lab L] [--cpus N] build, then boot xv6 in QEMU (Ctrl-A X quits)
-  gdb   [--lab L] [--cpus N] like qemu, but QEMU waits for gdb to attach
+  qemu  [--lab L] [--cpus N] [--fresh-disk]
+                             build, then boot xv6 in QEMU (Ctrl-A X quits); the
+                             disk (target/xv6/<config>/disk.img) keeps what you
+                             do in xv6, --fresh-disk starts it over
+  gdb   [--lab L] [--cpus N] [--fresh-disk]
+                             like qemu, but QEMU waits for gdb to attach
   grade <grader arguments>   build and grade a lab, e.g. `cargo xtask grade lab-cow`
   fsck  [--lab L] [--no-replay] [--crashed] [IMG]
                              check an xv6 image (default: the configuration's fs.img);
                              a committed log is replayed first unless --no-replay;
                              --crashed: unlinked open files of a stopped machine are notes
-  ci                         the checks CI runs: rustfmt, clippy, all tests
+  ci [--quick]               the checks CI runs: rustfmt, clippy, all tests;
+                             --quick: the few-minute tier (no usertests runs)
 
 L is a lab (trace sysinfo pgtbl backtrace alarm lazy cow, or lab-cow …), a
 comma-separated list of labs, or all; without --lab, the base kernel.
@@ -39,6 +44,7 @@ pub enum Command {
         labs: LabSet,
         cpus: u32,
         gdb: bool,
+        fresh_disk: bool,
     },
     Grade {
         args: Vec<OsString>,
@@ -48,7 +54,9 @@ pub enum Command {
         image: Option<std::path::PathBuf>,
         opts: mkfs::check::Options,
     },
-    Ci,
+    Ci {
+        quick: bool,
+    },
 }
 
 /// Parses the arguments after `cargo xtask`. The error is one line.
@@ -67,7 +75,17 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
     let cmd = match sub.as_str() {
         "help" => Command::Help,
         "setup" => Command::Setup,
-        "ci" => Command::Ci,
+        "ci" => {
+            let mut quick = false;
+            while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+                match arg {
+                    Long("quick") => quick = true,
+                    Short('h') | Long("help") => return Ok(Command::Help),
+                    other => return Err(format!("{} for `ci`", other.unexpected())),
+                }
+            }
+            return Ok(Command::Ci { quick });
+        }
         // Everything after `grade` belongs to the grader, `--help` included.
         "grade" => Command::Grade {
             args: p.raw_args().map_err(|e| e.to_string())?.collect(),
@@ -82,6 +100,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
                         let spec = spec.to_str().ok_or("--lab takes a lab name")?;
                         labs = labs.union(LabSet::parse(spec)?);
                     }
+                    Short('h') | Long("help") => return Ok(Command::Help),
                     Long("no-replay") => opts.no_replay = true,
                     Long("crashed") => opts.crashed = true,
                     Value(v) if image.is_none() => image = Some(v.into()),
@@ -93,8 +112,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
         "build" | "qemu" | "gdb" => {
             let mut labs = LabSet::BASE;
             let mut cpus = DEFAULT_CPUS;
+            let mut fresh_disk = false;
             while let Some(arg) = p.next().map_err(|e| e.to_string())? {
                 match arg {
+                    Short('h') | Long("help") => return Ok(Command::Help),
+                    Long("fresh-disk") if sub != "build" => fresh_disk = true,
                     Long("lab") | Short('l') => {
                         let spec = p.value().map_err(|e| e.to_string())?;
                         let spec = spec.to_str().ok_or("--lab takes a lab name")?;
@@ -113,12 +135,16 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
                     labs,
                     cpus,
                     gdb: sub == "gdb",
+                    fresh_disk,
                 },
             });
         }
         other => return Err(format!("unknown command `{other}`")),
     };
     if let Some(extra) = p.next().map_err(|e| e.to_string())? {
+        if matches!(extra, Short('h') | Long("help")) {
+            return Ok(Command::Help);
+        }
         return Err(format!("{} for `{sub}`", extra.unexpected()));
     }
     Ok(cmd)
@@ -144,7 +170,8 @@ mod tests {
     #[test]
     fn commands_and_defaults() {
         assert_eq!(parse_str("setup"), Ok(Command::Setup));
-        assert_eq!(parse_str("ci"), Ok(Command::Ci));
+        assert_eq!(parse_str("ci"), Ok(Command::Ci { quick: false }));
+        assert_eq!(parse_str("ci --quick"), Ok(Command::Ci { quick: true }));
         assert_eq!(parse_str("help"), Ok(Command::Help));
         assert_eq!(parse_str("--help"), Ok(Command::Help));
         assert_eq!(
@@ -156,7 +183,8 @@ mod tests {
             Ok(Command::Qemu {
                 labs: LabSet::BASE,
                 cpus: 3,
-                gdb: false
+                gdb: false,
+                fresh_disk: false
             })
         );
     }
@@ -176,7 +204,8 @@ mod tests {
             Ok(Command::Qemu {
                 labs: LabSet::ALL,
                 cpus: 1,
-                gdb: true
+                gdb: true,
+                fresh_disk: false
             })
         );
         assert_eq!(
@@ -184,9 +213,36 @@ mod tests {
             Ok(Command::Qemu {
                 labs: LabSet::BASE,
                 cpus: 8,
-                gdb: false
+                gdb: false,
+                fresh_disk: false
             })
         );
+    }
+
+    #[test]
+    fn every_command_takes_help_and_qemu_a_fresh_disk() {
+        for line in [
+            "build --help",
+            "qemu -h",
+            "gdb --lab cow --help",
+            "fsck --help",
+            "setup --help",
+            "ci --help",
+            "help --help",
+        ] {
+            assert_eq!(parse_str(line), Ok(Command::Help), "{line}");
+        }
+        assert_eq!(
+            parse_str("qemu --fresh-disk --lab cow"),
+            Ok(Command::Qemu {
+                labs: LabSet::parse("cow").unwrap(),
+                cpus: 3,
+                gdb: false,
+                fresh_disk: true
+            })
+        );
+        assert!(parse_str("build --fresh-disk").is_err());
+        assert!(parse_str("ci --slow").is_err());
     }
 
     #[test]

@@ -1,24 +1,56 @@
-//! `cargo xtask ci`: what CI runs, in order, stopping at the first failure.
+//! `cargo xtask ci [--quick]`: what CI runs, in order, stopping at the first
+//! failing step.
+//!
+//! Two tiers. `--quick` (a few minutes; what a developer runs before every
+//! commit): rustfmt, clippy for the host crates, for the base kernel and the
+//! kernel with every lab, and for the user programs, the host unit tests,
+//! and the end-to-end tests that are not `#[ignore]`d. Without `--quick`
+//! (CI; about half an hour): all of that, plus clippy for each lab's kernel
+//! alone and the slow end-to-end tests, the `#[ignore]`d ones (usertests,
+//! grind, crash trials). The end-to-end tests run one process each, a few
+//! at once, with a line as each starts and ends, so a long stretch always
+//! says what it is waiting for.
 
-use std::process::Command;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use crate::labs::LabSet;
 use crate::run::{Ctx, Env, KERNEL_PACKAGE, USER_PACKAGE};
 use crate::setup;
 
-/// The checks: formatting, clippy for the host crates, for the kernel in
-/// every configuration CI lints and for the user programs, then every test
-/// including the slow end-to-end ones.
-pub fn steps(ctx: &Ctx) -> Vec<Command> {
+/// The package of the end-to-end tests.
+const E2E_PACKAGE: &str = "tests";
+/// The host crates whose unit tests run as one cargo call.
+const UNIT_PACKAGES: [&str; 4] = ["abi", "mkfs", "grader", "xtask"];
+/// How often a test that is still running is mentioned.
+const STILL_RUNNING: Duration = Duration::from_secs(60);
+
+/// One step of CI.
+pub enum Step {
+    /// A command that must succeed.
+    Run(Command),
+    /// The end-to-end tests of a tier: the quick ones, or the slow ones.
+    EndToEnd { slow: bool },
+}
+
+/// The steps of a tier, in order.
+pub fn steps(ctx: &Ctx, quick: bool) -> Vec<Step> {
     let mut steps = vec![
-        ctx.cargo(Env::Host, ["fmt", "--all", "--", "--check"]),
-        ctx.cargo(
+        Step::Run(ctx.cargo(Env::Host, ["fmt", "--all", "--", "--check"])),
+        Step::Run(ctx.cargo(
             Env::Host,
             ["clippy", "--all-targets", "--", "-D", "warnings"],
-        ),
+        )),
     ];
     let deny = ["--", "-D", "warnings"];
-    for labs in LabSet::lint_configs() {
+    let configs = LabSet::lint_configs();
+    let (first, rest): (Vec<LabSet>, Vec<LabSet>) = configs
+        .into_iter()
+        .partition(|&l| l == LabSet::BASE || l == LabSet::ALL);
+    let lint = |labs: LabSet| {
         let mut args: Vec<String> = ["clippy"]
             .iter()
             .chain(&KERNEL_PACKAGE)
@@ -28,24 +60,245 @@ pub fn steps(ctx: &Ctx) -> Vec<Command> {
             args.extend(["--features".to_string(), features]);
         }
         args.extend(deny.map(String::from));
-        steps.push(ctx.cargo(Env::Target, args));
-    }
-    steps.push(ctx.cargo(
+        Step::Run(ctx.cargo(Env::Target, args))
+    };
+    steps.extend(first.into_iter().map(lint));
+    steps.push(Step::Run(ctx.cargo(
         Env::Target,
         ["clippy"].iter().chain(&USER_PACKAGE).chain(&deny),
-    ));
-    steps.push(ctx.cargo(Env::Host, ["test", "--", "--include-ignored"]));
+    )));
+    let mut unit = vec!["test"];
+    for p in UNIT_PACKAGES {
+        unit.extend(["-p", p]);
+    }
+    steps.push(Step::Run(ctx.cargo(Env::Host, unit)));
+    steps.push(Step::EndToEnd { slow: false });
+    if !quick {
+        steps.extend(rest.into_iter().map(lint));
+        steps.push(Step::EndToEnd { slow: true });
+    }
     steps
 }
 
-pub fn run(ctx: &Ctx) -> Result<(), String> {
+pub fn run(ctx: &Ctx, quick: bool) -> Result<(), String> {
     // The end-to-end tests boot QEMU and build abitest: set those up first.
     setup::setup(ctx)?;
-    for mut step in steps(ctx) {
-        ctx.run(&mut step)?;
+    let start = Instant::now();
+    for step in steps(ctx, quick) {
+        match step {
+            Step::Run(mut command) => ctx.run(&mut command)?,
+            Step::EndToEnd { slow } => end_to_end(ctx, slow)?,
+        }
     }
-    eprintln!("ci: all checks passed");
+    eprintln!(
+        "ci: all {} checks passed in {}",
+        if quick { "quick" } else { "quick and slow" },
+        minutes(start.elapsed())
+    );
     Ok(())
+}
+
+fn minutes(d: Duration) -> String {
+    let s = d.as_secs();
+    format!("{}m{:02}s", s / 60, s % 60)
+}
+
+/// A test binary of the end-to-end package.
+struct Binary {
+    /// The target's name: `grading` for tests/tests/grading.rs.
+    name: String,
+    path: PathBuf,
+}
+
+/// Builds the end-to-end test binaries and returns them.
+fn binaries(ctx: &Ctx) -> Result<Vec<Binary>, String> {
+    let mut cmd = ctx.cargo(
+        Env::Host,
+        [
+            "test",
+            "-p",
+            E2E_PACKAGE,
+            "--no-run",
+            "--message-format=json-render-diagnostics",
+        ],
+    );
+    eprintln!("$ {}", ctx.display(&cmd));
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err("building the end-to-end tests failed (cargo's errors are above)".into());
+    }
+    Ok(parse_artifacts(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The test executables in cargo's JSON messages.
+fn parse_artifacts(messages: &str) -> Vec<Binary> {
+    let mut found: Vec<Binary> = messages
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["profile"]["test"] == true)
+        .filter_map(|m| {
+            Some(Binary {
+                name: m["target"]["name"].as_str()?.to_owned(),
+                path: PathBuf::from(m["executable"].as_str()?),
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found
+}
+
+/// The names of a binary's tests (`--list`), all or only the ignored ones.
+fn list(binary: &Binary, ignored: bool) -> Result<Vec<String>, String> {
+    let mut cmd = Command::new(&binary.path);
+    cmd.args(["--list", "--format", "terse"]);
+    if ignored {
+        cmd.arg("--ignored");
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", binary.path.display()))?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// One end-to-end test to run.
+struct Job {
+    binary: usize,
+    test: String,
+}
+
+/// Runs the quick or the slow end-to-end tests, each in a process of its
+/// own, as many at once as there are cores, saying which run and how far
+/// along the tier is. Runs them all, then fails if any failed, with the
+/// output of each that did.
+fn end_to_end(ctx: &Ctx, slow: bool) -> Result<(), String> {
+    let tier = if slow { "slow" } else { "quick" };
+    let bins = binaries(ctx)?;
+    let mut jobs = Vec::new();
+    for (b, bin) in bins.iter().enumerate() {
+        let ignored = list(bin, true)?;
+        let tests = if slow {
+            ignored
+        } else {
+            list(bin, false)?
+                .into_iter()
+                .filter(|t| !ignored.contains(t))
+                .collect()
+        };
+        jobs.extend(tests.into_iter().map(|test| Job { binary: b, test }));
+    }
+    let total = jobs.len();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(total.max(1));
+    eprintln!("ci: {total} {tier} end-to-end tests, {workers} at a time");
+    let start = Instant::now();
+    let (tx, rx) = mpsc::channel::<(usize, Result<String, String>, Duration)>();
+    let mut queue = jobs.iter().enumerate();
+    let mut running: BTreeMap<usize, Instant> = BTreeMap::new();
+    let mut done = 0;
+    let mut failed: Vec<(usize, String)> = Vec::new();
+    let label = |j: usize| format!("{}::{}", bins[jobs[j].binary].name, jobs[j].test);
+    std::thread::scope(|scope| {
+        loop {
+            while running.len() < workers {
+                let Some((j, job)) = queue.next() else { break };
+                running.insert(j, Instant::now());
+                eprintln!("ci: [{}/{total}] {} ...", done + running.len(), label(j));
+                let tx = tx.clone();
+                let mut cmd = test_command(ctx, &bins[job.binary], &job.test);
+                scope.spawn(move || {
+                    let started = Instant::now();
+                    let result = match cmd.output() {
+                        Ok(out) => {
+                            let text = format!(
+                                "{}{}",
+                                String::from_utf8_lossy(&out.stdout),
+                                String::from_utf8_lossy(&out.stderr)
+                            );
+                            if out.status.success() {
+                                Ok(text)
+                            } else {
+                                Err(text)
+                            }
+                        }
+                        Err(e) => Err(format!("cannot start the test: {e}")),
+                    };
+                    let _ = tx.send((j, result, started.elapsed()));
+                });
+            }
+            if running.is_empty() {
+                break;
+            }
+            match rx.recv_timeout(STILL_RUNNING) {
+                Ok((j, result, took)) => {
+                    running.remove(&j);
+                    done += 1;
+                    let verdict = if result.is_ok() { "ok" } else { "FAILED" };
+                    eprintln!(
+                        "ci: [{done}/{total}] {} {verdict} ({:.0}s; {tier} tier {} so far)",
+                        label(j),
+                        took.as_secs_f64(),
+                        minutes(start.elapsed())
+                    );
+                    if let Err(output) = result {
+                        failed.push((j, output));
+                    }
+                }
+                Err(_) => {
+                    for (&j, since) in &running {
+                        eprintln!(
+                            "ci: ... still running {} ({})",
+                            label(j),
+                            minutes(since.elapsed())
+                        );
+                    }
+                }
+            }
+        }
+    });
+    if failed.is_empty() {
+        eprintln!(
+            "ci: {total} {tier} end-to-end tests passed in {}",
+            minutes(start.elapsed())
+        );
+        return Ok(());
+    }
+    for (j, output) in &failed {
+        eprintln!("\n---- {} ----\n{}", label(*j), output.trim_end());
+    }
+    let (j, _) = &failed[0];
+    Err(format!(
+        "{} of {total} {tier} end-to-end tests failed (their output is above); \
+         to run one again: cargo test -p {E2E_PACKAGE} --test {} -- --exact {} --include-ignored",
+        failed.len(),
+        bins[jobs[*j].binary].name,
+        jobs[*j].test
+    ))
+}
+
+/// The command that runs one test of `binary`, as `cargo test` would: from
+/// the package's directory, with the environment cargo calls get.
+fn test_command(ctx: &Ctx, binary: &Binary, test: &str) -> Command {
+    // Ctx::cargo's environment, for a program that is not cargo.
+    let template = ctx.cargo(Env::Host, Vec::<String>::new());
+    let mut cmd = Command::new(&binary.path);
+    for (name, value) in template.get_envs() {
+        match value {
+            Some(v) => cmd.env(name, v),
+            None => cmd.env_remove(name),
+        };
+    }
+    cmd.current_dir(ctx.root.join(E2E_PACKAGE))
+        .args(["--exact", test, "--include-ignored", "--test-threads", "1"])
+        .stdin(Stdio::null());
+    cmd
 }
 
 #[cfg(test)]
@@ -54,10 +307,20 @@ mod tests {
     use crate::run::TARGET;
     use std::path::Path;
 
-    #[test]
-    fn lints_every_configuration_then_tests() {
+    fn lines(quick: bool) -> Vec<String> {
         let ctx = Ctx::for_tests(Path::new("/repo"));
-        let lines: Vec<String> = steps(&ctx).iter().map(|c| ctx.display(c)).collect();
+        steps(&ctx, quick)
+            .iter()
+            .map(|s| match s {
+                Step::Run(c) => ctx.display(c),
+                Step::EndToEnd { slow } => format!("end-to-end slow={slow}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_quick_tier_lints_two_kernels_and_runs_the_quick_tests() {
+        let lines = lines(true);
         assert_eq!(lines[0], "cargo fmt --all -- --check");
         assert_eq!(lines[1], "cargo clippy --all-targets -- -D warnings");
         assert_eq!(
@@ -66,13 +329,47 @@ mod tests {
                 "cargo clippy -p labs --bin kernel --profile kernel --target {TARGET} -- -D warnings"
             )
         );
-        assert!(lines[3].contains("--features trace -- -D warnings"));
         assert!(
-            lines[10]
+            lines[3]
                 .contains("--features trace,sysinfo,pgtbl,backtrace,alarm,lazy,cow -- -D warnings")
         );
-        assert!(lines[11].starts_with("cargo clippy -p user --profile user"));
-        assert_eq!(lines.last().unwrap(), "cargo test -- --include-ignored");
-        assert_eq!(lines.len(), 13);
+        assert!(lines[4].starts_with("cargo clippy -p user --profile user"));
+        assert_eq!(lines[5], "cargo test -p abi -p mkfs -p grader -p xtask");
+        assert_eq!(lines[6], "end-to-end slow=false");
+        assert_eq!(lines.len(), 7);
+    }
+
+    #[test]
+    fn the_full_tier_adds_every_lab_alone_and_the_slow_tests() {
+        let lines = lines(false);
+        assert_eq!(lines[..7], self::lines(true)[..]);
+        assert!(lines[7].contains("--features trace -- -D warnings"));
+        assert!(lines[13].contains("--features cow -- -D warnings"));
+        assert_eq!(lines.last().unwrap(), "end-to-end slow=true");
+        assert_eq!(lines.len(), 15);
+    }
+
+    #[test]
+    fn finds_test_executables_in_cargo_messages() {
+        let messages = [
+            r#"{"reason":"compiler-artifact","target":{"name":"grading","kind":["test"]},"profile":{"test":true},"executable":"/t/grading-1"}"#,
+            r#"{"reason":"compiler-artifact","target":{"name":"tests","kind":["lib"]},"profile":{"test":false},"executable":null}"#,
+            r#"{"reason":"compiler-artifact","target":{"name":"fs","kind":["test"]},"profile":{"test":true},"executable":"/t/fs-2"}"#,
+            r#"{"reason":"build-finished","success":true}"#,
+            "not json",
+        ]
+        .join("\n");
+        let found = parse_artifacts(&messages);
+        let names: Vec<(&str, &Path)> = found
+            .iter()
+            .map(|b| (b.name.as_str(), b.path.as_path()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("fs", Path::new("/t/fs-2")),
+                ("grading", Path::new("/t/grading-1"))
+            ]
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! `cargo xtask fsck [--lab L] [--no-replay] [--crashed] [IMG]`: checks an
-//! xv6 image with `mkfs::check`; without IMG, the configuration's
-//! `target/xv6/<config>/fs.img` (which `cargo xtask qemu` writes to).
+//! xv6 image with `mkfs::check`; without IMG, the disk `cargo xtask qemu`
+//! writes to (`target/xv6/<config>/disk.img`), or `fs.img` before there is one.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,7 +14,15 @@ use crate::run::Ctx;
 pub fn image_path(ctx: &Ctx, labs: LabSet, image: Option<&Path>) -> PathBuf {
     match image {
         Some(path) => path.to_path_buf(),
-        None => ctx.xv6_dir().join(labs.config_name()).join("fs.img"),
+        None => {
+            let dir = ctx.xv6_dir().join(labs.config_name());
+            let disk = crate::qemu::disk_path(&dir);
+            if disk.is_file() {
+                disk
+            } else {
+                dir.join("fs.img")
+            }
+        }
     }
 }
 

@@ -44,14 +44,17 @@ fn main() -> ExitCode {
         }
         Command::Setup => setup::setup(&ctx).map(|()| ExitCode::SUCCESS),
         Command::Build { labs } => build::build(&ctx, labs).map(|_| ExitCode::SUCCESS),
-        Command::Qemu { labs, cpus, gdb } => {
-            qemu::run(&ctx, labs, cpus, gdb).map(|()| ExitCode::SUCCESS)
-        }
+        Command::Qemu {
+            labs,
+            cpus,
+            gdb,
+            fresh_disk,
+        } => qemu::run(&ctx, labs, cpus, gdb, fresh_disk).map(|()| ExitCode::SUCCESS),
         Command::Grade { args } => grade(&ctx, &args),
         Command::Fsck { labs, image, opts } => {
             fsck::run(&ctx, &fsck::image_path(&ctx, labs, image.as_deref()), opts)
         }
-        Command::Ci => ci::run(&ctx).map(|()| ExitCode::SUCCESS),
+        Command::Ci { quick } => ci::run(&ctx, quick).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {
         eprintln!("xtask: {e}");
@@ -73,12 +76,16 @@ impl grader::cli::Builder for Builder<'_> {
             fs_img: out.fs_img,
         })
     }
+
+    fn command(&self) -> String {
+        "cargo xtask grade".to_owned()
+    }
 }
 
-/// Runs the grader, which reads its own arguments and decides the exit
-/// status (0 full marks, 1 below, 2 usage or spec error).
+/// Runs the grader, which reads its own arguments, checks for QEMU (a
+/// missing one is exit status 2: installing is `setup`'s job) and decides
+/// the exit status (0 full marks, 1 below, 2 usage or spec error).
 fn grade(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
-    setup::ensure_qemu(ctx)?;
     let status = grader::cli::run(&ctx.root, args, &mut Builder { ctx });
     Ok(ExitCode::from(u8::try_from(status).unwrap_or(1)))
 }

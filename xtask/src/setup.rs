@@ -1,7 +1,9 @@
 //! Setting a machine up: the rustup target, llvm-tools, QEMU and the RISC-V
 //! C compiler. When a tool is there, its check is a file lookup or a version
-//! query, nothing more; missing tools are installed with rustup, or with apt
-//! when running as root, and otherwise the error says which command to run.
+//! query, nothing more. Only `cargo xtask setup` (and CI) installs Debian
+//! packages, with apt when running as root (otherwise it prints the command
+//! to run); the other commands say what is missing and that `setup` fixes
+//! it. Rust's own pieces (the target, llvm-tools) come from rustup anywhere.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -24,9 +26,16 @@ static APT_UPDATED: AtomicBool = AtomicBool::new(false);
 pub fn setup(ctx: &Ctx) -> Result<(), String> {
     ensure_target(ctx)?;
     eprintln!("setup: Rust target {TARGET}: ok");
-    let (major, minor) = ensure_qemu(ctx)?;
+    if find_in_path(QEMU).is_none() {
+        apt_install(ctx, QEMU, QEMU_PACKAGE)?;
+    }
+    let (major, minor) = grader::qemu::check()?;
     eprintln!("setup: {QEMU} {major}.{minor}: ok");
-    find_or_install_gcc(ctx)?;
+    if find_in_path(GCC).is_none() {
+        apt_install(ctx, GCC, GCC_PACKAGE)?;
+    }
+    find_in_path(GCC)
+        .ok_or_else(|| format!("{GCC_PACKAGE} is installed but {GCC} is not on PATH"))?;
     eprintln!("setup: {GCC}: ok");
     match disassembler(ctx) {
         Some(d) => eprintln!("setup: disassembler {}: ok", ctx.show(&d.path)),
@@ -55,28 +64,22 @@ pub fn ensure_target(ctx: &Ctx) -> Result<(), String> {
     )
 }
 
-/// Installs QEMU when missing, then checks its version.
-pub fn ensure_qemu(ctx: &Ctx) -> Result<(u32, u32), String> {
-    if find_in_path(QEMU).is_none() {
-        apt_install(ctx, QEMU, QEMU_PACKAGE)?;
-    }
+/// Checks that QEMU is there and recent enough, installing nothing: the
+/// error says to run `cargo xtask setup`.
+pub fn require_qemu() -> Result<(u32, u32), String> {
     grader::qemu::check()
 }
 
-/// The RISC-V C compiler, installed if possible; `None` (with a note) when
-/// it is missing and cannot be installed.
-pub fn cross_gcc(ctx: &Ctx) -> Option<PathBuf> {
-    find_or_install_gcc(ctx)
-        .inspect_err(|e| eprintln!("note: {e}; fs.img is built without abitest"))
-        .ok()
-}
-
-fn find_or_install_gcc(ctx: &Ctx) -> Result<PathBuf, String> {
-    if let Some(gcc) = find_in_path(GCC) {
-        return Ok(gcc);
+/// The RISC-V C compiler; `None` (with a note) when it is missing.
+pub fn cross_gcc(_ctx: &Ctx) -> Option<PathBuf> {
+    let gcc = find_in_path(GCC);
+    if gcc.is_none() {
+        eprintln!(
+            "note: {GCC} is missing, so fs.img is built without abitest: \
+             `cargo xtask setup` installs it ({GCC_PACKAGE})"
+        );
     }
-    apt_install(ctx, GCC, GCC_PACKAGE)?;
-    find_in_path(GCC).ok_or_else(|| format!("{GCC_PACKAGE} is installed but {GCC} is not on PATH"))
+    gcc
 }
 
 /// Which objdump disassembles the kernel.
