@@ -117,6 +117,47 @@ impl<'a> Console<'a> {
         out
     }
 
+    /// Several checks' explanations as one: their messages in order, then
+    /// one excerpt holding every console line any of them showed (marked if
+    /// any marked it), so that a test whose checks all failed shows the
+    /// console once.
+    pub fn merge(&self, context: impl IntoIterator<Item = String>) -> Vec<String> {
+        static NUMBERED: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new(r"^([> ]) *(\d+) \| ").unwrap());
+        let mut messages = Vec::new();
+        let mut heading = None;
+        let mut shown: std::collections::BTreeMap<usize, bool> = Default::default();
+        for line in context {
+            if let Some(c) = NUMBERED.captures(&line) {
+                let i: usize = c[2].parse().unwrap_or(1);
+                *shown.entry(i.saturating_sub(1)).or_default() |= &c[1] == ">";
+            } else if line == "     ..." {
+            } else if line == "console:" || line.starts_with("console, last ") {
+                heading.get_or_insert(line);
+            } else {
+                messages.push(line);
+            }
+        }
+        if let Some(h) = heading {
+            messages.push(h);
+        }
+        let mut next = 0;
+        for (&i, &marked) in &shown {
+            if i >= self.lines.len() {
+                continue;
+            }
+            if i > next {
+                messages.push("     ...".to_owned());
+            }
+            messages.push(self.numbered(i, marked));
+            next = i + 1;
+        }
+        if !shown.is_empty() && next < self.lines.len() {
+            messages.push("     ...".to_owned());
+        }
+        messages
+    }
+
     /// Line `i` for a report: numbered, and with control characters (a
     /// stray escape sequence, a backspace) made harmless for a terminal.
     fn numbered(&self, i: usize, marked: bool) -> String {
@@ -626,6 +667,33 @@ mod tests {
             v.context[1].ends_with("... (940 more characters)"),
             "{}",
             v.context[1]
+        );
+    }
+
+    #[test]
+    fn merged_explanations_show_the_console_once() {
+        let text: String = (1..=30).map(|i| format!("line {i}\n")).collect();
+        let c = Console::new(&text);
+        let a = evaluate(&Check::Match(vec![re("^nope$")]), &c, &Table);
+        let b = evaluate(&Check::NoMatch(vec![re("^line 3$")]), &c, &Table);
+        let d = evaluate(&Check::Match(vec![re("^nor this$")]), &c, &Table);
+        let merged = c.merge([a.context, b.context, d.context].concat());
+        assert_eq!(
+            merged[..4],
+            [
+                "missing a line matching /^nope$/",
+                "unexpected line 3 matching /^line 3$/",
+                "missing a line matching /^nor this$/",
+                "console, last 10 of 30 lines:",
+            ]
+        );
+        assert_eq!(merged[4], "    1 | line 1");
+        assert_eq!(merged[6], ">   3 | line 3");
+        assert_eq!(merged[9], "     ...");
+        assert_eq!(merged.last().unwrap(), "   30 | line 30");
+        assert_eq!(
+            merged.iter().filter(|l| l.ends_with("| line 30")).count(),
+            1
         );
     }
 

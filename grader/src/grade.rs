@@ -578,7 +578,7 @@ pub fn verdict(
         return if passed {
             (Outcome::Pass, Vec::new())
         } else {
-            (Outcome::Fail, failures.collect())
+            (Outcome::Fail, console.merge(failures))
         };
     }
     // Cut short: what had appeared still counts, an absence proves nothing.
@@ -591,7 +591,7 @@ pub fn verdict(
     if context.len() == before && matches!(end, End::Timeout { .. }) {
         context.extend(console.tail());
     }
-    (outcome, context)
+    (outcome, console.merge(context))
 }
 
 /// How a run that did not finish ended, in a few lines.
