@@ -210,7 +210,7 @@ fn end_to_end(ctx: &Ctx, slow: bool) -> Result<(), String> {
             while running.len() < workers {
                 let Some((j, job)) = queue.next() else { break };
                 running.insert(j, Instant::now());
-                eprintln!("ci: [{}/{total}] {} ...", done + running.len(), label(j));
+                eprintln!("ci: start {} ({} of {total})", label(j), j + 1);
                 let tx = tx.clone();
                 let mut cmd = test_command(ctx, &bins[job.binary], &job.test);
                 scope.spawn(move || {
@@ -242,7 +242,7 @@ fn end_to_end(ctx: &Ctx, slow: bool) -> Result<(), String> {
                     done += 1;
                     let verdict = if result.is_ok() { "ok" } else { "FAILED" };
                     eprintln!(
-                        "ci: [{done}/{total}] {} {verdict} ({:.0}s; {tier} tier {} so far)",
+                        "ci: {verdict} {} ({:.0}s; {done} of {total} done, {tier} tier {} so far)",
                         label(j),
                         took.as_secs_f64(),
                         minutes(start.elapsed())
