@@ -9,7 +9,8 @@
 //! timeout = "30s"            # default run timeout ("500ms", "30s", "2m")
 //! cpus = 3                   # optional, default 3
 //!
-//! [random]                   # optional: values drawn from --seed,
+//! [random]                   # optional: values drawn from --seed (and
+//!                            # the spec's and the value's names),
 //! n = { min = 10, max = 99 } # an integer, written {{n}} in commands,
 //!                            # regexes and numbers: {{n}}, {{n * 2 + 1}}
 //! mask = { bits = { read = 5, write = 16 } }
@@ -64,9 +65,9 @@
 //! - A test's `timeout` raises its run's timeout while the test is selected.
 //! - `visibility` is Gradescope's: `visible` (default), `hidden`,
 //!   `after_due_date`, `after_published`; parts inherit their test's.
-//! - A run cut short (timeout, panic, QEMU exit) still credits the tests
-//!   whose checks only look for output that appeared (`match`, `usertest`,
-//!   `backtrace`); the others get the run's outcome.
+//! - A run cut short (timeout, panic, QEMU exit, output limit) still
+//!   credits the tests whose checks only look for output that appeared
+//!   (`match`, `usertest`, `backtrace`); the others get the run's outcome.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
