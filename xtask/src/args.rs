@@ -18,6 +18,13 @@ commands:
                              a committed log is replayed first unless --no-replay;
                              --crashed: unlinked open files of a stopped machine are notes
   ci                         the checks CI runs: rustfmt, clippy, all tests
+  bench [--quick] [--runs N] [--json FILE] [--baseline FILE] [--threshold F]
+                             time boots, the edit-rebuild-grade loop, in-guest figures,
+                             usertests and grading; --quick: the first three (~2 min);
+                             --baseline: compare with a saved --json run (exit 1 if a
+                             figure got slower beyond the spread and F, default 1.25)
+  bench --compare NEW.json --baseline OLD.json
+                             compare two saved runs without measuring
 
 L is a lab (trace sysinfo pgtbl backtrace alarm lazy cow, or lab-cow …), a
 comma-separated list of labs, or all; without --lab, the base kernel.
@@ -28,7 +35,7 @@ Outputs go to target/xv6/<config>/: kernel, kernel.asm, kernel.sym, fs.img.";
 pub const DEFAULT_CPUS: u32 = 3;
 const MAX_CPUS: u32 = abi::param::NCPU as u32;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     Help,
     Setup,
@@ -49,6 +56,7 @@ pub enum Command {
         opts: mkfs::check::Options,
     },
     Ci,
+    Bench(crate::bench::Options),
 }
 
 /// Parses the arguments after `cargo xtask`. The error is one line.
@@ -72,6 +80,42 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
         "grade" => Command::Grade {
             args: p.raw_args().map_err(|e| e.to_string())?.collect(),
         },
+        "bench" => {
+            let mut o = crate::bench::Options::default();
+            while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+                let file =
+                    |p: &mut lexopt::Parser, opt: &str| -> Result<std::path::PathBuf, String> {
+                        p.value()
+                            .map(Into::into)
+                            .map_err(|_| format!("{opt} takes a file"))
+                    };
+                match arg {
+                    Long("quick") => o.quick = true,
+                    Long("runs") => {
+                        let v = p.value().map_err(|e| e.to_string())?;
+                        let v = v.to_string_lossy();
+                        o.runs = Some(v.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                            format!("--runs takes a number of runs (1 or more), not `{v}`")
+                        })?);
+                    }
+                    Long("threshold") => {
+                        let v = p.value().map_err(|e| e.to_string())?;
+                        let v = v.to_string_lossy();
+                        o.threshold = Some(v.parse().map_err(|_| {
+                            format!("--threshold takes a ratio such as 1.25, not `{v}`")
+                        })?);
+                    }
+                    Long("json") => o.json = Some(file(&mut p, "--json")?),
+                    Long("baseline") => o.baseline = Some(file(&mut p, "--baseline")?),
+                    Long("compare") => o.compare = Some(file(&mut p, "--compare")?),
+                    other => return Err(format!("{} for `bench`", other.unexpected())),
+                }
+            }
+            if o.compare.is_some() && o.baseline.is_none() {
+                return Err("--compare needs --baseline FILE to compare with".into());
+            }
+            return Ok(Command::Bench(o));
+        }
         "fsck" => {
             let (mut labs, mut image) = (LabSet::BASE, None);
             let mut opts = mkfs::check::Options::default();

@@ -4,6 +4,7 @@
 //! lists the commands.
 
 mod args;
+mod bench;
 mod build;
 mod ci;
 mod fsck;
@@ -52,6 +53,13 @@ fn main() -> ExitCode {
             fsck::run(&ctx, &fsck::image_path(&ctx, labs, image.as_deref()), opts)
         }
         Command::Ci => ci::run(&ctx).map(|()| ExitCode::SUCCESS),
+        Command::Bench(opts) => bench::run(&ctx, &opts).map(|ok| {
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }),
     };
     result.unwrap_or_else(|e| {
         eprintln!("xtask: {e}");
