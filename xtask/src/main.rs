@@ -4,6 +4,7 @@
 //! lists the commands.
 
 mod args;
+mod batch;
 mod bench;
 mod build;
 mod ci;
@@ -14,6 +15,7 @@ mod listing;
 mod qemu;
 mod run;
 mod setup;
+mod submission;
 mod usys;
 
 use std::ffi::OsString;
@@ -87,6 +89,9 @@ impl grader::cli::Builder for Builder<'_> {
 /// status (0 full marks, 1 below, 2 usage or spec error).
 fn grade(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
     setup::ensure_qemu(ctx)?;
+    if let Some(opts) = batch::parse(args)? {
+        return batch::run(ctx, &opts).map(|_| ExitCode::SUCCESS);
+    }
     let status = grader::cli::run(&ctx.root, args, &mut Builder { ctx });
     Ok(ExitCode::from(u8::try_from(status).unwrap_or(1)))
 }
