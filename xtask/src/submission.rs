@@ -141,9 +141,16 @@ fn apply_patch(
             .map_err(|e| Refused(format!("cannot prepare {f} for the patch: {e}")))?;
     }
     let mut cmd = Command::new("git");
+    // Outside any repository: inside one (the scratch directory may sit in
+    // the instructor's), git would apply paths relative to its top and
+    // ignore these.
     cmd.current_dir(scratch)
         .args(["apply", "--whitespace=nowarn"])
-        .env_remove("GIT_DIR");
+        .env_remove("GIT_DIR")
+        .env(
+            "GIT_CEILING_DIRECTORIES",
+            scratch.parent().unwrap_or(scratch),
+        );
     for f in files {
         cmd.arg(format!("--include={f}"));
     }
