@@ -18,6 +18,12 @@ commands:
                              a committed log is replayed first unless --no-replay;
                              --crashed: unlinked open files of a stopped machine are notes
   ci                         the checks CI runs: rustfmt, clippy, all tests
+  handout (LAB... | --all) --out DIR
+                             write a student tree: the labs' solutions cut to starters
+  check-starters [LAB...] [--quick]
+                             the reference scores full marks, the starter builds
+                             cleanly, passes the base tests and scores 0 on its lab
+  handin LAB                 check the tree is committed, pack lab-LAB-handin.zip
 
 L is a lab (trace sysinfo pgtbl backtrace alarm lazy cow, or lab-cow …), a
 comma-separated list of labs, or all; without --lab, the base kernel.
@@ -49,6 +55,16 @@ pub enum Command {
         opts: mkfs::check::Options,
     },
     Ci,
+    /// The rest of the line goes to the command, which parses it.
+    Handout {
+        args: Vec<OsString>,
+    },
+    CheckStarters {
+        args: Vec<OsString>,
+    },
+    Handin {
+        args: Vec<OsString>,
+    },
 }
 
 /// Parses the arguments after `cargo xtask`. The error is one line.
@@ -72,6 +88,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
         "grade" => Command::Grade {
             args: p.raw_args().map_err(|e| e.to_string())?.collect(),
         },
+        "handout" | "check-starters" | "handin" => {
+            let args = p.raw_args().map_err(|e| e.to_string())?.collect();
+            return Ok(match sub.as_str() {
+                "handout" => Command::Handout { args },
+                "handin" => Command::Handin { args },
+                _ => Command::CheckStarters { args },
+            });
+        }
         "fsck" => {
             let (mut labs, mut image) = (LabSet::BASE, None);
             let mut opts = mkfs::check::Options::default();

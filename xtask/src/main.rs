@@ -5,9 +5,12 @@
 
 mod args;
 mod build;
+mod check_starters;
 mod ci;
 mod fsck;
 mod fsutil;
+mod handin;
+mod handout;
 mod labs;
 mod listing;
 mod qemu;
@@ -52,6 +55,9 @@ fn main() -> ExitCode {
             fsck::run(&ctx, &fsck::image_path(&ctx, labs, image.as_deref()), opts)
         }
         Command::Ci => ci::run(&ctx).map(|()| ExitCode::SUCCESS),
+        Command::Handout { args } => handout::command(&ctx, &args),
+        Command::CheckStarters { args } => check_starters::command(&ctx, &args),
+        Command::Handin { args } => handin::command(&ctx, &args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("xtask: {e}");
