@@ -270,4 +270,25 @@ mod tests {
         );
         assert_eq!(parse_str("grade"), Ok(Command::Grade { args: vec![] }));
     }
+
+    #[test]
+    fn starter_commands_parse_their_own_options() {
+        let os = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            parse_str("handout --all --out x --help"),
+            Ok(Command::Handout {
+                args: os(&["--all", "--out", "x", "--help"])
+            })
+        );
+        assert_eq!(
+            parse_str("check-starters --quick"),
+            Ok(Command::CheckStarters {
+                args: os(&["--quick"])
+            })
+        );
+        assert_eq!(
+            parse_str("handin cow"),
+            Ok(Command::Handin { args: os(&["cow"]) })
+        );
+    }
 }

@@ -288,7 +288,8 @@ fn pack(top: &Path, files: &[String], out: &Path) -> Result<Packed, String> {
             std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let options = SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
-            .unix_permissions(mode(&path));
+            .unix_permissions(mode(&path))
+            .last_modified_time(zip::DateTime::DEFAULT);
         zip.start_file(name.as_str(), options).map_err(zip_err)?;
         zip.write_all(&data)
             .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
