@@ -239,17 +239,20 @@ impl Marked {
     }
 }
 
-/// Reads the markers of `text` (the file `path`, for messages).
+/// Reads the markers of `text`, the file `path`. Markers are Rust
+/// comments: other files (docs showing them) have none.
 fn parse(path: &str, text: &str) -> Result<Marked, String> {
     let mut marked = Marked::default();
+    if !path.ends_with(".rs") {
+        return Ok(marked);
+    }
     let mut open: Option<usize> = None;
     // The region the next `STARTER:` line may extend.
     let mut last_closed: Option<usize> = None;
-    let rust = path.ends_with(".rs");
     for (i, line) in text.lines().enumerate() {
         let at = |what: &str| format!("{path}:{}: {what}", i + 1);
         let Some(m) = marker(line) else {
-            if rust && near_miss(line) {
+            if near_miss(line) {
                 return Err(at(&format!(
                     "this comment looks like a solution marker but is not one \
                      (markers are `{BEGIN}`, `{END}`, `{STARTER} <line>` and `{FILE}`, alone on their line)"
@@ -578,8 +581,9 @@ fn check_tree(
             continue;
         };
         let kept = lab_of_file(name).is_some_and(|lab| !starters.contains(lab));
+        let rust = name.ends_with(".rs");
         for (i, line) in text.lines().enumerate() {
-            if !kept && marker(line).is_some() {
+            if rust && !kept && marker(line).is_some() {
                 problems.push(format!("{name}:{}: a solution marker is left", i + 1));
             }
             if let Some(from) = solution.get(line.trim()) {
@@ -1010,7 +1014,8 @@ mod tests {
         }
         // Docs may name the markers.
         assert!(parse("x.rs", "//! write `// BEGIN SOLUTION` lines\n").is_ok());
-        assert!(parse("notes.md", "    //BEGIN SOLUTION\n").is_ok());
+        let doc = parse("notes.md", &lines(&["    //BEGIN SOLUTION", &m(BEGIN)])).unwrap();
+        assert!(!doc.is_marked());
         assert!(parse("x.rs", "// the next `STARTER:` line\n").is_ok());
     }
 
