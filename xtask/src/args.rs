@@ -25,6 +25,17 @@ commands:
                              figure got slower beyond the spread and F, default 1.25)
   bench --compare NEW.json --baseline OLD.json
                              compare two saved runs without measuring
+  handout (LAB... | --all) --out DIR
+                             write a student tree: the labs' solutions cut to starters
+  check-starters [LAB...] [--quick]
+                             the reference scores full marks, the starter builds
+                             cleanly, passes the base tests and scores 0 on its lab
+  handin LAB                 check the tree is committed, pack lab-LAB-handin.zip
+  gradescope LAB [--out FILE.zip]
+                             a Gradescope autograder bundle (no solution in it)
+  grade LAB --submissions DIR [-j N] [--csv F] [--json F] [--html F] [--build-timeout T]
+                             grade a class: each directory (a student's tree) or .patch
+                             in DIR, only the lab's own files taken, in parallel
 
 L is a lab (trace sysinfo pgtbl backtrace alarm lazy cow, or lab-cow …), a
 comma-separated list of labs, or all; without --lab, the base kernel.
@@ -57,6 +68,19 @@ pub enum Command {
     },
     Ci,
     Bench(crate::bench::Options),
+    /// The rest of the line goes to the command, which parses it.
+    Handout {
+        args: Vec<OsString>,
+    },
+    CheckStarters {
+        args: Vec<OsString>,
+    },
+    Handin {
+        args: Vec<OsString>,
+    },
+    Gradescope {
+        args: Vec<OsString>,
+    },
 }
 
 /// Parses the arguments after `cargo xtask`. The error is one line.
@@ -115,6 +139,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
                 return Err("--compare needs --baseline FILE to compare with".into());
             }
             return Ok(Command::Bench(o));
+        }
+        "handout" | "check-starters" | "handin" | "gradescope" => {
+            let args = p.raw_args().map_err(|e| e.to_string())?.collect();
+            return Ok(match sub.as_str() {
+                "handout" => Command::Handout { args },
+                "handin" => Command::Handin { args },
+                "gradescope" => Command::Gradescope { args },
+                _ => Command::CheckStarters { args },
+            });
         }
         "fsck" => {
             let (mut labs, mut image) = (LabSet::BASE, None);
@@ -289,5 +322,26 @@ mod tests {
             })
         );
         assert_eq!(parse_str("grade"), Ok(Command::Grade { args: vec![] }));
+    }
+
+    #[test]
+    fn starter_commands_parse_their_own_options() {
+        let os = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            parse_str("handout --all --out x --help"),
+            Ok(Command::Handout {
+                args: os(&["--all", "--out", "x", "--help"])
+            })
+        );
+        assert_eq!(
+            parse_str("check-starters --quick"),
+            Ok(Command::CheckStarters {
+                args: os(&["--quick"])
+            })
+        );
+        assert_eq!(
+            parse_str("handin cow"),
+            Ok(Command::Handin { args: os(&["cow"]) })
+        );
     }
 }

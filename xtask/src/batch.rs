@@ -33,6 +33,10 @@ pub struct Options {
     pub csv: Option<PathBuf>,
     pub json: Option<PathBuf>,
     pub html: Option<PathBuf>,
+    /// Gradescope's results.json, for a batch of one submission.
+    pub gradescope: Option<PathBuf>,
+    /// Build the submissions, do not grade them (warms the worker trees).
+    pub build_only: bool,
     /// Arguments for each submission's grader (test filters, --seed …).
     pub grader_args: Vec<String>,
 }
@@ -87,10 +91,12 @@ pub fn parse(args: &[std::ffi::OsString]) -> Result<Option<Options>, String> {
             "--csv" => o.csv = Some(value("--csv")?.into()),
             "--json" => o.json = Some(value("--json")?.into()),
             "--html" => o.html = Some(value("--html")?.into()),
-            "--junit" | "--gradescope" => {
-                return Err(format!(
-                    "{flag} is for one kernel; a batch writes --csv, --json and --html"
-                ));
+            "--gradescope" => o.gradescope = Some(value("--gradescope")?.into()),
+            "--build-only" => o.build_only = true,
+            "--junit" => {
+                return Err(
+                    "--junit is for one kernel; a batch writes --csv, --json and --html".into(),
+                );
             }
             _ if !arg.starts_with('-') && labs.is_empty() => labs.push(arg),
             _ => {
@@ -152,6 +158,13 @@ pub struct Outcome {
 
 pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
     let submissions = submission::find(&opts.dir)?;
+    if opts.gradescope.is_some() && submissions.len() != 1 {
+        return Err(format!(
+            "--gradescope writes one submission's results, and {} holds {}",
+            opts.dir.display(),
+            submissions.len()
+        ));
+    }
     let spec = grader::spec::load(&ctx.root, &opts.lab, 0).map_err(|e| e.to_string())?;
     let max_score = u64::from(spec.points());
     let labs = LabSet::from_features(&spec.features)?;
@@ -172,8 +185,7 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
         ["build", "-q", "-p", "grader", "--bin", "grader"],
     ))?;
     let grader_bin = ctx.target_dir.join("debug").join("grader");
-    let starter = work.join("starter");
-    write_starter(ctx, labs, &starter)?;
+    let starter = write_starter(ctx, &work.join("starter"))?;
 
     let count = submissions.len();
     let queue = Mutex::new(submissions.into_iter().enumerate());
@@ -241,7 +253,32 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
             eprintln!("batch: wrote {}", p.display());
         }
     }
+    if let (Some(path), [only]) = (&opts.gradescope, outcomes.as_slice()) {
+        std::fs::write(path, gradescope_results(only))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!("batch: wrote {}", path.display());
+    }
     Ok(outcomes.iter().all(|o| o.status == Status::Graded))
+}
+
+/// Gradescope's results.json for one submission: the grader's own for a
+/// graded one, a zero with the reason otherwise.
+fn gradescope_results(o: &Outcome) -> String {
+    if o.status == Status::Graded
+        && let Ok(text) = std::fs::read_to_string(o.out.join("results.json"))
+    {
+        return text;
+    }
+    let why = match &o.status {
+        Status::BuildFailed { excerpt } => format!("The build failed:\n{excerpt}"),
+        other => short_status(other),
+    };
+    let value = serde_json::json!({
+        "score": 0,
+        "output": why,
+        "tests": [],
+    });
+    serde_json::to_string_pretty(&value).expect("results serialise") + "\n"
 }
 
 fn short_status(s: &Status) -> String {
@@ -254,62 +291,15 @@ fn short_status(s: &Status) -> String {
     }
 }
 
-/// The starter of `labs`: the tracked files of the tree, with the labs'
-/// solution regions replaced by their starter text.
-fn write_starter(ctx: &Ctx, labs: LabSet, out: &Path) -> Result<(), String> {
-    let _ = labs;
-    let listed = Command::new("git")
-        .args(["ls-files", "-z"])
-        .current_dir(&ctx.root)
-        .output()
-        .map_err(|e| format!("cannot run git ls-files: {e}"))?;
-    let _ = std::fs::remove_dir_all(out);
-    for name in listed.stdout.split(|&b| b == 0).filter(|n| !n.is_empty()) {
-        let name = String::from_utf8_lossy(name).into_owned();
-        let (from, to) = (ctx.root.join(&name), out.join(&name));
-        std::fs::create_dir_all(to.parent().expect("a file has a parent"))
-            .map_err(|e| e.to_string())?;
-        let Ok(bytes) = std::fs::read(&from) else {
-            continue;
-        };
-        let text = String::from_utf8_lossy(&bytes);
-        let cut = if text.contains("// BEGIN SOLUTION") {
-            cut_solutions(&text).into_bytes()
-        } else {
-            bytes
-        };
-        std::fs::write(&to, cut).map_err(|e| format!("cannot write {}: {e}", to.display()))?;
+/// The starter tree a batch builds over: every lab's solution cut (a
+/// student tree never holds one). In a tree that is not a git repository
+/// (a Gradescope bundle, cut from one already) the tree itself.
+fn write_starter(ctx: &Ctx, out: &Path) -> Result<PathBuf, String> {
+    if !ctx.root.join(".git").exists() {
+        return Ok(ctx.root.clone());
     }
-    Ok(())
-}
-
-/// Replaces each `// BEGIN SOLUTION` … `// END SOLUTION` region by the
-/// `// STARTER: ` lines that follow it, uncommented.
-fn cut_solutions(text: &str) -> String {
-    let mut out = String::new();
-    let mut in_solution = false;
-    let mut after = false;
-    for line in text.lines() {
-        let t = line.trim_start();
-        let indent = &line[..line.len() - t.len()];
-        if t.starts_with("// BEGIN SOLUTION") {
-            in_solution = true;
-        } else if t.starts_with("// END SOLUTION") {
-            in_solution = false;
-            after = true;
-        } else if in_solution {
-        } else if after && t.starts_with("// STARTER:") {
-            let rest = t.trim_start_matches("// STARTER:");
-            out += indent;
-            out += rest.strip_prefix(' ').unwrap_or(rest);
-            out.push('\n');
-        } else {
-            after = false;
-            out += line;
-            out.push('\n');
-        }
-    }
-    out
+    crate::handout::write_student_tree(&ctx.root, crate::handout::Starters::ALL, out)?;
+    Ok(out.to_path_buf())
 }
 
 struct Worker<'a> {
@@ -356,6 +346,7 @@ impl Worker<'_> {
         let _ = std::fs::create_dir_all(out);
         let status = match self.build(form, out) {
             Err(status) => status,
+            Ok(()) if self.opts.build_only => Status::Graded,
             Ok(()) => match self.run_grader(out) {
                 Ok(()) => Status::Graded,
                 Err(message) => Status::GraderError { message },
@@ -398,10 +389,14 @@ impl Worker<'_> {
             })?;
             submission::check_source(file, &text).map_err(refused)?;
         }
-        // The starter's versions of every file first, then the student's:
-        // nothing of an earlier submission stays.
+        // The starter's versions of every file first (none, for a file the
+        // starter lacks), then the student's: nothing of an earlier
+        // submission stays.
         for f in self.files {
-            let _ = std::fs::copy(self.starter.join(f), self.src().join(f));
+            let (from, to) = (self.starter.join(f), self.src().join(f));
+            if std::fs::copy(&from, &to).is_err() {
+                let _ = std::fs::remove_file(&to);
+            }
         }
         if let Form::Tree(dir) = form {
             for extra in submission::extra_files(&self.opts.lab) {
@@ -443,6 +438,8 @@ impl Worker<'_> {
             .arg(&self.opts.lab)
             .args(["-j", "1", "--json"])
             .arg(out.join("report.json"))
+            .arg("--gradescope")
+            .arg(out.join("results.json"))
             .args(&self.opts.grader_args)
             .env("CARGO_TARGET_DIR", out)
             .env("NO_COLOR", "1")
@@ -475,7 +472,11 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
             let entry = entry?;
             let (src, dst) = (entry.path(), to.join(entry.file_name()));
             if entry.file_type()?.is_dir() {
-                copy(&src, &dst)?;
+                // Build output (worker trees among it) and history are not
+                // part of a tree.
+                if entry.file_name() != "target" && entry.file_name() != ".git" {
+                    copy(&src, &dst)?;
+                }
             } else {
                 let bytes = std::fs::read(&src)?;
                 if std::fs::read(&dst).ok().as_ref() != Some(&bytes) {

@@ -7,9 +7,13 @@ mod args;
 mod batch;
 mod bench;
 mod build;
+mod check_starters;
 mod ci;
 mod fsck;
 mod fsutil;
+mod gradescope;
+mod handin;
+mod handout;
 mod labs;
 mod listing;
 mod qemu;
@@ -62,6 +66,10 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }),
+        Command::Handout { args } => handout::command(&ctx, &args),
+        Command::CheckStarters { args } => check_starters::command(&ctx, &args),
+        Command::Handin { args } => handin::command(&ctx, &args),
+        Command::Gradescope { args } => gradescope::command(&ctx, &args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("xtask: {e}");
