@@ -82,19 +82,12 @@ fn a_batch_grades_each_submission_on_its_own_files_only() {
             )
         }),
     );
-    // The full solution as a patch against the starter.
-    let starter = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("sed -e '/BEGIN SOLUTION/,/END SOLUTION/d' -e 's#^\\( *\\)// STARTER: #\\1#' labs/src/trace.rs")
-        .current_dir(root())
-        .output()
-        .unwrap();
+    // The full solution as a patch against the starter, as handout cuts it.
     let starter_dir = tempfile::tempdir().unwrap();
-    write(
-        starter_dir.path(),
-        "labs/src/trace.rs",
-        &String::from_utf8_lossy(&starter.stdout),
-    );
+    let mut handout = xtask(&["handout", "trace", "--no-git", "--out"]);
+    handout.arg(starter_dir.path());
+    let (done, _, stderr) = run(handout);
+    assert!(done.status.success(), "handout failed: {stderr}");
     let diff = std::process::Command::new("diff")
         .args([
             "-u",
