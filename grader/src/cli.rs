@@ -379,7 +379,7 @@ fn grade_labs(root: &Path, args: &[OsString], builder: &mut dyn Builder) -> Resu
 /// The timeout scale this machine needs: measured once and cached. A
 /// stand-in QEMU (`GRADER_QEMU`) is never measured: it gets the cached
 /// scale, or 1.
-fn machine_scale() -> Result<f64, String> {
+pub fn machine_scale() -> Result<f64, String> {
     if let Some(speed) = calibrate::cached() {
         return Ok(speed.scale);
     }

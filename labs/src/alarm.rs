@@ -8,8 +8,12 @@
 
 use abi::syscall::nr;
 use kernel_base::hooks::Lab;
-use kernel_base::proc::{PerProc, Proc, TrapFrame, current, current_trapframe};
-use kernel_base::syscall::{SysFn, arg_int, arg_raw};
+use kernel_base::proc::{Proc, TrapFrame};
+use kernel_base::syscall::SysFn;
+// BEGIN SOLUTION
+use kernel_base::proc::{PerProc, current, current_trapframe};
+use kernel_base::syscall::{arg_int, arg_raw};
+// END SOLUTION
 
 pub struct Alarm;
 

@@ -9,10 +9,13 @@
 //! Hooks used: `fork_memory` (xv6's `uvmcopy`), `user_fault` (page faults
 //! and `copyout`), `user_frame_released` (xv6's `kfree` on a user page).
 
+use kernel_base::hooks::{Fault, Lab, Release};
+use kernel_base::vm::{Access, OutOfMemory, PhysAddr, UserMemory};
+// BEGIN SOLUTION
 use abi::memlayout::{KERNBASE, PGSIZE, PHYSTOP};
 use core::sync::atomic::{AtomicU8, Ordering};
-use kernel_base::hooks::{Fault, Lab, Release};
-use kernel_base::vm::{Access, Frame, OutOfMemory, PTE_RSW0, PTE_U, PTE_W, PhysAddr, UserMemory};
+use kernel_base::vm::{Frame, PTE_RSW0, PTE_U, PTE_W};
+// END SOLUTION
 
 pub struct Cow;
 

@@ -9,7 +9,10 @@
 //! not mapped when it copies (fork), shrinks or frees memory.
 
 use kernel_base::hooks::{Fault, Lab};
-use kernel_base::vm::{Access, Frame, OutOfMemory, PTE_R, PTE_W, UserMemory};
+use kernel_base::vm::{Access, OutOfMemory, UserMemory};
+// BEGIN SOLUTION
+use kernel_base::vm::{Frame, PTE_R, PTE_W};
+// END SOLUTION
 
 pub struct Lazy;
 

@@ -12,19 +12,21 @@
 //! `copyin_new`, `copyinstr_new`) and `devices` (the statistics device).
 
 use abi::dev::STATISTICS;
-use abi::memlayout::PGSIZE;
 use core::ops::Range;
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel_base::file::Device;
 use kernel_base::hooks::Lab;
-use kernel_base::println;
 use kernel_base::proc::Proc;
 use kernel_base::spinlock::SpinLock;
 use kernel_base::syscall::copy_out;
 use kernel_base::vm::{
-    BadAddress, KernelPageTable, KernelStack, Mirror, OutOfMemory, PTE_R, PTE_U, PTE_W, PTE_X,
-    TableView, UserAddr, UserMemory,
+    BadAddress, KernelPageTable, KernelStack, Mirror, OutOfMemory, UserAddr, UserMemory,
 };
+// BEGIN SOLUTION
+use abi::memlayout::PGSIZE;
+use kernel_base::println;
+use kernel_base::vm::{PTE_R, PTE_U, PTE_W, PTE_X, TableView};
+// END SOLUTION
 
 pub struct Pgtbl;
 

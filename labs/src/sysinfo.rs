@@ -4,13 +4,16 @@
 //! Hook used: `syscalls` (SYS_sysinfo). The kernel pieces to read:
 //! `kalloc::for_each_free_page` and the process table `proc::PROCS`.
 
-use abi::SysInfo;
-use abi::memlayout::PGSIZE;
 use abi::syscall::nr;
 use kernel_base::hooks::Lab;
+use kernel_base::syscall::SysFn;
+// BEGIN SOLUTION
+use abi::SysInfo;
+use abi::memlayout::PGSIZE;
 use kernel_base::kalloc;
 use kernel_base::proc::{PROCS, ProcState};
-use kernel_base::syscall::{SysFn, arg_addr, copy_out};
+use kernel_base::syscall::{arg_addr, copy_out};
+// END SOLUTION
 
 pub struct Sysinfo;
 

@@ -6,9 +6,13 @@
 
 use abi::syscall::nr;
 use kernel_base::hooks::Lab;
+use kernel_base::proc::Proc;
+use kernel_base::syscall::SysFn;
+// BEGIN SOLUTION
 use kernel_base::println;
-use kernel_base::proc::{PerProc, Proc, current};
-use kernel_base::syscall::{SysFn, arg_int};
+use kernel_base::proc::{PerProc, current};
+use kernel_base::syscall::arg_int;
+// END SOLUTION
 
 pub struct Trace;
 

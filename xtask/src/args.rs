@@ -23,6 +23,24 @@ commands:
                              --crashed: unlinked open files of a stopped machine are notes
   ci [--quick]               the checks CI runs: rustfmt, clippy, all tests;
                              --quick: the few-minute tier (no usertests runs)
+  bench [--quick] [--runs N] [--json FILE] [--baseline FILE] [--threshold F]
+                             time boots, the edit-rebuild-grade loop, in-guest figures,
+                             usertests and grading; --quick: the first three (~2 min);
+                             --baseline: compare with a saved --json run (exit 1 if a
+                             figure got slower beyond the spread and F, default 1.25)
+  bench --compare NEW.json --baseline OLD.json
+                             compare two saved runs without measuring
+  handout (LAB... | --all) --out DIR
+                             write a student tree: the labs' solutions cut to starters
+  check-starters [LAB...] [--quick]
+                             the reference scores full marks, the starter builds
+                             cleanly, passes the base tests and scores 0 on its lab
+  handin LAB                 check the tree is committed, pack lab-LAB-handin.zip
+  gradescope LAB [--out FILE.zip]
+                             a Gradescope autograder bundle (no solution in it)
+  grade LAB --submissions DIR [-j N] [--csv F] [--json F] [--html F] [--build-timeout T]
+                             grade a class: each directory (a student's tree) or .patch
+                             in DIR, only the lab's own files taken, in parallel
 
 L is a lab (trace sysinfo pgtbl backtrace alarm lazy cow, or lab-cow …), a
 comma-separated list of labs, or all; without --lab, the base kernel.
@@ -33,7 +51,7 @@ Outputs go to target/xv6/<config>/: kernel, kernel.asm, kernel.sym, fs.img.";
 pub const DEFAULT_CPUS: u32 = 3;
 const MAX_CPUS: u32 = abi::param::NCPU as u32;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     Help,
     Setup,
@@ -56,6 +74,20 @@ pub enum Command {
     },
     Ci {
         quick: bool,
+    },
+    Bench(crate::bench::Options),
+    /// The rest of the line goes to the command, which parses it.
+    Handout {
+        args: Vec<OsString>,
+    },
+    CheckStarters {
+        args: Vec<OsString>,
+    },
+    Handin {
+        args: Vec<OsString>,
+    },
+    Gradescope {
+        args: Vec<OsString>,
     },
 }
 
@@ -90,6 +122,51 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
         "grade" => Command::Grade {
             args: p.raw_args().map_err(|e| e.to_string())?.collect(),
         },
+        "bench" => {
+            let mut o = crate::bench::Options::default();
+            while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+                let file =
+                    |p: &mut lexopt::Parser, opt: &str| -> Result<std::path::PathBuf, String> {
+                        p.value()
+                            .map(Into::into)
+                            .map_err(|_| format!("{opt} takes a file"))
+                    };
+                match arg {
+                    Long("quick") => o.quick = true,
+                    Long("runs") => {
+                        let v = p.value().map_err(|e| e.to_string())?;
+                        let v = v.to_string_lossy();
+                        o.runs = Some(v.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                            format!("--runs takes a number of runs (1 or more), not `{v}`")
+                        })?);
+                    }
+                    Long("threshold") => {
+                        let v = p.value().map_err(|e| e.to_string())?;
+                        let v = v.to_string_lossy();
+                        o.threshold = Some(v.parse().map_err(|_| {
+                            format!("--threshold takes a ratio such as 1.25, not `{v}`")
+                        })?);
+                    }
+                    Long("json") => o.json = Some(file(&mut p, "--json")?),
+                    Long("baseline") => o.baseline = Some(file(&mut p, "--baseline")?),
+                    Long("compare") => o.compare = Some(file(&mut p, "--compare")?),
+                    other => return Err(format!("{} for `bench`", other.unexpected())),
+                }
+            }
+            if o.compare.is_some() && o.baseline.is_none() {
+                return Err("--compare needs --baseline FILE to compare with".into());
+            }
+            return Ok(Command::Bench(o));
+        }
+        "handout" | "check-starters" | "handin" | "gradescope" => {
+            let args = p.raw_args().map_err(|e| e.to_string())?.collect();
+            return Ok(match sub.as_str() {
+                "handout" => Command::Handout { args },
+                "handin" => Command::Handin { args },
+                "gradescope" => Command::Gradescope { args },
+                _ => Command::CheckStarters { args },
+            });
+        }
         "fsck" => {
             let (mut labs, mut image) = (LabSet::BASE, None);
             let mut opts = mkfs::check::Options::default();
@@ -301,5 +378,26 @@ mod tests {
             })
         );
         assert_eq!(parse_str("grade"), Ok(Command::Grade { args: vec![] }));
+    }
+
+    #[test]
+    fn starter_commands_parse_their_own_options() {
+        let os = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            parse_str("handout --all --out x --help"),
+            Ok(Command::Handout {
+                args: os(&["--all", "--out", "x", "--help"])
+            })
+        );
+        assert_eq!(
+            parse_str("check-starters --quick"),
+            Ok(Command::CheckStarters {
+                args: os(&["--quick"])
+            })
+        );
+        assert_eq!(
+            parse_str("handin cow"),
+            Ok(Command::Handin { args: os(&["cow"]) })
+        );
     }
 }

@@ -4,15 +4,22 @@
 //! lists the commands.
 
 mod args;
+mod batch;
+mod bench;
 mod build;
+mod check_starters;
 mod ci;
 mod fsck;
 mod fsutil;
+mod gradescope;
+mod handin;
+mod handout;
 mod labs;
 mod listing;
 mod qemu;
 mod run;
 mod setup;
+mod submission;
 mod usys;
 
 use std::ffi::OsString;
@@ -55,6 +62,17 @@ fn main() -> ExitCode {
             fsck::run(&ctx, &fsck::image_path(&ctx, labs, image.as_deref()), opts)
         }
         Command::Ci { quick } => ci::run(&ctx, quick).map(|()| ExitCode::SUCCESS),
+        Command::Bench(opts) => bench::run(&ctx, &opts).map(|ok| {
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }),
+        Command::Handout { args } => handout::command(&ctx, &args),
+        Command::CheckStarters { args } => check_starters::command(&ctx, &args),
+        Command::Handin { args } => handin::command(&ctx, &args),
+        Command::Gradescope { args } => gradescope::command(&ctx, &args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("xtask: {e}");
@@ -86,6 +104,10 @@ impl grader::cli::Builder for Builder<'_> {
 /// missing one is exit status 2: installing is `setup`'s job) and decides
 /// the exit status (0 full marks, 1 below, 2 usage or spec error).
 fn grade(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
+    if let Some(opts) = batch::parse(args)? {
+        setup::require_qemu()?;
+        return batch::run(ctx, &opts).map(|_| ExitCode::SUCCESS);
+    }
     let status = grader::cli::run(&ctx.root, args, &mut Builder { ctx });
     Ok(ExitCode::from(u8::try_from(status).unwrap_or(1)))
 }

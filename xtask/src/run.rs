@@ -1,10 +1,10 @@
 //! Where things are, and running commands: each one is printed as a
 //! `$ ...` line first, and cargo gets a clean environment.
 
-use std::cell::OnceCell;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 /// The RISC-V target the kernel and user programs build for.
 pub const TARGET: &str = "riscv64gc-unknown-none-elf";
@@ -40,7 +40,7 @@ pub struct Ctx {
     pub root: PathBuf,
     pub target_dir: PathBuf,
     /// The sysroot and host triple of the toolchain, asked for once.
-    toolchain: OnceCell<Result<(PathBuf, String), String>>,
+    toolchain: OnceLock<Result<(PathBuf, String), String>>,
 }
 
 impl Ctx {
@@ -62,7 +62,7 @@ impl Ctx {
         Ok(Ctx {
             root,
             target_dir,
-            toolchain: OnceCell::new(),
+            toolchain: OnceLock::new(),
         })
     }
 
@@ -72,7 +72,7 @@ impl Ctx {
         Ctx {
             root: root.to_path_buf(),
             target_dir: root.join("target"),
-            toolchain: OnceCell::new(),
+            toolchain: OnceLock::new(),
         }
     }
 

@@ -13,7 +13,11 @@
 //! - `file`: prints `file-write` and `file-read`, a 200 KiB file written
 //!   and read back in 4 KiB calls (`ms` each);
 //! - `sbrk1g`: prints `sbrk1g-grow` and `sbrk1g-shrink`, sbrk of 1 GiB and
-//!   back (`us` each); `bench sbrk1g: failed` when the kernel refuses.
+//!   back (`us` each); `bench sbrk1g: failed` when the kernel refuses;
+//! - `null`: a system call that does nothing (getpid), the mean of 10,000
+//!   (`us`);
+//! - `forktest`: what `forktest` does: fork until fork fails (at most
+//!   1,000), then wait for every child (`ms`).
 
 use abi::memlayout::PGSIZE;
 use core::fmt;
@@ -22,7 +26,9 @@ use user::*;
 
 entry!(main);
 
-const FIGURES: [&str; 5] = ["fork64", "forkexec", "pipe", "file", "sbrk1g"];
+const FIGURES: [&str; 7] = [
+    "null", "forktest", "fork64", "forkexec", "pipe", "file", "sbrk1g",
+];
 const MIB: usize = 1 << 20;
 
 /// A tick count shown in a unit with one decimal.
@@ -87,6 +93,42 @@ fn fork_big(name: &str, mib: usize) {
     }
     sbrk(-n);
     println!("bench {}: {} us", name, us(total / ROUNDS));
+}
+
+fn null_syscall(name: &str) {
+    const ROUNDS: u64 = 10_000;
+    let t0 = time();
+    for _ in 0..ROUNDS {
+        getpid();
+    }
+    let tenths = (time() - t0) * 10 / (TIME_HZ / 1_000_000) / ROUNDS;
+    println!("bench {}: {}.{} us", name, tenths / 10, tenths % 10);
+}
+
+fn forktest(name: &str) {
+    const MAX: usize = 1000;
+    let t0 = time();
+    let mut n = 0;
+    while n < MAX {
+        let pid = fork();
+        if pid < 0 {
+            break;
+        }
+        if pid == 0 {
+            exit(0);
+        }
+        n += 1;
+    }
+    for _ in 0..n {
+        if wait(None) < 0 {
+            return failed(name);
+        }
+    }
+    if n == MAX {
+        // A kernel with room for 1,000 processes: not what forktest expects.
+        return failed(name);
+    }
+    println!("bench {}: {} ms", name, ms(time() - t0));
 }
 
 fn forkexec(name: &str) {
@@ -211,6 +253,8 @@ fn sbrk1g(name: &str) {
 /// Runs one figure; false if there is no such figure.
 fn figure(name: &str) -> bool {
     match name {
+        "null" => null_syscall(name),
+        "forktest" => forktest(name),
         "forkexec" => forkexec(name),
         "pipe" => pipe_throughput(name),
         "file" => file(name),
@@ -232,7 +276,7 @@ fn main(args: Args) -> i32 {
     }
     for name in args.iter().skip(1) {
         if !figure(name) {
-            eprintln!("usage: bench [fork64|fork<MiB>|forkexec|pipe|file|sbrk1g]...");
+            eprintln!("usage: bench [null|forktest|fork64|fork<MiB>|forkexec|pipe|file|sbrk1g]...");
             return 1;
         }
     }

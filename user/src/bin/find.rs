@@ -1,3 +1,4 @@
+// SOLUTION FILE
 #![no_std]
 #![no_main]
 //! find: prints every path under a directory whose last element is the

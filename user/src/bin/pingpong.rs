@@ -1,3 +1,4 @@
+// SOLUTION FILE
 #![no_std]
 #![no_main]
 //! pingpong: the parent sends a byte to its child over one pipe; the child

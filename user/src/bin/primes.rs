@@ -1,3 +1,4 @@
+// SOLUTION FILE
 #![no_std]
 #![no_main]
 //! primes: a concurrent prime sieve (util lab). Each stage is a process

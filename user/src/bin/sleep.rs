@@ -1,3 +1,4 @@
+// SOLUTION FILE
 #![no_std]
 #![no_main]
 //! sleep: pauses for a number of timer ticks (util lab).

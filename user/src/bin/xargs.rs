@@ -1,3 +1,4 @@
+// SOLUTION FILE
 #![no_std]
 #![no_main]
 //! xargs: runs a command once per line of standard input, with the line's

@@ -7,7 +7,8 @@
 //! `SOME TESTS FAILED`, or `FAILED -- lost some free pages <n> (out of <m>)`.
 //!
 //! `usertests` runs everything, `-q` only the quick tests, `<name>` one test,
-//! `-c` loops forever (until a test fails).
+//! `-c` loops forever (until a test fails), `-t` adds how long each test
+//! and each free-page count took (for benchmarks, not graders).
 //!
 //! Each test runs in a child process. It fails by printing
 //! `<name>: <what went wrong>` and exiting non-zero ([`fail!`]); returning
@@ -18,7 +19,7 @@ use abi::fs::BSIZE;
 use abi::memlayout::PGSIZE;
 use abi::param::MAXOPBLOCKS;
 use user::{Args, close, eprintln, exit, fork, pipe, print, println, read, sbrk, sbrk_failed};
-use user::{wait, write};
+use user::{TIME_HZ, time, wait, write};
 
 /// Prints `<test name>: <message>` and ends the test's process with status 1.
 macro_rules! fail {
@@ -129,6 +130,8 @@ fn all_tests() -> impl Iterator<Item = &'static Test> {
 struct Options {
     quick: bool,
     continuous: bool,
+    /// `-t`: print how long each test and each free-page count took.
+    timed: bool,
     only: Option<&'static str>,
 }
 
@@ -136,12 +139,14 @@ fn parse(args: &Args) -> Option<Options> {
     let mut opts = Options {
         quick: false,
         continuous: false,
+        timed: false,
         only: None,
     };
     for arg in args.iter().skip(1) {
         match arg {
             "-q" => opts.quick = true,
             "-c" => opts.continuous = true,
+            "-t" => opts.timed = true,
             _ if arg.starts_with('-') || opts.only.is_some() => return None,
             _ => opts.only = Some(arg),
         }
@@ -160,8 +165,15 @@ fn selected(opts: Options) -> impl Iterator<Item = &'static Test> {
         })
 }
 
+/// Milliseconds since `start` (a `time()` reading), with one decimal.
+fn elapsed(start: u64) -> (u64, u64) {
+    let tenths = (time() - start) * 10_000 / TIME_HZ;
+    (tenths / 10, tenths % 10)
+}
+
 /// Runs one test in a child process; true if it passed.
-fn run(t: &Test) -> bool {
+fn run(t: &Test, timed: bool) -> bool {
+    let start = time();
     print!("test {}: ", t.name);
     let pid = fork();
     if pid < 0 {
@@ -175,18 +187,73 @@ fn run(t: &Test) -> bool {
     // The test's process is our only child: its own children go to init.
     let (waited, status) = wait_status();
     let ok = waited == pid && status == 0;
-    println!("{}", if ok { "OK" } else { "FAILED" });
+    let verdict = if ok { "OK" } else { "FAILED" };
+    if timed {
+        let (ms, tenth) = elapsed(start);
+        println!("{verdict} ({ms}.{tenth} ms)");
+    } else {
+        println!("{verdict}");
+    }
     ok
 }
 
-/// Counts the free physical pages: a child grows its memory a page at a
-/// time until that fails, touching each page so that a lazily allocating
-/// kernel really allocates it (or kills the child when memory runs out),
-/// and reports each page through a pipe as it gets it.
+/// `countfree`, timed with `-t`.
+fn count_free(timed: bool) -> usize {
+    let start = time();
+    let pages = countfree();
+    if timed {
+        let (ms, tenth) = elapsed(start);
+        println!("countfree: {pages} pages ({ms}.{tenth} ms)");
+    }
+    pages
+}
+
+/// Pages a child takes per sbrk while it counts on an eagerly allocating
+/// kernel (then one at a time, for the last few).
+const STEP: usize = 64;
+
+/// More memory than the machine has: a kernel that lets a process grow
+/// this far allocates lazily.
+const LAZY_PROOF: usize = 256 << 20;
+
+/// Counts the free physical pages: a child grows its memory until that
+/// fails, and its exit status says how many pages it got. The runner
+/// itself never allocates, so its own size is the same for every count.
 ///
-/// The runner itself never allocates, so its own size is the same for
-/// every count.
+/// A lazily allocating kernel (sbrk goes past what the machine has) gives
+/// pages only when they are touched, and kills the child when it has no
+/// more: there the count comes through a pipe ([`countfree_lazily`]).
 fn countfree() -> usize {
+    let pid = fork();
+    if pid < 0 {
+        println!("countfree: fork failed");
+        exit(1);
+    }
+    if pid == 0 {
+        let mut pages = 0;
+        for step in [STEP, 1] {
+            while !sbrk_failed(sbrk((step * PGSIZE) as i32)) {
+                pages += step;
+                if pages * PGSIZE > LAZY_PROOF {
+                    exit(-2);
+                }
+            }
+        }
+        exit(pages as i32);
+    }
+    match wait_status().1 {
+        -2 => countfree_lazily(),
+        n if n >= 0 => n as usize,
+        _ => {
+            println!("countfree: the counting process died");
+            exit(1);
+        }
+    }
+}
+
+/// countfree for a lazily allocating kernel: a child touches page after
+/// page until it is killed, reporting each through a pipe as it gets it.
+fn countfree_lazily() -> usize {
     let mut fds = [0; 2];
     if pipe(&mut fds) < 0 {
         println!("countfree: pipe failed");
@@ -214,7 +281,7 @@ fn countfree() -> usize {
     }
     close(fds[1]);
     let mut pages = 0;
-    let mut chunk = [0u8; 64];
+    let mut chunk = [0u8; 512];
     loop {
         let n = read(fds[0], &mut chunk);
         if n < 0 {
@@ -238,7 +305,7 @@ user::entry!(main);
 
 fn main(args: Args) -> i32 {
     let Some(opts) = parse(&args) else {
-        eprintln!("Usage: usertests [-c] [-q] [testname]");
+        eprintln!("Usage: usertests [-c] [-q] [-t] [testname]");
         return 1;
     };
     if let Some(name) = opts.only
@@ -249,10 +316,10 @@ fn main(args: Args) -> i32 {
     }
     loop {
         println!("usertests starting");
-        let free0 = countfree();
+        let free0 = count_free(opts.timed);
         let mut failed = false;
         for t in selected(opts) {
-            if !run(t) {
+            if !run(t, opts.timed) {
                 failed = true;
                 if opts.continuous {
                     break;
@@ -263,7 +330,7 @@ fn main(args: Args) -> i32 {
             println!("SOME TESTS FAILED");
             return 1;
         }
-        let free1 = countfree();
+        let free1 = count_free(opts.timed);
         if free1 != free0 {
             println!("FAILED -- lost some free pages {free1} (out of {free0})");
             return 1;

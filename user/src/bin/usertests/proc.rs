@@ -72,13 +72,25 @@ fn pipe1(s: &str) {
 /// A killed process's exit status is -1.
 fn killstatus(s: &str) {
     for _ in 0..100 {
+        let mut fds = [0; 2];
+        if pipe(&mut fds) != 0 {
+            fail!(s, "pipe() failed");
+        }
         let pid = fork_or_fail(s);
         if pid == 0 {
+            // Say "running" (instead of the parent waiting a tick for it),
+            // then keep making system calls until killed.
+            write(fds[1], b"r");
             loop {
                 getpid();
             }
         }
-        sleep(1);
+        let mut b = [0u8; 1];
+        if read(fds[0], &mut b) != 1 {
+            fail!(s, "the child did not start");
+        }
+        close(fds[0]);
+        close(fds[1]);
         kill(pid);
         let (_, status) = wait_status();
         if status != -1 {

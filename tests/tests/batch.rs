@@ -1,0 +1,201 @@
+//! Batch grading of a class: each submission's own lab files only, built
+//! over the starter with the instructor's trusted files, in parallel; a
+//! broken or never-ending build, or a file that reads outside its tree,
+//! costs that submission only.
+
+use std::path::Path;
+use tests::{root, run, target_dir, xtask};
+
+/// The reference trace lab with `edit` applied.
+fn trace_with(edit: impl Fn(&str) -> String) -> String {
+    edit(&std::fs::read_to_string(root().join("labs/src/trace.rs")).unwrap())
+}
+
+fn write(dir: &Path, file: &str, text: &str) {
+    let path = dir.join(file);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// Children do not inherit the mask: `trace children` fails (15 of 20).
+fn partial(src: &str) -> String {
+    // The solution line in pieces: this file is in student trees too.
+    src.replace(
+        concat!("MASK.with(child, ", "|m| *m = mask);"),
+        "let _ = (child, mask);",
+    )
+}
+
+#[test]
+#[ignore = "slow: builds and grades seven submissions"]
+fn a_batch_grades_each_submission_on_its_own_files_only() {
+    let subs = tempfile::tempdir().unwrap();
+    let s = subs.path();
+    write(
+        &s.join("full"),
+        "labs/src/trace.rs",
+        &trace_with(str::to_owned),
+    );
+    write(
+        &s.join("partial"),
+        "labs/src/trace.rs",
+        &trace_with(partial),
+    );
+    // A partial solution with a spec and a test program that would pass
+    // anything: only labs/src/trace.rs counts.
+    write(&s.join("edited"), "labs/src/trace.rs", &trace_with(partial));
+    write(
+        &s.join("edited"),
+        "labs/lab-trace.toml",
+        "name = \"lab-trace\"\nfeatures = [\"trace\"]\ntimeout = \"30s\"\n[[run]]\nid = \"r\"\n\
+         commands = [\"echo hi\"]\n[[test]]\nname = \"t\"\npoints = 20\nrun = \"r\"\nmatch = 'hi'\n",
+    );
+    write(
+        &s.join("edited"),
+        "user/src/bin/usertests/main.rs",
+        "fn main() { loop {} }",
+    );
+    write(
+        &s.join("broken"),
+        "labs/src/trace.rs",
+        &trace_with(|t| t.replace("let mask = arg_int(0) as u32;", "let mask = ;")),
+    );
+    // Reads another lab's reference solution into the kernel at build time.
+    let steal = format!(
+        "const STOLEN: &str = include_str!(\"{}\");\n",
+        root().join("labs/src/cow.rs").display()
+    );
+    write(
+        &s.join("thief"),
+        "labs/src/trace.rs",
+        &trace_with(|t| format!("{t}{steal}")),
+    );
+    // A constant that never finishes evaluating (with rustc's lint against
+    // that turned off): the build never ends.
+    write(
+        &s.join("forever"),
+        "labs/src/trace.rs",
+        &trace_with(|t| {
+            format!(
+                "{t}#[allow(long_running_const_eval)]\n\
+                 const FOREVER: u64 = {{ let mut i = 0u64; loop {{ i = i.wrapping_add(1); }} }};\n"
+            )
+        }),
+    );
+    // The full solution as a patch against the starter, as handout cuts it.
+    let starter_dir = tempfile::tempdir().unwrap();
+    let mut handout = xtask(&["handout", "trace", "--no-git", "--out"]);
+    handout.arg(starter_dir.path());
+    let (done, _, stderr) = run(handout);
+    assert!(done.status.success(), "handout failed: {stderr}");
+    let diff = std::process::Command::new("diff")
+        .args([
+            "-u",
+            "--label",
+            "a/labs/src/trace.rs",
+            "--label",
+            "b/labs/src/trace.rs",
+        ])
+        .arg(starter_dir.path().join("labs/src/trace.rs"))
+        .arg(root().join("labs/src/trace.rs"))
+        .output()
+        .unwrap();
+    std::fs::write(s.join("patched.patch"), diff.stdout).unwrap();
+
+    let json = s.join("summary.json");
+    let (csv, html) = (s.join("summary.csv"), s.join("summary.html"));
+    let (out, stdout, stderr) = run(xtask(&[
+        "grade",
+        "lab-trace",
+        "--submissions",
+        &s.to_string_lossy(),
+        "--build-timeout",
+        "90s",
+        "--json",
+        &json.to_string_lossy(),
+        "--csv",
+        &csv.to_string_lossy(),
+        "--html",
+        &html.to_string_lossy(),
+    ]));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let get = |name: &str| {
+        summary["submissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {summary}"))
+            .clone()
+    };
+    for (name, status, score) in [
+        ("full", "graded", 20),
+        ("partial", "graded", 15),
+        ("edited", "graded", 15),
+        ("patched", "graded", 20),
+        ("broken", "build_failed", 0),
+        ("thief", "refused", 0),
+        ("forever", "build_timeout", 0),
+    ] {
+        let o = get(name);
+        assert_eq!(o["status"], status, "{name}: {o}");
+        assert_eq!(o["score"], score, "{name}: {o}");
+    }
+    // The reference solutions never reached a build, a report or a summary.
+    // In pieces: this file is in student trees too.
+    let secret = concat!("EXTRA_", "REFS");
+    assert!(
+        std::fs::read_to_string(root().join("labs/src/cow.rs"))
+            .unwrap()
+            .contains(secret)
+    );
+    for file in [&json, &csv, &html] {
+        assert!(
+            !std::fs::read_to_string(file).unwrap().contains(secret),
+            "{}",
+            file.display()
+        );
+    }
+    let batch = target_dir().join("batch/lab-trace");
+    let leaked = std::process::Command::new("grep")
+        .args([
+            "-rl",
+            "--include=*.rs",
+            "--include=*.log",
+            "--include=*.json",
+            secret,
+        ])
+        .arg(&batch)
+        .output()
+        .unwrap();
+    assert!(
+        leaked.stdout.is_empty(),
+        "solution text in the batch's trees: {}",
+        String::from_utf8_lossy(&leaked.stdout)
+    );
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        csv.starts_with("submission,score,max_score,status,seconds,"),
+        "{csv}"
+    );
+    assert!(
+        std::fs::read_to_string(&html)
+            .unwrap()
+            .contains("<td>forever</td>")
+    );
+}
+
+#[test]
+fn a_batch_without_submissions_says_so() {
+    let empty = tempfile::tempdir().unwrap();
+    let (out, _, stderr) = run(xtask(&[
+        "grade",
+        "lab-trace",
+        "--submissions",
+        &empty.path().to_string_lossy(),
+    ]));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no submissions in"), "{stderr}");
+}

@@ -1,0 +1,188 @@
+//! What an instructor hands to Gradescope and GitHub Classroom: the
+//! autograder bundle, run the way Gradescope runs it, and the workflow a
+//! student repository grades itself with.
+
+use std::path::Path;
+use std::process::Command;
+use tests::{root, run, xtask};
+
+/// Text only the reference solutions have (the cow lab's reference counts,
+/// the trace lab's inheritance), spelt in pieces so that this file, which
+/// student trees carry too, does not hold it.
+const SOLUTION_TEXT: [&str; 2] = [
+    concat!("EXTRA_", "REFS"),
+    concat!("MASK.with(child, ", "|m| *m = mask);"),
+];
+
+fn unzip(zip: &Path, into: &Path) {
+    std::fs::create_dir_all(into).unwrap();
+    let status = Command::new("unzip")
+        .arg("-q")
+        .arg(zip)
+        .arg("-d")
+        .arg(into)
+        .status()
+        .unwrap();
+    assert!(status.success(), "unzip {}", zip.display());
+}
+
+#[test]
+#[ignore = "slow: builds the bundle's tree from scratch and grades in it"]
+fn the_gradescope_bundle_grades_a_submission_as_gradescope_runs_it() {
+    let t = tempfile::tempdir().unwrap();
+    let zip = t.path().join("autograder.zip");
+    let (out, stdout, stderr) = run(xtask(&[
+        "gradescope",
+        "lab-trace",
+        "--out",
+        &zip.to_string_lossy(),
+    ]));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    // Gradescope's layout: the bundle in source/, the upload in submission/.
+    let ag = t.path().join("autograder");
+    let source = ag.join("source");
+    unzip(&zip, &source);
+    for file in ["setup.sh", "run_autograder"] {
+        let check = Command::new("bash")
+            .arg("-n")
+            .arg(source.join(file))
+            .status();
+        assert!(check.unwrap().success(), "{file} is not valid bash");
+    }
+    let leaked = Command::new("grep")
+        .arg("-rlF")
+        .args(SOLUTION_TEXT.iter().flat_map(|s| ["-e", s]))
+        .arg(&source)
+        .output()
+        .unwrap();
+    assert!(
+        leaked.stdout.is_empty(),
+        "solution text in the bundle: {}",
+        String::from_utf8_lossy(&leaked.stdout)
+    );
+    // The student uploaded the lab file alone.
+    std::fs::create_dir_all(ag.join("submission")).unwrap();
+    std::fs::copy(
+        root().join("labs/src/trace.rs"),
+        ag.join("submission/trace.rs"),
+    )
+    .unwrap();
+    let mut cmd = Command::new("bash");
+    cmd.arg(source.join("run_autograder"))
+        .env("AUTOGRADER_ROOT", &ag);
+    // As on Gradescope: none of this test's cargo variables.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CARGO_") && k != "CARGO_HOME" {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd.env_remove("RUSTFLAGS").output().unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{log}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ag.join("results/results.json")).unwrap())
+            .unwrap_or_else(|e| panic!("results.json: {e}\n{log}"));
+    assert_eq!(results["score"], 20, "{results}");
+    let tests = results["tests"].as_array().unwrap();
+    assert!(tests.len() >= 4, "{results}");
+    for t in tests {
+        assert!(
+            t["visibility"].is_string() && t["max_score"].is_number(),
+            "{t}"
+        );
+    }
+}
+
+#[test]
+fn a_student_tree_has_a_classroom_workflow_for_its_lab() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("tree");
+    let (out, stdout, stderr) = run(xtask(&[
+        "handout",
+        "cow",
+        "--out",
+        &tree.to_string_lossy(),
+        "--no-git",
+    ]));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let text = std::fs::read_to_string(tree.join(".github/workflows/grade.yml")).unwrap();
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    assert_eq!(yaml["env"]["LAB"], "lab-cow", "{text}");
+    // `on` is YAML 1.1's "true": serde_yaml keeps the key as written.
+    let on = &yaml["on"];
+    assert!(
+        on.as_sequence()
+            .is_some_and(|s| s.iter().any(|v| v == "push")),
+        "not run on push: {text}"
+    );
+    let steps = yaml["jobs"]["grade"]["steps"].as_sequence().unwrap();
+    let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
+    assert!(
+        runs.iter()
+            .any(|r| r.contains("cargo xtask grade \"$LAB\"")),
+        "{runs:?}"
+    );
+    assert!(runs.iter().any(|r| r.contains("points=")), "{runs:?}");
+    assert!(
+        steps.iter().any(|s| s["with"]["path"]
+            .as_str()
+            .is_some_and(|p| p.contains("junit.xml"))),
+        "no JUnit artifact: {text}"
+    );
+}
+
+#[test]
+#[ignore = "slow: a fresh clone of a student tree, built from scratch"]
+fn the_classroom_workflow_commands_work_in_a_fresh_clone() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("tree");
+    let (out, stdout, stderr) = run(xtask(&[
+        "handout",
+        "util",
+        "--out",
+        &tree.to_string_lossy(),
+    ]));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let clone = t.path().join("clone");
+    let status = Command::new("git")
+        .arg("clone")
+        .arg("-q")
+        .arg(&tree)
+        .arg(&clone)
+        .status();
+    assert!(status.unwrap().success());
+    let text = std::fs::read_to_string(clone.join(".github/workflows/grade.yml")).unwrap();
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let grade = yaml["jobs"]["grade"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "Grade")
+        .and_then(|s| s["run"].as_str())
+        .unwrap()
+        .to_owned();
+    let mut cmd = Command::new("bash");
+    cmd.args(["-e", "-c", &grade])
+        .current_dir(&clone)
+        .env("LAB", yaml["env"]["LAB"].as_str().unwrap());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CARGO_") && k != "CARGO_HOME" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env_remove("RUSTFLAGS");
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The starter has none of util's programs: a grade of zero, reported.
+    assert!(stdout.lines().any(|l| l == "points=0/90"), "{stdout}");
+    assert!(clone.join("junit.xml").is_file());
+}

@@ -1,0 +1,911 @@
+//! `cargo xtask grade <lab> --submissions DIR`: grades a class.
+//!
+//! Each submission is built in a worker tree that holds the lab's starter
+//! (no solution text), the instructor's trusted files (specs, test programs,
+//! user library, kernel, grader, xtask) and, over them, only the student's
+//! own lab files, checked first ([`crate::submission::check_source`]). Its
+//! kernel and disk image are then graded by the trusted grader with the
+//! trusted specs. Workers run in parallel, each reusing its tree and target
+//! directory, so a submission costs a rebuild of the lab crate (and, for
+//! the util lab, of the user programs), not of the workspace.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::labs::LabSet;
+use crate::run::{Ctx, Env};
+use crate::submission::{self, Form, Refused};
+
+/// Batch options, taken out of `cargo xtask grade`'s arguments; the rest go
+/// to the grader for each submission.
+#[derive(Debug, Default)]
+pub struct Options {
+    pub lab: String,
+    pub dir: PathBuf,
+    pub jobs: usize,
+    pub build_timeout: Duration,
+    pub csv: Option<PathBuf>,
+    pub json: Option<PathBuf>,
+    pub html: Option<PathBuf>,
+    /// Gradescope's results.json, for a batch of one submission.
+    pub gradescope: Option<PathBuf>,
+    /// Build the submissions, do not grade them (warms the worker trees).
+    pub build_only: bool,
+    /// Arguments for each submission's grader (test filters, --seed …).
+    pub grader_args: Vec<String>,
+}
+
+/// Splits batch options out of `grade`'s arguments; `None` when there is
+/// no `--submissions` (an ordinary grade).
+pub fn parse(args: &[std::ffi::OsString]) -> Result<Option<Options>, String> {
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if !args
+        .iter()
+        .any(|a| a == "--submissions" || a.starts_with("--submissions="))
+    {
+        return Ok(None);
+    }
+    let mut o = Options {
+        jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        build_timeout: Duration::from_secs(300),
+        ..Options::default()
+    };
+    let mut labs = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag.as_str() {
+            "--submissions" => o.dir = value("--submissions")?.into(),
+            "-j" | "--jobs" => {
+                let v = value("--jobs")?;
+                o.jobs = v
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("--jobs takes a number (1 or more), not `{v}`"))?;
+            }
+            "--build-timeout" => {
+                let v = value("--build-timeout")?;
+                o.build_timeout = grader::spec::parse_duration(&v).ok_or_else(|| {
+                    format!("--build-timeout takes a time such as 300s, not `{v}`")
+                })?;
+            }
+            "--csv" => o.csv = Some(value("--csv")?.into()),
+            "--json" => o.json = Some(value("--json")?.into()),
+            "--html" => o.html = Some(value("--html")?.into()),
+            "--gradescope" => o.gradescope = Some(value("--gradescope")?.into()),
+            "--build-only" => o.build_only = true,
+            "--junit" => {
+                return Err(
+                    "--junit is for one kernel; a batch writes --csv, --json and --html".into(),
+                );
+            }
+            _ if !arg.starts_with('-') && labs.is_empty() => labs.push(arg),
+            _ => {
+                o.grader_args.push(arg.clone());
+                // Options the grader takes with a value.
+                if inline.is_none()
+                    && ["--timeout-scale", "--cpus", "--seed"].contains(&flag.as_str())
+                    && let Some(v) = it.next()
+                {
+                    o.grader_args.push(v);
+                }
+            }
+        }
+    }
+    o.lab = match labs.as_slice() {
+        [lab] => lab.clone(),
+        _ => {
+            return Err(
+                "grade one lab per batch: `cargo xtask grade lab-cow --submissions DIR`".into(),
+            );
+        }
+    };
+    Ok(Some(o))
+}
+
+/// How one submission ended.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum Status {
+    Graded,
+    /// Refused before building (a file reaching outside its tree …).
+    Refused {
+        reason: String,
+    },
+    BuildFailed {
+        excerpt: String,
+    },
+    BuildTimeout,
+    /// The grader itself failed (a bug or a broken machine, not the student).
+    GraderError {
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub name: String,
+    #[serde(flatten)]
+    pub status: Status,
+    pub score: u64,
+    pub max_score: u64,
+    pub seconds: f64,
+    /// The grader's report (tests, outcomes, messages) when graded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<Value>,
+    /// Where the console logs and the report are.
+    pub out: PathBuf,
+}
+
+pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
+    let submissions = submission::find(&opts.dir)?;
+    if opts.gradescope.is_some() && submissions.len() != 1 {
+        return Err(format!(
+            "--gradescope writes one submission's results, and {} holds {}",
+            opts.dir.display(),
+            submissions.len()
+        ));
+    }
+    let spec = grader::spec::load(&ctx.root, &opts.lab, 0).map_err(|e| e.to_string())?;
+    let max_score = u64::from(spec.points());
+    let labs = LabSet::from_features(&spec.features)?;
+    let files = submission::lab_files(&ctx.root, &opts.lab);
+    let work = ctx.target_dir.join("batch").join(&opts.lab);
+    eprintln!(
+        "batch: {} submission(s) of {} ({} points), {} at a time; work in {}",
+        submissions.len(),
+        opts.lab,
+        max_score,
+        opts.jobs,
+        work.display()
+    );
+
+    // Trusted pieces, made once: the grader and the starter tree.
+    ctx.run(&mut ctx.cargo(
+        Env::Host,
+        ["build", "-q", "-p", "grader", "--bin", "grader"],
+    ))?;
+    let grader_bin = ctx.target_dir.join("debug").join("grader");
+    let starter = write_starter(ctx, &work.join("starter"))?;
+
+    let count = submissions.len();
+    let queue = Mutex::new(submissions.into_iter().enumerate());
+    let results = Mutex::new(Vec::new());
+    let failures = Mutex::new(Vec::new());
+    let workers = opts.jobs.min(queue.lock().unwrap().len()).max(1);
+    std::thread::scope(|s| {
+        for w in 0..workers {
+            let (queue, results, starter, failures) = (&queue, &results, &starter, &failures);
+            let (grader_bin, files, work) = (&grader_bin, &files, &work);
+            s.spawn(move || {
+                let worker = Worker {
+                    ctx,
+                    opts,
+                    starter,
+                    tree: work.join(format!("worker-{w}")),
+                    labs,
+                    files,
+                    grader: grader_bin,
+                    max_score,
+                };
+                if let Err(e) = worker.prepare() {
+                    eprintln!("batch: worker {w}: {e}");
+                    failures.lock().unwrap().push(e);
+                    return;
+                }
+                loop {
+                    let next = queue.lock().unwrap().next();
+                    let Some((i, (name, form))) = next else { break };
+                    let out = work.join("results").join(&name);
+                    let outcome = worker.grade(&name, &form, &out);
+                    eprintln!(
+                        "batch: {name}: {}",
+                        match &outcome.status {
+                            Status::Graded => format!("{}/{}", outcome.score, outcome.max_score),
+                            other => short_status(other),
+                        }
+                    );
+                    results.lock().unwrap().push((i, outcome));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    if results.len() < count {
+        let why = failures.into_inner().unwrap().into_iter().next();
+        return Err(format!(
+            "graded {} of {count} submissions: no worker tree could be set up ({})",
+            results.len(),
+            why.unwrap_or_default()
+        ));
+    }
+    results.sort_by_key(|(i, _)| *i);
+    let outcomes: Vec<Outcome> = results.into_iter().map(|(_, o)| o).collect();
+    let summary = Summary::new(&opts.lab, max_score, &outcomes);
+    print!("{}", summary.table());
+    let outputs = [
+        (&opts.csv, summary.csv()),
+        (&opts.json, summary.json()),
+        (&opts.html, summary.html()),
+    ];
+    for (path, text) in outputs {
+        if let Some(p) = path {
+            std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+            eprintln!("batch: wrote {}", p.display());
+        }
+    }
+    if let (Some(path), [only]) = (&opts.gradescope, outcomes.as_slice()) {
+        std::fs::write(path, gradescope_results(only))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!("batch: wrote {}", path.display());
+    }
+    Ok(outcomes.iter().all(|o| o.status == Status::Graded))
+}
+
+/// Gradescope's results.json for one submission: the grader's own for a
+/// graded one, a zero with the reason otherwise.
+fn gradescope_results(o: &Outcome) -> String {
+    if o.status == Status::Graded
+        && let Ok(text) = std::fs::read_to_string(o.out.join("results.json"))
+    {
+        return text;
+    }
+    let why = match &o.status {
+        Status::BuildFailed { excerpt } => format!("The build failed:\n{excerpt}"),
+        other => short_status(other),
+    };
+    let value = serde_json::json!({
+        "score": 0,
+        "output": why,
+        "tests": [],
+    });
+    serde_json::to_string_pretty(&value).expect("results serialise") + "\n"
+}
+
+fn short_status(s: &Status) -> String {
+    match s {
+        Status::Graded => "graded".into(),
+        Status::Refused { reason } => format!("refused: {reason}"),
+        Status::BuildFailed { .. } => "build failed".into(),
+        Status::BuildTimeout => "build timed out".into(),
+        Status::GraderError { message } => format!("grader error: {message}"),
+    }
+}
+
+/// The starter tree a batch builds over: every lab's solution cut (a
+/// student tree never holds one). In a tree that is not a git repository
+/// (a Gradescope bundle, cut from one already) the tree itself.
+fn write_starter(ctx: &Ctx, out: &Path) -> Result<PathBuf, String> {
+    if !ctx.root.join(".git").exists() {
+        return Ok(ctx.root.clone());
+    }
+    crate::handout::write_student_tree(&ctx.root, crate::handout::Starters::ALL, out)?;
+    Ok(out.to_path_buf())
+}
+
+struct Worker<'a> {
+    ctx: &'a Ctx,
+    opts: &'a Options,
+    starter: &'a Path,
+    tree: PathBuf,
+    labs: LabSet,
+    files: &'a [String],
+    grader: &'a Path,
+    max_score: u64,
+}
+
+impl Worker<'_> {
+    fn src(&self) -> PathBuf {
+        self.tree.join("tree")
+    }
+
+    fn target(&self) -> PathBuf {
+        self.tree.join("target")
+    }
+
+    /// A copy of the starter tree of its own, with its tools built (kept
+    /// between batches, so its target directory keeps the trusted crates).
+    fn prepare(&self) -> Result<(), String> {
+        copy_tree(self.starter, &self.src())?;
+        let mut cmd = self.ctx.cargo(Env::Host, ["build", "-q", "-p", "xtask"]);
+        cmd.current_dir(self.src())
+            .env("CARGO_TARGET_DIR", self.target());
+        self.ctx.run(&mut cmd)
+    }
+
+    /// The configuration's outputs in the worker's target directory.
+    fn built(&self, file: &str) -> PathBuf {
+        self.target()
+            .join("xv6")
+            .join(self.labs.config_name())
+            .join(file)
+    }
+
+    fn grade(&self, name: &str, form: &Form, out: &Path) -> Outcome {
+        let start = Instant::now();
+        let _ = std::fs::remove_dir_all(out);
+        let _ = std::fs::create_dir_all(out);
+        let status = match self.build(form, out) {
+            Err(status) => status,
+            Ok(()) if self.opts.build_only => Status::Graded,
+            Ok(()) => match self.run_grader(out) {
+                Ok(()) => Status::Graded,
+                Err(message) => Status::GraderError { message },
+            },
+        };
+        let report = (status == Status::Graded)
+            .then(|| std::fs::read_to_string(out.join("report.json")).ok())
+            .flatten()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+        let score = report
+            .as_ref()
+            .and_then(|r| r["score"].as_u64())
+            .unwrap_or(0);
+        Outcome {
+            name: name.to_owned(),
+            status,
+            score,
+            max_score: self.max_score,
+            seconds: start.elapsed().as_secs_f64(),
+            report,
+            out: out.to_path_buf(),
+        }
+    }
+
+    /// Puts the student's files over the starter's and builds the kernel
+    /// and disk image (with the worker's own, trusted, xtask).
+    fn build(&self, form: &Form, out: &Path) -> Result<(), Status> {
+        let refused = |Refused(reason)| Status::Refused { reason };
+        let scratch = self.tree.join("patch");
+        let mut taken =
+            submission::read_files(form, self.files, self.starter, &scratch).map_err(refused)?;
+        if taken.is_empty() {
+            return Err(Status::Refused {
+                reason: format!("none of {} is in the submission", self.files.join(", ")),
+            });
+        }
+        for (file, bytes) in &taken {
+            let text = String::from_utf8(bytes.clone()).map_err(|_| Status::Refused {
+                reason: format!("{file} is not UTF-8 text"),
+            })?;
+            submission::check_source(file, &text).map_err(refused)?;
+        }
+        // The starter's versions of every file first (none, for a file the
+        // starter lacks), then the student's: nothing of an earlier
+        // submission stays.
+        for f in self.files {
+            let (from, to) = (self.starter.join(f), self.src().join(f));
+            if std::fs::copy(&from, &to).is_err() {
+                let _ = std::fs::remove_file(&to);
+            }
+        }
+        if let Form::Tree(dir) = form {
+            for extra in submission::extra_files(&self.opts.lab) {
+                if let Ok(bytes) = std::fs::read(dir.join(&extra)) {
+                    taken.push((extra, bytes));
+                }
+            }
+        }
+        for (file, bytes) in &taken {
+            std::fs::write(self.src().join(file), bytes).map_err(|e| Status::GraderError {
+                message: format!("cannot write {file}: {e}"),
+            })?;
+        }
+        let mut cmd = self.ctx.cargo(Env::Host, ["xtask", "build"]);
+        if let Some(features) = self.labs.features() {
+            cmd.args(["--lab", &features]);
+        }
+        cmd.current_dir(self.src())
+            .env("CARGO_TARGET_DIR", self.target());
+        let log = out.join("build.log");
+        match run_with_timeout(cmd, self.opts.build_timeout, &log) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Status::BuildFailed {
+                excerpt: build_errors(&log),
+            }),
+            Err(Timeout) => Err(Status::BuildTimeout),
+        }
+    }
+
+    /// The trusted grader, with the trusted specs, on this build.
+    fn run_grader(&self, out: &Path) -> Result<(), String> {
+        let mut cmd = Command::new(self.grader);
+        cmd.arg("--root")
+            .arg(&self.ctx.root)
+            .arg("--kernel")
+            .arg(self.built("kernel"))
+            .arg("--fs")
+            .arg(self.built("fs.img"))
+            .arg(&self.opts.lab)
+            .args(["-j", "1", "--json"])
+            .arg(out.join("report.json"))
+            .arg("--gradescope")
+            .arg(out.join("results.json"))
+            .args(&self.opts.grader_args)
+            .env("CARGO_TARGET_DIR", out)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(
+                std::fs::File::create(out.join("grade.txt")).map_err(|e| e.to_string())?,
+            ))
+            .stderr(Stdio::piped());
+        let output = cmd
+            .output()
+            .map_err(|e| format!("cannot run the grader: {e}"))?;
+        // 0 full marks, 1 below: both are grades; anything else is not.
+        match output.status.code() {
+            Some(0 | 1) => Ok(()),
+            _ => Err(String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .last()
+                .unwrap_or("the grader failed")
+                .to_owned()),
+        }
+    }
+}
+
+/// Makes `to` a copy of `from`, files only. A file whose contents are the
+/// same already is left alone, so that cargo sees it unchanged.
+fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
+    fn copy(from: &Path, to: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            let (src, dst) = (entry.path(), to.join(entry.file_name()));
+            if entry.file_type()?.is_dir() {
+                // Build output (worker trees among it) and history are not
+                // part of a tree.
+                if entry.file_name() != "target" && entry.file_name() != ".git" {
+                    copy(&src, &dst)?;
+                }
+            } else {
+                let bytes = std::fs::read(&src)?;
+                if std::fs::read(&dst).ok().as_ref() != Some(&bytes) {
+                    std::fs::write(&dst, bytes)?;
+                }
+            }
+        }
+        Ok(())
+    }
+    copy(from, to).map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))
+}
+
+struct Timeout;
+
+/// Runs `cmd` in a process group of its own with its output in `log`;
+/// whether it succeeded, or `Timeout` (the group killed) after `limit`.
+fn run_with_timeout(mut cmd: Command, limit: Duration, log: &Path) -> Result<bool, Timeout> {
+    use std::os::unix::process::CommandExt;
+    let file = std::fs::File::create(log).map_err(|_| Timeout)?;
+    let err = file.try_clone().map_err(|_| Timeout)?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(file))
+        .stderr(Stdio::from(err))
+        .process_group(0);
+    let mut child: Child = cmd.spawn().map_err(|_| Timeout)?;
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Ok(status.success());
+        }
+        if Instant::now() >= deadline {
+            // The whole group: cargo, rustc and whatever a build script ran.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.wait();
+            return Err(Timeout);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The first error lines of a build log.
+fn build_errors(log: &Path) -> String {
+    let mut text = String::new();
+    if let Ok(mut f) = std::fs::File::open(log) {
+        let _ = f.by_ref().take(1 << 20).read_to_string(&mut text);
+    }
+    let lines: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("error"))
+        .take(12)
+        .collect();
+    if lines.is_empty() {
+        text.lines().rev().take(5).collect::<Vec<_>>().join("\n")
+    } else {
+        lines.join("\n")
+    }
+}
+
+// ---- the class summary ----
+
+/// Per-test statistics over the graded submissions.
+#[derive(Debug, Serialize)]
+pub struct TestStats {
+    pub name: String,
+    pub max_points: u64,
+    pub passed: usize,
+    pub graded: usize,
+    pub median_seconds: Option<f64>,
+    /// The most common first line of a failing test's message, and how
+    /// many submissions it was.
+    pub common_failure: Option<(String, usize)>,
+}
+
+pub struct Summary<'a> {
+    lab: &'a str,
+    max_score: u64,
+    outcomes: &'a [Outcome],
+    tests: Vec<TestStats>,
+}
+
+/// Every scored test (parts, not their parents) of a grader report.
+fn leaves(report: &Value) -> Vec<&Value> {
+    fn walk<'v>(t: &'v Value, out: &mut Vec<&'v Value>) {
+        match t["parts"].as_array() {
+            Some(parts) => parts.iter().for_each(|p| walk(p, out)),
+            None => out.push(t),
+        }
+    }
+    let mut out = Vec::new();
+    for lab in report["labs"].as_array().into_iter().flatten() {
+        for t in lab["tests"].as_array().into_iter().flatten() {
+            walk(t, &mut out);
+        }
+    }
+    out
+}
+
+impl<'a> Summary<'a> {
+    pub fn new(lab: &'a str, max_score: u64, outcomes: &'a [Outcome]) -> Summary<'a> {
+        let mut tests: Vec<TestStats> = Vec::new();
+        let mut times: Vec<Vec<f64>> = Vec::new();
+        let mut failures: Vec<Vec<String>> = Vec::new();
+        for report in outcomes.iter().filter_map(|o| o.report.as_ref()) {
+            for t in leaves(report) {
+                let name = t["name"].as_str().unwrap_or("?").to_owned();
+                let i = match tests.iter().position(|s| s.name == name) {
+                    Some(i) => i,
+                    None => {
+                        tests.push(TestStats {
+                            name,
+                            max_points: t["max_points"].as_u64().unwrap_or(0),
+                            passed: 0,
+                            graded: 0,
+                            median_seconds: None,
+                            common_failure: None,
+                        });
+                        times.push(Vec::new());
+                        failures.push(Vec::new());
+                        tests.len() - 1
+                    }
+                };
+                tests[i].graded += 1;
+                if t["outcome"] == "pass" {
+                    tests[i].passed += 1;
+                } else {
+                    let first = t["context"][0]
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| t["outcome"].as_str().unwrap_or("?").to_uppercase());
+                    failures[i].push(first);
+                }
+                if let Some(s) = t["seconds"].as_f64() {
+                    times[i].push(s);
+                }
+            }
+        }
+        for (i, t) in tests.iter_mut().enumerate() {
+            times[i].sort_by(f64::total_cmp);
+            t.median_seconds = times[i].get(times[i].len() / 2).copied();
+            let mut counts: Vec<(String, usize)> = Vec::new();
+            for f in &failures[i] {
+                match counts.iter_mut().find(|(m, _)| m == f) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((f.clone(), 1)),
+                }
+            }
+            t.common_failure = counts.into_iter().max_by_key(|(_, n)| *n);
+        }
+        Summary {
+            lab,
+            max_score,
+            outcomes,
+            tests,
+        }
+    }
+
+    fn status_word(o: &Outcome) -> &'static str {
+        match o.status {
+            Status::Graded => "graded",
+            Status::Refused { .. } => "refused",
+            Status::BuildFailed { .. } => "build failed",
+            Status::BuildTimeout => "build timeout",
+            Status::GraderError { .. } => "grader error",
+        }
+    }
+
+    pub fn table(&self) -> String {
+        let mut s = format!("\n{} ({} points)\n", self.lab, self.max_score);
+        let width = self
+            .outcomes
+            .iter()
+            .map(|o| o.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(10);
+        s += &format!(
+            "{:<width$}  {:>9}  {:<13}  {:>7}\n",
+            "submission", "score", "status", "seconds"
+        );
+        for o in self.outcomes {
+            s += &format!(
+                "{:<width$}  {:>9}  {:<13}  {:>7.1}\n",
+                o.name,
+                format!("{}/{}", o.score, o.max_score),
+                Self::status_word(o),
+                o.seconds
+            );
+        }
+        s += "\ntest                                       passed  median s  most common failure\n";
+        for t in &self.tests {
+            s += &format!(
+                "{:<42} {:>4}/{:<4} {:>8}  {}\n",
+                t.name,
+                t.passed,
+                t.graded,
+                t.median_seconds.map_or("-".into(), |x| format!("{x:.1}")),
+                t.common_failure
+                    .as_ref()
+                    .map_or(String::new(), |(m, n)| format!("{m} ({n})"))
+            );
+        }
+        s
+    }
+
+    /// One row per submission: its score, status, and each test's points.
+    pub fn csv(&self) -> String {
+        let mut s = String::from("submission,score,max_score,status,seconds");
+        for t in &self.tests {
+            s += &format!(",{}", csv_field(&t.name));
+        }
+        s += "\n";
+        for o in self.outcomes {
+            s += &format!(
+                "{},{},{},{},{:.1}",
+                csv_field(&o.name),
+                o.score,
+                o.max_score,
+                Self::status_word(o),
+                o.seconds
+            );
+            let got = o.report.as_ref().map(leaves).unwrap_or_default();
+            for t in &self.tests {
+                let points = got
+                    .iter()
+                    .find(|l| l["name"] == t.name.as_str())
+                    .and_then(|l| l["points"].as_u64())
+                    .unwrap_or(0);
+                s += &format!(",{points}");
+            }
+            s += "\n";
+        }
+        s
+    }
+
+    pub fn json(&self) -> String {
+        let value = serde_json::json!({
+            "lab": self.lab,
+            "max_score": self.max_score,
+            "submissions": self.outcomes,
+            "tests": self.tests,
+        });
+        serde_json::to_string_pretty(&value).expect("summaries serialise") + "\n"
+    }
+
+    /// A page an instructor opens from disk: no server, no scripts.
+    pub fn html(&self) -> String {
+        let mut h = String::from("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n");
+        h += &format!("<title>{} grades</title>\n", esc(self.lab));
+        h += "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}\
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}td.n{text-align:right}\
+tr.bad td{background:#fee}.bar{background:#8c8;height:1em;display:inline-block}</style>\n";
+        h += "</head><body>\n";
+        h += &format!(
+            "<h1>{}: {} submission(s), {} points</h1>\n",
+            esc(self.lab),
+            self.outcomes.len(),
+            self.max_score
+        );
+        let graded: Vec<&Outcome> = self
+            .outcomes
+            .iter()
+            .filter(|o| o.status == Status::Graded)
+            .collect();
+        if !graded.is_empty() {
+            let mut scores: Vec<u64> = graded.iter().map(|o| o.score).collect();
+            scores.sort();
+            let full = scores.iter().filter(|&&s| s == self.max_score).count();
+            h += &format!(
+                "<p>Median score {} of {}; {} at full marks; {} not graded.</p>\n",
+                scores[scores.len() / 2],
+                self.max_score,
+                full,
+                self.outcomes.len() - graded.len()
+            );
+        }
+        h += "<h2>Submissions</h2>\n<table><tr><th>submission</th><th>score</th><th>status</th><th>seconds</th><th>details</th></tr>\n";
+        for o in self.outcomes {
+            let detail = match &o.status {
+                Status::Graded => String::new(),
+                Status::Refused { reason } => reason.clone(),
+                Status::BuildFailed { excerpt } => excerpt.lines().next().unwrap_or("").to_owned(),
+                Status::BuildTimeout => "the build did not finish in time".into(),
+                Status::GraderError { message } => message.clone(),
+            };
+            h += &format!(
+                "<tr{}><td>{}</td><td class=\"n\">{}/{}</td><td>{}</td><td class=\"n\">{:.1}</td><td>{}</td></tr>\n",
+                if o.score < o.max_score {
+                    " class=\"bad\""
+                } else {
+                    ""
+                },
+                esc(&o.name),
+                o.score,
+                o.max_score,
+                Self::status_word(o),
+                o.seconds,
+                esc(&detail)
+            );
+        }
+        h += "</table>\n<h2>Tests</h2>\n<table><tr><th>test</th><th>points</th><th>pass rate</th><th>median seconds</th><th>most common failure</th></tr>\n";
+        for t in &self.tests {
+            let rate = if t.graded == 0 {
+                0.0
+            } else {
+                t.passed as f64 / t.graded as f64
+            };
+            h += &format!(
+                "<tr><td>{}</td><td class=\"n\">{}</td><td><span class=\"bar\" style=\"width:{:.0}px\"></span> {}/{}</td><td class=\"n\">{}</td><td>{}</td></tr>\n",
+                esc(&t.name),
+                t.max_points,
+                rate * 100.0,
+                t.passed,
+                t.graded,
+                t.median_seconds.map_or("-".into(), |x| format!("{x:.1}")),
+                t.common_failure
+                    .as_ref()
+                    .map_or(String::new(), |(m, n)| format!("{} ({n})", esc(m)))
+            );
+        }
+        h += "</table>\n</body></html>\n";
+        h
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(name: &str, score: u64, status: Status, report: Option<Value>) -> Outcome {
+        Outcome {
+            name: name.into(),
+            status,
+            score,
+            max_score: 10,
+            seconds: 1.0,
+            report,
+            out: PathBuf::from("out"),
+        }
+    }
+
+    fn report(simple: bool, three: bool) -> Value {
+        let t = |name: &str, ok: bool, msg: &str| {
+            serde_json::json!({
+                "name": name, "max_points": 5, "points": if ok { 5 } else { 0 },
+                "outcome": if ok { "pass" } else { "fail" }, "seconds": 2.0,
+                "context": if ok { vec![] } else { vec![msg] },
+            })
+        };
+        serde_json::json!({ "score": 0, "labs": [{ "lab": "lab-cow", "tests": [
+            t("simple", simple, "missing a line matching /^simple: ok$/"),
+            { "name": "usertests", "parts": [t("usertests: copyin", three, "TIMEOUT")] },
+        ]}]})
+    }
+
+    #[test]
+    fn parses_batch_options_and_leaves_the_rest_to_the_grader() {
+        let args: Vec<std::ffi::OsString> = [
+            "lab-cow",
+            "--submissions",
+            "subs",
+            "-j",
+            "3",
+            "--seed",
+            "7",
+            "simple",
+            "--csv=x.csv",
+        ]
+        .iter()
+        .map(Into::into)
+        .collect();
+        let o = parse(&args).unwrap().unwrap();
+        assert_eq!(o.lab, "lab-cow");
+        assert_eq!(o.dir, PathBuf::from("subs"));
+        assert_eq!(o.jobs, 3);
+        assert_eq!(o.csv, Some(PathBuf::from("x.csv")));
+        assert_eq!(o.grader_args, ["--seed", "7", "simple"]);
+        assert!(parse(&["lab-cow".into()]).unwrap().is_none());
+        assert!(parse(&["--submissions".into(), "d".into()]).is_err());
+    }
+
+    #[test]
+    fn summary_counts_passes_and_the_common_failure() {
+        let outcomes = [
+            outcome("alice", 10, Status::Graded, Some(report(true, true))),
+            outcome("bob", 5, Status::Graded, Some(report(false, true))),
+            outcome("carol", 0, Status::Graded, Some(report(false, false))),
+            outcome(
+                "dave",
+                0,
+                Status::BuildFailed {
+                    excerpt: "error[E0425]: x".into(),
+                },
+                None,
+            ),
+        ];
+        let s = Summary::new("lab-cow", 10, &outcomes);
+        let simple = &s.tests[0];
+        assert_eq!((simple.passed, simple.graded), (1, 3));
+        assert_eq!(
+            simple.common_failure,
+            Some(("missing a line matching /^simple: ok$/".into(), 2))
+        );
+        let csv = s.csv();
+        assert!(
+            csv.starts_with("submission,score,max_score,status,seconds,simple,usertests: copyin\n")
+        );
+        assert!(csv.contains("bob,5,10,graded,1.0,0,5\n"), "{csv}");
+        assert!(csv.contains("dave,0,10,build failed,1.0,0,0\n"), "{csv}");
+        let html = s.html();
+        assert!(html.contains("<td>dave</td>") && html.contains("error[E0425]: x"));
+        assert!(s.table().contains("1/3"));
+        let json: Value = serde_json::from_str(&s.json()).unwrap();
+        assert_eq!(json["submissions"][3]["status"], "build_failed");
+    }
+}

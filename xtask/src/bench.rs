@@ -1,0 +1,573 @@
+//! `cargo xtask bench`: the speeds a student and an instructor feel, each
+//! measured several times, with a line about the machine; `--json` keeps
+//! them for history and `--baseline` compares them with a saved run.
+//!
+//! Wall figures come from the host (a boot, a grade, an edit-build-grade
+//! loop); in-guest figures from the `bench` user program, which reads the
+//! `time` CSR (10 MHz) around what it measures.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::build;
+use crate::labs::LabSet;
+use crate::run::{Ctx, Env};
+
+/// Which way is good.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Better {
+    Lower,
+    Higher,
+}
+
+/// One measured quantity and every sample of it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Figure {
+    pub name: String,
+    pub unit: String,
+    pub better: Better,
+    pub samples: Vec<f64>,
+}
+
+impl Figure {
+    fn sorted(&self) -> Vec<f64> {
+        let mut s = self.samples.clone();
+        s.sort_by(f64::total_cmp);
+        s
+    }
+
+    pub fn min(&self) -> f64 {
+        self.sorted().first().copied().unwrap_or(f64::NAN)
+    }
+
+    pub fn max(&self) -> f64 {
+        self.sorted().last().copied().unwrap_or(f64::NAN)
+    }
+
+    pub fn median(&self) -> f64 {
+        let s = self.sorted();
+        match s.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => s[n / 2],
+            n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+        }
+    }
+}
+
+/// What the figures were measured on.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Machine {
+    pub cores: usize,
+    pub qemu: String,
+    pub commit: String,
+    pub quick: bool,
+}
+
+impl Machine {
+    fn describe(&self) -> String {
+        format!(
+            "{} cores, QEMU {}, commit {}{}; boots at 1 and 3 harts, guest figures at 3",
+            self.cores,
+            self.qemu,
+            self.commit,
+            if self.quick { ", --quick" } else { "" }
+        )
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Results {
+    pub machine: Machine,
+    pub figures: Vec<Figure>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Options {
+    pub quick: bool,
+    /// Samples of each light figure (default 5; heavier ones take fewer).
+    pub runs: Option<usize>,
+    pub json: Option<PathBuf>,
+    pub baseline: Option<PathBuf>,
+    /// Compare this saved run with the baseline instead of measuring.
+    pub compare: Option<PathBuf>,
+    pub threshold: Option<f64>,
+}
+
+/// A slowdown smaller than this is never flagged, however tight the spread.
+pub const DEFAULT_THRESHOLD: f64 = 1.25;
+
+pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
+    let threshold = opts.threshold.unwrap_or(DEFAULT_THRESHOLD);
+    if !(threshold > 1.0 && threshold.is_finite()) {
+        return Err("--threshold must be a number above 1 (a ratio, e.g. 1.25)".into());
+    }
+    let results = match &opts.compare {
+        Some(path) => load(path)?,
+        None => {
+            let r = measure(ctx, opts)?;
+            print_table(&r);
+            r
+        }
+    };
+    if let Some(path) = &opts.json {
+        let text = serde_json::to_string_pretty(&results).expect("figures serialise");
+        std::fs::write(path, text + "\n")
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!("bench: wrote {}", path.display());
+    }
+    let Some(base) = &opts.baseline else {
+        return Ok(true);
+    };
+    let baseline = load(base)?;
+    let rows = compare(&baseline, &results, threshold);
+    print_comparison(&baseline, &results, &rows);
+    Ok(rows.iter().all(|r| !r.regressed))
+}
+
+fn load(path: &Path) -> Result<Results, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{} is not a bench result (from `cargo xtask bench --json`): {e}",
+            path.display()
+        )
+    })
+}
+
+// ---- measuring ----
+
+/// Collects figures, keeping their order.
+struct Sheet {
+    figures: Vec<Figure>,
+}
+
+impl Sheet {
+    fn add(&mut self, name: &str, unit: &str, better: Better, value: f64) {
+        match self.figures.iter_mut().find(|f| f.name == name) {
+            Some(f) => f.samples.push(value),
+            None => self.figures.push(Figure {
+                name: name.to_owned(),
+                unit: unit.to_owned(),
+                better,
+                samples: vec![value],
+            }),
+        }
+    }
+
+    fn seconds(&mut self, name: &str, d: Duration) {
+        self.add(name, "s", Better::Lower, d.as_secs_f64());
+    }
+}
+
+fn measure(ctx: &Ctx, opts: &Options) -> Result<Results, String> {
+    let light = opts.runs.unwrap_or(5).max(1);
+    let medium = light.div_ceil(2).max(2);
+    let machine = Machine {
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        qemu: grader::qemu::check()
+            .map(|(a, b)| format!("{a}.{b}"))
+            .map_err(|e| format!("bench needs QEMU: {e}"))?,
+        commit: git_commit(ctx),
+        quick: opts.quick,
+    };
+    eprintln!("bench: {}", machine.describe());
+    // Builds are not what is measured: make every configuration first.
+    let base = build::build(ctx, LabSet::BASE)?;
+    let cow = build::build(ctx, LabSet::parse("cow")?)?;
+    let lazy = build::build(ctx, LabSet::parse("lazy")?)?;
+    let mut sheet = Sheet {
+        figures: Vec::new(),
+    };
+
+    progress("boot to the first prompt");
+    guest(&base, 3, &[])?; // warm the host's caches
+    for cpus in [1, 3] {
+        for _ in 0..light {
+            let t = guest(&base, cpus, &[])?;
+            sheet.seconds(&format!("boot, {cpus} hart{}", plural(cpus)), t.elapsed);
+        }
+    }
+
+    progress("in-guest figures (bench)");
+    for _ in 0..medium {
+        let figures = "null forktest forkexec pipe file fork48";
+        guest_figures(&mut sheet, &base, "", figures)?;
+        guest_figures(&mut sheet, &cow, "cow", "fork48 fork64")?;
+        guest_figures(&mut sheet, &lazy, "lazy", "sbrk1g")?;
+    }
+
+    progress("edit a lab file, rebuild, grade one test");
+    let loop_test = ["lab-trace", "trace 32 grep"];
+    student_loop(ctx, &loop_test, "labs/src/trace.rs")?; // warm
+    for _ in 0..medium {
+        let t = student_loop(ctx, &loop_test, "labs/src/trace.rs")?;
+        sheet.seconds("edit lab file, rebuild, grade a test", t);
+    }
+
+    if !opts.quick {
+        progress("edit a kernel-base file, rebuild, grade one test");
+        for _ in 0..medium {
+            let t = student_loop(ctx, &loop_test, "kernel-base/src/proc.rs")?;
+            sheet.seconds("edit kernel-base, rebuild, grade a test", t);
+        }
+        progress("usertests -q");
+        for cpus in [1, 3] {
+            for _ in 0..2 {
+                let t = guest(&base, cpus, &["usertests -q"])?;
+                if !t.console.contains("ALL TESTS PASSED") {
+                    return Err(format!("usertests -q failed on {cpus} harts"));
+                }
+                sheet.seconds(
+                    &format!("usertests -q, {cpus} hart{}", plural(cpus)),
+                    t.elapsed,
+                );
+            }
+        }
+        grading(ctx, &mut sheet)?;
+    }
+    Ok(Results {
+        machine,
+        figures: sheet.figures,
+    })
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn progress(what: &str) {
+    eprintln!("bench: {what}…");
+}
+
+fn git_commit(ctx: &Ctx) -> String {
+    Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(&ctx.root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// One boot that types `commands`: its console and wall time.
+struct Boot {
+    console: String,
+    elapsed: Duration,
+}
+
+fn guest(built: &build::Outputs, cpus: u32, commands: &[&str]) -> Result<Boot, String> {
+    let args = grader::qemu::graded_args(&built.kernel, &built.fs_img, cpus);
+    let commands: Vec<String> = commands.iter().map(|c| c.to_string()).collect();
+    let qemu = grader::qemu::qemu_binary();
+    let session = grader::qemu::Session {
+        qemu: &qemu,
+        args: &args,
+        commands: &commands,
+        until: None,
+        timeout: Duration::from_secs(600),
+    };
+    let t = grader::qemu::run_session(&session, &mut |_| {})
+        .map_err(|e| format!("cannot start QEMU: {e}"))?;
+    if t.end != grader::qemu::End::Finished {
+        return Err(format!(
+            "a benchmark boot did not finish ({:?}): {}",
+            t.end,
+            commands.join("; ")
+        ));
+    }
+    Ok(Boot {
+        console: String::from_utf8_lossy(&t.output).into_owned(),
+        elapsed: t.elapsed,
+    })
+}
+
+/// Runs `bench <figures>` in the guest and records each line it prints
+/// (`bench <name>: <number> <unit>`), named after the kernel.
+fn guest_figures(
+    sheet: &mut Sheet,
+    built: &build::Outputs,
+    kernel: &str,
+    figures: &str,
+) -> Result<(), String> {
+    let boot = guest(built, 3, &[&format!("bench {figures}")])?;
+    let mut found = 0;
+    for (name, value, unit) in boot.console.lines().filter_map(parse_bench_line) {
+        let name = match kernel {
+            "" => name.to_owned(),
+            k => format!("{name} ({k})"),
+        };
+        let better = if unit == "MB/s" {
+            Better::Higher
+        } else {
+            Better::Lower
+        };
+        sheet.add(&name, unit, better, value);
+        found += 1;
+    }
+    if found < figures.split_whitespace().count() {
+        return Err(format!(
+            "`bench {figures}` printed {found} figures; console:\n{}",
+            boot.console
+        ));
+    }
+    Ok(())
+}
+
+/// `bench fork48: 1234.5 us` → ("fork48", 1234.5, "us"); `failed` lines
+/// and anything else → None.
+fn parse_bench_line(line: &str) -> Option<(&str, f64, &str)> {
+    let (name, rest) = line.trim().strip_prefix("bench ")?.split_once(": ")?;
+    let (number, unit) = rest.split_once(' ')?;
+    let value: f64 = number.parse().ok()?;
+    (value > 0.0 && !name.contains(' ')).then_some((name, value, unit.trim()))
+}
+
+/// Touches `file` (as an editor saving it would), then `cargo xtask grade`
+/// with `grade_args`: the rebuild and the grade, as a student waits for them.
+fn student_loop(ctx: &Ctx, grade_args: &[&str], file: &str) -> Result<Duration, String> {
+    let path = ctx.root.join(file);
+    let f = std::fs::File::options()
+        .append(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    f.set_modified(std::time::SystemTime::now())
+        .map_err(|e| format!("cannot touch {}: {e}", path.display()))?;
+    let mut cmd = ctx.cargo(Env::Host, ["xtask", "grade"]);
+    cmd.args(grade_args);
+    timed(cmd, "the edit-rebuild-grade loop")
+}
+
+/// Runs `cmd` quietly; its wall time, or an error if it failed.
+fn timed(mut cmd: Command, what: &str) -> Result<Duration, String> {
+    cmd.env("NO_COLOR", "1");
+    let start = Instant::now();
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {what}: {e}"))?;
+    let t = start.elapsed();
+    if !out.status.success() {
+        return Err(format!(
+            "{what} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(t)
+}
+
+/// Grading each lab alone with -j1, and every lab (`--all`) with -j1 and
+/// with a run per core.
+fn grading(ctx: &Ctx, sheet: &mut Sheet) -> Result<(), String> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let labs = grader::spec::known_labs(&ctx.root);
+    for lab in labs.iter().filter(|l| !is_group(ctx, l)) {
+        progress(&format!("grade {lab}, -j1"));
+        let mut cmd = ctx.cargo(Env::Host, ["xtask", "grade", lab, "-j1"]);
+        cmd.current_dir(&ctx.root);
+        let t = timed(cmd, &format!("grading {lab}"))?;
+        sheet.seconds(&format!("grade {lab}, -j1"), t);
+    }
+    progress(&format!("grade --all, -j{cores}"));
+    let cmd = ctx.cargo(Env::Host, ["xtask", "grade", "--all"]);
+    let t = timed(cmd, "grading every lab")?;
+    sheet.seconds(&format!("grade --all, -j{cores}"), t);
+    Ok(())
+}
+
+/// Whether a spec only groups others (`--all` grades its parts anyway).
+fn is_group(ctx: &Ctx, lab: &str) -> bool {
+    std::fs::read_to_string(grader::spec::spec_path(&ctx.root, lab))
+        .is_ok_and(|t| t.lines().any(|l| l.trim_start().starts_with("include")))
+}
+
+// ---- reporting and comparing ----
+
+fn print_table(r: &Results) {
+    println!("{}", r.machine.describe());
+    println!(
+        "{:<44} {:>10} {:>10} {:>10}  unit",
+        "figure", "min", "median", "max"
+    );
+    for f in &r.figures {
+        println!(
+            "{:<44} {:>10} {:>10} {:>10}  {}{}",
+            f.name,
+            number(f.min()),
+            number(f.median()),
+            number(f.max()),
+            f.unit,
+            if f.better == Better::Higher {
+                " (higher is better)"
+            } else {
+                ""
+            }
+        );
+    }
+}
+
+fn number(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0}")
+    } else if x >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+/// One figure of a comparison.
+#[derive(Debug, PartialEq)]
+pub struct Row {
+    pub name: String,
+    /// How many times slower the new run is (below 1: faster).
+    pub slowdown: f64,
+    pub regressed: bool,
+}
+
+/// Compares `new` with `base` figure by figure. A figure regressed when it
+/// is more than `threshold` times slower at the median and every new
+/// sample is worse than every baseline sample: the spread of both runs
+/// must not explain it.
+pub fn compare(base: &Results, new: &Results, threshold: f64) -> Vec<Row> {
+    new.figures
+        .iter()
+        .filter_map(|n| {
+            let b = base.figures.iter().find(|b| b.name == n.name)?;
+            let (slowdown, apart) = match n.better {
+                Better::Lower => (n.median() / b.median(), n.min() > b.max()),
+                Better::Higher => (b.median() / n.median(), n.max() < b.min()),
+            };
+            Some(Row {
+                name: n.name.clone(),
+                slowdown,
+                regressed: slowdown > threshold && apart,
+            })
+        })
+        .collect()
+}
+
+fn print_comparison(base: &Results, new: &Results, rows: &[Row]) {
+    println!();
+    println!("compared with {}:", base.machine.describe());
+    for r in rows {
+        println!(
+            "{:<44} {:>6.2}x {}",
+            r.name,
+            r.slowdown,
+            if r.regressed {
+                "SLOWER (beyond the spread)"
+            } else if r.slowdown < 1.0 {
+                "faster"
+            } else {
+                ""
+            }
+        );
+    }
+    let missing: Vec<&str> = base
+        .figures
+        .iter()
+        .filter(|b| !new.figures.iter().any(|n| n.name == b.name))
+        .map(|b| b.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        println!("not measured this time: {}", missing.join(", "));
+    }
+    let slower = rows.iter().filter(|r| r.regressed).count();
+    println!(
+        "{}",
+        if slower == 0 {
+            "no figure regressed".to_owned()
+        } else {
+            format!("{slower} figure(s) regressed")
+        }
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn results(figures: &[(&str, Better, &[f64])]) -> Results {
+        Results {
+            machine: Machine {
+                cores: 2,
+                qemu: "7.2".into(),
+                commit: "abc".into(),
+                quick: false,
+            },
+            figures: figures
+                .iter()
+                .map(|(name, better, samples)| Figure {
+                    name: name.to_string(),
+                    unit: "s".into(),
+                    better: *better,
+                    samples: samples.to_vec(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn statistics() {
+        let r = results(&[("a", Better::Lower, &[3.0, 1.0, 2.0, 10.0])]);
+        let f = &r.figures[0];
+        assert_eq!((f.min(), f.median(), f.max()), (1.0, 2.5, 10.0));
+    }
+
+    #[test]
+    fn a_run_against_itself_flags_nothing() {
+        let r = results(&[
+            ("boot", Better::Lower, &[0.1, 0.12, 0.11]),
+            ("pipe", Better::Higher, &[2.0, 2.2]),
+        ]);
+        assert!(
+            compare(&r, &r, DEFAULT_THRESHOLD)
+                .iter()
+                .all(|row| !row.regressed)
+        );
+    }
+
+    #[test]
+    fn a_doubled_time_or_halved_rate_is_flagged() {
+        let base = results(&[
+            ("boot", Better::Lower, &[0.10, 0.12, 0.11]),
+            ("pipe", Better::Higher, &[2.0, 2.2]),
+            ("noisy", Better::Lower, &[1.0, 3.0]),
+        ]);
+        let slow = results(&[
+            ("boot", Better::Lower, &[0.20, 0.24, 0.22]),
+            ("pipe", Better::Higher, &[1.0, 1.1]),
+            // Twice the median, but within the baseline's own spread.
+            ("noisy", Better::Lower, &[2.5, 5.5]),
+        ]);
+        let rows = compare(&base, &slow, DEFAULT_THRESHOLD);
+        let flagged: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.regressed)
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(flagged, ["boot", "pipe"]);
+        assert!((rows[0].slowdown - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn parses_the_guest_program_lines() {
+        assert_eq!(
+            parse_bench_line("bench fork48: 1234.5 us"),
+            Some(("fork48", 1234.5, "us"))
+        );
+        assert_eq!(
+            parse_bench_line("$ bench pipe: 2.34 MB/s").map(|p| p.0),
+            None,
+            "a prompt before the line is the shell's echo, not output"
+        );
+        assert_eq!(parse_bench_line("bench fork64: failed"), None);
+        assert_eq!(parse_bench_line("bench x: 0.0 ms"), None);
+    }
+}

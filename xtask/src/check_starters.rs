@@ -1,0 +1,511 @@
+//! `cargo xtask check-starters`: for each lab, the reference solution
+//! scores full marks, and its starter builds without a warning, boots,
+//! passes the base kernel's quick tests and scores 0 on the lab's own tests
+//! (the usertests parts are left out: a starter passes those as the base
+//! kernel does). A spec that cannot tell a starter from a solution fails
+//! here.
+//!
+//! One starter tree holds every lab's starter (each lab is a feature, so
+//! each configuration compiles only its own lab's file). It lives in
+//! `<target>/starters/tree` with its own target directory and is updated in
+//! place, so a second run rebuilds only what changed. Every build comes
+//! first; then all grades go to one pool of QEMU runs.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+
+use grader::report::{LabReport, TestReport};
+use grader::spec::Run;
+
+use crate::build;
+use crate::handout::{self, COURSE_LABS, Starters};
+use crate::labs::LabSet;
+use crate::run::{Ctx, Env, KERNEL_PACKAGE, USER_PACKAGE};
+use crate::setup;
+
+/// The labs `--quick` checks: those whose reference grade runs no
+/// usertests, so the whole check takes about a minute once built.
+pub const QUICK: [&str; 3] = ["util", "sysinfo", "backtrace"];
+
+pub const USAGE: &str = "\
+usage: cargo xtask check-starters [LAB...] [--quick] [-j N] [--timeout-scale F]
+
+For each lab (default: all): its reference solution scores full marks; its
+starter, cut into target/starters/tree and built there, has no warning
+(clippy -D warnings, rustfmt), boots, passes the base kernel's tests that
+run no usertests, and scores 0 on the lab's own tests (its usertests parts
+are not graded: a starter passes them as the base kernel does).
+--quick: only util, sysinfo and backtrace, whose grades run no usertests.
+-j N: QEMU runs at once (default: the number of cores); --timeout-scale F
+multiplies every timeout (default: the factor measured for this machine,
+as `grade` uses). Report: target/grade/check-starters/report.txt.";
+
+/// `cargo xtask check-starters …`.
+pub fn command(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
+    use lexopt::prelude::*;
+
+    let usage = |message: String| {
+        eprintln!("check-starters: {message}");
+        eprintln!("`cargo xtask check-starters --help` shows how to call it");
+        Ok(ExitCode::from(2))
+    };
+    let mut p = lexopt::Parser::from_args(args.iter().cloned());
+    let mut labs = Starters::NONE;
+    let mut quick = false;
+    let mut jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut scale = None;
+    loop {
+        let arg = match p.next() {
+            Ok(Some(arg)) => arg,
+            Ok(None) => break,
+            Err(e) => return usage(e.to_string()),
+        };
+        let parsed: Result<(), String> = match arg {
+            Short('h') | Long("help") => {
+                println!("{USAGE}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            Long("quick") => {
+                quick = true;
+                Ok(())
+            }
+            Short('j') | Long("jobs") => match p.value().map(|v| v.to_string_lossy().parse()) {
+                Ok(Ok(n)) if n > 0 => {
+                    jobs = n;
+                    Ok(())
+                }
+                _ => Err("-j takes a number of QEMU runs, at least 1".into()),
+            },
+            Long("timeout-scale") => match p.value().map(|v| v.to_string_lossy().parse::<f64>()) {
+                Ok(Ok(f)) if f > 0.0 && f.is_finite() => {
+                    scale = Some(f);
+                    Ok(())
+                }
+                _ => Err("--timeout-scale takes a positive number".into()),
+            },
+            Value(v) => Starters::parse(&v.to_string_lossy()).map(|s| labs = labs.union(s)),
+            other => Err(other.unexpected().to_string()),
+        };
+        if let Err(e) = parsed {
+            return usage(e);
+        }
+    }
+    if quick {
+        labs = QUICK
+            .iter()
+            .fold(labs, |s, l| s.union(Starters::parse(l).expect("a lab")));
+    } else if labs.is_empty() {
+        labs = Starters::ALL;
+    }
+    check(ctx, labs, jobs, scale)
+}
+
+/// What went wrong, per lab (`None`: the tree as a whole).
+type Problems = Vec<(Option<&'static str>, String)>;
+
+fn check(ctx: &Ctx, labs: Starters, jobs: usize, scale: Option<f64>) -> Result<ExitCode, String> {
+    let base_dir = ctx.target_dir.join("starters");
+    std::fs::create_dir_all(&base_dir)
+        .map_err(|e| format!("cannot create {}: {e}", base_dir.display()))?;
+    let _lock = lock(&base_dir.join(".lock"))?;
+    let tree = base_dir.join("tree");
+    let report = handout::write_student_tree(&ctx.root, Starters::ALL, &tree)?;
+    eprintln!(
+        "check-starters: starters of every lab in {} ({} files rewritten; {} solution lines checked absent)",
+        ctx.show(&tree),
+        report.written,
+        report.lines_checked
+    );
+    let mut sctx = Ctx::new()?;
+    sctx.root = tree.clone();
+    sctx.target_dir = tree.join("target");
+
+    let selected: Vec<&'static str> = labs.names().collect();
+    let mut problems: Problems = Vec::new();
+    lint(&sctx, &selected, &mut problems);
+
+    // Build: the reference here, the starter in its tree.
+    let mut built = Vec::new();
+    for &lab in &selected {
+        let config = handout::lab_config(lab);
+        let reference = build::build(ctx, config);
+        let starter = build::build(&sctx, config);
+        match (reference, starter) {
+            (Ok(r), Ok(s)) => built.push((lab, built_kernel(r), built_kernel(s))),
+            (Err(e), _) => problems.push((Some(lab), format!("the reference does not build: {e}"))),
+            (_, Err(e)) => problems.push((Some(lab), format!("the starter does not build: {e}"))),
+        }
+    }
+
+    let logs = ctx.target_dir.join("grade").join("check-starters");
+    let mut graded_labs = Vec::new();
+    if !built.is_empty() {
+        setup::require_qemu()?;
+        let scale = match scale {
+            Some(f) => f,
+            None => grader::cli::machine_scale()?,
+        };
+        if let Err(e) = grader::qemu::install_interrupt_handler() {
+            eprintln!("check-starters: {e}");
+        }
+        let seed = u64::from(std::process::id());
+        let load =
+            |name: &str| grader::spec::load(&ctx.root, name, seed).map_err(|e| e.to_string());
+        let mut to_grade = Vec::new();
+        for (lab, reference, starter) in &built {
+            let spec_name = format!("lab-{lab}");
+            let mut full = load(&spec_name)?;
+            full.name = format!("{spec_name}.reference");
+            let mut own = load(&spec_name)?;
+            own.tests.retain(|t| !runs_usertests(&own.runs[t.run]));
+            own.name = format!("{spec_name}.starter");
+            let mut base = load("base")?;
+            base.tests.retain(|t| !runs_usertests(&base.runs[t.run]));
+            base.name = format!("base.starter-{lab}");
+            for (spec, kernel) in [(full, reference), (own, starter), (base, starter)] {
+                to_grade.push(grader::grade::Lab {
+                    arg: spec_name.clone(),
+                    spec,
+                    seed,
+                    built: Ok(kernel.clone()),
+                });
+            }
+        }
+        let settings = grader::grade::Settings {
+            qemu: grader::qemu::qemu_binary(),
+            jobs,
+            timeout_scale: scale,
+            cpus: None,
+            logs: logs.clone(),
+            latest: None,
+            replay: "cargo xtask grade".to_owned(),
+            replay_options: String::new(),
+            root: ctx.root.clone(),
+            progress: std::io::stderr().is_terminal(),
+        };
+        eprintln!(
+            "check-starters: grading {} kernels ({} QEMU runs at once)",
+            to_grade.len(),
+            jobs
+        );
+        let mut text = Vec::new();
+        let graded = grader::grade::grade(&to_grade, &settings, &mut text)
+            .map_err(|e| format!("cannot write the report: {e}"))?;
+        if let Some(e) = graded.qemu_error {
+            return Err(e);
+        }
+        let report_path = logs.join("report.txt");
+        crate::fsutil::AtomicFile::new(&report_path).write(&strip_ansi(&text))?;
+        graded_labs = graded.labs;
+    }
+
+    // Judge and summarise.
+    let find = |name: String| graded_labs.iter().find(|l| l.lab == name);
+    eprintln!(
+        "check-starters: {:<10} {:>10} {:>18} {:>18}",
+        "lab", "reference", "starter: own tests", "starter: base"
+    );
+    for (lab, _, _) in &built {
+        let (Some(r), Some(s), Some(b)) = (
+            find(format!("lab-{lab}.reference")),
+            find(format!("lab-{lab}.starter")),
+            find(format!("base.starter-{lab}")),
+        ) else {
+            problems.push((Some(lab), "the grader reported nothing".into()));
+            continue;
+        };
+        let score = |l: &LabReport| format!("{}/{}", l.score, l.max_score);
+        eprintln!(
+            "check-starters: {:<10} {:>10} {:>18} {:>18}",
+            lab,
+            score(r),
+            score(s),
+            score(b)
+        );
+        problems.extend(judge(r, s, b).into_iter().map(|p| (Some(*lab), p)));
+    }
+    let report_note = format!(
+        "report and console logs: {}",
+        ctx.show(&logs.join("report.txt"))
+    );
+    if problems.is_empty() {
+        eprintln!(
+            "check-starters: every starter is in order ({}); {report_note}",
+            selected.join(", ")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (lab, p) in &problems {
+        match lab {
+            Some(lab) => eprintln!("check-starters: lab {lab}: {p}"),
+            None => eprintln!("check-starters: {p}"),
+        }
+    }
+    let mut failed: Vec<&str> = problems.iter().filter_map(|(l, _)| *l).collect();
+    failed.dedup();
+    eprintln!(
+        "check-starters: FAILED for {}; {report_note}",
+        if failed.is_empty() {
+            "the starter tree".to_string()
+        } else {
+            failed.join(", ")
+        }
+    );
+    Ok(ExitCode::FAILURE)
+}
+
+fn built_kernel(out: build::Outputs) -> grader::cli::Built {
+    grader::cli::Built {
+        kernel: out.kernel,
+        fs_img: out.fs_img,
+    }
+}
+
+/// rustfmt over the tree, clippy over the selected labs' kernels (all of
+/// them together too when every lab is selected) and the user programs,
+/// warnings denied: what CI asks of the reference, the starter must meet.
+fn lint(sctx: &Ctx, labs: &[&'static str], problems: &mut Problems) {
+    if sctx
+        .run(&mut sctx.cargo(Env::Host, ["fmt", "--all", "--", "--check"]))
+        .is_err()
+    {
+        problems.push((
+            None,
+            "the starter tree is not formatted (rustfmt's diff is above): fix the STARTER lines"
+                .into(),
+        ));
+    }
+    let clippy = |labs: LabSet| {
+        let mut args: Vec<String> = ["clippy"]
+            .iter()
+            .chain(&KERNEL_PACKAGE)
+            .map(|a| a.to_string())
+            .collect();
+        if let Some(f) = labs.features() {
+            args.extend(["--features".to_string(), f]);
+        }
+        args.extend(["--", "-D", "warnings"].map(String::from));
+        sctx.run(&mut sctx.cargo(Env::Target, args)).is_ok()
+    };
+    for &lab in labs {
+        if !clippy(handout::lab_config(lab)) {
+            problems.push((
+                Some(lab),
+                "the starter's kernel has warnings or errors (clippy's output is above)".into(),
+            ));
+        }
+    }
+    let every_kernel_lab = COURSE_LABS[1..].iter().all(|l| labs.contains(l));
+    if every_kernel_lab && !clippy(LabSet::ALL) {
+        problems.push((
+            None,
+            "the kernel with every lab's starter has warnings or errors (clippy's output is above)"
+                .into(),
+        ));
+    }
+    let user = ["clippy"]
+        .iter()
+        .chain(&USER_PACKAGE)
+        .chain(&["--", "-D", "warnings"]);
+    if sctx.run(&mut sctx.cargo(Env::Target, user)).is_err() {
+        problems.push((
+            labs.contains(&"util").then_some("util"),
+            "the starter's user programs have warnings or errors (clippy's output is above)".into(),
+        ));
+    }
+}
+
+/// Whether a run is usertests: its tests are not the lab's own.
+fn runs_usertests(run: &Run) -> bool {
+    run.commands
+        .iter()
+        .any(|c| c.split_whitespace().next() == Some("usertests"))
+}
+
+/// The scored tests: a test itself, or its parts.
+fn leaves(lab: &LabReport) -> impl Iterator<Item = &TestReport> {
+    lab.tests.iter().flat_map(|t| {
+        if t.parts.is_empty() {
+            std::slice::from_ref(t).iter()
+        } else {
+            t.parts.iter()
+        }
+    })
+}
+
+/// What is wrong with one lab, given the reference's full grade, the
+/// starter's grade on the lab's own tests and on the base kernel's.
+fn judge(reference: &LabReport, starter: &LabReport, base: &LabReport) -> Vec<String> {
+    let names = |lab: &LabReport, pick: &dyn Fn(&TestReport) -> bool| -> String {
+        let names: Vec<&str> = leaves(lab)
+            .filter(|t| pick(t))
+            .map(|t| t.name.as_str())
+            .collect();
+        names.join(", ")
+    };
+    let mut problems = Vec::new();
+    if reference.max_score == 0 || reference.score < reference.max_score {
+        problems.push(format!(
+            "the reference solution scores {}/{} (failing: {})",
+            reference.score,
+            reference.max_score,
+            names(reference, &|t| t.points < t.max_points)
+        ));
+    }
+    if starter.max_score == 0 {
+        problems.push(
+            "the lab has no tests of its own (outside usertests) to tell a starter from a solution"
+                .into(),
+        );
+    } else if starter.score > 0 {
+        problems.push(format!(
+            "the starter scores {}/{} on the lab's own tests (passing: {}): \
+             the spec cannot tell the starter from the solution",
+            starter.score,
+            starter.max_score,
+            names(starter, &|t| t.points > 0)
+        ));
+    }
+    if base.max_score == 0 || base.score < base.max_score {
+        problems.push(format!(
+            "the starter fails the base kernel's tests ({}/{}, failing: {})",
+            base.score,
+            base.max_score,
+            names(base, &|t| t.points < t.max_points)
+        ));
+    }
+    problems
+}
+
+/// Holds `path` locked until dropped: two checks would write one tree.
+fn lock(path: &Path) -> Result<File, String> {
+    let file = File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    if file.try_lock().is_err() {
+        eprintln!("check-starters: waiting for another check-starters to finish");
+        file.lock()
+            .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+    }
+    Ok(file)
+}
+
+/// The report without colour escapes, for a file.
+fn strip_ansi(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i] == 0x1b && text.get(i + 1) == Some(&b'[') {
+            i += 2;
+            while i < text.len() && !text[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            i += 1;
+        } else {
+            out.push(text[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use grader::report::Outcome;
+    use grader::spec::Visibility;
+
+    fn test(name: &str, points: u32, max: u32) -> TestReport {
+        TestReport {
+            name: name.into(),
+            points,
+            max_points: max,
+            outcome: if points == max {
+                Outcome::Pass
+            } else {
+                Outcome::Fail
+            },
+            seconds: None,
+            visibility: Visibility::Visible,
+            context: Vec::new(),
+            log: None,
+            parts: Vec::new(),
+        }
+    }
+
+    fn lab(name: &str, tests: Vec<TestReport>) -> LabReport {
+        let mut l = LabReport::new(name.into(), None, Default::default());
+        for t in tests {
+            l.push(t);
+        }
+        l
+    }
+
+    #[test]
+    fn a_good_lab_has_no_problems() {
+        let r = lab("r", vec![test("simple", 30, 30), test("usertests", 5, 5)]);
+        let s = lab("s", vec![test("simple", 0, 30)]);
+        let b = lab("b", vec![test("boot", 5, 5)]);
+        assert!(judge(&r, &s, &b).is_empty());
+    }
+
+    #[test]
+    fn a_spec_that_passes_the_starter_is_caught() {
+        let r = lab("r", vec![test("simple", 30, 30), test("file", 20, 20)]);
+        let mut parent = test("running", 10, 20);
+        parent.parts = vec![
+            test("running: test0", 10, 10),
+            test("running: test1", 0, 10),
+        ];
+        let s = lab(
+            "s",
+            vec![test("simple", 0, 30), test("file", 20, 20), parent],
+        );
+        let b = lab("b", vec![test("boot", 5, 5)]);
+        let p = judge(&r, &s, &b);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].contains("scores 30/70") && p[0].contains("passing: file, running: test0"),
+            "{}",
+            p[0]
+        );
+    }
+
+    #[test]
+    fn a_failing_reference_a_testless_lab_and_a_broken_base_are_caught() {
+        let r = lab("r", vec![test("simple", 0, 30)]);
+        let s = lab("s", vec![]);
+        let b = lab("b", vec![test("boot", 0, 5), test("ls", 5, 5)]);
+        let p = judge(&r, &s, &b);
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[0].contains("reference solution scores 0/30 (failing: simple)"));
+        assert!(p[1].contains("no tests of its own"));
+        assert!(p[2].contains("failing: boot"));
+    }
+
+    #[test]
+    fn usertests_runs_are_told_apart() {
+        let run = |c: &str| Run {
+            id: "r".into(),
+            commands: vec![c.into()],
+            timeout: None,
+            until: None,
+        };
+        assert!(runs_usertests(&run("usertests -q")));
+        assert!(!runs_usertests(&run("trace 2 usertests forkforkfork")));
+        assert!(!runs_usertests(&run("cowtest")));
+    }
+
+    #[test]
+    fn strips_colour() {
+        assert_eq!(strip_ansi(b"\x1b[1mScore\x1b[0m: 1/2"), b"Score: 1/2");
+    }
+
+    #[test]
+    fn quick_labs_are_labs() {
+        for l in QUICK {
+            assert!(COURSE_LABS.contains(&l));
+        }
+    }
+}
