@@ -298,7 +298,14 @@ fn write_starter(ctx: &Ctx, out: &Path) -> Result<PathBuf, String> {
     if !ctx.root.join(".git").exists() {
         return Ok(ctx.root.clone());
     }
-    crate::handout::write_student_tree(&ctx.root, crate::handout::Starters::ALL, out)?;
+    let write =
+        || crate::handout::write_student_tree(&ctx.root, crate::handout::Starters::ALL, out);
+    if write().is_err() {
+        // The directory is the batch's own: whatever an older xtask or a
+        // killed run left there goes, and the tree is cut afresh.
+        std::fs::remove_dir_all(out).map_err(|e| format!("cannot clear {}: {e}", out.display()))?;
+        write()?;
+    }
     Ok(out.to_path_buf())
 }
 

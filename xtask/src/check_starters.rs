@@ -430,12 +430,13 @@ mod tests {
             visibility: Visibility::Visible,
             context: Vec::new(),
             log: None,
+            replay: None,
             parts: Vec::new(),
         }
     }
 
     fn lab(name: &str, tests: Vec<TestReport>) -> LabReport {
-        let mut l = LabReport::new(name.into(), None, Default::default());
+        let mut l = LabReport::new(name.into(), 1, Default::default(), String::new());
         for t in tests {
             l.push(t);
         }

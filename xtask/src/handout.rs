@@ -507,6 +507,20 @@ pub fn write_student_tree(root: &Path, starters: Starters, out: &Path) -> Result
     let fresh = previous.is_none();
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let names: BTreeSet<&str> = tree.iter().map(|(p, _, _)| p.as_str()).collect();
+    if let Some(dir) = record.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    // Recorded before writing, old names and new: a write cut short (^C, a
+    // full disk) leaves a tree the next run recognises and finishes.
+    let pending: BTreeSet<&str> = names
+        .iter()
+        .copied()
+        .chain(previous.iter().flatten().map(String::as_str))
+        .collect();
+    let list =
+        |names: &BTreeSet<&str>| -> String { names.iter().map(|n| format!("{n}\n")).collect() };
+    fsutil::write_if_changed(&record, list(&pending).as_bytes())?;
     for old in previous.iter().flatten() {
         if !names.contains(old.as_str()) {
             remove_file_and_empty_parents(out, old)?;
@@ -525,12 +539,7 @@ pub fn write_student_tree(root: &Path, starters: Starters, out: &Path) -> Result
         }
         set_executable(&dst, *executable)?;
     }
-    let list: String = names.iter().map(|n| format!("{n}\n")).collect();
-    if let Some(dir) = record.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    fsutil::write_if_changed(&record, list.as_bytes())?;
+    fsutil::write_if_changed(&record, list(&names).as_bytes())?;
 
     // Check what is on disk now, not what was meant to be written.
     let problems = check_tree(out, &names, &solution, starters, &report.solution_files);
