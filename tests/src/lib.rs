@@ -51,6 +51,17 @@ pub fn xtask(args: &[&str]) -> Command {
     cargo(&all)
 }
 
+/// The lines of `stderr` that are not cargo's own (`Compiling …`,
+/// `Finished …`, `Running …`): what the program itself said.
+pub fn own_lines(stderr: &str) -> impl Iterator<Item = &str> {
+    stderr.lines().filter(|l| {
+        let t = l.trim_start();
+        !["Compiling ", "Finished `", "Running `", "Blocking "]
+            .iter()
+            .any(|p| t.starts_with(p))
+    })
+}
+
 /// Runs a command, returning its output with stdout and stderr as text.
 pub fn run(mut c: Command) -> (Output, String, String) {
     let out = c.output().expect("cannot start the command");
