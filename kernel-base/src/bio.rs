@@ -113,6 +113,12 @@ impl Drop for Buf {
     }
 }
 
+/// Writes every buffer of `bufs` to disk, several at once (see
+/// [`virtio_disk::write_all`]).
+pub fn write_all<'a>(bufs: impl IntoIterator<Item = &'a Buf>) {
+    virtio_disk::write_all(bufs.into_iter().map(|b| (b.data(), b.blockno)));
+}
+
 /// Finds or recycles the buffer for a block, taking a reference.
 /// Returns its index and whether it holds valid data.
 fn get(dev: u32, blockno: u32) -> usize {

@@ -7,11 +7,11 @@
 //! blocks at their home locations, and clears the header. Recovery at boot
 //! replays a committed log.
 
-use crate::bio::{Buf, bread};
+use crate::bio::{self, Buf, bread};
 use crate::proc;
 use crate::spinlock::SpinLock;
 use abi::fs::{LogHeader, SuperBlock};
-use abi::param::{LOGSIZE, MAXOPBLOCKS};
+use abi::param::{LOGSIZE, MAXOPBLOCKS, NBUF};
 
 struct Log {
     start: u32,
@@ -65,17 +65,53 @@ fn write_head(dev: u32, start: u32, lh: &LogHeader) {
     b.write();
 }
 
-/// Copies committed blocks from the log to their home locations.
-fn install(dev: u32, start: u32, lh: &LogHeader, recovering: bool) {
-    for (i, &home) in lh.blocks[..lh.n as usize].iter().enumerate() {
-        let from = bread(dev, start + 1 + i as u32);
-        let mut to = bread(dev, home);
-        to.data_mut().copy_from_slice(from.data());
-        to.write();
-        if !recovering {
-            to.unpin();
+/// Blocks a commit writes at once: each is a buffer held until then, and
+/// the `n` blocks of the transaction are pinned in the cache already.
+fn chunk_len(n: usize) -> usize {
+    NBUF.saturating_sub(n).clamp(1, CHUNK)
+}
+
+const CHUNK: usize = 8;
+
+/// Copies block `from(i)` into a buffer for block `to(i)`, for each `i`
+/// below `n`, and writes those buffers, a chunk at a time in one round
+/// trip to the disk. `unpin`: the written blocks were pinned by the log,
+/// which is done with them.
+fn copy_blocks(
+    dev: u32,
+    n: usize,
+    from: impl Fn(usize) -> u32,
+    to: impl Fn(usize) -> u32,
+    unpin: bool,
+) {
+    let chunk = chunk_len(n);
+    let mut held: [Option<Buf>; CHUNK] = Default::default();
+    for base in (0..n).step_by(chunk) {
+        for (slot, i) in held.iter_mut().zip(base..(base + chunk).min(n)) {
+            let src = bread(dev, from(i));
+            let mut dst = bread(dev, to(i));
+            dst.data_mut().copy_from_slice(src.data());
+            *slot = Some(dst);
+        }
+        bio::write_all(held.iter().flatten());
+        for b in held.iter_mut().filter_map(Option::take) {
+            if unpin {
+                b.unpin();
+            }
         }
     }
+}
+
+/// Copies committed blocks from the log to their home locations.
+fn install(dev: u32, start: u32, lh: &LogHeader, recovering: bool) {
+    let homes = &lh.blocks[..lh.n as usize];
+    copy_blocks(
+        dev,
+        homes.len(),
+        |i| start + 1 + i as u32,
+        |i| homes[i],
+        !recovering,
+    );
 }
 
 fn recover() {
@@ -131,12 +167,14 @@ fn commit(dev: u32, start: u32, lh: &LogHeader) {
         return;
     }
     // Cached (modified) blocks into the log area.
-    for (i, &home) in lh.blocks[..lh.n as usize].iter().enumerate() {
-        let mut to = bread(dev, start + 1 + i as u32);
-        let from = bread(dev, home);
-        to.data_mut().copy_from_slice(from.data());
-        to.write();
-    }
+    let homes = &lh.blocks[..lh.n as usize];
+    copy_blocks(
+        dev,
+        homes.len(),
+        |i| homes[i],
+        |i| start + 1 + i as u32,
+        false,
+    );
     // The commit point.
     write_head(dev, start, lh);
     install(dev, start, lh, false);

@@ -26,7 +26,7 @@ use abi::memlayout::{PGSIZE, TRAMPOLINE};
 use abi::param::{NOFILE, NPROC, ROOTDEV};
 use core::cell::UnsafeCell;
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 /// Pages of each process's kernel stack (Rust frames are larger than C's).
 pub const KSTACK_PAGES: usize = 4;
@@ -213,6 +213,10 @@ pub struct Proc {
     files: ExclusiveCell<Files>,
     /// `swtch` here to run the process; used with `inner` held.
     context: UnsafeCell<Context>,
+    /// The channel it sleeps on (0: none), readable without `inner`: what
+    /// lets `wakeup` pass over the other processes without taking their
+    /// locks. Set before the sleeper lets go of its condition's lock.
+    sleeping_on: AtomicUsize,
     /// With pgtbl a process has its own kernel stack (with the base kernel
     /// each slot's is made at boot).
     #[cfg(feature = "pgtbl")]
@@ -241,6 +245,7 @@ impl Proc {
                 },
             ),
             pid: AtomicI32::new(0),
+            sleeping_on: AtomicUsize::new(0),
             index,
             name: Name([const { AtomicU8::new(0) }; 16]),
             memory: ExclusiveCell::new("a process's memory", None),
@@ -794,11 +799,15 @@ pub fn sleep<'a, T>(chan: usize, guard: SpinLockGuard<'a, T>) -> SpinLockGuard<'
     // Holding p's lock while dropping the condition lock means no wakeup
     // (which takes p's lock) can be missed.
     let mut g = p.inner.lock();
+    // Published while the condition's lock is held: a waker changes the
+    // condition under that lock, so it sees this when it looks.
+    p.sleeping_on.store(chan, Ordering::SeqCst);
     drop(guard);
     g.chan = chan;
     g.state = ProcState::Sleeping;
     sched(&mut g);
     g.chan = 0;
+    p.sleeping_on.store(0, Ordering::Relaxed);
     drop(g);
     lock.lock()
 }
@@ -808,7 +817,9 @@ pub fn wakeup(chan: usize) {
     let me = myproc();
     let mut woke = false;
     for p in PROCS.iter() {
-        if me.is_some_and(|m| ptr::eq(m, p)) {
+        // Not sleeping on `chan`, or not yet: see `sleep`. Under QEMU the
+        // locks skipped here were most of the time a disk request took.
+        if me.is_some_and(|m| ptr::eq(m, p)) || p.sleeping_on.load(Ordering::SeqCst) != chan {
             continue;
         }
         let mut g = p.inner.lock();

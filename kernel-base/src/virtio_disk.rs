@@ -5,7 +5,7 @@
 //! data block, and a status byte the device writes.
 
 use crate::proc;
-use crate::spinlock::SpinLock;
+use crate::spinlock::{SpinLock, SpinLockGuard};
 use abi::fs::BSIZE;
 use abi::memlayout::{PGSIZE, VIRTIO0};
 use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
@@ -55,8 +55,8 @@ const RING_F_EVENT_IDX: u32 = 29;
 /// VIRTIO_F_VERSION_1 is feature bit 32: bit 0 of the high word.
 const F_VERSION_1_HIGH: u32 = 1;
 
-/// Descriptors in the queue.
-const NUM: usize = 8;
+/// Descriptors in the queue: three per request, so ten requests at once.
+const NUM: usize = 32;
 
 const DESC_F_NEXT: u16 = 1;
 const DESC_F_WRITE: u16 = 2;
@@ -310,17 +310,12 @@ fn alloc3(d: &mut Disk) -> Option<[usize; 3]> {
     Some(idx)
 }
 
-/// Reads or writes block `blockno` from/to `data`, sleeping until done.
-pub fn rw(data: &mut [u8; BSIZE], blockno: u32, write_op: bool) {
+/// Puts a request for block `blockno` (buffer at `data`, BSIZE bytes) on
+/// the queue and tells the device, if three descriptors are free; returns
+/// the chain's head, which [`wait`] waits on.
+fn try_submit(d: &mut Disk, data: u64, blockno: u32, write_op: bool) -> Option<usize> {
+    let idx = alloc3(d)?;
     let sector = blockno as u64 * (BSIZE as u64 / 512);
-    let mut d = DISK.lock();
-    let idx = loop {
-        if let Some(idx) = alloc3(&mut d) {
-            break idx;
-        }
-        let chan = free_chan(&d);
-        d = proc::sleep(chan, d);
-    };
     d.ops[idx[0]] = BlkReq {
         typ: if write_op { BLK_T_OUT } else { BLK_T_IN },
         reserved: 0,
@@ -335,7 +330,7 @@ pub fn rw(data: &mut [u8; BSIZE], blockno: u32, write_op: bool) {
         next: idx[1] as u16,
     };
     d.queue.desc[idx[1]] = Desc {
-        addr: data.as_mut_ptr() as u64,
+        addr: data,
         len: BSIZE as u32,
         // The device writes the buffer on a read.
         flags: DESC_F_NEXT | if write_op { 0 } else { DESC_F_WRITE },
@@ -358,14 +353,71 @@ pub fn rw(data: &mut [u8; BSIZE], blockno: u32, write_op: bool) {
     d.queue.avail.idx = d.queue.avail.idx.wrapping_add(1);
     fence(Ordering::SeqCst);
     write(QUEUE_NOTIFY, 0);
+    Some(idx[0])
+}
 
+/// Sleeps until the request at `head` is finished, then frees its chain.
+fn wait(mut d: SpinLockGuard<'static, Disk>, head: usize) -> SpinLockGuard<'static, Disk> {
     // SAFETY: `done` is written by `intr` under the same lock; the volatile
     // read keeps the compiler from caching it across sleeps.
-    while !unsafe { read_volatile(addr_of!(d.info[idx[0]].done)) } {
-        let chan = info_chan(&d, idx[0]);
+    while !unsafe { read_volatile(addr_of!(d.info[head].done)) } {
+        let chan = info_chan(&d, head);
         d = proc::sleep(chan, d);
     }
-    free_chain(&mut d, idx[0]);
+    free_chain(&mut d, head);
+    d
+}
+
+/// Reads or writes block `blockno` from/to `data`, sleeping until done.
+pub fn rw(data: &mut [u8; BSIZE], blockno: u32, write_op: bool) {
+    let mut d = DISK.lock();
+    let head = loop {
+        if let Some(h) = try_submit(&mut d, data.as_mut_ptr() as u64, blockno, write_op) {
+            break h;
+        }
+        let chan = free_chan(&d);
+        d = proc::sleep(chan, d);
+    };
+    drop(wait(d, head));
+}
+
+/// Requests one process keeps in flight in [`write_all`].
+const MAX_IN_FLIGHT: usize = NUM / 3;
+
+/// Writes each `(data, blockno)` of `blocks`, several requests in flight
+/// at once, and returns when all are done: a log commit's blocks then
+/// cost about one round trip to the device, not one each.
+pub fn write_all<'a>(blocks: impl IntoIterator<Item = (&'a [u8; BSIZE], u32)>) {
+    let mut blocks = blocks.into_iter().peekable();
+    // Our requests in flight, oldest first (a ring).
+    let mut heads = [0usize; MAX_IN_FLIGHT];
+    let (mut first, mut count) = (0, 0);
+    let mut d = DISK.lock();
+    loop {
+        if count < MAX_IN_FLIGHT
+            && let Some(&(data, blockno)) = blocks.peek()
+        {
+            // The device only reads the buffer of a write.
+            if let Some(h) = try_submit(&mut d, data.as_ptr() as u64, blockno, true) {
+                heads[(first + count) % MAX_IN_FLIGHT] = h;
+                count += 1;
+                blocks.next();
+                continue;
+            }
+            if count == 0 {
+                // Other processes hold every descriptor.
+                let chan = free_chan(&d);
+                d = proc::sleep(chan, d);
+                continue;
+            }
+        }
+        if count == 0 {
+            return;
+        }
+        d = wait(d, heads[first]);
+        first = (first + 1) % MAX_IN_FLIGHT;
+        count -= 1;
+    }
 }
 
 /// Handles a disk interrupt: completes every request the device finished.
