@@ -222,38 +222,11 @@ const LAZY_PROOF: usize = 256 << 20;
 ///
 /// A lazily allocating kernel (sbrk goes past what the machine has) gives
 /// pages only when they are touched, and kills the child when it has no
-/// more: there the count comes through a pipe ([`countfree_lazily`]).
+/// more: there the same child gives its memory back, sends `L`, then
+/// touches page after page, sending a byte through a pipe for each. One
+/// fork either way, as in xv6, so that the tests' processes get the same
+/// pids on every kernel (lab-trace's tests name them).
 fn countfree() -> usize {
-    let pid = fork();
-    if pid < 0 {
-        println!("countfree: fork failed");
-        exit(1);
-    }
-    if pid == 0 {
-        let mut pages = 0;
-        for step in [STEP, 1] {
-            while !sbrk_failed(sbrk((step * PGSIZE) as i32)) {
-                pages += step;
-                if pages * PGSIZE > LAZY_PROOF {
-                    exit(-2);
-                }
-            }
-        }
-        exit(pages as i32);
-    }
-    match wait_status().1 {
-        -2 => countfree_lazily(),
-        n if n >= 0 => n as usize,
-        _ => {
-            println!("countfree: the counting process died");
-            exit(1);
-        }
-    }
-}
-
-/// countfree for a lazily allocating kernel: a child touches page after
-/// page until it is killed, reporting each through a pipe as it gets it.
-fn countfree_lazily() -> usize {
     let mut fds = [0; 2];
     if pipe(&mut fds) < 0 {
         println!("countfree: pipe failed");
@@ -266,21 +239,11 @@ fn countfree_lazily() -> usize {
     }
     if pid == 0 {
         close(fds[0]);
-        loop {
-            let page = sbrk(PGSIZE as i32);
-            if sbrk_failed(page) {
-                exit(0);
-            }
-            // SAFETY: sbrk just added these PGSIZE bytes to our memory.
-            unsafe { page.add(PGSIZE - 1).write_volatile(1) };
-            if write(fds[1], b"x") != 1 {
-                println!("countfree: write failed");
-                exit(1);
-            }
-        }
+        count_in_child(fds[1]);
     }
     close(fds[1]);
     let mut pages = 0;
+    let mut lazy = false;
     let mut chunk = [0u8; 512];
     loop {
         let n = read(fds[0], &mut chunk);
@@ -291,14 +254,57 @@ fn countfree_lazily() -> usize {
         if n == 0 {
             break;
         }
-        pages += n as usize;
+        let got = &chunk[..n as usize];
+        if !lazy && got[0] == b'L' {
+            lazy = true;
+            pages += got.len() - 1;
+        } else {
+            pages += got.len();
+        }
     }
     close(fds[0]);
-    // Killed (-1) is how a lazy kernel stops the child; 1 is an error it reported.
-    if wait_status().1 == 1 {
-        exit(1);
+    let status = wait_status().1;
+    match (lazy, status) {
+        // Killed (-1) is how a lazy kernel stops the child, 0 a refused sbrk.
+        (true, -1 | 0) => pages,
+        (false, n) if n >= 0 => n as usize,
+        _ => {
+            println!("countfree: the counting process failed");
+            exit(1);
+        }
     }
-    pages
+}
+
+/// The counting child of [`countfree`]: `out` is the pipe to the parent.
+fn count_in_child(out: i32) -> ! {
+    let mut pages = 0;
+    for step in [STEP, 1] {
+        while !sbrk_failed(sbrk((step * PGSIZE) as i32)) {
+            pages += step;
+            if pages * PGSIZE > LAZY_PROOF {
+                count_lazily(out, pages);
+            }
+        }
+    }
+    exit(pages as i32);
+}
+
+/// [`count_in_child`] on a lazy kernel, having grown by `pages` untouched.
+fn count_lazily(out: i32, pages: usize) -> ! {
+    if sbrk_failed(sbrk(-((pages * PGSIZE) as i32))) || write(out, b"L") != 1 {
+        exit(2);
+    }
+    loop {
+        let page = sbrk(PGSIZE as i32);
+        if sbrk_failed(page) {
+            exit(0);
+        }
+        // SAFETY: sbrk just added these PGSIZE bytes to our memory.
+        unsafe { page.add(PGSIZE - 1).write_volatile(1) };
+        if write(out, b"x") != 1 {
+            exit(2);
+        }
+    }
 }
 
 user::entry!(main);
