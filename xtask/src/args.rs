@@ -25,9 +25,10 @@ commands:
                              --quick: the few-minute tier (no usertests runs)
   bench [--quick] [--runs N] [--json FILE] [--baseline FILE] [--threshold F]
                              time boots, the edit-rebuild-grade loop, in-guest figures,
-                             usertests and grading; --quick: the first three (~2 min);
-                             --baseline: compare with a saved --json run (exit 1 if a
-                             figure got slower beyond the spread and F, default 1.25)
+                             usertests, grading and batch grading; --quick: the first
+                             three (~2 min); --baseline: compare with a saved --json
+                             run (exit 1 if a figure got slower beyond the spread
+                             and F, default 1.25)
   bench --compare NEW.json --baseline OLD.json
                              compare two saved runs without measuring
   handout (LAB... | --all) --out DIR

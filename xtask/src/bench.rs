@@ -229,6 +229,7 @@ fn measure(ctx: &Ctx, opts: &Options) -> Result<Results, String> {
             }
         }
         grading(ctx, &mut sheet)?;
+        batch_throughput(ctx, &mut sheet)?;
     }
     Ok(Results {
         machine,
@@ -377,6 +378,53 @@ fn grading(ctx: &Ctx, sheet: &mut Sheet) -> Result<(), String> {
     let cmd = ctx.cargo(Env::Host, ["xtask", "grade", "--all"]);
     let t = timed(cmd, "grading every lab")?;
     sheet.seconds(&format!("grade --all, -j{cores}"), t);
+    Ok(())
+}
+
+/// Submissions in the batch [`batch_throughput`] grades.
+const BATCH: usize = 4;
+
+/// Submissions an hour `grade lab-trace --submissions` gets through: a
+/// class of [`BATCH`] reference solutions, each edited (a comment of its
+/// own, so each is rebuilt as a student's would be), after a first batch
+/// that builds the worker trees.
+fn batch_throughput(ctx: &Ctx, sheet: &mut Sheet) -> Result<(), String> {
+    let reference = std::fs::read_to_string(ctx.root.join("labs/src/trace.rs"))
+        .map_err(|e| format!("cannot read labs/src/trace.rs: {e}"))?;
+    let dir = ctx.target_dir.join("bench").join("submissions");
+    let class = |round: usize| -> Result<(), String> {
+        for i in 0..BATCH {
+            let file = dir.join(format!("s{i}")).join("labs/src/trace.rs");
+            std::fs::create_dir_all(file.parent().expect("a parent"))
+                .and_then(|()| {
+                    std::fs::write(&file, format!("{reference}// round {round}, student {i}\n"))
+                })
+                .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        }
+        Ok(())
+    };
+    let batch = || {
+        let mut cmd = ctx.cargo(Env::Host, ["xtask", "grade", "lab-trace", "--submissions"]);
+        cmd.arg(&dir);
+        cmd
+    };
+    progress(&format!(
+        "batch grading, {BATCH} submissions (a first batch builds the workers)"
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    class(0)?;
+    timed(batch(), "a first batch")?;
+    for round in 1..=2 {
+        class(round)?;
+        let t = timed(batch(), "batch grading")?;
+        let per_hour = BATCH as f64 * 3600.0 / t.as_secs_f64();
+        sheet.add(
+            "batch grading lab-trace",
+            "submissions/h",
+            Better::Higher,
+            per_hour,
+        );
+    }
     Ok(())
 }
 
