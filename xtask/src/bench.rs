@@ -561,6 +561,33 @@ mod tests {
         }
     }
 
+    /// The kept baseline is a full run that reads back, with a sample of
+    /// every figure and a figure for every lab's grade.
+    #[test]
+    fn the_repository_baseline_is_a_full_run() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/baseline.json");
+        let base = load(&path).unwrap();
+        assert!(!base.machine.quick);
+        assert!(base.figures.len() >= 25, "{} figures", base.figures.len());
+        for f in &base.figures {
+            assert!(!f.samples.is_empty() && f.min() > 0.0, "{}", f.name);
+        }
+        for lab in ["lab-trace", "lab-pgtbl", "lab-lazy", "lab-cow"] {
+            let name = format!("grade {lab}, -j1");
+            assert!(base.figures.iter().any(|f| f.name == name), "{name}");
+        }
+        assert!(
+            base.figures
+                .iter()
+                .any(|f| f.name == "batch grading lab-trace")
+        );
+        assert!(
+            compare(&base, &base, DEFAULT_THRESHOLD)
+                .iter()
+                .all(|r| !r.regressed)
+        );
+    }
+
     #[test]
     fn statistics() {
         let r = results(&[("a", Better::Lower, &[3.0, 1.0, 2.0, 10.0])]);
