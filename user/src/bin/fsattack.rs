@@ -349,15 +349,25 @@ fn rmrace(rounds: usize) -> Result<(), String> {
         pids.push(pid);
     }
     // Each round makes rr and removes it as soon as the workers leave it
-    // empty (on one hart they take turns: it is empty every few calls).
+    // empty. On one hart they take turns a tick at a time, and a worker
+    // stopped between its create and its unlink keeps rr full for the
+    // whole turn: until rr has been removed once, a round that could not
+    // sleeps a tick so that the workers stop somewhere else. More rounds
+    // then, for at most 10 s.
     let mut removed = 0;
-    for _ in 0..rounds {
+    let start = uptime();
+    let mut round = 0;
+    while round < rounds || (removed == 0 && uptime() - start < 100) {
+        round += 1;
         mkdir("rr");
         for _ in 0..50 {
             if unlink("rr") == 0 {
                 removed += 1;
                 break;
             }
+        }
+        if removed == 0 {
+            sleep(1);
         }
     }
     for &pid in &pids {
@@ -374,7 +384,7 @@ fn rmrace(rounds: usize) -> Result<(), String> {
     if stat("rr", &mut st) == 0 {
         return Err(String::from("cannot remove rr at the end"));
     }
-    println!("fsattack rmrace: removed rr {removed} of {rounds} times");
+    println!("fsattack rmrace: removed rr {removed} of {round} times");
     if removed == 0 {
         return Err(String::from("rr was never removed: no race"));
     }
