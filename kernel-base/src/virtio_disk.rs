@@ -279,9 +279,9 @@ fn free_desc(d: &mut Disk, i: usize) {
         next: 0,
     };
     d.free[i] = true;
-    proc::wakeup(free_chan(d));
 }
 
+/// Frees a request's descriptors and wakes whoever waits for some.
 fn free_chain(d: &mut Disk, mut i: usize) {
     loop {
         let desc = d.queue.desc[i];
@@ -291,6 +291,7 @@ fn free_chain(d: &mut Disk, mut i: usize) {
         }
         i = desc.next as usize;
     }
+    proc::wakeup(free_chan(d));
 }
 
 /// Three free descriptors, or none.
@@ -300,6 +301,7 @@ fn alloc3(d: &mut Disk) -> Option<[usize; 3]> {
         match alloc_desc(d) {
             Some(i) => idx[k] = i,
             None => {
+                // Free before this call: no one waits for these.
                 for &j in &idx[..k] {
                     free_desc(d, j);
                 }

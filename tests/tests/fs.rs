@@ -96,11 +96,9 @@ fn many_links_come_and_go_cleanly() {
     attack(3, &["links 2000"], Duration::from_secs(600));
 }
 
-/// README's link count set on the host one below the largest i16 (making
-/// 32,766 real links takes minutes): one more `ln` works, the next is
-/// refused, and after `rm` the count is back where it was, no name left.
-#[test]
-fn a_link_count_stops_at_its_limit() {
+/// A fresh disk on which README's link count is `nlink`, and README's
+/// inode number.
+fn disk_with_readme_nlink(nlink: i16) -> (Disk, u32) {
     use abi::fs::{BSIZE, DiskInode, SuperBlock};
     let disk = Disk::copy_of(&build(""));
     let mut img = std::fs::read(disk.path()).unwrap();
@@ -108,9 +106,18 @@ fn a_link_count_stops_at_its_limit() {
     let sb = SuperBlock::decode(&img[BSIZE..2 * BSIZE]);
     let at = sb.inode_block(inum) as usize * BSIZE + DiskInode::offset_in_block(inum);
     let mut din = DiskInode::decode(&img[at..at + DiskInode::SIZE]);
-    din.nlink = i16::MAX - 1;
+    din.nlink = nlink;
     din.encode(&mut img[at..at + DiskInode::SIZE]);
     std::fs::write(disk.path(), &img).unwrap();
+    (disk, inum)
+}
+
+/// README's link count set on the host one below the largest i16 (making
+/// 32,766 real links takes minutes): one more `ln` works, the next is
+/// refused, and after `rm` the count is back where it was, no name left.
+#[test]
+fn a_link_count_stops_at_its_limit() {
+    let (disk, inum) = disk_with_readme_nlink(i16::MAX - 1);
 
     let boot = disk.boot(
         3,
@@ -148,16 +155,7 @@ fn a_link_count_stops_at_its_limit() {
 /// left as it was.
 #[test]
 fn a_wrapped_link_count_on_disk_is_refused_not_a_panic() {
-    use abi::fs::{BSIZE, DiskInode, SuperBlock};
-    let disk = Disk::copy_of(&build(""));
-    let mut img = std::fs::read(disk.path()).unwrap();
-    let inum = mkfs::Image::open(&img).unwrap().lookup("README").unwrap();
-    let sb = SuperBlock::decode(&img[BSIZE..2 * BSIZE]);
-    let at = sb.inode_block(inum) as usize * BSIZE + DiskInode::offset_in_block(inum);
-    let mut din = DiskInode::decode(&img[at..at + DiskInode::SIZE]);
-    din.nlink = i16::MIN;
-    din.encode(&mut img[at..at + DiskInode::SIZE]);
-    std::fs::write(disk.path(), &img).unwrap();
+    let (disk, inum) = disk_with_readme_nlink(i16::MIN);
 
     let boot = disk.boot(
         1,
