@@ -160,6 +160,16 @@ fn list(binary: &Binary, ignored: bool) -> Result<Vec<String>, String> {
     let out = cmd
         .output()
         .map_err(|e| format!("cannot run {}: {e}", binary.path.display()))?;
+    // A binary that cannot list its tests would otherwise add none and the
+    // tier would still pass.
+    if !out.status.success() {
+        return Err(format!(
+            "{} --list failed ({}): {}",
+            binary.path.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.strip_suffix(": test"))
