@@ -344,6 +344,24 @@ points = 1
 run = "stalemap"
 match = '^stalemap: ok$'
 no_match = ['FAIL', '^panic: ']
+
+[[test]]
+name = "dump shows a process whose lock is held as locked"
+points = 1
+run = "dump"
+match = ' locked pingpong$'
+
+[[test]]
+name = "leaked File clones stop at a panic"
+points = 1
+run = "file"
+match = '^panic: file reference count overflow'
+
+[[test]]
+name = "leaked Inode clones stop at a panic"
+points = 1
+run = "inode"
+match = '^panic: inode reference count overflow'
 "#;
 
 #[test]
