@@ -1369,7 +1369,7 @@ impl Mirror<'_> {
 
     /// Maps, at `va` in the kernel page table, the frame the user page
     /// table maps there, with `flags` (which must not include U: the kernel
-    /// cannot use user pages).
+    /// cannot use user pages; nor more of R, W and X than the user has).
     pub fn map(&mut self, va: usize, flags: u64) -> Result<(), MapError> {
         if va >= Self::LIMIT {
             return Err(MapError::NotUser);
@@ -1380,7 +1380,10 @@ impl Mirror<'_> {
             .user_pte(va)
             .filter(|p| p.flags() & PTE_U != 0)
             .ok_or(MapError::NotMapped)?;
-        if flags & !(PTE_R | PTE_W | PTE_X | PTE_A | PTE_D) != 0 || flags & PTE_R == 0 {
+        if flags & !(PTE_R | PTE_W | PTE_X | PTE_A | PTE_D) != 0
+            || flags & PTE_R == 0
+            || flags & (PTE_R | PTE_W | PTE_X) & !user.flags() != 0
+        {
             return Err(MapError::BadFlags);
         }
         let slot = self.kernel.pt.walk(va, true).ok_or(MapError::OutOfMemory)?;
