@@ -19,6 +19,9 @@ struct Meta {
     blockno: u32,
     /// Holders of this buffer, plus log pins.
     refcnt: u32,
+    /// Of those, the log's pins: `unpin` can undo a pin, never a holder's
+    /// reference (which would let the buffer be recycled while held).
+    pins: u32,
     /// Whether the data has been read from disk.
     valid: bool,
     /// When the buffer was last released, for LRU recycling.
@@ -39,6 +42,7 @@ static CACHE: SpinLock<Cache> = SpinLock::new(
             dev: 0,
             blockno: 0,
             refcnt: 0,
+            pins: 0,
             valid: false,
             stamp: 0,
         }; NBUF],
@@ -49,8 +53,22 @@ static CACHE: SpinLock<Cache> = SpinLock::new(
 
 /// Block contents; page alignment is not needed, but the device writes
 /// the whole array, so keep it in its own cache lines.
+///
+/// The field is private and nothing makes a `BlockData` outside this
+/// module: every one is in `DATA`, a static, which the kernel maps at its
+/// physical address. So the disk driver can hand its address to the
+/// device ([`Self::phys_addr`]), which a buffer on a kernel stack (mapped
+/// elsewhere) would not allow.
 #[repr(C, align(64))]
-pub struct BlockData(pub [u8; BSIZE]);
+pub struct BlockData([u8; BSIZE]);
+
+impl BlockData {
+    /// The physical address of the bytes, for the device's DMA.
+    pub(crate) fn phys_addr(&self) -> u64 {
+        // Kernel data is identity-mapped (vm::map_kernel).
+        self.0.as_ptr() as u64
+    }
+}
 
 static DATA: [SleepLock<BlockData>; NBUF] =
     [const { SleepLock::new("buffer", BlockData([0; BSIZE])) }; NBUF];
@@ -79,18 +97,27 @@ impl Buf {
         &mut self.data.0
     }
 
-    /// Writes the buffer to disk now (the log decides when that is right).
-    pub fn write(&mut self) {
-        virtio_disk::rw(&mut self.data.0, self.blockno, true);
+    /// Writes the buffer to disk now (the log decides when that is right:
+    /// outside it, use `log_write`).
+    pub(crate) fn write(&mut self) {
+        virtio_disk::rw(&mut self.data, self.blockno, true);
     }
 
     /// Keeps the buffer cached after release (the log holds its blocks).
-    pub fn pin(&self) {
-        CACHE.lock().meta[self.idx].refcnt += 1;
+    pub(crate) fn pin(&self) {
+        let mut c = CACHE.lock();
+        let m = &mut c.meta[self.idx];
+        // The log pins a block once per transaction: at most LOGSIZE.
+        m.pins = m.pins.checked_add(1).expect("bpin: pin count overflow");
+        m.refcnt += 1;
     }
 
-    pub fn unpin(&self) {
-        CACHE.lock().meta[self.idx].refcnt -= 1;
+    /// Undoes one `pin`.
+    pub(crate) fn unpin(&self) {
+        let mut c = CACHE.lock();
+        let m = &mut c.meta[self.idx];
+        m.pins = m.pins.checked_sub(1).expect("bunpin: buffer not pinned");
+        m.refcnt -= 1;
     }
 }
 
@@ -115,8 +142,8 @@ impl Drop for Buf {
 
 /// Writes every buffer of `bufs` to disk, several at once (see
 /// [`virtio_disk::write_all`]).
-pub fn write_all<'a>(bufs: impl IntoIterator<Item = &'a Buf>) {
-    virtio_disk::write_all(bufs.into_iter().map(|b| (b.data(), b.blockno)));
+pub(crate) fn write_all<'a>(bufs: impl IntoIterator<Item = &'a Buf>) {
+    virtio_disk::write_all(bufs.into_iter().map(|b| (&**b.data, b.blockno)));
 }
 
 /// Finds or recycles the buffer for a block, taking a reference.
@@ -144,6 +171,7 @@ fn get(dev: u32, blockno: u32) -> usize {
                 dev,
                 blockno,
                 refcnt: 1,
+                pins: 0,
                 valid: false,
                 stamp: 0,
             };
@@ -166,7 +194,7 @@ pub fn bread(dev: u32, blockno: u32) -> Buf {
     };
     // Only the sleep-lock holder fills a buffer, so this cannot race.
     if !CACHE.lock().meta[idx].valid {
-        virtio_disk::rw(&mut b.data.0, blockno, false);
+        virtio_disk::rw(&mut b.data, blockno, false);
         CACHE.lock().meta[idx].valid = true;
     }
     b

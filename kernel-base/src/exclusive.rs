@@ -7,6 +7,7 @@
 //! kernel or lab bug) into a panic instead of two `&mut` to the same data.
 
 use core::cell::UnsafeCell;
+use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -36,12 +37,18 @@ impl<T> ExclusiveCell<T> {
         if self.busy.swap(true, Ordering::Acquire) {
             panic!("{} used twice at once", self.what);
         }
-        Exclusive { cell: self }
+        Exclusive {
+            cell: self,
+            _shares: PhantomData,
+        }
     }
 }
 
 pub(crate) struct Exclusive<'a, T> {
     cell: &'a ExclusiveCell<T>,
+    /// A shared guard hands out `&T`: sharing it between harts needs
+    /// `T: Sync`, as for std's `MutexGuard` (the lock alone asks `T: Send`).
+    _shares: PhantomData<&'a mut T>,
 }
 
 impl<T> Deref for Exclusive<'_, T> {

@@ -64,7 +64,7 @@ fn read_exact(ip: &mut InodeGuard, off: u64, buf: &mut [u8]) -> Result<(), ()> {
 
 /// Maps the program's segments into `space`. Returns the entry point.
 fn load_program(path: &[u8], space: &mut AddressSpace) -> Result<usize, ()> {
-    log::begin_op();
+    let op = log::begin_op();
     let result = (|| {
         let ip = namei(path).ok_or(())?;
         let mut g = ip.lock();
@@ -87,7 +87,7 @@ fn load_program(path: &[u8], space: &mut AddressSpace) -> Result<usize, ()> {
         }
         Ok(eh.entry as usize)
     })();
-    log::end_op();
+    log::end_op(op);
     result
 }
 

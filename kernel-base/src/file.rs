@@ -78,6 +78,10 @@ fn device(major: i16) -> Option<&'static Device> {
     DEVSW.lock().get(m).copied().flatten()
 }
 
+/// The most references one open file may have: every descriptor of every
+/// process (NPROC * NOFILE) and then some.
+pub const MAX_REFS: u32 = 1 << 16;
+
 pub struct File {
     idx: usize,
 }
@@ -182,7 +186,7 @@ impl File {
                 let mut done = 0;
                 while done < n {
                     let chunk = (n - done).min(max);
-                    log::begin_op();
+                    let op = log::begin_op();
                     let r = {
                         let mut g = ip.lock();
                         let off = self.slot().off.load(Ordering::Relaxed);
@@ -192,7 +196,7 @@ impl File {
                         }
                         r
                     };
-                    log::end_op();
+                    log::end_op(op);
                     match r {
                         Ok(w) if w == chunk => done += w,
                         // A short write: an error (disk full or bad address).
@@ -209,6 +213,14 @@ impl Clone for File {
     fn clone(&self) -> File {
         let mut t = FTABLE.lock();
         assert!(t[self.idx] >= 1, "filedup");
+        // Far more references than descriptors exist means clones are
+        // being leaked (`mem::forget`): stop, as `Rc` does, before the
+        // count wraps to 0 and the entry is reused under live references.
+        assert!(
+            t[self.idx] < MAX_REFS,
+            "file reference count overflow: {} clones of one File leaked",
+            MAX_REFS
+        );
         t[self.idx] += 1;
         File { idx: self.idx }
     }
@@ -233,9 +245,9 @@ impl Drop for File {
         match kind {
             Some(FileKind::Pipe(p)) => p.close(writable),
             Some(FileKind::Inode(ip)) | Some(FileKind::Device { ip, .. }) => {
-                log::begin_op();
+                let op = log::begin_op();
                 drop(ip);
-                log::end_op();
+                log::end_op(op);
             }
             None => {}
         }

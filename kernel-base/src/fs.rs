@@ -61,12 +61,12 @@ fn free_unlinked(dev: u32, sb: &SuperBlock) {
             DiskInode::decode(&b.data()[off..off + DiskInode::SIZE])
         };
         if di.typ != 0 && di.nlink == 0 {
-            log::begin_op();
+            let op = log::begin_op();
             // Loading it (lock) and dropping the only reference frees it.
             if let Some(ip) = try_iget(dev, inum) {
                 drop(ip.lock());
             }
-            log::end_op();
+            log::end_op(op);
             crate::println!("fs: freed inode {inum}, unlinked and still open at the last stop");
         }
     }
@@ -164,8 +164,10 @@ pub struct NoInode;
 /// A counted reference to an in-memory inode.
 pub struct Inode {
     idx: usize,
-    pub dev: u32,
-    pub inum: u32,
+    // Private: the slot is the inode `(dev, inum)` names, so changing either
+    // would make a lock read or write another inode's block.
+    dev: u32,
+    inum: u32,
 }
 
 /// The in-memory inode for `(dev, inum)`, without reading the disk.
@@ -176,7 +178,7 @@ pub fn try_iget(dev: u32, inum: u32) -> Option<Inode> {
         .iter()
         .position(|m| m.refcnt > 0 && m.dev == dev && m.inum == inum)
     {
-        t[i].refcnt += 1;
+        t[i].refcnt = add_ref(t[i].refcnt);
         return Some(Inode { idx: i, dev, inum });
     }
     let i = t.iter().position(|m| m.refcnt == 0)?;
@@ -220,7 +222,34 @@ pub fn ialloc(dev: u32, typ: i16) -> Option<Inode> {
     None
 }
 
+/// One more reference to a slot counted `n`. More references than could
+/// ever be live (files, working directories and system calls in flight
+/// are far fewer) means clones are being leaked (`mem::forget`); stop
+/// there, as `Rc` does, before the count can wrap to 0 and free the slot
+/// under live references.
+fn add_ref(n: u32) -> u32 {
+    assert!(
+        n < MAX_REFS,
+        "inode reference count overflow: {} clones of one Inode leaked",
+        MAX_REFS
+    );
+    n + 1
+}
+
+/// The most references one in-memory inode may have.
+pub const MAX_REFS: u32 = 1 << 16;
+
 impl Inode {
+    /// The device the inode is on.
+    pub fn dev(&self) -> u32 {
+        self.dev
+    }
+
+    /// The inode's number on its device.
+    pub fn inum(&self) -> u32 {
+        self.inum
+    }
+
     /// Locks the inode, reading it from disk the first time.
     pub fn lock(&self) -> InodeGuard<'_> {
         let mut g = INODES[self.idx].lock();
@@ -239,7 +268,8 @@ impl Inode {
 impl Clone for Inode {
     /// Another reference to the same inode (xv6's `idup`).
     fn clone(&self) -> Inode {
-        ITABLE.lock()[self.idx].refcnt += 1;
+        let mut t = ITABLE.lock();
+        t[self.idx].refcnt = add_ref(t[self.idx].refcnt);
         Inode {
             idx: self.idx,
             dev: self.dev,

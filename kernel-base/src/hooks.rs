@@ -179,7 +179,10 @@ pub trait Lab: Sync {
     /// address space with a kernel page table: bring the mirror up to date
     /// for those pages. May run with spinlocks held: no
     /// sleeping. A frame unmapped from user memory stays allocated until
-    /// this returns Ok.
+    /// this returns Ok. Afterwards the kernel itself removes every entry in
+    /// `range` that does not show what the user table maps there, and
+    /// flushes the TLB: a wrong update costs speed (copyin falls back to
+    /// walking the user page table), never another process's data.
     #[cfg(feature = "pgtbl")]
     fn user_mappings_changed(
         &self,

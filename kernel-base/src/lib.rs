@@ -42,7 +42,13 @@ static STARTED: AtomicBool = AtomicBool::new(false);
 /// Supervisor-mode start of every hart: hart 0 initialises the kernel and
 /// creates the first process; the others wait for it, then set up their
 /// own paging and interrupts. Every hart then runs its scheduler.
-pub fn main(labs: &'static &'static [&'static dyn hooks::Lab]) -> ! {
+///
+/// # Safety
+/// Call once per hart, from the boot path (`kmain`, which machine-mode
+/// `start` drops to), with nothing else of the kernel running on that
+/// hart: a second call would initialise the allocator, page tables and
+/// devices again under running processes.
+pub unsafe fn main(labs: &'static &'static [&'static dyn hooks::Lab]) -> ! {
     if cpu::cpuid() == 0 {
         console::init();
         println!();

@@ -1,6 +1,6 @@
 //! Crash-safe file system updates: a redo log.
 //!
-//! A system call wraps its writes in `begin_op()`/`end_op()`. Blocks it
+//! A system call wraps its writes in `begin_op()`/`end_op(op)`. Blocks it
 //! changes are recorded with `log_write()` and stay pinned in the cache.
 //! When no operation is outstanding, the commit copies every changed block
 //! into the log area, writes the header (the commit point), installs the
@@ -124,8 +124,18 @@ fn recover() {
     write_head(dev, start, &EMPTY);
 }
 
+/// An operation under way: what `begin_op` returns and `end_op` takes, so
+/// that every end has its begin (an unmatched `end_op` would end someone
+/// else's operation and commit their half-done changes). Dropping it ends
+/// the operation too.
+#[must_use = "the operation ends when this is dropped"]
+pub struct LogOp {
+    /// Only `begin_op` makes one.
+    _private: (),
+}
+
 /// Starts a file system operation, waiting until the log has room for it.
-pub fn begin_op() {
+pub fn begin_op() -> LogOp {
     let mut l = LOG.lock();
     loop {
         let reserved = (l.outstanding as usize + 1) * MAXOPBLOCKS;
@@ -133,33 +143,40 @@ pub fn begin_op() {
             l = proc::sleep(chan(), l);
         } else {
             l.outstanding += 1;
-            return;
+            return LogOp { _private: () };
         }
     }
 }
 
 /// Ends an operation; the last one out commits.
-pub fn end_op() {
-    let mut l = LOG.lock();
-    l.outstanding -= 1;
-    assert!(!l.committing, "end_op: committing");
-    if l.outstanding > 0 {
-        // Space reserved by this operation may let a waiter in.
+pub fn end_op(op: LogOp) {
+    drop(op);
+}
+
+impl Drop for LogOp {
+    fn drop(&mut self) {
+        let mut l = LOG.lock();
+        // A `LogOp` exists only between a begin and its end.
+        l.outstanding -= 1;
+        assert!(!l.committing, "end_op: committing");
+        if l.outstanding > 0 {
+            // Space reserved by this operation may let a waiter in.
+            drop(l);
+            proc::wakeup(chan());
+            return;
+        }
+        l.committing = true;
+        let (dev, start, lh) = (l.dev, l.start, l.lh);
+        drop(l);
+        // No lock held: commit sleeps on disk I/O, and no one else touches
+        // the header while `committing` is set.
+        commit(dev, start, &lh);
+        let mut l = LOG.lock();
+        l.lh.n = 0;
+        l.committing = false;
         drop(l);
         proc::wakeup(chan());
-        return;
     }
-    l.committing = true;
-    let (dev, start, lh) = (l.dev, l.start, l.lh);
-    drop(l);
-    // No lock held: commit sleeps on disk I/O, and no one else touches the
-    // header while `committing` is set.
-    commit(dev, start, &lh);
-    let mut l = LOG.lock();
-    l.lh.n = 0;
-    l.committing = false;
-    drop(l);
-    proc::wakeup(chan());
 }
 
 fn commit(dev: u32, start: u32, lh: &LogHeader) {

@@ -79,8 +79,10 @@ impl Pipe {
         Some((rf, wf))
     }
 
-    /// Closes one end.
-    pub fn close(&self, writable: bool) {
+    /// Closes one end: only the last reference to that end's file may
+    /// (`File`'s drop), or the ring could be handed to a new pipe while
+    /// this one's files still use it.
+    pub(crate) fn close(&self, writable: bool) {
         let mut r = self.ring().lock();
         if writable {
             r.write_open = false;

@@ -633,9 +633,9 @@ pub fn exit(status: i32) -> ! {
         }
         files.cwd.take()
     };
-    log::begin_op();
+    let op = log::begin_op();
     drop(cwd);
-    log::end_op();
+    log::end_op(op);
 
     let mut parents = WAIT_LOCK.lock();
     reparent(p, &mut parents);
@@ -876,20 +876,24 @@ pub(crate) fn set_name(p: &Proc, name: &[u8]) {
     p.name.set(name);
 }
 
-/// Prints the process list (console ^P). Takes no locks, so it works on a
-/// wedged machine.
+/// Prints the process list (console ^P). Waits for no lock, so it works
+/// on a wedged machine: a process whose lock is held (by another hart, or
+/// by the code this hart interrupted) is shown as `locked`, not read.
 #[doc(alias = "procdump")]
 pub fn dump() {
     crate::println!();
     for p in PROCS.iter() {
-        // SAFETY: a racy read of a plain enum for debugging output: the
-        // worst case is a stale state.
-        let state = unsafe { p.inner.get_unchecked().state };
-        if state == ProcState::Unused {
+        let Some(inner) = p.inner.try_lock() else {
+            // (A slot being allocated or freed has no pid.)
+            if p.pid() != 0 {
+                crate::println!("{} locked {}", p.pid(), p.name());
+            }
             continue;
-        }
+        };
+        let state = inner.state;
+        drop(inner);
         let s = match state {
-            ProcState::Unused => "unused",
+            ProcState::Unused => continue,
             ProcState::Used => "used",
             ProcState::Sleeping => "sleep ",
             ProcState::Runnable => "runble",

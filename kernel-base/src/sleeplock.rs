@@ -4,6 +4,7 @@
 use crate::proc::{self, myproc};
 use crate::spinlock::SpinLock;
 use core::cell::UnsafeCell;
+use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 
 struct State {
@@ -51,7 +52,10 @@ impl<T> SleepLock<T> {
         }
         s.locked = true;
         s.pid = myproc().map_or(0, |p| p.pid());
-        SleepLockGuard { lock: self }
+        SleepLockGuard {
+            lock: self,
+            _shares: PhantomData,
+        }
     }
 
     /// Whether the current process holds the lock.
@@ -73,6 +77,9 @@ impl<T> SleepLock<T> {
 
 pub struct SleepLockGuard<'a, T> {
     lock: &'a SleepLock<T>,
+    /// A shared guard hands out `&T`: sharing it between harts needs
+    /// `T: Sync`, as for std's `MutexGuard` (the lock alone asks `T: Send`).
+    _shares: PhantomData<&'a mut T>,
 }
 
 impl<T> Deref for SleepLockGuard<'_, T> {

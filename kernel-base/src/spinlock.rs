@@ -3,6 +3,7 @@
 
 use crate::cpu::{cpuid, pop_off, push_off};
 use core::cell::UnsafeCell;
+use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -45,7 +46,29 @@ impl<T> SpinLock<T> {
             core::hint::spin_loop();
         }
         self.hart.store(cpuid(), Ordering::Relaxed);
-        SpinLockGuard { lock: self }
+        SpinLockGuard {
+            lock: self,
+            _shares: PhantomData,
+        }
+    }
+
+    /// The lock if it is free now, without spinning: for a debugging dump
+    /// that must not wait on a wedged machine.
+    pub fn try_lock(&self) -> Option<SpinLockGuard<'_, T>> {
+        push_off();
+        if self
+            .locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            pop_off();
+            return None;
+        }
+        self.hart.store(cpuid(), Ordering::Relaxed);
+        Some(SpinLockGuard {
+            lock: self,
+            _shares: PhantomData,
+        })
     }
 
     /// Whether this hart holds the lock. Call with interrupts off.
@@ -86,6 +109,9 @@ impl<T> SpinLock<T> {
 
 pub struct SpinLockGuard<'a, T> {
     lock: &'a SpinLock<T>,
+    /// A shared guard hands out `&T`: sharing it between harts needs
+    /// `T: Sync`, as for std's `MutexGuard` (the lock alone asks `T: Send`).
+    _shares: PhantomData<&'a mut T>,
 }
 
 impl<'a, T> SpinLockGuard<'a, T> {

@@ -94,9 +94,9 @@ pub fn sys_link() -> i64 {
     let (Ok(old), Ok(new)) = (arg_str(0, &mut oldb), arg_str(1, &mut newb)) else {
         return -1;
     };
-    log::begin_op();
+    let op = log::begin_op();
     let r = link(old, new);
-    log::end_op();
+    log::end_op(op);
     r
 }
 
@@ -116,7 +116,7 @@ fn link(old: &[u8], new: &[u8]) -> i64 {
     let mut name = [0u8; DIRSIZ];
     let linked = nameiparent(new, &mut name).is_some_and(|dp| {
         let mut dg = dp.lock();
-        dp.dev == ip.dev && dg.dir_link(name_of(&name), ip.inum).is_ok()
+        dp.dev() == ip.dev() && dg.dir_link(name_of(&name), ip.inum()).is_ok()
     });
     if linked {
         return 0;
@@ -132,9 +132,9 @@ pub fn sys_unlink() -> i64 {
     let Ok(path) = arg_str(0, &mut buf) else {
         return -1;
     };
-    log::begin_op();
+    let op = log::begin_op();
     let r = unlink(path);
-    log::end_op();
+    log::end_op(op);
     r
 }
 
@@ -186,15 +186,15 @@ fn create(path: &[u8], typ: i16, major: i16, minor: i16) -> Option<Inode> {
     if dg.nlink < 1 || (typ == T_DIR && dg.nlink == i16::MAX) {
         return None;
     }
-    let ip = crate::fs::ialloc(dp.dev, typ)?;
+    let ip = crate::fs::ialloc(dp.dev(), typ)?;
     let mut g = ip.lock();
     g.major = major;
     g.minor = minor;
     g.nlink = 1;
     g.update();
     let ok = (typ != T_DIR
-        || (g.dir_link(b".", ip.inum).is_ok() && g.dir_link(b"..", dp.inum).is_ok()))
-        && dg.dir_link(name, ip.inum).is_ok();
+        || (g.dir_link(b".", ip.inum()).is_ok() && g.dir_link(b"..", dp.inum()).is_ok()))
+        && dg.dir_link(name, ip.inum()).is_ok();
     if !ok {
         // Dropping the last reference to a linkless inode frees it.
         g.nlink = 0;
@@ -216,9 +216,9 @@ pub fn sys_open() -> i64 {
         return -1;
     };
     let mode = arg_int(1);
-    log::begin_op();
+    let op = log::begin_op();
     let f = open(path, mode);
-    log::end_op();
+    log::end_op(op);
     // After end_op: if no descriptor is free, dropping the file closes it,
     // which starts an operation of its own (nesting one would deadlock
     // when the log is full of waiting operations).
@@ -262,13 +262,13 @@ pub fn sys_mkdir() -> i64 {
     let Ok(path) = arg_str(0, &mut buf) else {
         return -1;
     };
-    log::begin_op();
+    let op = log::begin_op();
     let r = if create(path, T_DIR, 0, 0).is_some() {
         0
     } else {
         -1
     };
-    log::end_op();
+    log::end_op(op);
     r
 }
 
@@ -278,13 +278,13 @@ pub fn sys_mknod() -> i64 {
         return -1;
     };
     let (major, minor) = (arg_int(1) as i16, arg_int(2) as i16);
-    log::begin_op();
+    let op = log::begin_op();
     let r = if create(path, T_DEVICE, major, minor).is_some() {
         0
     } else {
         -1
     };
-    log::end_op();
+    log::end_op(op);
     r
 }
 
@@ -293,7 +293,7 @@ pub fn sys_chdir() -> i64 {
     let Ok(path) = arg_str(0, &mut buf) else {
         return -1;
     };
-    log::begin_op();
+    let op = log::begin_op();
     let r = match namei(path) {
         Some(ip) if ip.lock().typ == T_DIR => {
             // The old directory is dropped (iput) inside the operation.
@@ -303,7 +303,7 @@ pub fn sys_chdir() -> i64 {
         }
         _ => -1,
     };
-    log::end_op();
+    log::end_op(op);
     r
 }
 

@@ -4,6 +4,7 @@
 //! Each request uses three chained descriptors: the request header, the
 //! data block, and a status byte the device writes.
 
+use crate::bio::BlockData;
 use crate::proc;
 use crate::spinlock::{SpinLock, SpinLockGuard};
 use abi::fs::BSIZE;
@@ -371,10 +372,11 @@ fn wait(mut d: SpinLockGuard<'static, Disk>, head: usize) -> SpinLockGuard<'stat
 }
 
 /// Reads or writes block `blockno` from/to `data`, sleeping until done.
-pub fn rw(data: &mut [u8; BSIZE], blockno: u32, write_op: bool) {
+/// A buffer of the cache: the device needs its physical address.
+pub(crate) fn rw(data: &mut BlockData, blockno: u32, write_op: bool) {
     let mut d = DISK.lock();
     let head = loop {
-        if let Some(h) = try_submit(&mut d, data.as_mut_ptr() as u64, blockno, write_op) {
+        if let Some(h) = try_submit(&mut d, data.phys_addr(), blockno, write_op) {
             break h;
         }
         let chan = free_chan(&d);
@@ -389,7 +391,7 @@ const MAX_IN_FLIGHT: usize = NUM / 3;
 /// Writes each `(data, blockno)` of `blocks`, several requests in flight
 /// at once, and returns when all are done: a log commit's blocks then
 /// cost about one round trip to the device, not one each.
-pub fn write_all<'a>(blocks: impl IntoIterator<Item = (&'a [u8; BSIZE], u32)>) {
+pub(crate) fn write_all<'a>(blocks: impl IntoIterator<Item = (&'a BlockData, u32)>) {
     let mut blocks = blocks.into_iter().peekable();
     // Our requests in flight, oldest first (a ring).
     let mut heads = [0usize; MAX_IN_FLIGHT];
@@ -400,7 +402,7 @@ pub fn write_all<'a>(blocks: impl IntoIterator<Item = (&'a [u8; BSIZE], u32)>) {
             && let Some(&(data, blockno)) = blocks.peek()
         {
             // The device only reads the buffer of a write.
-            if let Some(h) = try_submit(&mut d, data.as_ptr() as u64, blockno, true) {
+            if let Some(h) = try_submit(&mut d, data.phys_addr(), blockno, true) {
                 heads[(first + count) % MAX_IN_FLIGHT] = h;
                 count += 1;
                 blocks.next();

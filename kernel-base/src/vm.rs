@@ -602,7 +602,16 @@ impl UserMemory<'_> {
                 kernel,
                 user: &self.space.pt,
             };
-            return hooks::user_mappings_changed(&mut mirror, range);
+            let result = hooks::user_mappings_changed(&mut mirror, range.clone());
+            // The lab's update is how the mirror stays useful, not what
+            // keeps it safe: whatever the lab did (or failed to do), no
+            // mirror entry in the range may outlive the mapping it copies,
+            // since the caller may free the old frame next.
+            mirror.drop_stale(range.clone());
+            if self.mirror_loaded() {
+                flush(range);
+            }
+            return result;
         }
         Ok(())
     }
@@ -1160,6 +1169,20 @@ fn copy_direct(
 
 // ---- the pgtbl lab's per-process kernel page tables ----
 
+/// Flushes this hart's TLB entries for the pages of `range` (all of them
+/// for a large range), after mirror changes: a cached translation would
+/// let a direct copy read a frame the mirror no longer shows.
+#[cfg(feature = "pgtbl")]
+fn flush(range: Range<usize>) {
+    if range.len() > 16 * PGSIZE {
+        sfence_vma();
+    } else {
+        for va in range.step_by(PGSIZE) {
+            crate::riscv::sfence_vma_page(va);
+        }
+    }
+}
+
 /// A kernel stack: pages the kernel owns, mapped at a fixed address per
 /// process slot. With pgtbl, each process has its own, made with it.
 #[cfg(feature = "pgtbl")]
@@ -1346,7 +1369,7 @@ impl Mirror<'_> {
 
     /// Maps, at `va` in the kernel page table, the frame the user page
     /// table maps there, with `flags` (which must not include U: the kernel
-    /// cannot use user pages).
+    /// cannot use user pages; nor more of R, W and X than the user has).
     pub fn map(&mut self, va: usize, flags: u64) -> Result<(), MapError> {
         if va >= Self::LIMIT {
             return Err(MapError::NotUser);
@@ -1357,12 +1380,34 @@ impl Mirror<'_> {
             .user_pte(va)
             .filter(|p| p.flags() & PTE_U != 0)
             .ok_or(MapError::NotMapped)?;
-        if flags & !(PTE_R | PTE_W | PTE_X | PTE_A | PTE_D) != 0 || flags & PTE_R == 0 {
+        if flags & !(PTE_R | PTE_W | PTE_X | PTE_A | PTE_D) != 0
+            || flags & PTE_R == 0
+            || flags & (PTE_R | PTE_W | PTE_X) & !user.flags() != 0
+        {
             return Err(MapError::BadFlags);
         }
         let slot = self.kernel.pt.walk(va, true).ok_or(MapError::OutOfMemory)?;
         PageTable::write(slot, Pte::new(user.pa(), flags | PTE_V));
         Ok(())
+    }
+
+    /// Removes every mirror entry in `range` that is not what the user
+    /// table maps at its address: another frame, a page the user may not
+    /// use, or more permissions than the user has.
+    fn drop_stale(&mut self, range: Range<usize>) {
+        let kpt = &self.kernel.pt;
+        let rwx = PTE_R | PTE_W | PTE_X;
+        for (va, k) in kpt.leaves(range) {
+            let same = self.user.lookup(va).is_some_and(|u| {
+                u.flags() & PTE_U != 0
+                    && u.pa() == k.pa()
+                    && k.flags() & PTE_U == 0
+                    && k.flags() & rwx & !u.flags() == 0
+            });
+            if !same && let Some(slot) = kpt.walk(va, false) {
+                PageTable::write(slot, Pte(0));
+            }
+        }
     }
 
     /// Removes the mirror's mapping at `va`, if any.

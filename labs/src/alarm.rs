@@ -5,6 +5,9 @@
 //! Hooks used: `syscalls` (SYS_sigalarm, SYS_sigreturn) and
 //! `user_timer_tick`. A new process (a `fork` child too) has no alarm:
 //! `PerProc` starts every process from the initial value.
+// Safe Rust only: the kernel's API keeps this lab's code from corrupting
+// kernel memory as long as it uses no `unsafe`, and it needs none.
+#![forbid(unsafe_code)]
 
 use abi::syscall::nr;
 use kernel_base::hooks::Lab;

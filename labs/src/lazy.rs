@@ -7,6 +7,9 @@
 //! (page faults from user mode, and copyin/copyout meeting a page that is
 //! not there: xv6's `walkaddr`). The kernel already skips pages that are
 //! not mapped when it copies (fork), shrinks or frees memory.
+// Safe Rust only: the kernel's API keeps this lab's code from corrupting
+// kernel memory as long as it uses no `unsafe`, and it needs none.
+#![forbid(unsafe_code)]
 
 use kernel_base::hooks::{Fault, Lab};
 use kernel_base::vm::{Access, OutOfMemory, UserMemory};

@@ -44,5 +44,6 @@ static LABS: &[&dyn Lab] = &[
 /// Machine-mode boot (`kernel_base::start`) drops to supervisor mode here.
 #[unsafe(no_mangle)]
 extern "C" fn kmain() -> ! {
-    kernel_base::main(&LABS)
+    // SAFETY: machine-mode start jumps here once per hart, at boot.
+    unsafe { kernel_base::main(&LABS) }
 }

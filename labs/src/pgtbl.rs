@@ -10,6 +10,9 @@
 //! `user_mappings_changed` (every change of user mappings: xv6's fork,
 //! exec, sbrk and userinit), `copy_in` and `copy_in_str` (xv6's
 //! `copyin_new`, `copyinstr_new`) and `devices` (the statistics device).
+// Safe Rust only: the kernel's API keeps this lab's code from corrupting
+// kernel memory as long as it uses no `unsafe`, and it needs none.
+#![forbid(unsafe_code)]
 
 use abi::dev::STATISTICS;
 use core::ops::Range;

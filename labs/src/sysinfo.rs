@@ -3,6 +3,9 @@
 //!
 //! Hook used: `syscalls` (SYS_sysinfo). The kernel pieces to read:
 //! `kalloc::for_each_free_page` and the process table `proc::PROCS`.
+// Safe Rust only: the kernel's API keeps this lab's code from corrupting
+// kernel memory as long as it uses no `unsafe`, and it needs none.
+#![forbid(unsafe_code)]
 
 use abi::syscall::nr;
 use kernel_base::hooks::Lab;

@@ -3,6 +3,9 @@
 //! when it returns; children inherit the mask.
 //!
 //! Hooks used: `syscalls` (SYS_trace), `syscall_return` and `fork`.
+// Safe Rust only: the kernel's API keeps this lab's code from corrupting
+// kernel memory as long as it uses no `unsafe`, and it needs none.
+#![forbid(unsafe_code)]
 
 use abi::syscall::nr;
 use kernel_base::hooks::Lab;

@@ -189,8 +189,8 @@ pub fn unlink<P: AsRef<[u8]> + ?Sized>(path: &P) -> i32 {
 }
 
 pub fn link<P: AsRef<[u8]> + ?Sized, Q: AsRef<[u8]> + ?Sized>(old: &P, new: &Q) -> i32 {
-    // SAFETY: both strings are NUL-terminated.
     with_cstr(old, |o| {
+        // SAFETY: both strings are NUL-terminated.
         with_cstr(new, |n| unsafe { sys::link(o, n) }) as isize
     })
 }
