@@ -3,7 +3,10 @@
 
 use crate::cpu::cpuid;
 use crate::hooks;
-use crate::proc::{self, current, current_trapframe, myproc};
+use crate::proc::{
+    self, KSTACK_SIZE, KSTACK_SLOT_SHIFT, KSTACKS_BASE, current, current_trapframe, kstack_slot,
+    kstack_va, myproc,
+};
 use crate::riscv::{
     SSTATUS_SPIE, SSTATUS_SPP, intr_get, intr_off, intr_on, r_satp, r_scause, r_sepc, r_sip,
     r_sstatus, r_stval, r_time, r_tp, w_sepc, w_sip, w_sstatus, w_stimecmp, w_stvec,
@@ -11,8 +14,12 @@ use crate::riscv::{
 use crate::spinlock::SpinLock;
 use crate::vm::Access;
 use crate::{plic, syscall, uart, virtio_disk};
-use abi::memlayout::{TIMER_INTERVAL, TRAMPOLINE, TRAPFRAME, UART0_IRQ, VIRTIO0_IRQ};
+use abi::memlayout::{
+    KERNBASE, PHYSTOP, TIMER_INTERVAL, TRAMPOLINE, TRAPFRAME, UART0_IRQ, VIRTIO0_IRQ,
+};
+use abi::param::{NCPU, NPROC};
 use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 /// Timer ticks since boot (hart 0 counts them).
 pub static TICKS: SpinLock<u64> = SpinLock::new("time", 0);
@@ -138,6 +145,20 @@ userret:
     tf = const TRAPFRAME,
 );
 
+/// Bytes of each hart's trap stack, where a kernel stack overflow is
+/// reported from (the overflowed stack cannot take another frame).
+const TRAP_STACK_SIZE: usize = 16 * 1024;
+/// Bytes `kernelvec` pushes: a trap must find at least this much room
+/// left on a process's kernel stack.
+const KERNELVEC_FRAME: usize = 256;
+const _: () = assert!(KSTACK_SIZE.is_multiple_of(KERNELVEC_FRAME) && KERNELVEC_FRAME == 1 << 8);
+
+#[repr(C, align(16))]
+struct TrapStacks([u8; TRAP_STACK_SIZE * NCPU]);
+
+#[unsafe(no_mangle)]
+static mut TRAP_STACKS: TrapStacks = TrapStacks([0; TRAP_STACK_SIZE * NCPU]);
+
 core::arch::global_asm!(
     r#"
     .section .text
@@ -145,8 +166,36 @@ core::arch::global_asm!(
     .globl kernelvec
 # Traps in supervisor mode land here, on the current kernel stack. Save
 # the registers a Rust call may clobber, handle, restore, return.
+#
+# First, whether that stack can take the frame: sp must lie in RAM (the
+# boot and trap stacks) or in a process slot's kernel stack with room for
+# the frame. Anything else is a stack overflow: report it from this hart's
+# trap stack. Only t0 is free here (saved in sscratch, which the kernel
+# does not otherwise use); u = sp - 1 - KSTACKS_BASE.
 kernelvec:
-    addi sp, sp, -256
+    csrw sscratch, t0
+    li t0, {kstacks_base} + 1
+    bltu sp, t0, 2f
+    sub t0, sp, t0
+    srli t0, t0, {slot_shift}
+    sltiu t0, t0, {nproc}
+    beqz t0, 9f
+    # Room below sp in its slot's stack, less one: (~u mod SLOT) counts the
+    # bytes in use; in whole frames it must leave one frame free.
+    li t0, {kstacks_base} + 1
+    sub t0, sp, t0
+    not t0, t0
+    slli t0, t0, 64 - {slot_shift}
+    srli t0, t0, 64 - {slot_shift} + 8
+    sltiu t0, t0, ({kstack_size} - {frame}) >> 8
+    beqz t0, 9f
+    j 3f
+2:  li t0, {kernbase}
+    bltu sp, t0, 9f
+    li t0, {phystop}
+    bgtu sp, t0, 9f
+3:  csrr t0, sscratch
+    addi sp, sp, -{frame}
     sd ra, 0(sp)
     sd gp, 16(sp)
     sd t0, 32(sp)
@@ -182,9 +231,29 @@ kernelvec:
     ld t4, 224(sp)
     ld t5, 232(sp)
     ld t6, 240(sp)
-    addi sp, sp, 256
+    addi sp, sp, {frame}
     sret
-    "#
+    # Overflow: never returns. tp is this hart's id in the kernel.
+9:  mv a0, sp
+    li t0, {ncpu}
+    bgeu tp, t0, 8f
+    la sp, TRAP_STACKS
+    addi t0, tp, 1
+    slli t0, t0, {trap_stack_shift}
+    add sp, sp, t0
+    call kernel_stack_overflow
+8:  wfi
+    j 8b
+    "#,
+    kstacks_base = const KSTACKS_BASE,
+    slot_shift = const KSTACK_SLOT_SHIFT,
+    nproc = const NPROC,
+    kstack_size = const KSTACK_SIZE,
+    frame = const KERNELVEC_FRAME,
+    kernbase = const KERNBASE,
+    phystop = const PHYSTOP,
+    ncpu = const NCPU,
+    trap_stack_shift = const TRAP_STACK_SIZE.trailing_zeros(),
 );
 
 unsafe extern "C" {
@@ -372,5 +441,118 @@ fn devintr(scause: usize) -> Intr {
             Intr::Other
         }
         _ => Intr::NotDevice,
+    }
+}
+
+/// Reports a kernel stack overflow that `kernelvec` caught: `sp` is where
+/// the stack pointer was, past the end of its stack. Runs on this hart's
+/// trap stack with interrupts off.
+#[unsafe(no_mangle)]
+extern "C" fn kernel_stack_overflow(sp: usize) -> ! {
+    let slot = sp.wrapping_sub(KSTACKS_BASE) >> KSTACK_SLOT_SHIFT;
+    let p = myproc();
+    let who = match p {
+        Some(p) => Who(Some((p.pid(), p.name())), activity(p.index())),
+        None => Who(None, Activity::default()),
+    };
+    if slot < NPROC {
+        let lo = kstack_va(slot);
+        panic!(
+            "kernel stack overflow: {who}: sp {sp:#x} is below its {} KiB stack \
+             {lo:#x}..{:#x} (sepc {:#x}, stval {:#x}); recursion too deep or a \
+             local variable too large",
+            KSTACK_SIZE / 1024,
+            lo + KSTACK_SIZE,
+            r_sepc(),
+            r_stval()
+        );
+    }
+    panic!(
+        "kernel stack overflow: {who}: sp {sp:#x} is outside every kernel stack \
+         (sepc {:#x}, stval {:#x})",
+        r_sepc(),
+        r_stval()
+    );
+}
+
+/// The process a report is about, and what it was doing.
+struct Who(Option<(i32, proc::ProcName)>, Activity);
+
+impl core::fmt::Display for Who {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let Who(p, what) = self;
+        match p {
+            Some((pid, name)) => write!(f, "pid {pid} ({name})")?,
+            None => write!(f, "no process")?,
+        }
+        match what.syscall {
+            Some(n) => match abi::syscall::name(n) {
+                Some(s) => write!(f, " in system call {s}")?,
+                None => write!(f, " in system call {n}")?,
+            },
+            None if p.is_some() => write!(f, " outside a system call")?,
+            None => {}
+        }
+        if let Some(h) = what.hook {
+            write!(f, ", in the labs' {h} hook")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a process's kernel thread was doing, for stack overflow reports.
+#[derive(Clone, Copy, Default)]
+struct Activity {
+    syscall: Option<usize>,
+    hook: Option<&'static str>,
+}
+
+const NO_SYSCALL: usize = usize::MAX;
+/// Per process slot: the system call in progress, or [`NO_SYSCALL`].
+static SYSCALL_NOW: [AtomicUsize; NPROC] = [const { AtomicUsize::new(NO_SYSCALL) }; NPROC];
+/// Per process slot: the hook in progress, or null.
+static HOOK_NOW: [AtomicPtr<&'static str>; NPROC] =
+    [const { AtomicPtr::new(ptr::null_mut()) }; NPROC];
+
+fn activity(slot: usize) -> Activity {
+    let n = SYSCALL_NOW[slot].load(Ordering::Relaxed);
+    let h = HOOK_NOW[slot].load(Ordering::Relaxed);
+    Activity {
+        syscall: (n != NO_SYSCALL).then_some(n),
+        // SAFETY: non-null values are `&'static &'static str`s (hook_running).
+        hook: unsafe { h.as_ref() }.copied(),
+    }
+}
+
+/// Notes that the process on slot `slot` runs system call `num` until
+/// [`syscall_done`].
+#[inline(always)]
+pub(crate) fn syscall_running(slot: usize, num: usize) {
+    SYSCALL_NOW[slot].store(num, Ordering::Relaxed);
+}
+
+#[inline(always)]
+pub(crate) fn syscall_done(slot: usize) {
+    SYSCALL_NOW[slot].store(NO_SYSCALL, Ordering::Relaxed);
+}
+
+/// While it lives, notes that the current process runs the labs' hook
+/// `name` (nothing when not on a process's kernel stack).
+pub(crate) struct HookRunning(Option<(usize, *mut &'static str)>);
+
+#[inline(always)]
+pub(crate) fn hook_running(name: &'static &'static str) -> HookRunning {
+    HookRunning(kstack_slot(crate::riscv::r_sp()).map(|i| {
+        let new = name as *const &'static str as *mut &'static str;
+        (i, HOOK_NOW[i].swap(new, Ordering::Relaxed))
+    }))
+}
+
+impl Drop for HookRunning {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if let Some((i, prev)) = self.0 {
+            HOOK_NOW[i].store(prev, Ordering::Relaxed);
+        }
     }
 }
