@@ -398,6 +398,11 @@ static INIT_PROC: AtomicI32 = AtomicI32::new(-1);
 
 /// The process running on this hart, if any.
 pub fn myproc() -> Option<&'static Proc> {
+    // A process's kernel stack is used by that process only: no need to
+    // ask the hart (which costs two sstatus writes, slow under QEMU).
+    if let Some(i) = kstack_slot(crate::riscv::r_sp()) {
+        return Some(&PROCS[i]);
+    }
     push_off();
     let p = mycpu().proc.get();
     pop_off();

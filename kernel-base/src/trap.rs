@@ -9,7 +9,8 @@ use crate::proc::{
 };
 use crate::riscv::{
     SSTATUS_SPIE, SSTATUS_SPP, intr_get, intr_off, intr_on, r_satp, r_scause, r_sepc, r_sip,
-    r_sstatus, r_stval, r_time, r_tp, w_sepc, w_sip, w_sstatus, w_stimecmp, w_stvec,
+    r_sstatus, r_stval, r_time, r_tp, sfence_vma, w_satp, w_sepc, w_sip, w_sstatus, w_stimecmp,
+    w_stvec,
 };
 use crate::spinlock::SpinLock;
 use crate::vm::Access;
@@ -19,7 +20,7 @@ use abi::memlayout::{
 };
 use abi::param::{NCPU, NPROC};
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 /// Timer ticks since boot (hart 0 counts them).
 pub static TICKS: SpinLock<u64> = SpinLock::new("time", 0);
@@ -51,13 +52,17 @@ core::arch::global_asm!(
     r#"
     .section trampsec, "ax"
     .balign 4096
-    .globl trampoline, uservec, userret
+    .globl trampoline, uservec, uservec_asid, userret
 # The trampoline page is mapped at the same virtual address in the kernel
 # and every user page table, so this code keeps running when satp changes.
-trampoline:
-uservec:
-    # From user mode: sscratch holds nothing of ours, so borrow it to free
-    # a0, then save every user register into the trapframe.
+#
+# From user mode: sscratch holds nothing of ours, so borrow it to free a0,
+# save every user register into the trapframe, then load the kernel stack,
+# hart id, handler and page table from it and switch. `flush` drops the
+# old table's cached translations (each sfence.vma costs QEMU a whole TLB
+# flush); with ASIDs the user's translations are tagged apart from the
+# kernel's and none is needed (see `usertrapret`).
+.macro uservec_body flush
     csrw sscratch, a0
     li a0, {tf}
     sd ra, 40(a0)
@@ -92,23 +97,32 @@ uservec:
     sd t6, 280(a0)
     csrr t0, sscratch
     sd t0, 112(a0)
-    # Kernel stack, hart id, handler and page table from the trapframe.
     ld sp, 8(a0)
     ld tp, 32(a0)
     ld t0, 16(a0)
     ld t1, 0(a0)
-    # Switch page tables, then drop the old table's cached translations
-    # (each sfence.vma costs QEMU a whole TLB flush: one is enough).
     csrw satp, t1
+.if \flush
     sfence.vma zero, zero
+.endif
     jr t0
+.endm
 
-# userret(satp): switch to the user page table, restore the user's
-# registers from the trapframe and return to user mode.
+trampoline:
+uservec:
+    uservec_body 1
+    .balign 4
+uservec_asid:
+    uservec_body 0
+
+# userret(satp, flush): switch to the user page table (flushing the TLB
+# unless `flush` is 0), restore the user's registers from the trapframe
+# and return to user mode.
 userret:
     csrw satp, a0
+    beqz a1, 1f
     sfence.vma zero, zero
-    li a0, {tf}
+1:  li a0, {tf}
     ld ra, 40(a0)
     ld sp, 48(a0)
     ld gp, 56(a0)
@@ -259,6 +273,7 @@ kernelvec:
 unsafe extern "C" {
     static trampoline: u8;
     static uservec: u8;
+    static uservec_asid: u8;
     static userret: u8;
     fn kernelvec();
 }
@@ -338,8 +353,15 @@ pub(crate) fn usertrapret() -> ! {
     let p = current();
     // Until sret, a trap would go to uservec with kernel state: none may come.
     intr_off();
+    let hart = cpuid();
+    let asids = asids_work(hart);
+    let entry = if asids {
+        ptr::addr_of!(uservec_asid)
+    } else {
+        ptr::addr_of!(uservec)
+    };
     // SAFETY: uservec's mapped address handles user traps from here on.
-    unsafe { w_stvec(trampoline_va(ptr::addr_of!(uservec))) };
+    unsafe { w_stvec(trampoline_va(entry)) };
     let epc = {
         let mut tf = current_trapframe();
         tf.kernel_satp = r_satp();
@@ -355,12 +377,79 @@ pub(crate) fn usertrapret() -> ! {
         w_sstatus(sstatus);
         w_sepc(epc);
     }
-    let satp = p.space().satp();
+    let satp = p.space().satp()
+        | if asids {
+            USER_ASID << SATP_ASID_SHIFT
+        } else {
+            0
+        };
+    let flush = !asids || user_tlb_stale(hart, satp);
     let va = trampoline_va(ptr::addr_of!(userret));
     // SAFETY: `va` is userret in the trampoline mapping, which stays mapped
     // across the page-table switch it performs.
-    let userret_fn: extern "C" fn(usize) -> ! = unsafe { core::mem::transmute(va) };
-    userret_fn(satp)
+    let userret_fn: extern "C" fn(usize, usize) -> ! = unsafe { core::mem::transmute(va) };
+    userret_fn(satp, flush as usize)
+}
+
+// ---- TLB flushes on the user trap path ----
+//
+// Under QEMU each flush (a satp write, an sfence.vma) empties the whole
+// TLB and jump cache, and a system call used to take four. With ASIDs the
+// kernel's page tables use ASID 0 and every user page table USER_ASID, so
+// the user's cached translations never serve the kernel: entering the
+// kernel needs no flush. Returning to user space needs one only if this
+// hart may hold translations of another user table, or of this one before
+// a change: a different satp than it last flushed for, or page tables
+// written (PT_EPOCH) since then.
+
+/// The ASID of every user page table.
+const USER_ASID: usize = 1;
+const SATP_ASID_SHIFT: usize = 44;
+
+const ASIDS_UNKNOWN: u8 = 0;
+const ASIDS_YES: u8 = 1;
+const ASIDS_NO: u8 = 2;
+/// Per hart: whether its satp keeps USER_ASID (probed on first use).
+static ASIDS: [AtomicU8; NCPU] = [const { AtomicU8::new(ASIDS_UNKNOWN) }; NCPU];
+/// Per hart: PT_EPOCH when it last flushed on the way to user space, and
+/// the user satp it then loaded.
+static FLUSHED_EPOCH: [AtomicU64; NCPU] = [const { AtomicU64::new(u64::MAX) }; NCPU];
+static FLUSHED_SATP: [AtomicUsize; NCPU] = [const { AtomicUsize::new(0) }; NCPU];
+
+/// Whether this hart tags translations with ASIDs. Interrupts are off.
+fn asids_work(hart: usize) -> bool {
+    match ASIDS[hart].load(Ordering::Relaxed) {
+        ASIDS_YES => true,
+        ASIDS_NO => false,
+        _ => {
+            let satp = r_satp();
+            // SAFETY: the same page table under another ASID, then back;
+            // the flush drops whatever the probe cached.
+            let kept = unsafe {
+                w_satp(satp | USER_ASID << SATP_ASID_SHIFT);
+                let kept = r_satp() >> SATP_ASID_SHIFT & 0xffff == USER_ASID;
+                w_satp(satp);
+                kept
+            };
+            sfence_vma();
+            ASIDS[hart].store(if kept { ASIDS_YES } else { ASIDS_NO }, Ordering::Relaxed);
+            kept
+        }
+    }
+}
+
+/// Whether this hart must flush its TLB before running user code on
+/// `satp`; if so, notes that it will. Interrupts are off.
+fn user_tlb_stale(hart: usize, satp: usize) -> bool {
+    let epoch = crate::vm::PT_EPOCH.load(Ordering::Acquire);
+    if FLUSHED_EPOCH[hart].load(Ordering::Relaxed) == epoch
+        && FLUSHED_SATP[hart].load(Ordering::Relaxed) == satp
+    {
+        return false;
+    }
+    FLUSHED_EPOCH[hart].store(epoch, Ordering::Relaxed);
+    FLUSHED_SATP[hart].store(satp, Ordering::Relaxed);
+    true
 }
 
 /// Handles interrupts and exceptions in supervisor mode, on whatever
