@@ -371,10 +371,15 @@ pub(crate) fn usertrapret() -> ! {
         tf.epc
     };
     // sret goes to user mode with interrupts enabled, at the saved pc.
-    let sstatus = (r_sstatus() & !SSTATUS_SPP) | SSTATUS_SPIE;
+    // (After a system call sstatus is mostly right already: a CSR write
+    // ends QEMU's translated block, so write only a change.)
+    let old = r_sstatus();
+    let sstatus = (old & !SSTATUS_SPP) | SSTATUS_SPIE;
     // SAFETY: these take effect only at the sret in userret.
     unsafe {
-        w_sstatus(sstatus);
+        if sstatus != old {
+            w_sstatus(sstatus);
+        }
         w_sepc(epc);
     }
     let satp = p.space().satp()
