@@ -51,7 +51,10 @@ pub(crate) fn mycpu() -> &'static Cpu {
 /// state of the outermost call.
 pub fn push_off() {
     let old = intr_get();
-    intr_off();
+    // Only a change needs the write (which ends QEMU's translated block).
+    if old {
+        intr_off();
+    }
     let c = mycpu();
     if c.noff.get() == 0 {
         c.intena.set(old);

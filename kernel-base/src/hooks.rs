@@ -242,6 +242,7 @@ pub(crate) fn syscall(num: usize) -> Option<SysFn> {
 
 #[inline(always)]
 pub(crate) fn syscall_return(p: &Proc, num: usize, ret: i64) {
+    let _running = crate::trap::hook_running(&"syscall_return");
     for l in labs() {
         l.syscall_return(p, num, ret);
     }
@@ -249,6 +250,7 @@ pub(crate) fn syscall_return(p: &Proc, num: usize, ret: i64) {
 
 #[inline(always)]
 pub(crate) fn fork(parent: &Proc, child: &Proc) {
+    let _running = crate::trap::hook_running(&"fork");
     for l in labs() {
         l.fork(parent, child);
     }
@@ -256,6 +258,7 @@ pub(crate) fn fork(parent: &Proc, child: &Proc) {
 
 #[inline(always)]
 pub(crate) fn exec(p: &Proc, mem: &UserMemory<'_>) {
+    let _running = crate::trap::hook_running(&"exec");
     for l in labs() {
         l.exec(p, mem);
     }
@@ -263,6 +266,7 @@ pub(crate) fn exec(p: &Proc, mem: &UserMemory<'_>) {
 
 #[inline(always)]
 pub(crate) fn proc_free(p: &Proc) {
+    let _running = crate::trap::hook_running(&"proc_free");
     for l in labs() {
         l.proc_free(p);
     }
@@ -270,6 +274,7 @@ pub(crate) fn proc_free(p: &Proc) {
 
 #[inline(always)]
 pub(crate) fn user_timer_tick(p: &Proc, tf: &mut TrapFrame) {
+    let _running = crate::trap::hook_running(&"user_timer_tick");
     for l in labs() {
         l.user_timer_tick(p, tf);
     }
@@ -278,6 +283,7 @@ pub(crate) fn user_timer_tick(p: &Proc, tf: &mut TrapFrame) {
 /// Inlined so that a backtrace taken in the hook starts in `sys_sleep`.
 #[inline(always)]
 pub(crate) fn sleep_syscall() {
+    let _running = crate::trap::hook_running(&"sleep_syscall");
     for l in labs() {
         l.sleep_syscall();
     }
@@ -294,14 +300,17 @@ pub(crate) fn fork_memory(
     parent: &mut UserMemory<'_>,
     child: &mut UserMemory<'_>,
 ) -> Option<Result<(), OutOfMemory>> {
+    let _running = crate::trap::hook_running(&"fork_memory");
     labs().iter().find_map(|l| l.fork_memory(parent, child))
 }
 
 pub(crate) fn grow(mem: &mut UserMemory<'_>, newsz: usize) -> Option<Result<(), OutOfMemory>> {
+    let _running = crate::trap::hook_running(&"grow");
     labs().iter().find_map(|l| l.grow(mem, newsz))
 }
 
 pub(crate) fn user_fault(mem: &mut UserMemory<'_>, va: usize, access: Access) -> Fault {
+    let _running = crate::trap::hook_running(&"user_fault");
     labs()
         .iter()
         .map(|l| l.user_fault(mem, va, access))
@@ -312,6 +321,7 @@ pub(crate) fn user_fault(mem: &mut UserMemory<'_>, va: usize, access: Access) ->
 /// Whether frame `pa` should be freed now that one mapping of it went.
 #[inline(always)]
 pub(crate) fn user_frame_released(pa: PhysAddr) -> bool {
+    let _running = crate::trap::hook_running(&"user_frame_released");
     // Every lab hears of it (each may count), and any may keep the frame.
     labs().iter().fold(true, |free, l| {
         (l.user_frame_released(pa) == Release::Free) & free
@@ -323,6 +333,7 @@ pub(crate) fn copy_in(
     dst: &mut [u8],
     src: crate::vm::UserAddr,
 ) -> Option<Result<(), BadAddress>> {
+    let _running = crate::trap::hook_running(&"copy_in");
     labs().iter().find_map(|l| l.copy_in(mem, dst, src))
 }
 
@@ -331,6 +342,7 @@ pub(crate) fn copy_in_str(
     dst: &mut [u8],
     src: crate::vm::UserAddr,
 ) -> Option<Result<usize, BadAddress>> {
+    let _running = crate::trap::hook_running(&"copy_in_str");
     labs().iter().find_map(|l| l.copy_in_str(mem, dst, src))
 }
 
@@ -339,6 +351,7 @@ pub(crate) fn kernel_pagetable(
     p: &Proc,
     kstack: &KernelStack,
 ) -> Option<Result<KernelPageTable, OutOfMemory>> {
+    let _running = crate::trap::hook_running(&"kernel_pagetable");
     labs().iter().find_map(|l| l.kernel_pagetable(p, kstack))
 }
 
@@ -347,6 +360,7 @@ pub(crate) fn user_mappings_changed(
     mirror: &mut Mirror<'_>,
     range: core::ops::Range<usize>,
 ) -> Result<(), OutOfMemory> {
+    let _running = crate::trap::hook_running(&"user_mappings_changed");
     labs()
         .iter()
         .try_for_each(|l| l.user_mappings_changed(mirror, range.clone()))

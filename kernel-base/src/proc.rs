@@ -22,7 +22,7 @@ use crate::riscv::{intr_get, intr_off, intr_on, wfi};
 use crate::spinlock::{SpinLock, SpinLockGuard};
 use crate::trap;
 use crate::vm::{self, AddressSpace, Frame, PTE_W, UserAddr, UserMemory};
-use abi::memlayout::{PGSIZE, TRAMPOLINE};
+use abi::memlayout::{MAXVA, PGSIZE, TRAPFRAME};
 use abi::param::{NOFILE, NPROC, ROOTDEV};
 use core::cell::UnsafeCell;
 use core::ptr;
@@ -32,10 +32,30 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU64, AtomicUsize
 pub const KSTACK_PAGES: usize = 4;
 pub const KSTACK_SIZE: usize = KSTACK_PAGES * PGSIZE;
 
-/// Virtual address of process slot `i`'s kernel stack: below the
-/// trampoline, each followed by an unmapped guard page.
+/// Kernel address space given to each process slot's kernel stack: the
+/// stack is its top [`KSTACK_SIZE`], the rest stays unmapped. A frame that
+/// overflows the stack lands there, never in another slot's stack (the
+/// labs crate denies frames anywhere near this size).
+pub const KSTACK_SLOT: usize = 1 << KSTACK_SLOT_SHIFT;
+pub const KSTACK_SLOT_SHIFT: usize = 23;
+/// Where the slots start: the last gigabyte, which holds the trampoline
+/// at its top (the pgtbl lab's per-process tables own this gigabyte).
+pub const KSTACKS_BASE: usize = MAXVA - (1 << 30);
+const _: () = assert!(KSTACKS_BASE + NPROC * KSTACK_SLOT <= TRAPFRAME);
+const _: () = assert!(KSTACKS_BASE.is_multiple_of(KSTACK_SLOT));
+
+/// Virtual address of process slot `i`'s kernel stack: the top of its
+/// slot, below it an unmapped gap of almost 8 MiB.
 pub const fn kstack_va(i: usize) -> usize {
-    TRAMPOLINE - (i + 1) * (KSTACK_PAGES + 1) * PGSIZE
+    KSTACKS_BASE + (i + 1) * KSTACK_SLOT - KSTACK_SIZE
+}
+
+/// The process slot whose kernel stack holds `sp`, if any (the gap below
+/// a stack counts as outside it).
+#[inline(always)]
+pub fn kstack_slot(sp: usize) -> Option<usize> {
+    let i = sp.wrapping_sub(KSTACKS_BASE) >> KSTACK_SLOT_SHIFT;
+    (i < NPROC && sp > kstack_va(i)).then_some(i)
 }
 
 /// Callee-saved registers, saved by `swtch`.
@@ -378,6 +398,11 @@ static INIT_PROC: AtomicI32 = AtomicI32::new(-1);
 
 /// The process running on this hart, if any.
 pub fn myproc() -> Option<&'static Proc> {
+    // A process's kernel stack is used by that process only: no need to
+    // ask the hart (which costs two sstatus writes, slow under QEMU).
+    if let Some(i) = kstack_slot(crate::riscv::r_sp()) {
+        return Some(&PROCS[i]);
+    }
     push_off();
     let p = mycpu().proc.get();
     pop_off();

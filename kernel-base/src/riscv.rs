@@ -127,6 +127,15 @@ pub fn r_fp() -> usize {
     x
 }
 
+/// The stack pointer where this is written (it is always inlined).
+#[inline(always)]
+pub fn r_sp() -> usize {
+    let x: usize;
+    // SAFETY: reads a register only.
+    unsafe { asm!("mv {}, sp", out(reg) x, options(nomem, nostack)) };
+    x
+}
+
 /// Enables device interrupts on this hart.
 #[inline(always)]
 pub fn intr_on() {

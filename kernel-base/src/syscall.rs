@@ -132,6 +132,7 @@ pub fn syscall() {
             .flatten()
             .or_else(|| hooks::syscall(n))
     });
+    crate::trap::syscall_running(p.index(), num as usize);
     let ret = match handler {
         Some(f) => f(),
         None => {
@@ -140,5 +141,6 @@ pub fn syscall() {
         }
     };
     hooks::syscall_return(p, num as usize, ret);
+    crate::trap::syscall_done(p.index());
     current_trapframe().a0 = ret as usize;
 }

@@ -67,6 +67,10 @@ pub const fn pg_round_down(a: usize) -> usize {
 /// User memory ends below the trapframe.
 pub const USER_TOP: usize = TRAPFRAME;
 
+/// Counts page-table entry writes, in every table: a hart that saw the
+/// same count at its last TLB flush holds no stale translation.
+pub(crate) static PT_EPOCH: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
 /// PTE permission and status bits.
 pub const PTE_V: u64 = 1 << 0;
 pub const PTE_R: u64 = 1 << 1;
@@ -259,7 +263,10 @@ impl PageTable {
 
     fn write(slot: *mut Pte, pte: Pte) {
         // SAFETY: as for `read`; the owner of the table serialises writes.
-        unsafe { ptr::write(slot, pte) }
+        unsafe { ptr::write(slot, pte) };
+        // Harts flush before user code runs on a table written since
+        // their last flush (trap::usertrapret).
+        PT_EPOCH.fetch_add(1, Ordering::Release);
     }
 
     /// The level-0 entry for `va`, creating intermediate tables if `alloc`.

@@ -6,6 +6,11 @@
 //! the enabled labs, in the canonical order the hooks consult them.
 #![no_std]
 #![no_main]
+// A kernel stack is 16 KiB with an unmapped gap of almost 8 MiB below it:
+// a frame or array that large has no place in a lab (see clippy.toml for
+// the sizes). Overflows the build lets through panic as "kernel stack
+// overflow" at run time.
+#![deny(clippy::large_stack_frames, clippy::large_stack_arrays)]
 
 #[cfg(feature = "alarm")]
 mod alarm;

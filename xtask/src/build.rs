@@ -35,6 +35,7 @@ pub fn build(ctx: &Ctx, labs: LabSet) -> Result<Outputs, String> {
     let _lock = lock(&xv6.join(".lock"))?;
 
     let kernel_elf = build_kernel(ctx, labs)?;
+    crate::frames::check_kernel(&kernel_elf)?;
     let programs = build_user_programs(ctx)?;
     let abitest = build_abitest(ctx)?;
 

@@ -9,6 +9,7 @@ mod bench;
 mod build;
 mod check_starters;
 mod ci;
+mod frames;
 mod fsck;
 mod fsutil;
 mod gradescope;
