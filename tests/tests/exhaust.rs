@@ -50,7 +50,11 @@ fn check(labs: &str, cpus: u32, runs: usize, reps: usize) {
     let scenario = Scenario::with_text("exhaust", &spec(labs, runs, reps));
     let cpus = cpus.to_string();
     let (out, stdout, stderr) = scenario.grade(&build(labs), &["--cpus", &cpus]);
-    assert_full_marks(&out, &format!("kernel {labs}, {cpus} harts\n{stdout}"), &stderr);
+    assert_full_marks(
+        &out,
+        &format!("kernel {labs}, {cpus} harts\n{stdout}"),
+        &stderr,
+    );
 }
 
 #[test]
@@ -64,7 +68,8 @@ fn exhaustion_and_fork_storm_with_lazy_and_cow() {
 #[test]
 #[ignore = "slow: eight kernel configurations at 1 and 3 harts"]
 fn exhaustion_and_fork_storm_on_every_memory_lab_combination() {
-    let runs = std::env::var("EXHAUST_RUNS").map_or(1, |r| r.parse().expect("EXHAUST_RUNS: a number"));
+    let runs =
+        std::env::var("EXHAUST_RUNS").map_or(1, |r| r.parse().expect("EXHAUST_RUNS: a number"));
     let only = std::env::var("EXHAUST_LABS").ok();
     for labs in CONFIGS {
         if only.as_deref().is_some_and(|o| o != labs) {

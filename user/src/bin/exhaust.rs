@@ -264,10 +264,13 @@ fn reparent(report: i32) -> bool {
             return false;
         }
     }
-    // Every grandchild went to init, none to us.
+    // The grandchildren were orphaned: none became ours.
     let extra = wait(None);
     if extra != -1 {
-        println!("exhaust: reparent FAILED (wait gave {}: not our child)", extra);
+        println!(
+            "exhaust: reparent FAILED (wait gave {}: not our child)",
+            extra
+        );
         return false;
     }
     true
