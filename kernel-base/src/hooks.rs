@@ -82,7 +82,8 @@ pub trait Lab: Sync {
 
     /// Process slot `p` is being freed (its process has exited and been
     /// waited for, or fork failed): release lab state that owns anything.
-    /// Runs with `p`'s lock held (interrupts off), often in the parent.
+    /// Runs with `p`'s lock held (interrupts off), often in the parent,
+    /// and for an orphan in the scheduler (no current process).
     fn proc_free(&self, _p: &Proc) {}
 
     /// A timer interrupt came while `p` ran in user mode; `tf` holds its

@@ -27,6 +27,7 @@ pub mod riscv;
 pub mod sleeplock;
 pub mod spinlock;
 pub mod start;
+pub mod statistics;
 pub mod syscall;
 mod sysfile;
 mod sysproc;

@@ -631,18 +631,41 @@ pub fn fork() -> i32 {
     pid
 }
 
-/// Gives `p`'s children to init. Caller holds WAIT_LOCK.
-fn reparent(p: &Proc, parents: &mut [Option<usize>; NPROC]) {
-    let init = INIT_PROC.load(Ordering::Relaxed) as usize;
-    for parent in parents.iter_mut() {
+/// Orphans `p`'s children: nobody waits for them any more. One that has
+/// exited already is freed here; the others are freed by the scheduler as
+/// soon as they have exited (see [`reap_orphan`]). xv6 gives them to init
+/// instead, whose `wait` frees them when init next runs: under a fork
+/// storm, zombies then hold process slots and memory for as long as init
+/// waits for a hart, and `fork` fails or not depending on timing. Caller
+/// holds WAIT_LOCK.
+#[doc(alias = "reparent")]
+fn orphan_children(p: &Proc, parents: &mut [Option<usize>; NPROC]) {
+    for (child, parent) in PROCS.iter().zip(parents.iter_mut()) {
         if *parent == Some(p.index) {
-            *parent = Some(init);
-            wakeup(&PROCS[init] as *const Proc as usize);
+            *parent = None;
+            let mut g = child.inner.lock();
+            // A zombie's lock is free only once it has left its kernel
+            // stack for good (see `exit`).
+            if g.state == ProcState::Zombie {
+                free_proc(child, &mut g);
+            }
         }
     }
 }
 
-/// Ends the current process. It stays a ZOMBIE until its parent waits.
+/// Frees `p` if it is a zombie without a parent: called by the scheduler
+/// right after `p` switched away for the last time.
+fn reap_orphan(p: &Proc) {
+    let parents = WAIT_LOCK.lock();
+    let mut g = p.inner.lock();
+    if g.state == ProcState::Zombie && parents[p.index].is_none() {
+        free_proc(p, &mut g);
+    }
+}
+
+/// Ends the current process. Its memory goes at once; the rest (process
+/// slot, trapframe, page-table root) stays, as a ZOMBIE, until its parent
+/// waits, or, with no parent, until it has left the hart.
 pub fn exit(status: i32) -> ! {
     let p = current();
     if p.index as i32 == INIT_PROC.load(Ordering::Relaxed) {
@@ -651,6 +674,10 @@ pub fn exit(status: i32) -> ! {
         crate::println!("init exited with status {}: powering off", status);
         crate::shutdown(status);
     }
+    // Before anything that could wait for memory (the parent's `wait`
+    // copying the status out may need a page, and with lazy allocation
+    // this process may be exiting because none was left).
+    p.space().release_user_pages();
     let cwd = {
         let mut files = p.files();
         for f in files.ofile.iter_mut() {
@@ -663,10 +690,11 @@ pub fn exit(status: i32) -> ! {
     log::end_op(op);
 
     let mut parents = WAIT_LOCK.lock();
-    reparent(p, &mut parents);
-    // A process other than init always has a parent.
-    let parent = parents[p.index].expect("exit: no parent");
-    wakeup(&PROCS[parent] as *const Proc as usize);
+    orphan_children(p, &mut parents);
+    // Without a parent (it exited first) the scheduler frees this process.
+    if let Some(parent) = parents[p.index] {
+        wakeup(&PROCS[parent] as *const Proc as usize);
+    }
     let mut g = p.inner.lock();
     g.xstate = status;
     g.state = ProcState::Zombie;
@@ -728,6 +756,11 @@ pub(crate) fn scheduler() -> ! {
                 g.state = ProcState::Running;
                 run(p);
                 found = true;
+                if g.state == ProcState::Zombie {
+                    drop(g);
+                    reap_orphan(p);
+                    continue;
+                }
             }
             drop(g);
         }

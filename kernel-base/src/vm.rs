@@ -370,6 +370,33 @@ impl PageTable {
         })
     }
 
+    /// Frees every table page below the root that maps nothing (any more):
+    /// what is left of a user table once its user pages are gone is the
+    /// path to the trampoline and trapframe.
+    fn free_empty_tables(&self) {
+        /// Whether `table` maps nothing now (its empty subtables freed).
+        fn prune(table: PhysAddr, level: usize) -> bool {
+            let mut empty = true;
+            for i in 0..512 {
+                let slot = PageTable::slot(table, i);
+                let pte = PageTable::read(slot);
+                if !pte.is_valid() {
+                    continue;
+                }
+                if level > 0 && !pte.is_leaf() && prune(pte.pa(), level - 1) {
+                    PageTable::write(slot, Pte(0));
+                    // SAFETY: the subtable maps nothing and nothing points
+                    // to it any more.
+                    unsafe { kalloc::free(pte.pa()) };
+                } else {
+                    empty = false;
+                }
+            }
+            empty
+        }
+        prune(self.root, 2);
+    }
+
     /// Frees the table pages (not the leaves), except the subtables that
     /// `shared(level, index)` says belong to another table.
     ///
@@ -463,6 +490,22 @@ impl AddressSpace {
                     .is_ok()
         };
         ok.then_some(space)
+    }
+
+    /// Gives back every user page and the user page-table pages that held
+    /// them, leaving the trampoline, the trapframe and (pgtbl) the kernel
+    /// page table: an exiting process's memory comes back at once, not
+    /// when its parent waits (which may need a page to copy the status
+    /// out: with copy-on-write, into a page shared with this process).
+    #[doc(alias = "uvmunmap")]
+    pub(crate) fn release_user_pages(&mut self) {
+        let mut mem = self.user();
+        mem.unmap_range(0..USER_TOP);
+        mem.space.sz = 0;
+        // No hart translates through a user table while its process is
+        // in the kernel (it runs on a kernel page table), so its table
+        // pages may go now.
+        self.pt.free_empty_tables();
     }
 
     /// The `satp` value that selects this address space.
@@ -914,6 +957,12 @@ impl UserMemory<'_> {
         }
         let range = pg_round_up(newsz)..pg_round_up(self.space.sz);
         self.space.sz = newsz;
+        self.unmap_range(range);
+    }
+
+    /// Unmaps the user pages in `range` (page-aligned), releasing their
+    /// frames.
+    fn unmap_range(&mut self, range: Range<usize>) {
         let pt = PageTable {
             root: self.space.pt.root,
         };

@@ -20,8 +20,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use kernel_base::file::Device;
 use kernel_base::hooks::Lab;
 use kernel_base::proc::Proc;
-use kernel_base::spinlock::SpinLock;
-use kernel_base::syscall::copy_out;
+use kernel_base::statistics::Statistics;
 use kernel_base::vm::{
     BadAddress, KernelPageTable, KernelStack, Mirror, OutOfMemory, UserAddr, UserMemory,
 };
@@ -184,71 +183,22 @@ static COPYINSTR: AtomicU64 = AtomicU64::new(0);
 static DEVICES: [(i16, &Device); 1] = [(STATISTICS, &STATS_DEVICE)];
 
 /// The `statistics` device: a read returns the counts as text, a piece at
-/// a time, then end of file; the next read starts over with fresh counts.
+/// a time, then -1 once; the next read starts over with fresh counts.
 static STATS_DEVICE: Device = Device {
     read: stats_read,
     write: |_, _| -1,
 };
 
-struct Snapshot {
-    text: [u8; 64],
-    len: usize,
-    /// How much of `text` has been read; `None` when no read is under way.
-    off: Option<usize>,
-}
+static STATS: Statistics = Statistics::new();
 
-static STATS: SpinLock<Snapshot> = SpinLock::new(
-    "stats",
-    Snapshot {
-        text: [0; 64],
-        len: 0,
-        off: None,
-    },
-);
-
+#[doc(alias = "statscopyin")]
 fn stats_read(dst: UserAddr, n: usize) -> i64 {
-    let mut s = STATS.lock();
-    let off = match s.off {
-        Some(off) => off,
-        None => {
-            let mut w = TextWriter { s: &mut s, len: 0 };
-            let _ = core::fmt::write(
-                &mut w,
-                format_args!(
-                    "copyin: {}\ncopyinstr: {}\n",
-                    COPYIN.load(Ordering::Relaxed),
-                    COPYINSTR.load(Ordering::Relaxed)
-                ),
-            );
-            let len = w.len;
-            s.len = len;
-            0
-        }
-    };
-    let m = (s.len - off).min(n);
-    if m == 0 {
-        s.off = None;
-        return 0;
-    }
-    if copy_out(dst, &s.text[off..off + m]).is_err() {
-        return -1;
-    }
-    s.off = Some(off + m);
-    m as i64
-}
-
-/// Formats into a snapshot's text (what does not fit is cut).
-struct TextWriter<'a> {
-    s: &'a mut Snapshot,
-    len: usize,
-}
-
-impl core::fmt::Write for TextWriter<'_> {
-    fn write_str(&mut self, str: &str) -> core::fmt::Result {
-        let room = self.s.text.len() - self.len;
-        let n = str.len().min(room);
-        self.s.text[self.len..self.len + n].copy_from_slice(&str.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
-    }
+    STATS.read(dst, n, |w| {
+        write!(
+            w,
+            "copyin: {}\ncopyinstr: {}\n",
+            COPYIN.load(Ordering::Relaxed),
+            COPYINSTR.load(Ordering::Relaxed)
+        )
+    })
 }

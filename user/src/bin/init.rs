@@ -1,7 +1,7 @@
 #![no_std]
 #![no_main]
 //! init: the first user process. Opens the console as fds 0, 1 and 2,
-//! creates the `statistics` device file (the pgtbl lab's), then keeps a shell running, and reaps orphaned processes it inherits.
+//! creates the `statistics` device file (the pgtbl lab's), then keeps a shell running.
 
 use user::*;
 
@@ -35,7 +35,8 @@ fn main(_args: Args) -> i32 {
             println!("init: exec sh failed");
             return 1;
         }
-        // Orphans are re-parented to init: reap them until the shell exits.
+        // Only the shell is ours: the kernel frees orphans itself (xv6
+        // gives them to init).
         loop {
             let wpid = wait(None);
             if wpid == pid {

@@ -145,10 +145,11 @@ fn stats(fd: i32) -> (u64, u64) {
     let mut len = 0;
     loop {
         let n = read(fd, &mut text[len..]);
-        if n < 0 {
+        // -1 after the last byte (xv6's protocol); -1 at once: no device.
+        if n < 0 && len == 0 {
             fail("pgtbl", "cannot read the statistics device");
         }
-        if n == 0 {
+        if n <= 0 {
             break;
         }
         len += n as usize;
