@@ -123,7 +123,10 @@ impl Sandbox {
             // Crates, fetched before (the sandbox has no network).
             ro(&mut cmd, "--ro-bind-try", &self.cargo_home.join("registry"));
             ro(&mut cmd, "--ro-bind-try", &self.cargo_home.join("git"));
-            cmd.args(["--tmpfs", "/tmp", "--dev", "/dev", "--proc", "/proc"]);
+            // QEMU keeps -snapshot's overlay in /var/tmp.
+            cmd.args([
+                "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--dev", "/dev", "--proc", "/proc",
+            ]);
             if let Some(qemu) = self.grader_qemu.as_deref().filter(|q| q.is_absolute()) {
                 ro(&mut cmd, "--ro-bind-try", qemu);
             }
