@@ -176,6 +176,23 @@ fn reading_outside_the_tree_gets_nothing_even_unchecked() {
         };
         assert_eq!(o["status"], status, "{name}: {o}\n{said}");
         assert_eq!(o["score"], score, "{name}: {o}\n{said}");
+        // Failed for want of the file, not for some other error.
+        if *name != "full" {
+            let log = std::fs::read_to_string(
+                target_dir().join(format!("batch/lab-trace/results/{name}/build.log")),
+            )
+            .unwrap();
+            assert!(
+                [
+                    "No such file or directory",
+                    "Could not find incbin file",
+                    "not defined at compile time"
+                ]
+                .iter()
+                .any(|why| log.contains(why)),
+                "{name}: {log}"
+            );
+        }
     }
     // No planted text anywhere the batch wrote, nor in what it said.
     let results = target_dir().join("batch/lab-trace/results");
