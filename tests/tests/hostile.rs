@@ -38,7 +38,7 @@ fn files_holding(dir: &Path, needle: &str, skip: &str) -> Vec<String> {
             found.extend(files_holding(&path, needle, skip));
         } else if kind.is_file()
             && let Ok(bytes) = std::fs::read(&path)
-            && bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+            && (needle.is_empty() || bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
         {
             found.push(path.display().to_string());
         }
@@ -104,11 +104,27 @@ fn reading_outside_the_tree_gets_nothing_even_unchecked() {
             "env",
             "pub const S: &str = env!(\"XV6_PLANTED_FOR_TESTS\");".to_owned(),
         ),
+        // Prints the cow lab's reference on the console when it reads it:
+        // without a sandbox, the redaction's work.
+        (
+            "printer",
+            format!(
+                "pub const STOLEN: &str = include_str!(\"{cow}\");\n\
+                 pub fn leak() {{ for l in STOLEN.lines() {{ kernel_base::println!(\"{{l}}\"); }} }}"
+            ),
+        ),
     ];
     for (name, extra) in &class {
-        write(&s.join(name), "labs/src/trace.rs", &trace_and(extra));
+        let mut text = trace_and(extra);
+        if *name == "printer" {
+            text = text.replace(
+                "fn sys_trace() -> i64 {",
+                "fn sys_trace() -> i64 {\n    leak();",
+            );
+        }
+        write(&s.join(name), "labs/src/trace.rs", &text);
     }
-    let grade = |checked: bool| {
+    let grade = |checked: bool, extra: &[&str], code: i32| {
         let json = s.join(format!("summary-{checked}.json"));
         let mut cmd = xtask(&[
             "grade",
@@ -120,6 +136,7 @@ fn reading_outside_the_tree_gets_nothing_even_unchecked() {
             "--json",
             &json.to_string_lossy(),
         ]);
+        cmd.args(extra);
         if checked {
             cmd.arg("--build-only");
         } else {
@@ -132,12 +149,12 @@ fn reading_outside_the_tree_gets_nothing_even_unchecked() {
         )
         .unwrap();
         // Refused and failed builds make the batch's exit status non-zero.
-        assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+        assert_eq!(out.status.code(), Some(code), "{stdout}{stderr}");
         (summary, format!("{stdout}{stderr}"), json)
     };
 
     // (a) The source check refuses each, naming the file and line.
-    let (summary, said, _) = grade(true);
+    let (summary, said, _) = grade(true, &[], 1);
     for (name, _) in &class {
         let o = summary["submissions"]
             .as_array()
@@ -161,7 +178,7 @@ fn reading_outside_the_tree_gets_nothing_even_unchecked() {
 
     // (b) Unchecked, the sandbox leaves each nothing to read: the build
     // fails, and the honest one still has full marks.
-    let (summary, said, json) = grade(false);
+    let (summary, said, json) = grade(false, &[], 1);
     for (name, _) in &class {
         let o = summary["submissions"]
             .as_array()
@@ -202,6 +219,48 @@ fn reading_outside_the_tree_gets_nothing_even_unchecked() {
     }
     assert!(!said.contains(&unique), "{said}");
     let _ = std::fs::remove_file(&in_tree);
+
+    // (c) Without the sandbox the printer reads the reference and prints
+    // it: every reference line (not in the starter) is redacted in every
+    // file written for it.
+    let (summary, said, _) = grade(false, &["--no-sandbox", "--only", "printer"], 0);
+    assert_eq!(summary["submissions"][0]["status"], "graded", "{said}");
+    let starter = tempfile::tempdir().unwrap();
+    let mut handout = xtask(&["handout", "cow", "--no-git", "--out"]);
+    handout.arg(starter.path());
+    let (done, _, stderr) = run(handout);
+    assert!(done.status.success(), "handout failed: {stderr}");
+    let given = std::fs::read_to_string(starter.path().join("labs/src/cow.rs")).unwrap();
+    let reference = std::fs::read_to_string(root().join("labs/src/cow.rs")).unwrap();
+    let telling = |l: &&str| l.chars().filter(|c| !c.is_whitespace()).count() >= 12;
+    let given: Vec<&str> = given.lines().map(str::trim).filter(telling).collect();
+    let lines: Vec<&str> = reference
+        .lines()
+        .map(str::trim)
+        .filter(telling)
+        .filter(|l| !given.contains(l))
+        .collect();
+    assert!(lines.len() > 20, "{lines:?}");
+    let out = results.join("printer");
+    let mut redacted = 0;
+    for file in files_holding(&out, "", "") {
+        let bytes = std::fs::read(&file).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for line in &lines {
+            // JSON escapes quotes and backslashes.
+            let escaped = serde_json::to_string(line).unwrap();
+            let escaped = &escaped[1..escaped.len() - 1];
+            assert!(
+                !text.contains(line) && !text.contains(escaped),
+                "{file} holds `{line}`"
+            );
+        }
+        redacted += usize::from(text.contains("[redacted: reference solution text]"));
+    }
+    assert!(
+        redacted > 0,
+        "the printer printed nothing to redact: {said}"
+    );
 }
 
 /// A word that differs between runs, so that no earlier run's output can

@@ -118,8 +118,9 @@ impl Sandbox {
             let ro = |cmd: &mut Command, flag: &str, p: &Path| {
                 cmd.arg(flag).arg(p).arg(p);
             };
-            ro(&mut cmd, "--ro-bind", &self.rustup_home);
-            ro(&mut cmd, "--ro-bind", &self.cargo_home.join("bin"));
+            // Absent where the toolchain is the system's (/usr/bin/cargo).
+            ro(&mut cmd, "--ro-bind-try", &self.rustup_home);
+            ro(&mut cmd, "--ro-bind-try", &self.cargo_home.join("bin"));
             // Crates, fetched before (the sandbox has no network).
             ro(&mut cmd, "--ro-bind-try", &self.cargo_home.join("registry"));
             ro(&mut cmd, "--ro-bind-try", &self.cargo_home.join("git"));
