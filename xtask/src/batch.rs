@@ -401,6 +401,24 @@ fn work_dir(root: &Path) -> Result<PathBuf, String> {
         })
 }
 
+#[cfg(test)]
+mod work_dir_tests {
+    use super::*;
+
+    #[test]
+    fn worker_trees_are_outside_the_tree() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dir = work_dir(&root).unwrap();
+        let root = std::fs::canonicalize(&root).unwrap();
+        assert!(!dir.starts_with(&root), "{}", dir.display());
+        assert!(dir.is_absolute());
+        // One per tree, the same each time.
+        assert_eq!(work_dir(&root).unwrap(), dir);
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(work_dir(other.path()).unwrap(), dir);
+    }
+}
+
 struct Worker<'a> {
     ctx: &'a Ctx,
     opts: &'a Options,

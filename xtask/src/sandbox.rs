@@ -15,6 +15,8 @@ use std::process::{Command, Stdio};
 /// directly, with the same clean environment.
 pub struct Sandbox {
     enabled: bool,
+    /// The bubblewrap program.
+    bwrap: PathBuf,
     rustup_home: PathBuf,
     cargo_home: PathBuf,
     /// A fake QEMU for the grader (tests), passed on when set.
@@ -42,6 +44,7 @@ impl Sandbox {
         };
         let sandbox = Sandbox {
             enabled,
+            bwrap: PathBuf::from("bwrap"),
             rustup_home: from_env("RUSTUP_HOME", ".rustup")?,
             cargo_home: from_env("CARGO_HOME", ".cargo")?,
             grader_qemu: std::env::var_os("GRADER_QEMU").map(PathBuf::from),
@@ -82,7 +85,7 @@ impl Sandbox {
     /// variables, cargo offline, `HOME` the fresh `/tmp`.
     pub fn command(&self, program: impl AsRef<OsStr>, cwd: &Path, mounts: &Mounts) -> Command {
         let mut cmd = if self.enabled {
-            let mut cmd = Command::new("bwrap");
+            let mut cmd = Command::new(&self.bwrap);
             cmd.args([
                 "--unshare-all",
                 "--die-with-parent",
@@ -176,6 +179,21 @@ mod tests {
     /// Whether bwrap works here (it needs user namespaces).
     fn sandbox() -> Option<Sandbox> {
         Sandbox::new(true).ok()
+    }
+
+    #[test]
+    fn without_bwrap_one_line_says_what_to_do() {
+        let mut sandbox = Sandbox::new(false).unwrap();
+        sandbox.enabled = true;
+        sandbox.bwrap = PathBuf::from("/nonexistent/bwrap");
+        let e = sandbox.check().unwrap_err();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(e.contains("apt-get install bubblewrap"), "{e}");
+        assert!(e.contains("--no-sandbox"), "{e}");
+        // A bwrap that fails (as where user namespaces are not allowed).
+        sandbox.bwrap = PathBuf::from("false");
+        let e = sandbox.check().unwrap_err();
+        assert!(e.starts_with("the build sandbox does not work"), "{e}");
     }
 
     #[test]
