@@ -216,6 +216,17 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
         ["build", "-q", "-p", "grader", "--bin", "grader"],
     ))?;
     std::fs::create_dir_all(&work).map_err(|e| format!("cannot make {}: {e}", work.display()))?;
+    // One batch at a time uses a lab's worker trees (and its results).
+    let lock = std::fs::File::create(work.join("lock"))
+        .map_err(|e| format!("cannot make {}: {e}", work.join("lock").display()))?;
+    if lock.try_lock().is_err() {
+        eprintln!(
+            "batch: waiting for another batch of {} from this tree to finish",
+            opts.lab
+        );
+        lock.lock()
+            .map_err(|e| format!("cannot lock {}: {e}", work.join("lock").display()))?;
+    }
     let grader_bin = work.join("grader");
     std::fs::copy(ctx.target_dir.join("debug").join("grader"), &grader_bin)
         .map_err(|e| format!("cannot copy the grader to {}: {e}", grader_bin.display()))?;
