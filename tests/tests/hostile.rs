@@ -124,6 +124,9 @@ fn reading_outside_the_tree_gets_nothing_even_unchecked() {
         }
         write(&s.join(name), "labs/src/trace.rs", &text);
     }
+    // A tree whose labs/ is the instructor's: the reference handed in.
+    std::fs::create_dir_all(s.join("linked")).unwrap();
+    std::os::unix::fs::symlink(root().join("labs"), s.join("linked/labs")).unwrap();
     let grade = |checked: bool, extra: &[&str], code: i32| {
         let json = s.join(format!("summary-{checked}.json"));
         let mut cmd = xtask(&[
@@ -155,6 +158,22 @@ fn reading_outside_the_tree_gets_nothing_even_unchecked() {
 
     // (a) The source check refuses each, naming the file and line.
     let (summary, said, _) = grade(true, &[], 1);
+    let linked = |summary: &serde_json::Value| {
+        let o = summary["submissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == "linked")
+            .unwrap_or_else(|| panic!("no linked in {summary}"))
+            .clone();
+        assert_eq!(o["status"], "refused", "{o}");
+        assert_eq!(o["score"], 0, "{o}");
+        assert!(
+            o["reason"].as_str().unwrap().contains("symbolic link"),
+            "{o}"
+        );
+    };
+    linked(&summary);
     for (name, _) in &class {
         let o = summary["submissions"]
             .as_array()
@@ -179,6 +198,7 @@ fn reading_outside_the_tree_gets_nothing_even_unchecked() {
     // (b) Unchecked, the sandbox leaves each nothing to read: the build
     // fails, and the honest one still has full marks.
     let (summary, said, json) = grade(false, &[], 1);
+    linked(&summary);
     for (name, _) in &class {
         let o = summary["submissions"]
             .as_array()

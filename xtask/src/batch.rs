@@ -639,12 +639,14 @@ impl Worker<'_> {
                 let _ = std::fs::remove_file(self.src().join(f));
             }
         }
-        if let Form::Tree(dir) = form {
-            for extra in submission::extra_files(&self.opts.lab) {
-                if let Ok(bytes) = std::fs::read(dir.join(&extra)) {
-                    taken.push((extra, bytes));
-                }
-            }
+        if let Form::Tree(_) = form {
+            // Read as the lab files are: no links out of the submission.
+            let extras = submission::extra_files(&self.opts.lab);
+            let scratch = self.tree.join("patch");
+            taken.extend(
+                submission::read_files(form, &extras, self.starter, &scratch)
+                    .map_err(|Refused(reason)| Status::Refused { reason })?,
+            );
         }
         for (file, bytes) in &taken {
             std::fs::write(self.src().join(file), bytes).map_err(|e| Status::GraderError {

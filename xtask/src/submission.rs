@@ -107,9 +107,21 @@ pub fn read_files(
             _ if flat.exists() && matches!(form, Form::Tree(_)) => flat,
             p => p,
         };
+        // A link anywhere on the way (`labs` -> the instructor's labs/)
+        // would hand in a file from outside the submission.
+        let inside = match (std::fs::canonicalize(&path), std::fs::canonicalize(&tree)) {
+            (Ok(real), Ok(top)) => real.strip_prefix(&top).ok().map(Path::to_path_buf),
+            _ => None,
+        };
+        let through_link = inside
+            .as_deref()
+            .is_some_and(|rel| Some(rel) != path.strip_prefix(&tree).ok());
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_symlink() => {
                 return Err(Refused(format!("{f} is a symbolic link")));
+            }
+            Ok(_) if through_link || (inside.is_none() && path.exists()) => {
+                return Err(Refused(format!("{f} is reached through a symbolic link")));
             }
             Ok(meta) if meta.len() > 1 << 20 => {
                 return Err(Refused(format!("{f} is larger than 1 MiB")));
@@ -403,6 +415,45 @@ mod tests {
             ),
             Ok(())
         );
+    }
+
+    #[test]
+    fn files_reached_through_a_link_are_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(outside.path().join("src")).unwrap();
+        std::fs::write(outside.path().join("src/trace.rs"), "fn f() {}").unwrap();
+        let files = ["labs/src/trace.rs".to_owned()];
+        let scratch = tempfile::tempdir().unwrap();
+        let read = |tree: &Path| {
+            read_files(
+                &Form::Tree(tree.to_path_buf()),
+                &files,
+                scratch.path(),
+                scratch.path(),
+            )
+        };
+        // A directory on the way is a link.
+        let sub = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), sub.path().join("labs")).unwrap();
+        let e = read(sub.path()).unwrap_err();
+        assert!(e.0.contains("symbolic link"), "{e:?}");
+        // The file itself is one.
+        let sub = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(sub.path().join("labs/src")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("src/trace.rs"),
+            sub.path().join("labs/src/trace.rs"),
+        )
+        .unwrap();
+        assert!(read(sub.path()).is_err());
+        // The submission's directory may be a link (Gradescope's is).
+        let real = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(real.path().join("labs/src")).unwrap();
+        std::fs::write(real.path().join("labs/src/trace.rs"), "fn g() {}").unwrap();
+        let links = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(real.path(), links.path().join("s")).unwrap();
+        let got = read(&links.path().join("s")).unwrap();
+        assert_eq!(got, vec![(files[0].clone(), b"fn g() {}".to_vec())]);
     }
 
     #[test]
