@@ -118,7 +118,9 @@ fn a_batch_grades_each_submission_on_its_own_files_only() {
         "--html",
         &html.to_string_lossy(),
     ]));
-    assert!(out.status.success(), "{stdout}{stderr}");
+    // A refused submission and failed builds: the batch says so in its
+    // exit status.
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let get = |name: &str| {
@@ -143,6 +145,36 @@ fn a_batch_grades_each_submission_on_its_own_files_only() {
         assert_eq!(o["status"], status, "{name}: {o}");
         assert_eq!(o["score"], score, "{name}: {o}");
     }
+    // A failed test's replay line grades that submission again, as printed.
+    let report_file = target_dir().join("batch/lab-trace/results/partial/report.json");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_file).unwrap()).unwrap();
+    let replay = report["labs"][0]["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|t| t["replay"].as_str())
+        .unwrap_or_else(|| panic!("no replay in {report}"))
+        .to_owned();
+    assert!(
+        replay.starts_with("cargo xtask grade --submissions ") && replay.contains("--only partial"),
+        "{replay}"
+    );
+    let mut again = std::process::Command::new("sh");
+    again.args(["-c", &replay]).current_dir(root());
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_TARGET_DIR" {
+            again.env_remove(&*key);
+        }
+    }
+    let (out, stdout, stderr) = run(again);
+    assert!(out.status.success(), "{replay}\n{stdout}{stderr}");
+    assert!(
+        stderr.contains("batch: 1 submission(s)") && stderr.contains("batch: partial: 0/"),
+        "{replay}\n{stderr}"
+    );
+
     // The reference solutions never reached a build, a report or a summary.
     // In pieces: this file is in student trees too.
     let secret = concat!("EXTRA_", "REFS");
@@ -158,16 +190,29 @@ fn a_batch_grades_each_submission_on_its_own_files_only() {
             file.display()
         );
     }
-    let batch = target_dir().join("batch/lab-trace");
+    // The worker trees are outside the repository.
+    let workers = stderr
+        .lines()
+        .find_map(|l| {
+            l.split_once("worker trees in ")?
+                .1
+                .split_once(", reports in ")
+        })
+        .map(|(w, _)| std::path::PathBuf::from(w))
+        .unwrap_or_else(|| panic!("no worker trees named in {stderr}"));
+    assert!(!workers.starts_with(root()), "{}", workers.display());
+    assert!(workers.join("worker-0/tree/labs/src/trace.rs").exists());
     let leaked = std::process::Command::new("grep")
         .args([
             "-rl",
             "--include=*.rs",
             "--include=*.log",
             "--include=*.json",
+            "--include=*.txt",
             secret,
         ])
-        .arg(&batch)
+        .arg(target_dir().join("batch/lab-trace"))
+        .arg(&workers)
         .output()
         .unwrap();
     assert!(

@@ -68,8 +68,10 @@ fn the_gradescope_bundle_grades_a_submission_as_gradescope_runs_it() {
     )
     .unwrap();
     let mut cmd = Command::new("bash");
+    // The batch's worker trees (outside the tree graded) go with the test.
     cmd.arg(source.join("run_autograder"))
-        .env("AUTOGRADER_ROOT", &ag);
+        .env("AUTOGRADER_ROOT", &ag)
+        .env("XDG_CACHE_HOME", t.path().join("cache"));
     // As on Gradescope: none of this test's cargo variables.
     for (k, _) in std::env::vars() {
         if k.starts_with("CARGO_") && k != "CARGO_HOME" {

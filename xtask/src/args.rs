@@ -40,8 +40,11 @@ commands:
   gradescope LAB [--out FILE.zip]
                              a Gradescope autograder bundle (no solution in it)
   grade LAB --submissions DIR [-j N] [--csv F] [--json F] [--html F] [--build-timeout T]
+        [--build-only] [--only NAME] [--no-sandbox]
                              grade a class: each directory (a student's tree) or .patch
-                             in DIR, only the lab's own files taken, in parallel
+                             in DIR, only the lab's own files taken, each built and run
+                             in a bubblewrap sandbox; exit status 1 if any submission
+                             was refused or did not build
 
 L is a lab (trace sysinfo pgtbl backtrace alarm lazy cow, or lab-cow …), a
 comma-separated list of labs, or all; without --lab, the base kernel.

@@ -19,7 +19,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::labs::LabSet;
+use crate::redact::Reference;
 use crate::run::{Ctx, Env};
+use crate::sandbox::{Mounts, Sandbox};
 use crate::submission::{self, Form, Refused};
 
 /// Batch options, taken out of `cargo xtask grade`'s arguments; the rest go
@@ -37,6 +39,10 @@ pub struct Options {
     pub gradescope: Option<PathBuf>,
     /// Build the submissions, do not grade them (warms the worker trees).
     pub build_only: bool,
+    /// Build and grade outside the sandbox (where bubblewrap cannot run).
+    pub no_sandbox: bool,
+    /// Grade only the submission of this name (what replay lines use).
+    pub only: Option<String>,
     /// Arguments for each submission's grader (test filters, --seed …).
     pub grader_args: Vec<String>,
 }
@@ -93,6 +99,8 @@ pub fn parse(args: &[std::ffi::OsString]) -> Result<Option<Options>, String> {
             "--html" => o.html = Some(value("--html")?.into()),
             "--gradescope" => o.gradescope = Some(value("--gradescope")?.into()),
             "--build-only" => o.build_only = true,
+            "--no-sandbox" => o.no_sandbox = true,
+            "--only" => o.only = Some(value("--only")?),
             "--junit" => {
                 return Err(
                     "--junit is for one kernel; a batch writes --csv, --json and --html".into(),
@@ -157,7 +165,16 @@ pub struct Outcome {
 }
 
 pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
-    let submissions = submission::find(&opts.dir)?;
+    let mut submissions = submission::find(&opts.dir)?;
+    if let Some(only) = &opts.only {
+        submissions.retain(|(name, _)| name == only);
+        if submissions.is_empty() {
+            return Err(format!(
+                "no submission named {only} in {}",
+                opts.dir.display()
+            ));
+        }
+    }
     if opts.gradescope.is_some() && submissions.len() != 1 {
         return Err(format!(
             "--gradescope writes one submission's results, and {} holds {}",
@@ -165,27 +182,66 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
             submissions.len()
         ));
     }
+    let sandbox = Sandbox::new(!opts.no_sandbox)?;
+    if !sandbox.enabled() {
+        eprintln!(
+            "batch: --no-sandbox: submissions are built and run without a sandbox, \
+             and can read any file you can"
+        );
+    }
     let spec = grader::spec::load(&ctx.root, &opts.lab, 0).map_err(|e| e.to_string())?;
     let max_score = u64::from(spec.points());
     let labs = LabSet::from_features(&spec.features)?;
     let files = submission::lab_files(&ctx.root, &opts.lab);
-    let work = ctx.target_dir.join("batch").join(&opts.lab);
+    let work = work_dir(&ctx.root)?.join(&opts.lab);
+    let results_dir = ctx.target_dir.join("batch").join(&opts.lab).join("results");
     eprintln!(
-        "batch: {} submission(s) of {} ({} points), {} at a time; work in {}",
+        "batch: {} submission(s) of {} ({} points), {} at a time; worker trees in {}, \
+         reports in {}",
         submissions.len(),
         opts.lab,
         max_score,
         opts.jobs,
-        work.display()
+        work.display(),
+        results_dir.display()
     );
 
-    // Trusted pieces, made once: the grader and the starter tree.
+    // Trusted pieces, made once: the grader (a copy of its own, so that
+    // the sandbox sees that file only), the starter tree, the reference
+    // lines to redact, and the machine's speed (the sandbox cannot keep
+    // the grader's cache).
+    eprintln!("batch: building the grader and cutting the starter tree");
     ctx.run(&mut ctx.cargo(
         Env::Host,
         ["build", "-q", "-p", "grader", "--bin", "grader"],
     ))?;
-    let grader_bin = ctx.target_dir.join("debug").join("grader");
+    std::fs::create_dir_all(&work).map_err(|e| format!("cannot make {}: {e}", work.display()))?;
+    // One batch at a time uses a lab's worker trees (and its results).
+    let lock = std::fs::File::create(work.join("lock"))
+        .map_err(|e| format!("cannot make {}: {e}", work.join("lock").display()))?;
+    if lock.try_lock().is_err() {
+        eprintln!(
+            "batch: waiting for another batch of {} from this tree to finish",
+            opts.lab
+        );
+        lock.lock()
+            .map_err(|e| format!("cannot lock {}: {e}", work.join("lock").display()))?;
+    }
+    let grader_bin = work.join("grader");
+    std::fs::copy(ctx.target_dir.join("debug").join("grader"), &grader_bin)
+        .map_err(|e| format!("cannot copy the grader to {}: {e}", grader_bin.display()))?;
     let starter = write_starter(ctx, &work.join("starter"))?;
+    let reference = Reference::new(&ctx.root, &starter);
+    let mut grader_args = opts.grader_args.clone();
+    if !opts.build_only
+        && !grader_args
+            .iter()
+            .any(|a| a == "--timeout-scale" || a.starts_with("--timeout-scale="))
+    {
+        let scale = grader::cli::machine_scale()?;
+        grader_args.extend(["--timeout-scale".to_owned(), scale.to_string()]);
+    }
+    let dir = std::path::absolute(&opts.dir).unwrap_or_else(|_| opts.dir.clone());
 
     let count = submissions.len();
     let queue = Mutex::new(submissions.into_iter().enumerate());
@@ -195,7 +251,8 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
     std::thread::scope(|s| {
         for w in 0..workers {
             let (queue, results, starter, failures) = (&queue, &results, &starter, &failures);
-            let (grader_bin, files, work) = (&grader_bin, &files, &work);
+            let (grader_bin, files, work, results_dir) = (&grader_bin, &files, &work, &results_dir);
+            let (sandbox, reference, grader_args, dir) = (&sandbox, &reference, &grader_args, &dir);
             s.spawn(move || {
                 let worker = Worker {
                     ctx,
@@ -205,7 +262,12 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
                     labs,
                     files,
                     grader: grader_bin,
+                    grader_args,
                     max_score,
+                    sandbox,
+                    reference,
+                    dir,
+                    number: w,
                 };
                 if let Err(e) = worker.prepare() {
                     eprintln!("batch: worker {w}: {e}");
@@ -215,7 +277,8 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
                 loop {
                     let next = queue.lock().unwrap().next();
                     let Some((i, (name, form))) = next else { break };
-                    let out = work.join("results").join(&name);
+                    let out = results_dir.join(&name);
+                    eprintln!("batch: {name}: building (worker {w})");
                     let outcome = worker.grade(&name, &form, &out);
                     eprintln!(
                         "batch: {name}: {}",
@@ -309,6 +372,64 @@ fn write_starter(ctx: &Ctx, out: &Path) -> Result<PathBuf, String> {
     Ok(out.to_path_buf())
 }
 
+/// Where a batch keeps its worker trees for `root`: outside it (a
+/// submission must not find the instructor's tree a relative path away),
+/// in the user's cache directory, else the system's temporary one; one
+/// directory per instructor tree, kept between batches (warm targets).
+fn work_dir(root: &Path) -> Result<PathBuf, String> {
+    let root = std::fs::canonicalize(root)
+        .map_err(|e| format!("cannot resolve {}: {e}", root.display()))?;
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+        .filter(|c| c.is_absolute());
+    // FNV-1a of the path: a stable name for the tree.
+    let hash = root
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+    let name = format!(
+        "{}-{hash:016x}",
+        root.file_name().unwrap_or_default().to_string_lossy()
+    );
+    let outside = |base: PathBuf| {
+        let base = std::fs::canonicalize(&base).unwrap_or(base);
+        (!base.starts_with(&root)).then(|| base.join("xv6-batch").join(&name))
+    };
+    cache
+        .and_then(outside)
+        .or_else(|| outside(std::env::temp_dir()))
+        .ok_or_else(|| {
+            format!(
+                "both the cache directory and the temporary directory are inside {}: \
+                 set XDG_CACHE_HOME to a directory outside it",
+                root.display()
+            )
+        })
+}
+
+#[cfg(test)]
+mod work_dir_tests {
+    use super::*;
+
+    #[test]
+    fn worker_trees_are_outside_the_tree() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dir = work_dir(&root).unwrap();
+        let root = std::fs::canonicalize(&root).unwrap();
+        assert!(!dir.starts_with(&root), "{}", dir.display());
+        assert!(dir.is_absolute());
+        // One per tree, the same each time.
+        assert_eq!(work_dir(&root).unwrap(), dir);
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(work_dir(other.path()).unwrap(), dir);
+    }
+}
+
 struct Worker<'a> {
     ctx: &'a Ctx,
     opts: &'a Options,
@@ -317,8 +438,18 @@ struct Worker<'a> {
     labs: LabSet,
     files: &'a [String],
     grader: &'a Path,
+    grader_args: &'a [String],
     max_score: u64,
+    sandbox: &'a Sandbox,
+    reference: &'a Reference,
+    /// The submissions directory, absolute (for replay lines).
+    dir: &'a Path,
+    number: usize,
 }
+
+/// Set to skip the source check, so that tests can show the sandbox alone
+/// stops what it refuses.
+const UNCHECKED_FOR_TESTS: &str = "XTASK_BATCH_UNCHECKED_FOR_TESTS";
 
 impl Worker<'_> {
     fn src(&self) -> PathBuf {
@@ -329,14 +460,53 @@ impl Worker<'_> {
         self.tree.join("target")
     }
 
-    /// A copy of the starter tree of its own, with its tools built (kept
+    /// What a build may see: its worker's directory, writable.
+    fn build_mounts(&self) -> Mounts<'_> {
+        Mounts {
+            writable: vec![&self.tree],
+            readable: vec![],
+        }
+    }
+
+    /// A copy of the starter tree of its own, its crates fetched (the
+    /// sandbox has no network) and its xtask built in the sandbox (kept
     /// between batches, so its target directory keeps the trusted crates).
     fn prepare(&self) -> Result<(), String> {
+        let w = self.number;
+        eprintln!(
+            "batch: worker {w}: copying the starter tree to {}",
+            self.src().display()
+        );
         copy_tree(self.starter, &self.src())?;
-        let mut cmd = self.ctx.cargo(Env::Host, ["build", "-q", "-p", "xtask"]);
-        cmd.current_dir(self.src())
+        let host = self.ctx.host()?.to_owned();
+        let mut fetch = self.ctx.cargo(
+            Env::Host,
+            [
+                "fetch",
+                "--locked",
+                "--target",
+                &host,
+                "--target",
+                crate::run::TARGET,
+            ],
+        );
+        fetch.current_dir(self.src());
+        self.ctx.run(&mut fetch)?;
+        eprintln!("batch: worker {w}: building its xtask in the sandbox (the first time: minutes)");
+        let mut cmd = self
+            .sandbox
+            .command("cargo", &self.src(), &self.build_mounts());
+        cmd.args(["build", "-q", "-p", "xtask"])
             .env("CARGO_TARGET_DIR", self.target());
-        self.ctx.run(&mut cmd)
+        let log = self.tree.join("setup.log");
+        match run_with_timeout(cmd, Duration::from_secs(3600), &log) {
+            Ok(true) => Ok(()),
+            _ => Err(format!(
+                "building xtask in its tree failed: {} (all of it in {})",
+                build_errors(&log).lines().next().unwrap_or(""),
+                log.display()
+            )),
+        }
     }
 
     /// The configuration's outputs in the worker's target directory.
@@ -351,13 +521,44 @@ impl Worker<'_> {
         let start = Instant::now();
         let _ = std::fs::remove_dir_all(out);
         let _ = std::fs::create_dir_all(out);
-        let status = match self.build(form, out) {
-            Err(status) => status,
-            Ok(()) if self.opts.build_only => Status::Graded,
-            Ok(()) => match self.run_grader(out) {
-                Ok(()) => Status::Graded,
-                Err(message) => Status::GraderError { message },
+        let scratch = self.tree.join("patch");
+        let (status, redactor) =
+            match submission::read_files(form, self.files, self.starter, &scratch) {
+                Err(Refused(reason)) => (Status::Refused { reason }, self.reference.redactor(&[])),
+                Ok(taken) => {
+                    let redactor = self
+                        .reference
+                        .redactor(&taken)
+                        .rewrite(self.grader_replay(), self.batch_replay(name));
+                    let status = match self.build(form, taken, out) {
+                        Err(status) => status,
+                        Ok(()) if self.opts.build_only => Status::Graded,
+                        Ok(()) => match self.run_grader(out) {
+                            Ok(()) => Status::Graded,
+                            Err(message) => Status::GraderError { message },
+                        },
+                    };
+                    (status, redactor)
+                }
+            };
+        // Every file written for this submission, and what the summary
+        // takes from them.
+        match redactor.dir(out) {
+            Ok(0) => {}
+            Ok(n) => eprintln!(
+                "batch: {name}: reference solution text redacted in {n} file(s) of {}",
+                out.display()
+            ),
+            Err(e) => eprintln!("batch: {name}: cannot redact {}: {e}", out.display()),
+        }
+        let status = match status {
+            Status::BuildFailed { excerpt } => Status::BuildFailed {
+                excerpt: redactor.text(&excerpt).0,
             },
+            Status::GraderError { message } => Status::GraderError {
+                message: redactor.text(&message).0,
+            },
+            other => other,
         };
         let report = (status == Status::Graded)
             .then(|| std::fs::read_to_string(out.join("report.json")).ok())
@@ -378,51 +579,88 @@ impl Worker<'_> {
         }
     }
 
-    /// Puts the student's files over the starter's and builds the kernel
-    /// and disk image (with the worker's own, trusted, xtask).
-    fn build(&self, form: &Form, out: &Path) -> Result<(), Status> {
-        let refused = |Refused(reason)| Status::Refused { reason };
-        let scratch = self.tree.join("patch");
-        let mut taken =
-            submission::read_files(form, self.files, self.starter, &scratch).map_err(refused)?;
+    /// The grader's own replay command (see [`Self::run_grader`]).
+    fn grader_replay(&self) -> String {
+        let q = |p: PathBuf| grader::grade::shell_quote(&p.to_string_lossy());
+        format!(
+            "grader --root {} --kernel {} --fs {}",
+            q(self.src()),
+            q(self.built("kernel")),
+            q(self.built("fs.img"))
+        )
+    }
+
+    /// What replays a test of submission `name`: a batch of that one,
+    /// rebuilt in a worker tree (run where the batch was).
+    fn batch_replay(&self, name: &str) -> String {
+        format!(
+            "cargo xtask grade --submissions {} --only {}{}",
+            grader::grade::shell_quote(&self.dir.to_string_lossy()),
+            grader::grade::shell_quote(name),
+            if self.sandbox.enabled() {
+                ""
+            } else {
+                " --no-sandbox"
+            }
+        )
+    }
+
+    /// Puts the student's files over a fresh copy of the starter and builds
+    /// the kernel and disk image (with the worker's own, trusted, xtask) in
+    /// the sandbox.
+    fn build(
+        &self,
+        form: &Form,
+        mut taken: Vec<(String, Vec<u8>)>,
+        out: &Path,
+    ) -> Result<(), Status> {
         if taken.is_empty() {
             return Err(Status::Refused {
                 reason: format!("none of {} is in the submission", self.files.join(", ")),
             });
         }
+        let checked = std::env::var_os(UNCHECKED_FOR_TESTS).is_none();
         for (file, bytes) in &taken {
             let text = String::from_utf8(bytes.clone()).map_err(|_| Status::Refused {
                 reason: format!("{file} is not UTF-8 text"),
             })?;
-            submission::check_source(file, &text).map_err(refused)?;
+            if checked {
+                submission::check_source(file, &text)
+                    .map_err(|Refused(reason)| Status::Refused { reason })?;
+            }
         }
-        // The starter's versions of every file first (none, for a file the
-        // starter lacks), then the student's: nothing of an earlier
+        // The trusted tree afresh (a file unchanged is not rewritten, so
+        // cargo rebuilds only what changed), without the lab files the
+        // starter lacks; then the student's: nothing of an earlier
         // submission stays.
+        copy_tree(self.starter, &self.src()).map_err(|message| Status::GraderError { message })?;
         for f in self.files {
-            let (from, to) = (self.starter.join(f), self.src().join(f));
-            if std::fs::copy(&from, &to).is_err() {
-                let _ = std::fs::remove_file(&to);
+            if !self.starter.join(f).exists() {
+                let _ = std::fs::remove_file(self.src().join(f));
             }
         }
-        if let Form::Tree(dir) = form {
-            for extra in submission::extra_files(&self.opts.lab) {
-                if let Ok(bytes) = std::fs::read(dir.join(&extra)) {
-                    taken.push((extra, bytes));
-                }
-            }
+        if let Form::Tree(_) = form {
+            // Read as the lab files are: no links out of the submission.
+            let extras = submission::extra_files(&self.opts.lab);
+            let scratch = self.tree.join("patch");
+            taken.extend(
+                submission::read_files(form, &extras, self.starter, &scratch)
+                    .map_err(|Refused(reason)| Status::Refused { reason })?,
+            );
         }
         for (file, bytes) in &taken {
             std::fs::write(self.src().join(file), bytes).map_err(|e| Status::GraderError {
                 message: format!("cannot write {file}: {e}"),
             })?;
         }
-        let mut cmd = self.ctx.cargo(Env::Host, ["xtask", "build"]);
+        let mut cmd = self
+            .sandbox
+            .command("cargo", &self.src(), &self.build_mounts());
+        cmd.args(["xtask", "build"]);
         if let Some(features) = self.labs.features() {
             cmd.args(["--lab", &features]);
         }
-        cmd.current_dir(self.src())
-            .env("CARGO_TARGET_DIR", self.target());
+        cmd.env("CARGO_TARGET_DIR", self.target());
         let log = out.join("build.log");
         match run_with_timeout(cmd, self.opts.build_timeout, &log) {
             Ok(true) => Ok(()),
@@ -433,11 +671,18 @@ impl Worker<'_> {
         }
     }
 
-    /// The trusted grader, with the trusted specs, on this build.
+    /// The trusted grader, with the trusted specs (the worker tree's copy
+    /// of the starter's), on this build, in the sandbox: QEMU runs the
+    /// student's kernel there, seeing the build read-only and writing only
+    /// the submission's results.
     fn run_grader(&self, out: &Path) -> Result<(), String> {
-        let mut cmd = Command::new(self.grader);
+        let mounts = Mounts {
+            writable: vec![out],
+            readable: vec![&self.tree, self.grader],
+        };
+        let mut cmd = self.sandbox.command(self.grader, &self.src(), &mounts);
         cmd.arg("--root")
-            .arg(&self.ctx.root)
+            .arg(self.src())
             .arg("--kernel")
             .arg(self.built("kernel"))
             .arg("--fs")
@@ -447,7 +692,7 @@ impl Worker<'_> {
             .arg(out.join("report.json"))
             .arg("--gradescope")
             .arg(out.join("results.json"))
-            .args(&self.opts.grader_args)
+            .args(self.grader_args)
             .env("CARGO_TARGET_DIR", out)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())

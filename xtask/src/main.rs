@@ -18,7 +18,9 @@ mod handout;
 mod labs;
 mod listing;
 mod qemu;
+mod redact;
 mod run;
+mod sandbox;
 mod setup;
 mod submission;
 mod usys;
@@ -107,7 +109,15 @@ impl grader::cli::Builder for Builder<'_> {
 fn grade(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
     if let Some(opts) = batch::parse(args)? {
         setup::require_qemu()?;
-        return batch::run(ctx, &opts).map(|_| ExitCode::SUCCESS);
+        // Non-zero when a submission was refused, failed to build or could
+        // not be graded: the table says which.
+        return batch::run(ctx, &opts).map(|all| {
+            if all {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        });
     }
     let status = grader::cli::run(&ctx.root, args, &mut Builder { ctx });
     Ok(ExitCode::from(u8::try_from(status).unwrap_or(1)))

@@ -107,9 +107,21 @@ pub fn read_files(
             _ if flat.exists() && matches!(form, Form::Tree(_)) => flat,
             p => p,
         };
+        // A link anywhere on the way (`labs` -> the instructor's labs/)
+        // would hand in a file from outside the submission.
+        let inside = match (std::fs::canonicalize(&path), std::fs::canonicalize(&tree)) {
+            (Ok(real), Ok(top)) => real.strip_prefix(&top).ok().map(Path::to_path_buf),
+            _ => None,
+        };
+        let through_link = inside
+            .as_deref()
+            .is_some_and(|rel| Some(rel) != path.strip_prefix(&tree).ok());
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_symlink() => {
                 return Err(Refused(format!("{f} is a symbolic link")));
+            }
+            Ok(_) if through_link || (inside.is_none() && path.exists()) => {
+                return Err(Refused(format!("{f} is reached through a symbolic link")));
             }
             Ok(meta) if meta.len() > 1 << 20 => {
                 return Err(Refused(format!("{f} is larger than 1 MiB")));
@@ -170,147 +182,130 @@ fn apply_patch(
     Ok(scratch.to_path_buf())
 }
 
-/// Refuses lab code that could read outside its tree while it is built:
-/// `include_str!`, `include_bytes!`, `include!`, `env!`, `option_env!`,
-/// `#[path]` and inline assembly (whose `.incbin` includes a file). None of
-/// them is needed in a lab file.
+/// Names that read a file or the environment while the code is compiled
+/// (`include_str!`, `env!`, inline assembly's `.incbin`, a debugger script):
+/// refused wherever they stand, since a macro can take one as an argument
+/// and `use … as` can rename it.
+const READS_AT_BUILD_TIME: [&str; 10] = [
+    "include",
+    "include_str",
+    "include_bytes",
+    "env",
+    "option_env",
+    "asm",
+    "global_asm",
+    "naked_asm",
+    "concat_idents",
+    "debugger_visualizer",
+];
+
+/// The lab files whose reference solution needs no `unsafe`: in them
+/// `unsafe` can only be a way around the lab's API.
+const SAFE_LABS: [&str; 5] = [
+    "labs/src/trace.rs",
+    "labs/src/sysinfo.rs",
+    "labs/src/pgtbl.rs",
+    "labs/src/alarm.rs",
+    "labs/src/lazy.rs",
+];
+
+/// A friendly first check of a lab file, on Rust's own tokens: refuses
+/// what could read outside the submission while it is built (the names of
+/// [`READS_AT_BUILD_TIME`], `path` in any attribute, an attribute made
+/// from a macro's argument) and `unsafe` where the lab needs none. The
+/// guarantee is the build sandbox (no file outside the worker tree is
+/// there to read); this says why before a build fails.
 pub fn check_source(file: &str, text: &str) -> Result<(), Refused> {
-    let tokens = tokens(text);
-    for (i, t) in tokens.iter().enumerate() {
-        let next = tokens.get(i + 1).map(String::as_str);
-        let refused = match t.as_str() {
-            "include_str" | "include_bytes" | "include" | "option_env" | "env"
-            | "concat_idents" => {
-                // As a macro, or named in a path (`use core::include_str as x`).
-                next == Some("!") || next == Some("as") || is_path_segment(&tokens, i)
-            }
-            "asm" | "global_asm" | "naked_asm" => next == Some("!"),
-            "path" => is_attribute(&tokens, i),
-            _ => false,
-        };
-        if refused {
-            return Err(Refused(format!(
-                "{file} uses `{t}`, which graded lab files may not (it can read files \
-                 outside the submission while it is built)"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Whether token `i` is a segment of a path (`core::include_str`).
-fn is_path_segment(tokens: &[String], i: usize) -> bool {
-    i >= 1 && tokens[i - 1] == "::"
-}
-
-/// Whether token `i` is the name of an attribute: `#[path` or `#![path`.
-fn is_attribute(tokens: &[String], i: usize) -> bool {
-    let before: Vec<&str> = tokens[..i]
+    let tokens: proc_macro2::TokenStream = text.parse().map_err(|e: proc_macro2::LexError| {
+        Refused(format!(
+            "{file}:{}: not valid Rust tokens ({e}); it would not compile",
+            e.span().start().line
+        ))
+    })?;
+    let mut found = Vec::new();
+    walk(tokens, false, SAFE_LABS.contains(&file), &mut found);
+    found.sort_by_key(|(line, _)| *line);
+    let lines: Vec<String> = found
         .iter()
-        .rev()
         .take(3)
-        .map(String::as_str)
+        .map(|(line, why)| format!("{file}:{line}: {why}"))
         .collect();
-    matches!(before.as_slice(), ["[", "#", ..] | ["[", "!", "#"])
+    match found.len() {
+        0 => Ok(()),
+        n if n > 3 => Err(Refused(format!(
+            "{} (and {} more)",
+            lines.join("; "),
+            n - 3
+        ))),
+        _ => Err(Refused(lines.join("; "))),
+    }
 }
 
-/// A rough lexer: identifiers, `::` and single punctuation characters,
-/// with comments and the contents of string and character literals left
-/// out (so that a word in a comment or a string is not taken for code).
-fn tokens(text: &str) -> Vec<String> {
-    let c: Vec<char> = text.chars().collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < c.len() {
-        let ch = c[i];
-        if ch == '/' && c.get(i + 1) == Some(&'/') {
-            while i < c.len() && c[i] != '\n' {
-                i += 1;
-            }
-        } else if ch == '/' && c.get(i + 1) == Some(&'*') {
-            let mut depth = 0;
-            while i < c.len() {
-                if c[i] == '/' && c.get(i + 1) == Some(&'*') {
-                    depth += 1;
-                    i += 2;
-                } else if c[i] == '*' && c.get(i + 1) == Some(&'/') {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
+/// Collects refused tokens of `tokens` (inside an attribute when
+/// `in_attribute`) as (line, reason).
+fn walk(
+    tokens: proc_macro2::TokenStream,
+    in_attribute: bool,
+    no_unsafe: bool,
+    found: &mut Vec<(usize, String)>,
+) {
+    use proc_macro2::{Delimiter, TokenTree};
+    let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+    for (i, t) in tokens.iter().enumerate() {
+        let line = t.span().start().line;
+        match t {
+            TokenTree::Ident(ident) => {
+                let text = ident.to_string();
+                let name = text.strip_prefix("r#").unwrap_or(&text);
+                if READS_AT_BUILD_TIME.contains(&name) {
+                    found.push((
+                        line,
+                        format!(
+                            "`{name}` may not be used in a graded lab file (it can read files \
+                             outside the submission while it is built)"
+                        ),
+                    ));
+                } else if in_attribute && name == "path" {
+                    found.push((
+                        line,
+                        "a `path` attribute may not be used in a graded lab file (it can \
+                         compile a file from outside the submission)"
+                            .to_owned(),
+                    ));
+                } else if no_unsafe && text == "unsafe" {
+                    found.push((
+                        line,
+                        "`unsafe` may not be used in this lab's file (its reference needs \
+                         none: use the lab's API)"
+                            .to_owned(),
+                    ));
                 }
             }
-        } else if ch == 'r' && matches!(c.get(i + 1), Some('"') | Some('#')) && {
-            let mut j = i + 1;
-            while c.get(j) == Some(&'#') {
-                j += 1;
+            TokenTree::Punct(p) if in_attribute && p.as_char() == '$' => found.push((
+                line,
+                "an attribute made from a macro's argument may not be used in a graded lab \
+                 file (it can hide a `path` attribute)"
+                    .to_owned(),
+            )),
+            TokenTree::Group(g) => {
+                // `#[...]` or `#![...]`: everything in the brackets is the
+                // attribute, `cfg_attr`'s arguments included.
+                let attribute = g.delimiter() == Delimiter::Bracket
+                    && match (
+                        i.checked_sub(1).map(|j| &tokens[j]),
+                        i.checked_sub(2).map(|j| &tokens[j]),
+                    ) {
+                        (Some(TokenTree::Punct(p)), _) if p.as_char() == '#' => true,
+                        (Some(TokenTree::Punct(bang)), Some(TokenTree::Punct(hash))) => {
+                            bang.as_char() == '!' && hash.as_char() == '#'
+                        }
+                        _ => false,
+                    };
+                walk(g.stream(), in_attribute || attribute, no_unsafe, found);
             }
-            c.get(j) == Some(&'"')
-        } {
-            // r"..." or r#"..."#
-            let mut j = i + 1;
-            let mut hashes = 0;
-            while c[j] == '#' {
-                hashes += 1;
-                j += 1;
-            }
-            j += 1;
-            loop {
-                if j >= c.len() {
-                    break;
-                }
-                if c[j] == '"' && (1..=hashes).all(|k| c.get(j + k) == Some(&'#')) {
-                    j += 1 + hashes;
-                    break;
-                }
-                j += 1;
-            }
-            out.push("\"\"".to_owned());
-            i = j;
-        } else if ch == '"' {
-            let mut j = i + 1;
-            while j < c.len() && c[j] != '"' {
-                if c[j] == '\\' {
-                    j += 1;
-                }
-                j += 1;
-            }
-            out.push("\"\"".to_owned());
-            i = j + 1;
-        } else if ch == '\'' {
-            // A character literal ('a', '\n', '\u{1F600}') or a lifetime.
-            if c.get(i + 1) == Some(&'\\') {
-                let mut j = i + 2;
-                while j < c.len() && c[j] != '\'' {
-                    j += 1;
-                }
-                i = j + 1;
-            } else if c.get(i + 2) == Some(&'\'') {
-                i += 3;
-            } else {
-                i += 1;
-            }
-            out.push("'".to_owned());
-        } else if ch.is_alphanumeric() || ch == '_' {
-            let start = i;
-            while i < c.len() && (c[i].is_alphanumeric() || c[i] == '_') {
-                i += 1;
-            }
-            out.push(c[start..i].iter().collect());
-        } else if ch == ':' && c.get(i + 1) == Some(&':') {
-            out.push("::".to_owned());
-            i += 2;
-        } else {
-            if !ch.is_whitespace() {
-                out.push(ch.to_string());
-            }
-            i += 1;
+            _ => {}
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -331,13 +326,19 @@ mod tests {
         for lab in crate::labs::LABS {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../labs/src/{lab}.rs"));
             let text = std::fs::read_to_string(path).unwrap();
-            assert_eq!(check_source(lab, &text), Ok(()), "{lab}");
+            let file = format!("labs/src/{lab}.rs");
+            assert_eq!(check_source(&file, &text), Ok(()), "{lab}");
         }
         // Words in comments and strings are not code.
         assert!(!refused("// include_str!(\"/etc/passwd\")\nfn f() {}"));
         assert!(!refused("fn f() -> &'static str { \"env!(HOME)\" }"));
         assert!(!refused("fn f(path: &str) -> usize { path.len() }"));
         assert!(!refused("fn f<'a>(x: &'a u8) -> char { 'x' }"));
+        assert!(!refused(
+            "fn f(environment: u8, asm_like: u8, included: u8) {}"
+        ));
+        assert!(!refused("#[derive(Clone)] struct S { path: u8 }"));
+        assert!(!refused("const B: &[u8] = br#\"include_str!(\"x\")\"#;"));
     }
 
     #[test]
@@ -355,9 +356,104 @@ mod tests {
             "core::arch::global_asm!(\".incbin \\\"/etc/passwd\\\"\");",
             "fn f() { unsafe { core::arch::asm!(\"nop\") } }",
             "macro_rules! m { ($p:expr) => { include_str!($p) } }",
+            // The ways round the old token filter (issue 15).
+            "#[cfg_attr(all(), path = \"../../labs/src/cow.rs\")] mod r; pub use r::Cow;",
+            "macro_rules! m { ($i:ident) => { $i!(\"x\") } } const S: &str = m!(include_str);",
+            "use core::arch::global_asm as ga; ga!(\".incbin \\\"/etc/passwd\\\"\");",
+            "const B: &[u8] = br#\"x\"y\"#; const S: &str = include_str!(\"/etc/passwd\");",
+            "#![debugger_visualizer(gdb_script_file = \"/etc/passwd\")]",
+            // Others of the kind.
+            "const S: &str = r#include_str!(\"/etc/passwd\");",
+            "use core::{include_bytes as b}; const S: &[u8] = b!(\"/x\");",
+            "#[doc = include_str!(\"/etc/passwd\")] pub struct S;",
+            "#[cfg_attr(all(), cfg_attr(all(), path = \"/x.rs\"))] mod r;",
+            "macro_rules! m { ($a:meta) => { #[$a] mod r; } } m!(path = \"/x.rs\");",
+            "macro_rules! m { ($($t:tt)*) => { $($t)* } } m!(#[path = \"/x.rs\"] mod r;);",
+            "const S: &str = concat!(\"a\", env!(\"HOME\"));",
+            "fn f() { core::arch::naked_asm!(\"ret\") }",
+            "const C: char = '\"'; const S: &str = include_str!(\"/x\");",
+            "/* /* nested */ */ const S: &str = include_str!(\"/x\");",
         ] {
             assert!(refused(src), "not refused: {src}");
         }
+    }
+
+    #[test]
+    fn refusals_name_the_line_and_why() {
+        let err = check_source(
+            "labs/src/cow.rs",
+            "fn f() {}\n\n#[cfg_attr(all(), path = \"x.rs\")]\nmod r;\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.0.starts_with("labs/src/cow.rs:3: a `path` attribute"),
+            "{err:?}"
+        );
+        let err = check_source("labs/src/cow.rs", "fn f() {\n  m!(include_str)\n}").unwrap_err();
+        assert!(
+            err.0.starts_with("labs/src/cow.rs:2: `include_str`"),
+            "{err:?}"
+        );
+        assert!(!err.0.contains('\n'), "one line: {err:?}");
+        let err = check_source("labs/src/cow.rs", "fn f( {").unwrap_err();
+        assert!(err.0.contains("not valid Rust tokens"), "{err:?}");
+    }
+
+    #[test]
+    fn unsafe_only_where_the_lab_needs_it() {
+        let src = "fn f(p: *const u8) -> u8 { unsafe { *p } }";
+        for lab in SAFE_LABS {
+            assert!(check_source(lab, src).is_err(), "{lab}");
+        }
+        assert_eq!(check_source("labs/src/cow.rs", src), Ok(()));
+        assert_eq!(check_source("labs/src/backtrace.rs", src), Ok(()));
+        // A word in a string or a comment is not the keyword.
+        assert_eq!(
+            check_source(
+                "labs/src/trace.rs",
+                "// unsafe\nconst S: &str = \"unsafe\";"
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn files_reached_through_a_link_are_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(outside.path().join("src")).unwrap();
+        std::fs::write(outside.path().join("src/trace.rs"), "fn f() {}").unwrap();
+        let files = ["labs/src/trace.rs".to_owned()];
+        let scratch = tempfile::tempdir().unwrap();
+        let read = |tree: &Path| {
+            read_files(
+                &Form::Tree(tree.to_path_buf()),
+                &files,
+                scratch.path(),
+                scratch.path(),
+            )
+        };
+        // A directory on the way is a link.
+        let sub = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), sub.path().join("labs")).unwrap();
+        let e = read(sub.path()).unwrap_err();
+        assert!(e.0.contains("symbolic link"), "{e:?}");
+        // The file itself is one.
+        let sub = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(sub.path().join("labs/src")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("src/trace.rs"),
+            sub.path().join("labs/src/trace.rs"),
+        )
+        .unwrap();
+        assert!(read(sub.path()).is_err());
+        // The submission's directory may be a link (Gradescope's is).
+        let real = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(real.path().join("labs/src")).unwrap();
+        std::fs::write(real.path().join("labs/src/trace.rs"), "fn g() {}").unwrap();
+        let links = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(real.path(), links.path().join("s")).unwrap();
+        let got = read(&links.path().join("s")).unwrap();
+        assert_eq!(got, vec![(files[0].clone(), b"fn g() {}".to_vec())]);
     }
 
     #[test]
