@@ -98,6 +98,14 @@ impl grader::cli::Builder for Builder<'_> {
     fn command(&self) -> String {
         "cargo xtask grade".to_owned()
     }
+
+    fn usage_name(&self) -> String {
+        "cargo xtask grade".to_owned()
+    }
+
+    fn extra_help(&self) -> String {
+        args::GRADE_HELP.to_owned()
+    }
 }
 
 /// Runs the grader, which reads its own arguments, checks for QEMU (a
