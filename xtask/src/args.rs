@@ -42,6 +42,9 @@ commands:
   grade LAB --submissions DIR [-j N] [--csv F] [--json F] [--html F] [--build-timeout T]
                              grade a class: each directory (a student's tree) or .patch
                              in DIR, only the lab's own files taken, in parallel
+                             (`cargo xtask grade --help` lists every option)
+  verify-starter [DIR]       a student tree's test files (specs, test programs, grader,
+                             xtask …) are the starter's, as handout recorded them
 
 L is a lab (trace sysinfo pgtbl backtrace alarm lazy cow, or lab-cow …), a
 comma-separated list of labs, or all; without --lab, the base kernel.
@@ -118,6 +121,9 @@ pub enum Command {
     Gradescope {
         args: Vec<OsString>,
     },
+    VerifyStarter {
+        args: Vec<OsString>,
+    },
 }
 
 /// Parses the arguments after `cargo xtask`. The error is one line.
@@ -187,12 +193,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             }
             return Ok(Command::Bench(o));
         }
-        "handout" | "check-starters" | "handin" | "gradescope" => {
+        "handout" | "check-starters" | "handin" | "gradescope" | "verify-starter" => {
             let args = p.raw_args().map_err(|e| e.to_string())?.collect();
             return Ok(match sub.as_str() {
                 "handout" => Command::Handout { args },
                 "handin" => Command::Handin { args },
                 "gradescope" => Command::Gradescope { args },
+                "verify-starter" => Command::VerifyStarter { args },
                 _ => Command::CheckStarters { args },
             });
         }

@@ -21,6 +21,7 @@ mod run;
 mod setup;
 mod submission;
 mod usys;
+mod verify;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -73,6 +74,7 @@ fn main() -> ExitCode {
         Command::CheckStarters { args } => check_starters::command(&ctx, &args),
         Command::Handin { args } => handin::command(&ctx, &args),
         Command::Gradescope { args } => gradescope::command(&ctx, &args),
+        Command::VerifyStarter { args } => verify::command(&ctx, &args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("xtask: {e}");
