@@ -145,7 +145,8 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
         }
         job_of.push(of_run);
     }
-    let order = run_order(&jobs, settings.jobs);
+    let timeouts: Vec<Duration> = jobs.iter().map(|j| j.timeout).collect();
+    let order = run_order(&timeouts, settings.jobs);
 
     let mut printer = Printer {
         labs,
@@ -324,9 +325,9 @@ fn finish(job: &Job, transcript: io::Result<Transcript>, settings: &Settings) ->
 /// workers, so that one worker takes the short runs from the start), and
 /// the rest shortest first: a long run that started last would make the
 /// whole grading longer.
-fn run_order(jobs: &[Job], workers: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..jobs.len()).collect();
-    order.sort_by_key(|&j| jobs[j].timeout);
+fn run_order(timeouts: &[Duration], workers: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..timeouts.len()).collect();
+    order.sort_by_key(|&j| timeouts[j]);
     let long = workers.saturating_sub(1).min(order.len());
     let mut first: Vec<usize> = order.split_off(order.len() - long);
     first.reverse();
@@ -795,5 +796,28 @@ impl Progress {
             eprint!("\r\x1b[K");
             self.drawn = false;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_start_short_first_alone_and_long_first_with_others() {
+        let secs = |v: &[u64]| {
+            v.iter()
+                .map(|&s| Duration::from_secs(s))
+                .collect::<Vec<_>>()
+        };
+        let t = secs(&[600, 60, 180, 1, 30]);
+        assert_eq!(run_order(&t, 1), [3, 4, 1, 2, 0]);
+        // Two workers: usertests starts at once, the other takes the rest
+        // shortest first.
+        assert_eq!(run_order(&t, 2), [0, 3, 4, 1, 2]);
+        assert_eq!(run_order(&t, 3), [0, 2, 3, 4, 1]);
+        // More workers than runs: all start, longest first.
+        assert_eq!(run_order(&t, 9), [0, 2, 1, 4, 3]);
+        assert_eq!(run_order(&[], 4), Vec::<usize>::new());
     }
 }
