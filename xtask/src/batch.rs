@@ -839,7 +839,12 @@ impl<'a> Summary<'a> {
                     .map_or(String::new(), |(m, n)| format!("{m} ({n})"))
             );
         }
-        if let Some(dir) = self.outcomes.first().and_then(|o| o.out.parent()) {
+        if let Some(dir) = self
+            .outcomes
+            .first()
+            .and_then(|o| o.out.parent())
+            .filter(|d| !d.as_os_str().is_empty())
+        {
             s += &format!(
                 "\neach submission's report and console logs: {}/<submission>/\n",
                 dir.display()
