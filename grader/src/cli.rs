@@ -34,15 +34,31 @@ pub trait Builder {
     fn command(&self) -> String {
         "grader".to_owned()
     }
+
+    /// The program's name in the usage lines of `--help`.
+    fn usage_name(&self) -> String {
+        "grader".to_owned()
+    }
+
+    /// More of `--help`: options this front end takes itself.
+    fn extra_help(&self) -> String {
+        String::new()
+    }
 }
 
-pub const HELP: &str = "\
+/// `--help`, for a program run as `name` (`grader`, `cargo xtask grade`).
+pub fn help(name: &str) -> String {
+    HELP.replace("{name}", name)
+        .replace("{boot}", &format!("{}s", grade::BOOT_TIMEOUT.as_secs()))
+}
+
+const HELP: &str = "\
 Grades labs: boots the kernel in QEMU, types each spec's commands at the
 shell, checks the console and prints a score (specs: labs/<lab>.toml).
 
-Usage: grader [OPTIONS] <LAB>... [TEST]...
-       grader [OPTIONS] --all [TEST]...
-       grader --list [LAB]...
+Usage: {name} [OPTIONS] <LAB>... [TEST]...
+       {name} [OPTIONS] --all [TEST]...
+       {name} --list [LAB]...
 
 A LAB is a spec's name (lab-cow) or the path of a spec file (x/lab-new.toml).
 Words that name no lab select tests: only tests whose name contains one of
@@ -71,10 +87,16 @@ Options:
   --gradescope FILE      Gradescope results.json
   -h, --help             this help
 
+Runs start shortest first (one at a time) or longest first (several at
+once); a result the report cannot show yet (a test before it waits for its
+run) is shown on the terminal when it is known. A kernel that prints no
+shell prompt within {boot} of boot (times the timeout scale) is TIMEOUT, and
+its runs not yet started are not run.
+
 Console logs: <target>/grade/<lab>/<run>.log (the latest grader's; each
 grader's own are in <target>/grade/runs/), <target> being $CARGO_TARGET_DIR
-or target/. Exit status: 0 full marks, 1 below, 2 a usage or spec error or a
-missing tool.";
+or target/. A flooded console keeps its first and last 512 KiB. Exit status:
+0 full marks, 1 below, 2 a usage or spec error or a missing tool.";
 
 /// Runs the grader with command-line `args` (without the program name),
 /// specs found under `root/labs/`. Returns the process exit status:
@@ -205,7 +227,7 @@ fn load_lab(root: &Path, word: &str, seed: u64) -> Result<Spec, String> {
 
 fn grade_labs(root: &Path, args: &[OsString], builder: &mut dyn Builder) -> Result<i32, String> {
     let Some(mut o) = parse_args(args)? else {
-        println!("{HELP}");
+        println!("{}{}", help(&builder.usage_name()), builder.extra_help());
         return Ok(0);
     };
     if o.jobs == Some(0) {
@@ -329,6 +351,7 @@ fn grade_labs(root: &Path, args: &[OsString], builder: &mut dyn Builder) -> Resu
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         timeout_scale,
+        boot_timeout: grade::BOOT_TIMEOUT.mul_f64(timeout_scale),
         cpus: o.cpus,
         logs,
         latest: Some(grade_dir),
@@ -336,6 +359,9 @@ fn grade_labs(root: &Path, args: &[OsString], builder: &mut dyn Builder) -> Resu
         replay_options,
         root: root.to_owned(),
         progress: std::io::stderr().is_terminal(),
+        // GRADER_EARLY=1: as on a terminal (for tests of what it shows).
+        early: std::io::stderr().is_terminal()
+            || std::env::var_os("GRADER_EARLY").is_some_and(|v| v == "1"),
     };
     let mut out: Box<dyn Write> = if json_to_stdout {
         Box::new(anstream::stderr())

@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{Mutex, PoisonError, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,10 @@ pub struct Settings {
     pub qemu: OsString,
     pub jobs: usize,
     pub timeout_scale: f64,
+    /// A run whose kernel shows no shell prompt this long after boot ends
+    /// TIMEOUT, and that kernel's runs not yet started are not run
+    /// (already scaled; see [`BOOT_TIMEOUT`]).
+    pub boot_timeout: Duration,
     /// Overrides every spec's `cpus`.
     pub cpus: Option<u32>,
     /// Console logs go to `<logs>/<lab>/<run-id>.log`: a directory of this
@@ -48,7 +52,14 @@ pub struct Settings {
     pub root: PathBuf,
     /// Draw a progress line on stderr.
     pub progress: bool,
+    /// Show on stderr a test's result as soon as it is known, when tests
+    /// before it in the report still wait for their runs.
+    pub early: bool,
 }
+
+/// How long a kernel may take to print its first shell prompt, before
+/// `--timeout-scale`: a working one takes a second or two.
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Graded {
     pub labs: Vec<LabReport>,
@@ -61,6 +72,9 @@ pub struct Graded {
 /// One QEMU boot to do.
 struct Job<'a> {
     run: usize,
+    /// The kernel it boots: once one run of it did not boot, the others
+    /// are not run.
+    kernel: &'a Path,
     args: Vec<OsString>,
     timeout: Duration,
     spec: &'a Spec,
@@ -73,12 +87,17 @@ struct RunResult {
     timeout: Duration,
     seconds: f64,
     log: Option<String>,
+    /// Not run: an earlier run of the kernel showed no prompt within this
+    /// boot timeout.
+    not_booted: Option<Duration>,
 }
 
 enum Event {
     Started(usize),
     Progress(usize, usize),
     Finished(usize, io::Result<Transcript>),
+    /// Not run: its kernel did not boot in an earlier run.
+    Skipped(usize),
 }
 
 /// The timeout of run `run` of `spec`: its own or the spec's, raised by
@@ -117,6 +136,7 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
                 let cpus = settings.cpus.unwrap_or(spec.cpus);
                 jobs.push(Job {
                     run,
+                    kernel: &built.kernel,
                     args: qemu::graded_args(&built.kernel, &built.fs_img, cpus),
                     timeout: run_timeout(spec, run, settings.timeout_scale),
                     spec,
@@ -125,9 +145,8 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
         }
         job_of.push(of_run);
     }
-    // Longest first, so a long usertests run does not start last.
-    let mut order: Vec<usize> = (0..jobs.len()).collect();
-    order.sort_by_key(|&j| std::cmp::Reverse(jobs[j].timeout));
+    let timeouts: Vec<Duration> = jobs.iter().map(|j| j.timeout).collect();
+    let order = run_order(&timeouts, settings.jobs);
 
     let mut printer = Printer {
         labs,
@@ -142,6 +161,7 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
             })
             .collect(),
         reports: Vec::new(),
+        early: settings.early,
         replay: (&settings.replay, &settings.replay_options),
         lab_open: false,
         test: 0,
@@ -157,15 +177,22 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
     let mut qemu_error = None;
 
     let next = AtomicUsize::new(0);
+    // Kernels that showed no prompt within the boot timeout.
+    let unbootable: Mutex<Vec<&Path>> = Mutex::new(Vec::new());
     thread::scope(|scope| -> io::Result<()> {
         let (tx, rx) = mpsc::channel();
         for _ in 0..settings.jobs.min(jobs.len()) {
             let tx = tx.clone();
-            let (next, order, jobs) = (&next, &order, &jobs);
+            let (next, order, jobs, unbootable) = (&next, &order, &jobs, &unbootable);
             scope.spawn(move || {
                 while let Some(&j) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let job = &jobs[j];
                     let run = &job.spec.runs[job.run];
+                    let lock = || unbootable.lock().unwrap_or_else(PoisonError::into_inner);
+                    if lock().contains(&job.kernel) {
+                        let _ = tx.send(Event::Skipped(j));
+                        continue;
+                    }
                     let _ = tx.send(Event::Started(j));
                     let session = Session {
                         qemu: &settings.qemu,
@@ -174,9 +201,15 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
                         until: run.until.as_ref(),
                         timeout: job.timeout,
                     };
-                    let transcript = qemu::run_session(&session, &mut |ok| {
-                        let _ = tx.send(Event::Progress(j, ok));
-                    });
+                    let transcript =
+                        qemu::run_session_booting(&session, settings.boot_timeout, &mut |ok| {
+                            let _ = tx.send(Event::Progress(j, ok));
+                        });
+                    if let Ok(t) = &transcript
+                        && matches!(t.end, End::BootTimeout { .. })
+                    {
+                        lock().push(job.kernel);
+                    }
                     let _ = tx.send(Event::Finished(j, transcript));
                 }
             });
@@ -209,6 +242,19 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
                     }
                     results[j] = Some(result);
                     printer.advance(&results, out).map_err(stop)?;
+                    printer.early(&results, j);
+                }
+                Ok(Event::Skipped(j)) => {
+                    printer.progress.done += 1;
+                    results[j] = Some(RunResult {
+                        console: Ok((String::new(), End::Finished)),
+                        timeout: jobs[j].timeout,
+                        seconds: 0.0,
+                        log: None,
+                        not_booted: Some(settings.boot_timeout),
+                    });
+                    printer.advance(&results, out).map_err(stop)?;
+                    printer.early(&results, j);
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -238,6 +284,7 @@ fn finish(job: &Job, transcript: io::Result<Transcript>, settings: &Settings) ->
                 timeout: job.timeout,
                 seconds: 0.0,
                 log: None,
+                not_booted: None,
             };
         }
     };
@@ -268,7 +315,24 @@ fn finish(job: &Job, transcript: io::Result<Transcript>, settings: &Settings) ->
         timeout: job.timeout,
         seconds: transcript.elapsed.as_secs_f64(),
         log,
+        not_booted: None,
     }
+}
+
+/// The order runs start in. One at a time, shortest first: the quick
+/// tests' results come in seconds, not after a long usertests run. With
+/// several at once, the longest start first (one fewer than there are
+/// workers, so that one worker takes the short runs from the start), and
+/// the rest shortest first: a long run that started last would make the
+/// whole grading longer.
+fn run_order(timeouts: &[Duration], workers: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..timeouts.len()).collect();
+    order.sort_by_key(|&j| timeouts[j]);
+    let long = workers.saturating_sub(1).min(order.len());
+    let mut first: Vec<usize> = order.split_off(order.len() - long);
+    first.reverse();
+    first.extend(order);
+    first
 }
 
 /// How many graders' log directories are kept (with any younger than
@@ -408,6 +472,8 @@ struct Printer<'a> {
     symbols: Vec<Option<KernelSymbols>>,
     /// Printed labs; the last is still being printed while `lab_open`.
     reports: Vec<LabReport>,
+    /// [`Settings::early`].
+    early: bool,
     /// [`Settings::replay`] and [`Settings::replay_options`].
     replay: (&'a str, &'a str),
     lab_open: bool,
@@ -417,6 +483,42 @@ struct Printer<'a> {
 }
 
 impl Printer<'_> {
+    /// Shows on stderr, with the progress line, the results of job `j`'s
+    /// tests that the report cannot print yet (a test before them waits
+    /// for its run): a student sees a quick test's result at once.
+    fn early(&mut self, results: &[Option<RunResult>], j: usize) {
+        if !self.early {
+            return;
+        }
+        let Some(result) = &results[j] else { return };
+        let mut lines = Vec::new();
+        for (l, lab) in self.labs.iter().enumerate() {
+            let printed_all =
+                l + 1 < self.reports.len() || (l + 1 == self.reports.len() && !self.lab_open);
+            if printed_all {
+                continue;
+            }
+            let Some(symbols) = self.symbols[l].as_ref() else {
+                continue;
+            };
+            for (t, test) in lab.spec.tests.iter().enumerate() {
+                let printed = l + 1 == self.reports.len() && t < self.test;
+                if printed || self.job_of[l][test.run] != Some(j) {
+                    continue;
+                }
+                let report = judge(test, result, symbols);
+                report::write_early(&mut lines, &lab.spec.name, &report)
+                    .expect("writing to memory cannot fail");
+            }
+        }
+        if !lines.is_empty() {
+            self.progress.clear();
+            let mut err = anstream::stderr();
+            let _ = err.write_all(&lines);
+            let _ = err.flush();
+        }
+    }
+
     fn advance(&mut self, results: &[Option<RunResult>], out: &mut dyn Write) -> io::Result<()> {
         let named = self.labs.len() > 1;
         let mut printed = false;
@@ -532,9 +634,17 @@ fn judge_leaf(
     symbols: &dyn Symbolize,
     seconds: Option<f64>,
 ) -> TestReport {
-    let (outcome, context) = match &run.console {
-        Err(e) => (Outcome::Fail, vec![e.clone()]),
-        Ok((text, end)) => verdict(test, text, end, run.timeout, symbols),
+    let (outcome, context) = match (&run.console, run.not_booted) {
+        (_, Some(boot)) => (
+            Outcome::Timeout,
+            vec![format!(
+                "not run: the kernel did not boot in an earlier run \
+                 (no shell prompt within {:.0}s of boot)",
+                boot.as_secs_f64()
+            )],
+        ),
+        (Err(e), None) => (Outcome::Fail, vec![e.clone()]),
+        (Ok((text, end)), None) => verdict(test, text, end, run.timeout, symbols),
     };
     TestReport {
         name: test.name.clone(),
@@ -581,6 +691,12 @@ pub fn verdict(
             (Outcome::Fail, console.merge(failures))
         };
     }
+    // Before the shell no command ran: nothing a test needs appeared.
+    if matches!(end, End::BootTimeout { .. }) {
+        let (outcome, mut context) = ended_early(end, &console, timeout);
+        context.extend(console.tail());
+        return (outcome, console.merge(context));
+    }
     // Cut short: what had appeared still counts, an absence proves nothing.
     if passed && test.checks.iter().all(Check::holds_on_partial_output) {
         return (Outcome::Pass, Vec::new());
@@ -603,6 +719,14 @@ fn ended_early(end: &End, console: &Console, timeout: Duration) -> (Outcome, Vec
             vec![format!(
                 "timed out after {:.1}s waiting for {waiting_for}",
                 timeout.as_secs_f64()
+            )],
+        ),
+        End::BootTimeout { after } => (
+            Outcome::Timeout,
+            vec![format!(
+                "no shell prompt within {:.0}s of boot: the kernel hangs or is stuck before \
+                 its shell (its other runs are not waited for)",
+                after.as_secs_f64()
             )],
         ),
         End::Panic { line } => {
@@ -672,5 +796,28 @@ impl Progress {
             eprint!("\r\x1b[K");
             self.drawn = false;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_start_short_first_alone_and_long_first_with_others() {
+        let secs = |v: &[u64]| {
+            v.iter()
+                .map(|&s| Duration::from_secs(s))
+                .collect::<Vec<_>>()
+        };
+        let t = secs(&[600, 60, 180, 1, 30]);
+        assert_eq!(run_order(&t, 1), [3, 4, 1, 2, 0]);
+        // Two workers: usertests starts at once, the other takes the rest
+        // shortest first.
+        assert_eq!(run_order(&t, 2), [0, 3, 4, 1, 2]);
+        assert_eq!(run_order(&t, 3), [0, 2, 3, 4, 1]);
+        // More workers than runs: all start, longest first.
+        assert_eq!(run_order(&t, 9), [0, 2, 1, 4, 3]);
+        assert_eq!(run_order(&[], 4), Vec::<usize>::new());
     }
 }

@@ -170,6 +170,8 @@ pub enum End {
     Exited { status: String, stderr: String },
     /// The console passed [`OUTPUT_LIMIT`] bytes, `printed` in all.
     OutputLimit { printed: usize },
+    /// No shell prompt appeared within the boot timeout, `after` this long.
+    BootTimeout { after: Duration },
 }
 
 /// A finished run: the console as printed and how it ended.
@@ -243,7 +245,14 @@ impl Kept {
         self.head.len() + self.dropped + self.tail.len()
     }
 
-    fn into_bytes(self) -> Vec<u8> {
+    fn into_bytes(mut self) -> Vec<u8> {
+        // `push` lets the tail grow to twice its size between cuts: cut it
+        // to size here, so a log keeps what [`KEEP_TAIL`] says.
+        if self.tail.len() > KEEP_TAIL {
+            let cut = self.tail.len() - KEEP_TAIL;
+            self.tail.drain(..cut);
+            self.dropped += cut;
+        }
         let mut out = self.head;
         if self.dropped > 0 {
             out.extend_from_slice(
@@ -285,6 +294,8 @@ pub struct Shell<'a> {
     panic_open: bool,
     ok_lines: usize,
     limit_hit: bool,
+    /// A prompt has appeared: the kernel booted to its shell.
+    prompted: bool,
 }
 
 impl<'a> Shell<'a> {
@@ -304,6 +315,7 @@ impl<'a> Shell<'a> {
             panic_open: false,
             ok_lines: 0,
             limit_hit: false,
+            prompted: false,
         }
     }
 
@@ -397,6 +409,7 @@ impl<'a> Shell<'a> {
     }
 
     fn prompt(&mut self) -> Step {
+        self.prompted = true;
         match self.commands.get(self.typed) {
             Some(command) => {
                 self.typed += 1;
@@ -421,6 +434,11 @@ impl<'a> Shell<'a> {
                 self.commands[k - 1]
             ),
         }
+    }
+
+    /// Whether a shell prompt has appeared since boot.
+    pub fn prompted(&self) -> bool {
+        self.prompted
     }
 
     /// Lines so far that report a test OK (usertests' progress).
@@ -572,6 +590,17 @@ fn forward(mut from: impl Read + Send + 'static) -> Receiver<Vec<u8>> {
 /// gone when this returns. `progress` gets the count of OK lines whenever it
 /// grows. Errors only if QEMU cannot be started.
 pub fn run_session(session: &Session, progress: &mut dyn FnMut(usize)) -> io::Result<Transcript> {
+    run_session_booting(session, session.timeout, progress)
+}
+
+/// [`run_session`], ending the run as [`End::BootTimeout`] when no shell
+/// prompt appears within `boot` (when that is shorter than the timeout): a
+/// kernel that hangs before its shell costs that, not the run's timeout.
+pub fn run_session_booting(
+    session: &Session,
+    boot: Duration,
+    progress: &mut dyn FnMut(usize),
+) -> io::Result<Transcript> {
     let mut command = Command::new(session.qemu);
     command
         .args(session.args)
@@ -584,6 +613,7 @@ pub fn run_session(session: &Session, progress: &mut dyn FnMut(usize)) -> io::Re
     let chunks = forward(qemu.child.stdout.take().expect("stdout is piped"));
     let errors = forward(qemu.child.stderr.take().expect("stderr is piped"));
     let deadline = start + session.timeout;
+    let boot_deadline = (boot < session.timeout).then(|| start + boot);
     let mut shell = Shell::new(session.commands, session.until);
     let mut panicked_at: Option<Instant> = None;
     // When the whole panic line was in: the backtrace's grace starts then.
@@ -593,10 +623,12 @@ pub fn run_session(session: &Session, progress: &mut dyn FnMut(usize)) -> io::Re
         if panic_line_at.is_none() && shell.panic_line_complete() {
             panic_line_at = Some(Instant::now());
         }
-        let limit = match (panic_line_at, panicked_at) {
-            (Some(t), _) => t + PANIC_GRACE,
-            (None, Some(t)) => t + PANIC_LINE_WAIT,
-            (None, None) => deadline,
+        let booting = boot_deadline.filter(|_| !shell.prompted());
+        let limit = match (panic_line_at, panicked_at, booting) {
+            (Some(t), _, _) => t + PANIC_GRACE,
+            (None, Some(t), _) => t + PANIC_LINE_WAIT,
+            (None, None, Some(t)) => t,
+            (None, None, None) => deadline,
         };
         let now = Instant::now();
         if now >= limit {
@@ -604,6 +636,7 @@ pub fn run_session(session: &Session, progress: &mut dyn FnMut(usize)) -> io::Re
                 Some(line) => End::Panic {
                     line: line.to_owned(),
                 },
+                None if booting.is_some() => End::BootTimeout { after: boot },
                 None => End::Timeout {
                     waiting_for: shell.waiting_for(),
                 },
@@ -772,11 +805,7 @@ mod tests {
         sh.feed(b"the end\n");
         let printed = sh.printed();
         let out = sh.into_output();
-        assert!(
-            out.len() <= KEEP_HEAD + 2 * KEEP_TAIL + 200,
-            "{}",
-            out.len()
-        );
+        assert!(out.len() <= KEEP_HEAD + KEEP_TAIL + 100, "{}", out.len());
         let text = String::from_utf8_lossy(&out);
         assert!(text.starts_with("boot\n$ flood\nxxx"));
         assert!(text.ends_with("xxx\nthe end\n"));

@@ -181,6 +181,29 @@ fn write_leaf(out: &mut dyn Write, test: &TestReport, indent: &str) -> io::Resul
     Ok(())
 }
 
+/// One line per scored test, for a result shown before its turn in the
+/// report: `lab-cow: simple: OK (1.2s) (details in the report)`.
+pub fn write_early(out: &mut dyn Write, lab: &str, test: &TestReport) -> io::Result<()> {
+    for leaf in test.leaves() {
+        let style = leaf.outcome.style();
+        writeln!(
+            out,
+            "{lab}: {}: {}{}{}{}{}",
+            leaf.name,
+            style.render(),
+            leaf.outcome.label(),
+            style.render_reset(),
+            seconds(leaf.seconds.or(test.seconds)),
+            if leaf.outcome == Outcome::Pass {
+                ""
+            } else {
+                " (details in the report)"
+            }
+        )?;
+    }
+    Ok(())
+}
+
 /// gradelib shows a time only when it is worth a glance.
 fn seconds(s: Option<f64>) -> String {
     match s {

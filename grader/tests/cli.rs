@@ -890,6 +890,92 @@ fn a_flood_ends_with_the_output_limit_in_bounded_memory() {
     assert!(out.contains("the console passed 4 MiB"), "{out}");
     assert!(peak > 0, "never read the grader's memory");
     assert!(peak < 48 * 1024, "the grader peaked at {} MiB", peak / 1024);
-    let log = std::fs::metadata(tree.path("out/grade/demo/stats.log")).unwrap();
-    assert!(log.len() < 2 << 20, "{}", log.len());
+    // The log keeps the first and the last 512 KiB, and a line between
+    // them saying how much was not kept.
+    let log = std::fs::read(tree.path("out/grade/demo/stats.log")).unwrap();
+    let marker =
+        regex::bytes::Regex::new(r"\n\[grader: (\d+) bytes of console output not kept here\]\n")
+            .unwrap();
+    let m = marker.find(&log).expect("a line for what was not kept");
+    assert_eq!(m.start(), 512 << 10, "the head kept");
+    assert_eq!(log.len() - m.end(), 512 << 10, "the tail kept");
+    assert!(log.starts_with(b"booting\ninit: starting sh\n$ stats\n"));
+    let tail = String::from_utf8_lossy(&log[m.end()..]);
+    assert!(
+        tail.lines()
+            .all(|l| "a kernel that prints and prints and prints".contains(l)),
+        "the tail is the flood's end"
+    );
+}
+
+#[test]
+fn a_kernel_that_never_reaches_its_shell_costs_the_boot_timeout_once() {
+    // Two runs of 100 s; at --timeout-scale 0.1 their timeouts are 10 s and
+    // the boot timeout 3 s. The first run ends at 3 s, the second is not run.
+    let spec = DEMO.replace("timeout = \"10s\"", "timeout = \"100s\"");
+    let tree = Tree::new(&[("demo", &spec)], "booting\n@@ hang\n");
+    let start = Instant::now();
+    let o = tree.grade(&["demo", "--seed", "1", "--timeout-scale", "0.1", "-j", "1"]);
+    let took = start.elapsed();
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    for test in ["echo", "random", "stats: copyin", "stats: copyinstr"] {
+        assert!(out.contains(&format!("{test}: TIMEOUT")), "{test}: {out}");
+    }
+    assert!(out.contains("no shell prompt within 3s of boot"), "{out}");
+    assert!(
+        out.contains(
+            "not run: the kernel did not boot in an earlier run (no shell prompt within 3s of boot)"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("   1 | booting"), "the console shown: {out}");
+    assert!(out.ends_with("Score: 0/12\n"), "{out}");
+    // 3 s and a little more on a busy machine; 10 s would be the run's
+    // timeout, 20 s both runs'.
+    assert!(took < Duration::from_secs(9), "took {took:?}");
+    // Several at once: each started run ends at its boot timeout.
+    let start = Instant::now();
+    let o = tree.grade(&["demo", "--seed", "1", "--timeout-scale", "0.1", "-j", "2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("no shell prompt within 3s of boot"));
+    assert!(
+        start.elapsed() < Duration::from_secs(9),
+        "took {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn one_at_a_time_the_short_runs_go_first_and_show_their_results_at_once() {
+    // The spec's first run is long (it sleeps 3 s), its second is quick.
+    let spec = DEMO.replace("id = \"shell\"", "id = \"shell\"\ntimeout = \"30s\"");
+    let session = demo_session(1)
+        .replace("hello\n$", "hello\n@@ sleep 3\n$")
+        .replace("copyinstr: 3", "copyinstr: none");
+    let tree = Tree::new(&[("demo", &spec)], &session);
+    let o = tree
+        .command(tree.dir.path(), &["demo", "--seed", "1", "-j", "1"])
+        .env("GRADER_EARLY", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let (out, err) = (stdout(&o), stderr(&o));
+    // The quick run's results were shown while the long run went on …
+    assert!(err.contains("demo: stats: copyin: OK"), "{err}");
+    assert!(
+        err.contains("demo: stats: copyinstr: FAIL (details in the report)"),
+        "{err}"
+    );
+    // … and the report keeps the spec's order.
+    let echo = out.find("echo: OK").expect("echo in the report");
+    let copyin = out.find("stats: copyin: OK").expect("copyin in the report");
+    assert!(echo < copyin, "{out}");
+    // The long run started last: its log is the newer.
+    let modified = |run: &str| {
+        std::fs::metadata(tree.path(&format!("out/grade/demo/{run}.log")))
+            .and_then(|m| m.modified())
+            .unwrap()
+    };
+    assert!(modified("stats") < modified("shell"));
 }

@@ -138,6 +138,71 @@ fn a_student_tree_has_a_classroom_workflow_for_its_lab() {
 }
 
 #[test]
+fn the_classroom_workflow_refuses_points_when_the_test_files_were_modified() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("tree");
+    let tree_arg = tree.to_string_lossy().into_owned();
+    let (out, stdout, stderr) = run(xtask(&["handout", "cow", "--out", &tree_arg, "--no-git"]));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    // The workflow checks before it grades.
+    let text = std::fs::read_to_string(tree.join(".github/workflows/grade.yml")).unwrap();
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let runs: Vec<&str> = yaml["jobs"]["grade"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .collect();
+    let check = runs
+        .iter()
+        .position(|r| r.contains("cargo xtask verify-starter"));
+    let grade = runs.iter().position(|r| r.contains("cargo xtask grade"));
+    assert!(check.is_some() && check < grade, "{runs:?}");
+
+    let verify = || run(xtask(&["verify-starter", &tree_arg]));
+    let (out, stdout, stderr) = verify();
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("the test files are the starter's"),
+        "{stdout}"
+    );
+    // The student's own work changes nothing.
+    let cow = tree.join("labs/src/cow.rs");
+    let mut work = std::fs::read_to_string(&cow).unwrap();
+    work.push_str("\n// the student's work\n");
+    std::fs::write(&cow, work).unwrap();
+    assert!(verify().0.status.success());
+    // Each kind of trusted file, edited, is found.
+    for (file, edit) in [
+        ("labs/lab-cow.toml", "points = 1"),
+        ("user/src/bin/cowtest.rs", "// easier"),
+        ("grader/src/check.rs", "// lenient"),
+        ("xtask/src/main.rs", "// quiet"),
+        (".github/workflows/grade.yml", "# points=110/110"),
+    ] {
+        let path = tree.join(file);
+        let before = std::fs::read(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let mut after = before.clone();
+        after.extend_from_slice(format!("\n{edit}\n").as_bytes());
+        std::fs::write(&path, after).unwrap();
+        let (out, stdout, stderr) = verify();
+        assert_eq!(out.status.code(), Some(1), "{file}: {stdout}{stderr}");
+        assert!(
+            stdout.contains(&format!("test files modified: {file} (changed)")),
+            "{file}: {stdout}"
+        );
+        assert!(!stdout.contains("points="), "{stdout}");
+        std::fs::write(&path, before).unwrap();
+        assert!(verify().0.status.success(), "{file} restored");
+    }
+    // A test program added is found too.
+    std::fs::write(tree.join("user/src/bin/extra.rs"), "fn main() {}\n").unwrap();
+    let (out, stdout, _) = verify();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout.contains("user/src/bin/extra.rs (added)"), "{stdout}");
+}
+
+#[test]
 #[ignore = "slow: a fresh clone of a student tree, built from scratch"]
 fn the_classroom_workflow_commands_work_in_a_fresh_clone() {
     let t = tempfile::tempdir().unwrap();
@@ -167,6 +232,23 @@ fn the_classroom_workflow_commands_work_in_a_fresh_clone() {
         .and_then(|s| s["run"].as_str())
         .unwrap()
         .to_owned();
+    // The check step first, as the workflow runs it: an untouched clone passes.
+    let mut check = Command::new("bash");
+    check
+        .args(["-e", "-c", "cargo xtask verify-starter"])
+        .current_dir(&clone);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CARGO_") && k != "CARGO_HOME" {
+            check.env_remove(k);
+        }
+    }
+    let checked = check.env_remove("RUSTFLAGS").output().unwrap();
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
     let mut cmd = Command::new("bash");
     cmd.args(["-e", "-c", &grade])
         .current_dir(&clone)

@@ -155,12 +155,14 @@ fn handout_cuts_every_solution_and_nothing_else() {
     // less the solution files, and no line of a solution anywhere.
     let commits = git(&out, &["rev-list", "--count", "HEAD"]);
     assert_eq!(commits.trim(), "1", "history was carried over");
-    // The classroom workflow is the one file handout adds.
+    // The classroom workflow and the record of the test files' hashes it
+    // checks are the files handout adds.
     let workflow = ".github/workflows/grade.yml".to_string();
+    let record = ".github/trusted-files.sha256".to_string();
     let mut expected: Vec<&String> = files
         .iter()
         .filter(|f| !solution_files.contains(f))
-        .chain([&workflow])
+        .chain([&workflow, &record])
         .collect();
     expected.sort();
     let got = tracked(&out);
@@ -171,7 +173,7 @@ fn handout_cuts_every_solution_and_nothing_else() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(in_target, ["handout-files.txt"]);
-    for f in got.iter().filter(|f| **f != workflow) {
+    for f in got.iter().filter(|f| **f != workflow && **f != record) {
         let bytes = std::fs::read(out.join(f)).unwrap();
         let original = std::fs::read(repo.join(f)).unwrap();
         if !lab_files.contains(f) {

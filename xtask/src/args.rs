@@ -43,13 +43,44 @@ commands:
         [--build-only] [--only NAME] [--no-sandbox]
                              grade a class: each directory (a student's tree) or .patch
                              in DIR, only the lab's own files taken, each built and run
-                             in a bubblewrap sandbox; exit status 1 if any submission
-                             was refused or did not build
+                             in a bubblewrap sandbox, in parallel; exit status 1 if any
+                             submission was refused or did not build
+                             (`cargo xtask grade --help` lists every option)
+  verify-starter [DIR]       a student tree's test files (specs, test programs, grader,
+                             xtask …) are the starter's, as handout recorded them
 
 L is a lab (trace sysinfo pgtbl backtrace alarm lazy cow, or lab-cow …), a
 comma-separated list of labs, or all; without --lab, the base kernel.
 N is the number of harts, 1 to 8 (default 3).
 Outputs go to target/xv6/<config>/: kernel, kernel.asm, kernel.sym, fs.img.";
+
+/// The end of `cargo xtask grade --help`: what `cargo xtask` adds to the
+/// grader's own options (building, and grading a class).
+pub const GRADE_HELP: &str = "
+Building: `cargo xtask grade` builds each lab's kernel configuration first
+(as `cargo xtask build --lab L`).
+
+Grading a class: cargo xtask grade <LAB> --submissions DIR [OPTIONS] [TEST]...
+  --submissions DIR      grade every submission in DIR: each directory (a
+                         student's tree) or .patch file; only the lab's own
+                         files are taken, over the starter, and built and
+                         graded with this tree's specs, test programs and grader
+  -j, --jobs N           submissions at once [default: the number of cores]
+  --only NAME            grade only the submission NAME of DIR
+  --build-timeout T      a build that takes longer is BUILD TIMEOUT
+                         [default: 300s]
+  --build-only           build the submissions, do not grade them (warms the
+                         worker trees)
+  --no-sandbox           build and boot without the sandbox (bubblewrap) when
+                         it cannot be had: a submission's build can then read
+                         any file you can
+  --csv FILE             the class's scores, one row a submission, with its
+                         reason (REFUSED, BUILD FAILED, TIMEOUT …) and report
+  --json FILE            the same, with every submission's report
+  --html FILE            a page of it, linking each submission's report and logs
+  --gradescope FILE      Gradescope results.json (a DIR of one submission)
+  Seeds, test filters, --cpus and --timeout-scale go to each submission's
+  grader. Reports and logs: target/batch/<LAB>/results/<NAME>/.";
 
 /// Harts QEMU gets unless `--cpus` says otherwise (as xv6's Makefile).
 pub const DEFAULT_CPUS: u32 = 3;
@@ -91,6 +122,9 @@ pub enum Command {
         args: Vec<OsString>,
     },
     Gradescope {
+        args: Vec<OsString>,
+    },
+    VerifyStarter {
         args: Vec<OsString>,
     },
 }
@@ -162,12 +196,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             }
             return Ok(Command::Bench(o));
         }
-        "handout" | "check-starters" | "handin" | "gradescope" => {
+        "handout" | "check-starters" | "handin" | "gradescope" | "verify-starter" => {
             let args = p.raw_args().map_err(|e| e.to_string())?.collect();
             return Ok(match sub.as_str() {
                 "handout" => Command::Handout { args },
                 "handin" => Command::Handin { args },
                 "gradescope" => Command::Gradescope { args },
+                "verify-starter" => Command::VerifyStarter { args },
                 _ => Command::CheckStarters { args },
             });
         }

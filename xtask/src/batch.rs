@@ -308,7 +308,7 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
     let outputs = [
         (&opts.csv, summary.csv()),
         (&opts.json, summary.json()),
-        (&opts.html, summary.html()),
+        (&opts.html, summary.html(html_dir(opts.html.as_deref()))),
     ];
     for (path, text) in outputs {
         if let Some(p) = path {
@@ -799,8 +799,9 @@ pub struct TestStats {
     pub passed: usize,
     pub graded: usize,
     pub median_seconds: Option<f64>,
-    /// The most common first line of a failing test's message, and how
-    /// many submissions it was.
+    /// The most common first line of a failing test's message, with the
+    /// numbers in it written `N` (a seed's values differ from one
+    /// submission to the next), and how many submissions it was.
     pub common_failure: Option<(String, usize)>,
 }
 
@@ -823,6 +824,146 @@ fn leaves(report: &Value) -> Vec<&Value> {
     for lab in report["labs"].as_array().into_iter().flatten() {
         for t in lab["tests"].as_array().into_iter().flatten() {
             walk(t, &mut out);
+        }
+    }
+    out
+}
+
+/// `message` with every number (decimal, or hex after `0x`) written `N`,
+/// so that failures that differ only in a seed's values count as one.
+fn without_numbers(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars().peekable();
+    while let Some(c) = chars.next() {
+        if !c.is_ascii_digit() {
+            out.push(c);
+            continue;
+        }
+        let hex = c == '0' && chars.peek() == Some(&'x');
+        if hex {
+            chars.next();
+        }
+        while chars
+            .peek()
+            .is_some_and(|d| d.is_ascii_digit() || (hex && d.is_ascii_hexdigit()))
+        {
+            chars.next();
+        }
+        out.push('N');
+    }
+    out
+}
+
+/// Outcomes of a test that are not plain failures, worst first, as the
+/// report labels them.
+const ENDINGS: [(&str, &str); 4] = [
+    ("panic", "PANIC"),
+    ("output_limit", "OUTPUT LIMIT"),
+    ("timeout", "TIMEOUT"),
+    ("fail", "FAIL"),
+];
+
+/// Why a submission did not get full marks, in capitals: how it ended
+/// before grading (REFUSED, BUILD FAILED …), or the outcomes of its tests
+/// that did not pass (PANIC, OUTPUT LIMIT, TIMEOUT, FAIL; worst first).
+/// Empty for full marks.
+pub fn reason(o: &Outcome) -> String {
+    match &o.status {
+        Status::Refused { .. } => "REFUSED".into(),
+        Status::BuildFailed { .. } => "BUILD FAILED".into(),
+        Status::BuildTimeout => "BUILD TIMEOUT".into(),
+        Status::GraderError { .. } => "GRADER ERROR".into(),
+        Status::Graded => {
+            let Some(report) = &o.report else {
+                return "BUILT (not graded)".into();
+            };
+            let got = leaves(report);
+            let found: Vec<&str> = ENDINGS
+                .iter()
+                .filter(|(word, _)| got.iter().any(|t| t["outcome"] == *word))
+                .map(|&(_, label)| label)
+                .collect();
+            found.join(", ")
+        }
+    }
+}
+
+/// One line on what stopped a submission before grading.
+fn detail(o: &Outcome) -> String {
+    match &o.status {
+        Status::Graded => String::new(),
+        Status::Refused { reason } => reason.clone(),
+        Status::BuildFailed { excerpt } => excerpt.lines().next().unwrap_or("").to_owned(),
+        Status::BuildTimeout => "the build did not finish in time (--build-timeout)".into(),
+        Status::GraderError { message } => message.clone(),
+    }
+}
+
+/// A submission's files, as (label, path), those that exist: the text
+/// report, the JSON report, the build log, and each run's console log.
+fn files(o: &Outcome) -> Vec<(String, PathBuf)> {
+    let mut out: Vec<(String, PathBuf)> = [
+        ("report", "grade.txt"),
+        ("report.json", "report.json"),
+        ("build log", "build.log"),
+    ]
+    .into_iter()
+    .map(|(label, file)| (label.to_owned(), o.out.join(file)))
+    .filter(|(_, path)| path.is_file())
+    .collect();
+    // The grader's logs: <out>/grade/<lab>/<run>.log, <lab> the link to the
+    // grader's own directory under runs/.
+    let grade = o.out.join("grade");
+    let mut logs = Vec::new();
+    for lab in std::fs::read_dir(&grade).into_iter().flatten().flatten() {
+        if lab.file_name() == "runs" {
+            continue;
+        }
+        for log in std::fs::read_dir(lab.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let path = log.path();
+            if path.extension().is_some_and(|e| e == "log") {
+                logs.push((log.file_name().to_string_lossy().into_owned(), path));
+            }
+        }
+    }
+    logs.sort();
+    out.extend(logs);
+    out
+}
+
+/// `to` as a path relative to the directory `from` (both made absolute
+/// against the current directory first).
+fn relative(from: &Path, to: &Path) -> PathBuf {
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (from, to) = (absolute(from), absolute(to));
+    let (f, t): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
+    let common = f.iter().zip(&t).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..f.len() {
+        out.push("..");
+    }
+    out.extend(&t[common..]);
+    out
+}
+
+/// A relative path as a URL path: each byte outside the characters URLs
+/// leave alone is percent-encoded (a submission may be named `a#1 b`).
+fn href(path: &Path) -> String {
+    let mut out = String::new();
+    for (i, part) in path.iter().enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        for &b in part.as_encoded_bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
         }
     }
     out
@@ -858,7 +999,7 @@ impl<'a> Summary<'a> {
                 } else {
                     let first = t["context"][0]
                         .as_str()
-                        .map(str::to_owned)
+                        .map(without_numbers)
                         .unwrap_or_else(|| t["outcome"].as_str().unwrap_or("?").to_uppercase());
                     failures[i].push(first);
                 }
@@ -877,7 +1018,8 @@ impl<'a> Summary<'a> {
                     None => counts.push((f.clone(), 1)),
                 }
             }
-            t.common_failure = counts.into_iter().max_by_key(|(_, n)| *n);
+            // The first of the most frequent: ties go to the earliest seen.
+            t.common_failure = counts.into_iter().rev().max_by_key(|(_, n)| *n);
         }
         Summary {
             lab,
@@ -897,6 +1039,8 @@ impl<'a> Summary<'a> {
         }
     }
 
+    /// The terminal's table: a row per submission (its score, and what
+    /// kept it from full marks), then a row per test.
     pub fn table(&self) -> String {
         let mut s = format!("\n{} ({} points)\n", self.lab, self.max_score);
         let width = self
@@ -907,15 +1051,23 @@ impl<'a> Summary<'a> {
             .unwrap_or(4)
             .max(10);
         s += &format!(
-            "{:<width$}  {:>9}  {:<13}  {:>7}\n",
-            "submission", "score", "status", "seconds"
+            "{:<width$}  {:>9}  {:>7}  {}\n",
+            "submission", "score", "seconds", "result"
         );
         for o in self.outcomes {
+            let mut result = reason(o);
+            if result.is_empty() {
+                result = "OK".into();
+            }
+            let why = detail(o);
+            if !why.is_empty() {
+                let why: String = why.chars().take(70).collect();
+                result = format!("{result}: {why}");
+            }
             s += &format!(
-                "{:<width$}  {:>9}  {:<13}  {:>7.1}\n",
+                "{:<width$}  {:>9}  {:>7.1}  {result}\n",
                 o.name,
                 format!("{}/{}", o.score, o.max_score),
-                Self::status_word(o),
                 o.seconds
             );
         }
@@ -932,25 +1084,62 @@ impl<'a> Summary<'a> {
                     .map_or(String::new(), |(m, n)| format!("{m} ({n})"))
             );
         }
+        if let Some(dir) = self
+            .outcomes
+            .first()
+            .and_then(|o| o.out.parent())
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            s += &format!(
+                "\neach submission's report and console logs: {}/<submission>/\n",
+                dir.display()
+            );
+        }
         s
     }
 
-    /// One row per submission: its score, status, and each test's points.
+    /// One row per submission: its score, status, reason, where its report
+    /// and logs are, and each test's points.
     pub fn csv(&self) -> String {
-        let mut s = String::from("submission,score,max_score,status,seconds");
-        for t in &self.tests {
-            s += &format!(",{}", csv_field(&t.name));
-        }
-        s += "\n";
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let mut header: Vec<String> = [
+            "submission",
+            "score",
+            "max_score",
+            "status",
+            "seconds",
+            "reason",
+            "detail",
+            "report",
+            "logs",
+        ]
+        .map(String::from)
+        .to_vec();
+        header.extend(self.tests.iter().map(|t| t.name.clone()));
+        w.write_record(&header).expect("writing to memory");
         for o in self.outcomes {
-            s += &format!(
-                "{},{},{},{},{:.1}",
-                csv_field(&o.name),
-                o.score,
-                o.max_score,
-                Self::status_word(o),
-                o.seconds
-            );
+            let files = files(o);
+            let report = files
+                .iter()
+                .find(|(l, _)| l == "report")
+                .map(|(_, p)| p.display().to_string())
+                .unwrap_or_default();
+            let logs: Vec<String> = files
+                .iter()
+                .filter(|(l, _)| l.ends_with(".log") || l == "build log")
+                .map(|(_, p)| p.display().to_string())
+                .collect();
+            let mut row = vec![
+                o.name.clone(),
+                o.score.to_string(),
+                o.max_score.to_string(),
+                Self::status_word(o).to_owned(),
+                format!("{:.1}", o.seconds),
+                reason(o),
+                detail(o),
+                report,
+                logs.join(" "),
+            ];
             let got = o.report.as_ref().map(leaves).unwrap_or_default();
             for t in &self.tests {
                 let points = got
@@ -958,116 +1147,152 @@ impl<'a> Summary<'a> {
                     .find(|l| l["name"] == t.name.as_str())
                     .and_then(|l| l["points"].as_u64())
                     .unwrap_or(0);
-                s += &format!(",{points}");
+                row.push(points.to_string());
             }
-            s += "\n";
+            w.write_record(&row).expect("writing to memory");
         }
-        s
+        String::from_utf8(w.into_inner().expect("writing to memory")).expect("the rows are UTF-8")
     }
 
     pub fn json(&self) -> String {
+        let submissions: Vec<Value> = self
+            .outcomes
+            .iter()
+            .map(|o| {
+                let mut v = serde_json::to_value(o).expect("outcomes serialise");
+                let files = files(o);
+                let path = |label: &str| {
+                    files
+                        .iter()
+                        .find(|(l, _)| l == label)
+                        .map(|(_, p)| p.display().to_string())
+                };
+                let logs: Vec<String> = files
+                    .iter()
+                    .filter(|(l, _)| l.ends_with(".log"))
+                    .map(|(_, p)| p.display().to_string())
+                    .collect();
+                v["reason"] = reason(o).into();
+                v["detail"] = detail(o).into();
+                v["files"] = serde_json::json!({
+                    "report": path("report"),
+                    "report_json": path("report.json"),
+                    "build_log": path("build log"),
+                    "logs": logs,
+                });
+                v
+            })
+            .collect();
         let value = serde_json::json!({
             "lab": self.lab,
             "max_score": self.max_score,
-            "submissions": self.outcomes,
+            "submissions": submissions,
             "tests": self.tests,
         });
         serde_json::to_string_pretty(&value).expect("summaries serialise") + "\n"
     }
 
-    /// A page an instructor opens from disk: no server, no scripts.
-    pub fn html(&self) -> String {
-        let mut h = String::from("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n");
-        h += &format!("<title>{} grades</title>\n", esc(self.lab));
-        h += "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}\
-td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}td.n{text-align:right}\
-tr.bad td{background:#fee}.bar{background:#8c8;height:1em;display:inline-block}</style>\n";
-        h += "</head><body>\n";
-        h += &format!(
-            "<h1>{}: {} submission(s), {} points</h1>\n",
-            esc(self.lab),
-            self.outcomes.len(),
-            self.max_score
-        );
-        let graded: Vec<&Outcome> = self
+    /// A page an instructor opens from disk: no server, no scripts; links
+    /// relative to `dir`, the directory the page is written in.
+    pub fn html(&self, dir: &Path) -> String {
+        use maud::{DOCTYPE, PreEscaped, html};
+        const STYLE: &str = "body{font-family:sans-serif;margin:2em}\
+            table{border-collapse:collapse;margin-bottom:2em}\
+            td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}td.n{text-align:right}\
+            tr.bad td{background:#fee}.bar{background:#8c8;height:1em;display:inline-block}";
+        let graded: Vec<u64> = self
             .outcomes
             .iter()
             .filter(|o| o.status == Status::Graded)
+            .map(|o| o.score)
             .collect();
-        if !graded.is_empty() {
-            let mut scores: Vec<u64> = graded.iter().map(|o| o.score).collect();
-            scores.sort();
-            let full = scores.iter().filter(|&&s| s == self.max_score).count();
-            h += &format!(
-                "<p>Median score {} of {}; {} at full marks; {} not graded.</p>\n",
-                scores[scores.len() / 2],
-                self.max_score,
-                full,
-                self.outcomes.len() - graded.len()
-            );
-        }
-        h += "<h2>Submissions</h2>\n<table><tr><th>submission</th><th>score</th><th>status</th><th>seconds</th><th>details</th></tr>\n";
-        for o in self.outcomes {
-            let detail = match &o.status {
-                Status::Graded => String::new(),
-                Status::Refused { reason } => reason.clone(),
-                Status::BuildFailed { excerpt } => excerpt.lines().next().unwrap_or("").to_owned(),
-                Status::BuildTimeout => "the build did not finish in time".into(),
-                Status::GraderError { message } => message.clone(),
-            };
-            h += &format!(
-                "<tr{}><td>{}</td><td class=\"n\">{}/{}</td><td>{}</td><td class=\"n\">{:.1}</td><td>{}</td></tr>\n",
-                if o.score < o.max_score {
-                    " class=\"bad\""
-                } else {
-                    ""
-                },
-                esc(&o.name),
-                o.score,
-                o.max_score,
-                Self::status_word(o),
-                o.seconds,
-                esc(&detail)
-            );
-        }
-        h += "</table>\n<h2>Tests</h2>\n<table><tr><th>test</th><th>points</th><th>pass rate</th><th>median seconds</th><th>most common failure</th></tr>\n";
-        for t in &self.tests {
-            let rate = if t.graded == 0 {
-                0.0
-            } else {
-                t.passed as f64 / t.graded as f64
-            };
-            h += &format!(
-                "<tr><td>{}</td><td class=\"n\">{}</td><td><span class=\"bar\" style=\"width:{:.0}px\"></span> {}/{}</td><td class=\"n\">{}</td><td>{}</td></tr>\n",
-                esc(&t.name),
-                t.max_points,
-                rate * 100.0,
-                t.passed,
-                t.graded,
-                t.median_seconds.map_or("-".into(), |x| format!("{x:.1}")),
-                t.common_failure
-                    .as_ref()
-                    .map_or(String::new(), |(m, n)| format!("{} ({n})", esc(m)))
-            );
-        }
-        h += "</table>\n</body></html>\n";
-        h
+        let median = {
+            let mut s = graded.clone();
+            s.sort();
+            s.get(s.len() / 2).copied()
+        };
+        let full = graded.iter().filter(|&&s| s == self.max_score).count();
+        let page = html! {
+            (DOCTYPE)
+            html {
+                head {
+                    meta charset="utf-8";
+                    title { (self.lab) " grades" }
+                    style { (PreEscaped(STYLE)) }
+                }
+                body {
+                    h1 { (self.lab) ": " (self.outcomes.len()) " submission(s), " (self.max_score) " points" }
+                    @if let Some(median) = median {
+                        p {
+                            "Median score " (median) " of " (self.max_score) "; " (full)
+                            " at full marks; " (self.outcomes.len() - graded.len()) " not graded."
+                        }
+                    }
+                    h2 { "Submissions" }
+                    table {
+                        tr {
+                            th { "submission" } th { "score" } th { "result" } th { "seconds" }
+                            th { "details" } th { "report and logs" }
+                        }
+                        @for o in self.outcomes {
+                            tr class=[(o.score < o.max_score).then_some("bad")] {
+                                td { (o.name) }
+                                td.n { (o.score) "/" (o.max_score) }
+                                td { @match reason(o).as_str() { "" => "OK", r => (r) } }
+                                td.n { (format!("{:.1}", o.seconds)) }
+                                td { (detail(o)) }
+                                td {
+                                    @for (label, path) in files(o) {
+                                        a href=(href(&relative(dir, &path))) { (label) } " "
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    h2 { "Tests" }
+                    table {
+                        tr {
+                            th { "test" } th { "points" } th { "pass rate" } th { "median seconds" }
+                            th { "most common failure" }
+                        }
+                        @for t in &self.tests {
+                            tr {
+                                td { (t.name) }
+                                td.n { (t.max_points) }
+                                td {
+                                    span.bar style=(format!("width:{:.0}px", pass_rate(t) * 100.0)) {}
+                                    " " (t.passed) "/" (t.graded)
+                                }
+                                td.n { (t.median_seconds.map_or("-".into(), |x| format!("{x:.1}"))) }
+                                td {
+                                    @if let Some((m, n)) = &t.common_failure {
+                                        (m) " (" (n) ")"
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        page.into_string() + "\n"
     }
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+/// The directory an HTML page at `page` is in (its links are relative to it).
+fn html_dir(page: Option<&Path>) -> &Path {
+    match page.and_then(Path::parent) {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+fn pass_rate(t: &TestStats) -> f64 {
+    if t.graded == 0 {
+        0.0
     } else {
-        s.to_owned()
+        t.passed as f64 / t.graded as f64
     }
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]
@@ -1150,14 +1375,225 @@ mod tests {
         );
         let csv = s.csv();
         assert!(
-            csv.starts_with("submission,score,max_score,status,seconds,simple,usertests: copyin\n")
+            csv.starts_with(
+                "submission,score,max_score,status,seconds,reason,detail,report,logs,\
+                 simple,usertests: copyin\n"
+            ),
+            "{csv}"
         );
-        assert!(csv.contains("bob,5,10,graded,1.0,0,5\n"), "{csv}");
-        assert!(csv.contains("dave,0,10,build failed,1.0,0,0\n"), "{csv}");
-        let html = s.html();
+        assert!(csv.contains("bob,5,10,graded,1.0,FAIL,,,,0,5\n"), "{csv}");
+        assert!(
+            csv.contains("dave,0,10,build failed,1.0,BUILD FAILED,error[E0425]: x,,,0,0\n"),
+            "{csv}"
+        );
+        let html = s.html(Path::new("."));
         assert!(html.contains("<td>dave</td>") && html.contains("error[E0425]: x"));
         assert!(s.table().contains("1/3"));
         let json: Value = serde_json::from_str(&s.json()).unwrap();
         assert_eq!(json["submissions"][3]["status"], "build_failed");
+        assert_eq!(json["submissions"][3]["reason"], "BUILD FAILED");
+    }
+
+    /// A report whose one test ended `outcome` with `message`.
+    fn ended(outcome: &str, message: &str) -> Value {
+        serde_json::json!({ "score": 0, "labs": [{ "lab": "lab-cow", "tests": [
+            { "name": "simple", "max_points": 5, "points": 5, "outcome": "pass" },
+            { "name": "usertests", "parts": [
+                { "name": "usertests: a", "max_points": 5, "points": 0,
+                  "outcome": outcome, "context": [message] },
+                { "name": "usertests: b", "max_points": 5, "points": 0,
+                  "outcome": "fail", "context": ["missing"] },
+            ]},
+        ]}]})
+    }
+
+    #[test]
+    fn every_way_a_submission_ends_is_named_in_every_summary() {
+        let graded = |name: &str, how: &str| {
+            outcome(
+                name,
+                5,
+                Status::Graded,
+                Some(ended(how, "the run was stopped")),
+            )
+        };
+        let outcomes = [
+            outcome("full", 10, Status::Graded, Some(report(true, true))),
+            graded("flood", "output_limit"),
+            graded("hang", "timeout"),
+            graded("crash", "panic"),
+            outcome(
+                "thief",
+                0,
+                Status::Refused {
+                    reason: "labs/src/cow.rs:3: `include_str!` reads outside the tree".into(),
+                },
+                None,
+            ),
+            outcome(
+                "broken",
+                0,
+                Status::BuildFailed {
+                    excerpt: "error[E0308]: mismatched types\n --> labs/src/cow.rs:9:5".into(),
+                },
+                None,
+            ),
+            outcome("slow", 0, Status::BuildTimeout, None),
+        ];
+        let want = [
+            ("full", ""),
+            ("flood", "OUTPUT LIMIT, FAIL"),
+            ("hang", "TIMEOUT, FAIL"),
+            ("crash", "PANIC, FAIL"),
+            ("thief", "REFUSED"),
+            ("broken", "BUILD FAILED"),
+            ("slow", "BUILD TIMEOUT"),
+        ];
+        let s = Summary::new("lab-cow", 10, &outcomes);
+        // The terminal table: each row says it.
+        let table = s.table();
+        for (name, reason) in want {
+            let row = table
+                .lines()
+                .find(|l| l.starts_with(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("no row for {name}: {table}"));
+            let shown = if reason.is_empty() { "OK" } else { reason };
+            assert!(row.contains(shown), "{name}: {row}");
+        }
+        assert!(
+            table.contains("REFUSED: labs/src/cow.rs:3: `include_str!`"),
+            "{table}"
+        );
+        // CSV, read back with a CSV reader.
+        let csv = s.csv();
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let header = reader.headers().unwrap().clone();
+        let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        for ((name, reason), row) in want.iter().zip(&rows) {
+            assert_eq!(&row[column("submission")], *name);
+            assert_eq!(&row[column("reason")], *reason, "{name}");
+        }
+        assert_eq!(&rows[5][column("detail")], "error[E0308]: mismatched types");
+        // JSON.
+        let json: Value = serde_json::from_str(&s.json()).unwrap();
+        for ((name, reason), o) in want.iter().zip(json["submissions"].as_array().unwrap()) {
+            assert_eq!(o["name"], *name);
+            assert_eq!(o["reason"], *reason, "{name}");
+        }
+        // HTML: a cell each.
+        let html = s.html(Path::new("."));
+        for (name, reason) in want {
+            let shown = if reason.is_empty() { "OK" } else { reason };
+            assert!(
+                html.contains(&format!("<td>{name}</td><td class=\"n\">")),
+                "{name}"
+            );
+            assert!(html.contains(&format!("<td>{shown}</td>")), "{shown}");
+        }
+    }
+
+    #[test]
+    fn the_common_failure_counts_a_message_once_whatever_the_seed() {
+        let outcomes = [
+            outcome(
+                "a",
+                5,
+                Status::Graded,
+                Some(ended("fail", "child sum 3199474911744 != 3199474911745")),
+            ),
+            outcome(
+                "b",
+                5,
+                Status::Graded,
+                Some(ended("fail", "child sum 12 != 13")),
+            ),
+            outcome(
+                "c",
+                5,
+                Status::Graded,
+                Some(ended("fail", "pa 0x87f3a000 not mapped")),
+            ),
+        ];
+        let s = Summary::new("lab-cow", 10, &outcomes);
+        let a = s.tests.iter().find(|t| t.name == "usertests: a").unwrap();
+        assert_eq!(a.common_failure, Some(("child sum N != N".into(), 2)));
+        assert_eq!(
+            without_numbers("pa 0x87f3a000 not mapped"),
+            "pa N not mapped"
+        );
+        assert_eq!(
+            without_numbers("test sbrk1: 4096 bytes"),
+            "test sbrkN: N bytes"
+        );
+        assert_eq!(without_numbers("no numbers"), "no numbers");
+    }
+
+    #[test]
+    fn rows_link_their_report_and_logs_and_submission_text_is_escaped() {
+        let dir = tempfile::tempdir().unwrap();
+        let results = dir.path().join("batch/results");
+        let name = "<img src=x onerror=alert(1)> & \"x\" #1";
+        let out = results.join(name);
+        std::fs::create_dir_all(out.join("grade/runs/1/lab-cow")).unwrap();
+        std::os::unix::fs::symlink("runs/1/lab-cow", out.join("grade/lab-cow")).unwrap();
+        for file in [
+            "grade.txt",
+            "report.json",
+            "build.log",
+            "grade/runs/1/lab-cow/cow.log",
+        ] {
+            std::fs::write(out.join(file), "x").unwrap();
+        }
+        let mut o = outcome(
+            name,
+            0,
+            Status::Refused {
+                reason: "<b>bold</b> & more".into(),
+            },
+            None,
+        );
+        o.out = out.clone();
+        let outcomes = [o];
+        let s = Summary::new("lab-cow", 10, &outcomes);
+        let page_dir = dir.path().join("pages");
+        let html = s.html(&page_dir);
+        assert!(!html.contains("<img"), "{html}");
+        assert!(!html.contains("<b>bold"), "{html}");
+        assert!(
+            html.contains("&lt;img src=x onerror=alert(1)&gt; &amp; &quot;x&quot; #1"),
+            "{html}"
+        );
+        let encoded = "%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E%20%26%20%22x%22%20%231";
+        for (label, file) in [
+            ("report", "grade.txt"),
+            ("report.json", "report.json"),
+            ("build log", "build.log"),
+            ("cow.log", "grade/lab-cow/cow.log"),
+        ] {
+            let link = format!("<a href=\"../batch/results/{encoded}/{file}\">{label}</a>");
+            assert!(html.contains(&link), "{link} in {html}");
+        }
+        // CSV and JSON give the paths themselves.
+        let csv = s.csv();
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let row = reader.records().next().unwrap().unwrap();
+        assert_eq!(&row[0], name);
+        assert_eq!(&row[7], out.join("grade.txt").display().to_string());
+        assert_eq!(
+            &row[8],
+            format!(
+                "{} {}",
+                out.join("build.log").display(),
+                out.join("grade/lab-cow/cow.log").display()
+            )
+        );
+        let json: Value = serde_json::from_str(&s.json()).unwrap();
+        let files = &json["submissions"][0]["files"];
+        assert_eq!(files["report"], out.join("grade.txt").display().to_string());
+        assert_eq!(
+            files["logs"][0],
+            out.join("grade/lab-cow/cow.log").display().to_string()
+        );
     }
 }

@@ -178,6 +178,7 @@ fn check(ctx: &Ctx, labs: Starters, jobs: usize, scale: Option<f64>) -> Result<E
             qemu: grader::qemu::qemu_binary(),
             jobs,
             timeout_scale: scale,
+            boot_timeout: grader::grade::BOOT_TIMEOUT.mul_f64(scale),
             cpus: None,
             logs: logs.clone(),
             latest: None,
@@ -185,6 +186,7 @@ fn check(ctx: &Ctx, labs: Starters, jobs: usize, scale: Option<f64>) -> Result<E
             replay_options: String::new(),
             root: ctx.root.clone(),
             progress: std::io::stderr().is_terminal(),
+            early: false,
         };
         eprintln!(
             "check-starters: grading {} kernels ({} QEMU runs at once)",

@@ -885,7 +885,8 @@ pub fn command(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
 pub const CLASSROOM_WORKFLOW: &str = ".github/workflows/grade.yml";
 
 /// The GitHub Classroom workflow (xtask/templates/classroom.yml), grading
-/// the first lab the tree is for on every push.
+/// the first lab the tree is for on every push, and the record of the
+/// files a grade depends on that it checks first ([`crate::verify`]).
 fn write_classroom_workflow(root: &Path, out: &Path, named: Starters) -> Result<(), String> {
     let template = root.join("xtask/templates/classroom.yml");
     let text = std::fs::read_to_string(&template)
@@ -894,7 +895,8 @@ fn write_classroom_workflow(root: &Path, out: &Path, named: Starters) -> Result<
     let path = out.join(CLASSROOM_WORKFLOW);
     std::fs::create_dir_all(path.parent().expect("a file has a parent"))
         .and_then(|()| std::fs::write(&path, text.replace("{{LAB}}", &format!("lab-{lab}"))))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    crate::verify::write_manifest(out).map(|_| ())
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ mod sandbox;
 mod setup;
 mod submission;
 mod usys;
+mod verify;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -76,6 +77,7 @@ fn main() -> ExitCode {
         Command::CheckStarters { args } => check_starters::command(&ctx, &args),
         Command::Handin { args } => handin::command(&ctx, &args),
         Command::Gradescope { args } => gradescope::command(&ctx, &args),
+        Command::VerifyStarter { args } => verify::command(&ctx, &args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("xtask: {e}");
@@ -100,6 +102,14 @@ impl grader::cli::Builder for Builder<'_> {
 
     fn command(&self) -> String {
         "cargo xtask grade".to_owned()
+    }
+
+    fn usage_name(&self) -> String {
+        "cargo xtask grade".to_owned()
+    }
+
+    fn extra_help(&self) -> String {
+        args::GRADE_HELP.to_owned()
     }
 }
 
