@@ -1,5 +1,13 @@
 //! Judging a run's console against a test's checks, and explaining a
 //! failure with the lines that show it.
+//!
+//! Trusted lines: in a run whose disk image got a key ([`Trust`]), a line
+//! counts as printed by a test program only if it ends in a valid token of
+//! that key ([`abi::tok`]) for a tokened program the run's commands name,
+//! and no other line has the same token. Such a line is matched without
+//! its token. A check matches only trusted lines unless its test accepts
+//! untrusted output (`untrusted = true` in the spec); `no_match` always
+//! looks at every line.
 
 use std::sync::LazyLock;
 
@@ -8,10 +16,27 @@ use regex::Regex;
 use crate::spec::Check;
 use crate::symbols::Symbolize;
 
+/// What a run's tokens are checked with: the key written into its disk
+/// image, the tokened programs its commands name, and the commands that
+/// ended without their program's closing token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trust {
+    pub key: [u8; 16],
+    pub names: Vec<String>,
+    pub unclosed: Vec<String>,
+}
+
 /// A console transcript split into lines (`\r\n` or `\n`; the last line may
 /// be an unfinished prompt).
+#[derive(Clone)]
 pub struct Console<'a> {
     lines: Vec<&'a str>,
+    /// Each line's number (from 1) in the whole console.
+    numbers: Vec<usize>,
+    /// Each line was printed by a trusted test program.
+    trusted: Vec<bool>,
+    /// Whether tokens were checked at all (the run had a key).
+    keyed: bool,
 }
 
 /// What a check found: pass or fail, and on failure the lines that say why.
@@ -47,7 +72,12 @@ const MAX_MARKED: usize = 8;
 /// How many characters of a console line a report shows.
 const LINE_CHARS: usize = 160;
 
+/// The message of a check that matched only lines without a valid token.
+pub const NOT_PRODUCED: &str = "output not produced by the test program: \
+     the lines that match carry no valid token of this run";
+
 impl<'a> Console<'a> {
+    /// A console whose lines are all taken as printed (no tokens checked).
     pub fn new(text: &'a str) -> Self {
         let mut lines: Vec<&str> = text
             .split('\n')
@@ -56,7 +86,62 @@ impl<'a> Console<'a> {
         if lines.last() == Some(&"") {
             lines.pop();
         }
-        Console { lines }
+        Console {
+            numbers: (1..=lines.len()).collect(),
+            trusted: vec![true; lines.len()],
+            lines,
+            keyed: false,
+        }
+    }
+
+    /// A console whose tokens are checked with `trust` (or none, as
+    /// [`Console::new`]): valid tokens are taken off their lines.
+    pub fn with_trust(text: &'a str, trust: Option<&Trust>) -> Self {
+        let mut console = Console::new(text);
+        let Some(trust) = trust else {
+            return console;
+        };
+        console.keyed = true;
+        let mut seen: std::collections::HashMap<(&str, u64, u32), usize> = Default::default();
+        let mut ids = Vec::with_capacity(console.lines.len());
+        for line in &mut console.lines {
+            let id = valid_token(line, trust).map(|(text, t)| {
+                *line = text;
+                (t.name, t.nonce, t.seq)
+            });
+            if let Some(id) = id {
+                *seen.entry(id).or_default() += 1;
+            }
+            ids.push(id);
+        }
+        // A token seen twice was replayed: neither copy counts.
+        console.trusted = ids
+            .iter()
+            .map(|id| id.is_some_and(|id| seen[&id] == 1))
+            .collect();
+        console
+    }
+
+    /// Only the trusted lines (all of them if tokens were not checked).
+    pub fn trusted(&self) -> Console<'a> {
+        let keep = |i: &usize| self.trusted[*i];
+        let kept: Vec<usize> = (0..self.lines.len()).filter(keep).collect();
+        Console {
+            lines: kept.iter().map(|&i| self.lines[i]).collect(),
+            numbers: kept.iter().map(|&i| self.numbers[i]).collect(),
+            trusted: vec![true; kept.len()],
+            keyed: self.keyed,
+        }
+    }
+
+    /// Whether tokens were checked.
+    pub fn keyed(&self) -> bool {
+        self.keyed
+    }
+
+    /// Whether line `i` was printed by a trusted test program.
+    pub fn is_trusted(&self, i: usize) -> bool {
+        self.trusted[i]
     }
 
     pub fn lines(&self) -> &[&'a str] {
@@ -177,8 +262,70 @@ impl<'a> Console<'a> {
         if more > 0 {
             text.push_str(&format!(" ... ({more} more characters)"));
         }
-        format!("{}{:>4} | {text}", if marked { '>' } else { ' ' }, i + 1)
+        format!(
+            "{}{:>4} | {text}",
+            if marked { '>' } else { ' ' },
+            self.numbers[i]
+        )
     }
+}
+
+/// The text of `line` and its token, if the token is valid under `trust`
+/// for one of its programs. The line may start with shell prompts that
+/// the program did not print.
+fn valid_token<'l>(line: &'l str, trust: &Trust) -> Option<(&'l str, abi::tok::Token<'l>)> {
+    let (mut text, token) = abi::tok::split(line)?;
+    if !trust.names.iter().any(|n| n == token.name) {
+        return None;
+    }
+    loop {
+        if token.valid(&trust.key, text) {
+            return Some((text, token));
+        }
+        text = text.strip_prefix("$ ")?;
+    }
+}
+
+/// A failed verdict for each command of the run that ended without its
+/// program's closing token.
+pub fn closing(trust: Option<&Trust>) -> Vec<Verdict> {
+    trust
+        .into_iter()
+        .flat_map(|t| &t.unclosed)
+        .map(|command| {
+            Verdict::fail(vec![format!(
+                "`{command}` ended without its closing token: the program was \
+                 killed, or its output did not come from it"
+            )])
+        })
+        .collect()
+}
+
+/// Judges a test's checks on `console`: on its trusted lines, or on all of
+/// them if `untrusted` (or the console was not keyed); `no_match` on all.
+/// A check that fails on the trusted lines but would pass on all says so
+/// ([`NOT_PRODUCED`]).
+pub fn evaluate_all(
+    checks: &[Check],
+    untrusted: bool,
+    console: &Console,
+    symbols: &dyn Symbolize,
+) -> Vec<Verdict> {
+    let trusted = console.trusted();
+    checks
+        .iter()
+        .map(|check| {
+            let everything = untrusted || !console.keyed || matches!(check, Check::NoMatch(_));
+            if everything {
+                return evaluate(check, console, symbols);
+            }
+            let mut v = evaluate(check, &trusted, symbols);
+            if !v.passed && evaluate(check, console, symbols).passed {
+                v.context.insert(0, NOT_PRODUCED.to_owned());
+            }
+            v
+        })
+        .collect()
 }
 
 /// Whether `re` matches `line` as printed or with the shell prompts at its

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::check::{Console, evaluate};
+use crate::check::{Console, Trust, evaluate_all};
 use crate::cli::Built;
 use crate::qemu::{self, End, Session, Transcript};
 use crate::report::{self, LabReport, Outcome, TestReport};
@@ -73,6 +73,7 @@ struct RunResult {
     timeout: Duration,
     seconds: f64,
     log: Option<String>,
+    trust: Option<Trust>,
 }
 
 enum Event {
@@ -238,6 +239,7 @@ fn finish(job: &Job, transcript: io::Result<Transcript>, settings: &Settings) ->
                 timeout: job.timeout,
                 seconds: 0.0,
                 log: None,
+                trust: None,
             };
         }
     };
@@ -268,6 +270,7 @@ fn finish(job: &Job, transcript: io::Result<Transcript>, settings: &Settings) ->
         timeout: job.timeout,
         seconds: transcript.elapsed.as_secs_f64(),
         log,
+        trust: transcript.trust,
     }
 }
 
@@ -534,7 +537,7 @@ fn judge_leaf(
 ) -> TestReport {
     let (outcome, context) = match &run.console {
         Err(e) => (Outcome::Fail, vec![e.clone()]),
-        Ok((text, end)) => verdict(test, text, end, run.timeout, symbols),
+        Ok((text, end)) => verdict(test, text, end, run.timeout, symbols, run.trust.as_ref()),
     };
     TestReport {
         name: test.name.clone(),
@@ -555,20 +558,20 @@ fn judge_leaf(
 }
 
 /// The outcome of `test`'s checks on a console that ended with `end`, and
-/// on failure the lines that explain it.
+/// on failure the lines that explain it. With `trust`, its checks see only
+/// lines with valid tokens (see [`crate::check`]), and a command that ended
+/// without its closing token fails it.
 pub fn verdict(
     test: &Test,
     text: &str,
     end: &End,
     timeout: Duration,
     symbols: &dyn Symbolize,
+    trust: Option<&Trust>,
 ) -> (Outcome, Vec<String>) {
-    let console = Console::new(text);
-    let verdicts: Vec<_> = test
-        .checks
-        .iter()
-        .map(|c| evaluate(c, &console, symbols))
-        .collect();
+    let console = Console::with_trust(text, trust);
+    let mut verdicts = evaluate_all(&test.checks, test.untrusted, &console, symbols);
+    verdicts.extend(crate::check::closing(trust));
     let passed = verdicts.iter().all(|v| v.passed);
     let failures = verdicts
         .into_iter()

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use regex::Regex;
 use wait_timeout::ChildExt;
 
-use crate::check::line_matches;
+use crate::check::{Trust, line_matches};
 
 /// The QEMU binary for the RISC-V `virt` machine.
 pub const QEMU: &str = "qemu-system-riscv64";
@@ -178,6 +178,9 @@ pub struct Transcript {
     pub output: Vec<u8>,
     pub end: End,
     pub elapsed: Duration,
+    /// How the run's tokens are checked: `None` when its disk is no xv6
+    /// file system (a test's stand-in for QEMU).
+    pub trust: Option<Trust>,
 }
 
 /// How long output keeps being collected after a panic line (the
@@ -201,6 +204,9 @@ pub enum Step {
     Panic,
     /// The console passed [`OUTPUT_LIMIT`].
     OutputLimit,
+    /// A prompt appeared before the running test program's closing token:
+    /// wait [`closing_grace`] for it, then [`Shell::give_up`].
+    Unclosed,
 }
 
 /// How much of a run's console is kept: its first `KEEP_HEAD` and its last
@@ -285,6 +291,12 @@ pub struct Shell<'a> {
     panic_open: bool,
     ok_lines: usize,
     limit_hit: bool,
+    /// The run's key and, per command, the tokened program it runs.
+    tokens: Option<([u8; 16], Vec<Option<&'static str>>)>,
+    /// The running command's closing token has appeared.
+    closed: bool,
+    /// Commands that ended without their program's closing token.
+    unclosed: Vec<String>,
 }
 
 impl<'a> Shell<'a> {
@@ -304,7 +316,41 @@ impl<'a> Shell<'a> {
             panic_open: false,
             ok_lines: 0,
             limit_hit: false,
+            tokens: None,
+            closed: false,
+            unclosed: Vec::new(),
         }
+    }
+
+    /// Makes a command that runs a tokened program end only after that
+    /// program's closing token under `key`.
+    pub fn expect_tokens(&mut self, key: [u8; 16]) {
+        let names = self.commands.iter().map(|c| tokened_program(c)).collect();
+        self.tokens = Some((key, names));
+    }
+
+    /// The tokened program the running command waits for, if it is not
+    /// closed yet.
+    fn awaited(&self) -> Option<&'static str> {
+        let (_, names) = self.tokens.as_ref()?;
+        let name = (*names.get(self.typed.checked_sub(1)?)?)?;
+        (!self.closed).then_some(name)
+    }
+
+    /// Commands that ended without their program's closing token.
+    pub fn unclosed(&self) -> &[String] {
+        &self.unclosed
+    }
+
+    /// Ends the running command without its closing token (the grace after
+    /// [`Step::Unclosed`] is over): as if its prompt had just appeared.
+    pub fn give_up(&mut self) -> Step {
+        if self.awaited().is_none() {
+            return Step::Wait;
+        }
+        self.unclosed.push(self.commands[self.typed - 1].clone());
+        self.closed = true;
+        self.prompt()
     }
 
     /// Takes more console output.
@@ -366,6 +412,10 @@ impl<'a> Shell<'a> {
             self.ok_lines += 1;
         }
         let after_typing = self.line_start >= self.typed_at;
+        if after_typing && let Some(name) = self.awaited() {
+            let key = &self.tokens.as_ref().expect("awaited needs tokens").0;
+            self.closed = is_closing(line, name, key);
+        }
         let until = after_typing
             && self.typed == self.commands.len()
             && self.until.is_some_and(|re| line_matches(re, line));
@@ -397,10 +447,14 @@ impl<'a> Shell<'a> {
     }
 
     fn prompt(&mut self) -> Step {
+        if self.awaited().is_some() {
+            return Step::Unclosed;
+        }
         match self.commands.get(self.typed) {
             Some(command) => {
                 self.typed += 1;
                 self.typed_at = self.kept.total();
+                self.closed = false;
                 Step::Type(format!("{command}\n"))
             }
             None if self.until.is_none() => Step::Finished,
@@ -447,6 +501,164 @@ impl<'a> Shell<'a> {
     /// saying how much was dropped between them.
     pub fn into_output(self) -> Vec<u8> {
         self.kept.into_bytes()
+    }
+}
+
+/// The tokened test program (one of [`abi::tok::TOKENED`]) `command` runs:
+/// the first of its words that names one (`trace 2 usertests x` runs
+/// usertests under trace).
+pub fn tokened_program(command: &str) -> Option<&'static str> {
+    command
+        .split(|c: char| c.is_whitespace() || "|;&()<>".contains(c))
+        .find_map(|w| abi::tok::TOKENED.iter().copied().find(|&n| n == w))
+}
+
+/// Whether `line` is `name`'s closing line with a valid token of `key`
+/// (its sequence number the count of lines it covers).
+fn is_closing(mut line: &str, name: &str, key: &[u8; 16]) -> bool {
+    loop {
+        if let Some((text, token)) = abi::tok::split(line)
+            && token.name == name
+            && abi::tok::parse_closing(text) == Some(token.seq)
+            && token.valid(key, text)
+        {
+            return true;
+        }
+        match line.strip_prefix("$ ") {
+            Some(rest) => line = rest,
+            None => return false,
+        }
+    }
+}
+
+/// How long a prompt that came before its command's closing token waits
+/// for it: a few seconds, more for a longer run (a busy machine).
+pub fn closing_grace(timeout: Duration) -> Duration {
+    (timeout / 60).clamp(Duration::from_secs(3), Duration::from_secs(10))
+}
+
+/// A per-run copy of a disk image with a fresh key in its tokened
+/// programs; removed when dropped.
+struct KeyedImage {
+    path: PathBuf,
+}
+
+impl Drop for KeyedImage {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Writes `key` after every key slot marker in the files of `img` (an xv6
+/// file system) named in [`abi::tok::TOKENED`], and only there: a program
+/// of the student's own that carries a marker gets no key. Returns how many
+/// slots it wrote, or `None` if `img` is no xv6 file system.
+pub fn patch_key(img: &mut [u8], key: &[u8; 16]) -> Option<usize> {
+    use abi::fs::{BSIZE, Dirent, DiskInode, FSMAGIC, NDIRECT, ROOTINO, SuperBlock};
+    let block = |img: &[u8], b: u32| -> Option<std::ops::Range<usize>> {
+        let start = (b as usize).checked_mul(BSIZE)?;
+        (start + BSIZE <= img.len()).then_some(start..start + BSIZE)
+    };
+    let sb = SuperBlock::decode(img.get(block(img, 1)?)?);
+    if sb.magic != FSMAGIC {
+        return None;
+    }
+    let inode = |img: &[u8], inum: u32| -> Option<DiskInode> {
+        let b = &img[block(img, sb.inode_block(inum))?];
+        let at = DiskInode::offset_in_block(inum);
+        Some(DiskInode::decode(b.get(at..at + DiskInode::SIZE)?))
+    };
+    // A file's data blocks, in order.
+    let blocks = |img: &[u8], ino: &DiskInode| -> Vec<u32> {
+        let n = (ino.size as usize).div_ceil(BSIZE);
+        let mut out: Vec<u32> = ino.addrs[..NDIRECT].to_vec();
+        if n > NDIRECT
+            && let Some(r) = block(img, ino.addrs[NDIRECT])
+        {
+            out.extend(
+                img[r]
+                    .chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            );
+        }
+        out.truncate(n);
+        out
+    };
+    let root = inode(img, ROOTINO)?;
+    let mut files = Vec::new();
+    for b in blocks(img, &root) {
+        let Some(r) = block(img, b) else { continue };
+        for e in img[r].chunks_exact(Dirent::SIZE) {
+            let d = Dirent::decode(e);
+            if d.inum != 0 && abi::tok::TOKENED.iter().any(|n| d.name_is(n.as_bytes())) {
+                files.push(u32::from(d.inum));
+            }
+        }
+    }
+    let mut written = 0;
+    let align = std::mem::align_of::<abi::tok::KeySlot>();
+    for inum in files {
+        let Some(ino) = inode(img, inum) else {
+            continue;
+        };
+        for b in blocks(img, &ino) {
+            let Some(r) = block(img, b) else { continue };
+            for slot in img[r].chunks_exact_mut(align) {
+                if slot[..16] == abi::tok::MARKER {
+                    slot[16..32].copy_from_slice(key);
+                    written += 1;
+                }
+            }
+        }
+    }
+    Some(written)
+}
+
+/// For a graded run (`-snapshot`) of an xv6 disk: the arguments with the
+/// disk replaced by a copy keyed with a fresh random key, the key, and the
+/// copy (to remove after the run). The arguments unchanged if the disk is
+/// no xv6 file system.
+fn keyed_args(
+    args: &[OsString],
+) -> io::Result<(Vec<OsString>, Option<[u8; 16]>, Option<KeyedImage>)> {
+    let unchanged = || Ok((args.to_vec(), None, None));
+    if !args.iter().any(|a| a == "-snapshot") {
+        return unchanged();
+    }
+    let Some(at) = args.iter().position(|a| {
+        a.to_str()
+            .is_some_and(|a| a.starts_with("file=") && a.ends_with(",if=none,format=raw,id=x0"))
+    }) else {
+        return unchanged();
+    };
+    let drive = args[at].to_str().expect("checked above");
+    let image =
+        PathBuf::from(&drive["file=".len()..drive.len() - ",if=none,format=raw,id=x0".len()]);
+    let Ok(mut bytes) = std::fs::read(&image) else {
+        return unchanged();
+    };
+    let mut key = [0u8; 16];
+    getrandom::fill(&mut key).map_err(|e| io::Error::other(format!("no OS randomness: {e}")))?;
+    match patch_key(&mut bytes, &key) {
+        None => unchanged(),
+        Some(0) => Ok((args.to_vec(), Some(key), None)),
+        Some(_) => {
+            static UNIQUE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let name = format!(
+                ".keyed-{}-{}.img",
+                std::process::id(),
+                UNIQUE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            );
+            let path = image.with_file_name(name);
+            std::fs::write(&path, &bytes)?;
+            let copy = KeyedImage { path };
+            let mut args = args.to_vec();
+            let mut arg = OsString::from("file=");
+            arg.push(&copy.path);
+            arg.push(",if=none,format=raw,id=x0");
+            args[at] = arg;
+            Ok((args, Some(key), Some(copy)))
+        }
     }
 }
 
@@ -572,9 +784,10 @@ fn forward(mut from: impl Read + Send + 'static) -> Receiver<Vec<u8>> {
 /// gone when this returns. `progress` gets the count of OK lines whenever it
 /// grows. Errors only if QEMU cannot be started.
 pub fn run_session(session: &Session, progress: &mut dyn FnMut(usize)) -> io::Result<Transcript> {
+    let (args, key, _keyed_image) = keyed_args(session.args)?;
     let mut command = Command::new(session.qemu);
     command
-        .args(session.args)
+        .args(&args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -585,6 +798,12 @@ pub fn run_session(session: &Session, progress: &mut dyn FnMut(usize)) -> io::Re
     let errors = forward(qemu.child.stderr.take().expect("stderr is piped"));
     let deadline = start + session.timeout;
     let mut shell = Shell::new(session.commands, session.until);
+    if let Some(key) = key {
+        shell.expect_tokens(key);
+    }
+    // When a prompt came before its command's closing token.
+    let mut unclosed_at: Option<Instant> = None;
+    let grace = closing_grace(session.timeout);
     let mut panicked_at: Option<Instant> = None;
     // When the whole panic line was in: the backtrace's grace starts then.
     let mut panic_line_at: Option<Instant> = None;
@@ -610,13 +829,21 @@ pub fn run_session(session: &Session, progress: &mut dyn FnMut(usize)) -> io::Re
             };
         }
         let late_prompt = shell.ends_in_late_prompt();
-        let wait = if late_prompt {
+        let mut wait = if late_prompt {
             (limit - now).min(QUIET_PROMPT)
         } else {
             limit - now
         };
+        let given_up = unclosed_at.map(|t| t + grace);
+        if let Some(t) = given_up {
+            wait = wait.min(t.saturating_duration_since(now));
+        }
         let step = match chunks.recv_timeout(wait) {
             Ok(bytes) => shell.feed(&bytes),
+            Err(RecvTimeoutError::Timeout) if given_up.is_some_and(|t| Instant::now() >= t) => {
+                unclosed_at = None;
+                shell.give_up()
+            }
             Err(RecvTimeoutError::Timeout) if late_prompt => shell.quiet(),
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => {
@@ -640,8 +867,14 @@ pub fn run_session(session: &Session, progress: &mut dyn FnMut(usize)) -> io::Re
             ok_lines = shell.ok_lines();
             progress(ok_lines);
         }
+        if matches!(step, Step::Type(_) | Step::Finished) {
+            unclosed_at = None;
+        }
         match step {
             Step::Wait => {}
+            Step::Unclosed => {
+                unclosed_at.get_or_insert_with(Instant::now);
+            }
             // A failed write means QEMU is gone; its end of output follows.
             Step::Type(line) => {
                 if let Some(input) = stdin.as_mut() {
@@ -658,10 +891,21 @@ pub fn run_session(session: &Session, progress: &mut dyn FnMut(usize)) -> io::Re
         }
     };
     drop(qemu);
+    let trust = key.map(|key| Trust {
+        key,
+        names: session
+            .commands
+            .iter()
+            .filter_map(|c| tokened_program(c))
+            .map(str::to_owned)
+            .collect(),
+        unclosed: shell.unclosed().to_vec(),
+    });
     Ok(Transcript {
         output: shell.into_output(),
         end,
         elapsed: start.elapsed(),
+        trust,
     })
 }
 

@@ -82,6 +82,7 @@ fn judged(spec: &Spec, name: &str, console: &str) -> Outcome {
         &End::Finished,
         Duration::from_secs(1),
         &NoSymbols,
+        None,
     )
     .0
 }

@@ -11,6 +11,7 @@ entry!(main);
 const N: usize = 1000;
 
 fn main(_args: Args) -> i32 {
+    user::tok_enable!();
     write(1, b"fork test\n");
     let mut n = 0;
     while n < N {
