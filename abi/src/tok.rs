@@ -43,6 +43,7 @@ pub const TOKENED: &[&str] = &[
     "lazytests",
     "randlab",
     "stressfs",
+    "stats",
     "sysinfotest",
     "tok",
     "usertests",

@@ -95,7 +95,8 @@ impl<'a> Console<'a> {
     }
 
     /// A console whose tokens are checked with `trust` (or none, as
-    /// [`Console::new`]): valid tokens are taken off their lines.
+    /// [`Console::new`]): tokens are taken off their lines (and a valid
+    /// one's line starts where the program's output does, after any prompt).
     pub fn with_trust(text: &'a str, trust: Option<&Trust>) -> Self {
         let mut console = Console::new(text);
         let Some(trust) = trust else {
@@ -109,6 +110,13 @@ impl<'a> Console<'a> {
                 *line = text;
                 (t.name, t.nonce, t.seq)
             });
+            // A token that is not valid is taken off too (the line then
+            // reads as printed, and fails as not the program's).
+            if id.is_none()
+                && let Some((text, _)) = abi::tok::split(line)
+            {
+                *line = text;
+            }
             if let Some(id) = id {
                 *seen.entry(id).or_default() += 1;
             }
@@ -190,7 +198,11 @@ impl<'a> Console<'a> {
     /// The last lines of the console, numbered, under a heading.
     pub fn tail(&self) -> Vec<String> {
         if self.lines.is_empty() {
-            return vec!["the console is empty".to_owned()];
+            return vec![if self.keyed {
+                "no line carries a valid token of this run".to_owned()
+            } else {
+                "the console is empty".to_owned()
+            }];
         }
         let from = self.lines.len().saturating_sub(TAIL);
         let mut out = vec![if from == 0 {
@@ -842,6 +854,147 @@ mod tests {
             merged.iter().filter(|l| l.ends_with("| line 30")).count(),
             1
         );
+    }
+
+    /// A line as `name` (nonce `nonce`) prints it as line `seq` under `key`.
+    fn tokened(key: &[u8; 16], name: &str, nonce: u64, seq: u32, text: &str) -> String {
+        let mac = abi::tok::mac(key, name, nonce, seq, text.as_bytes());
+        let token = abi::tok::Token {
+            name,
+            nonce,
+            seq,
+            mac,
+        };
+        format!("{text}{token}")
+    }
+
+    const KEY: [u8; 16] = *b"a run's own key!";
+
+    fn trust() -> Trust {
+        Trust {
+            key: KEY,
+            names: vec!["cowtest".into(), "randlab".into()],
+            unclosed: Vec::new(),
+        }
+    }
+
+    fn judge_trusted(checks: &[Check], untrusted: bool, text: &str) -> Vec<Verdict> {
+        let t = trust();
+        let console = Console::with_trust(text, Some(&t));
+        evaluate_all(checks, untrusted, &console, &Table)
+    }
+
+    #[test]
+    fn a_valid_token_makes_a_line_trusted_and_is_taken_off() {
+        let text = format!(
+            "xv6 kernel is booting\n$ cowtest\n{}\n$ {}\n",
+            tokened(&KEY, "cowtest", 7, 0, "simple: ok"),
+            tokened(&KEY, "cowtest", 7, 1, "three: ok"),
+        );
+        let t = trust();
+        let c = Console::with_trust(&text, Some(&t));
+        assert_eq!(c.lines()[2], "simple: ok");
+        // The prompt before it is not the program's: the token still holds.
+        assert_eq!(c.lines()[3], "three: ok");
+        assert_eq!(
+            (0..4).map(|i| c.is_trusted(i)).collect::<Vec<_>>(),
+            [false, false, true, true]
+        );
+        let v = judge_trusted(
+            &[Check::Match(vec![re("^simple: ok$"), re("^three: ok$")])],
+            false,
+            &text,
+        );
+        assert!(v[0].passed, "{:?}", v[0]);
+    }
+
+    #[test]
+    fn lines_without_a_valid_token_do_not_pass() {
+        let good = tokened(&KEY, "cowtest", 7, 0, "simple: ok");
+        let other_key = tokened(b"another run key!", "cowtest", 7, 0, "simple: ok");
+        let altered = good.replacen("simple: ok", "simple: OK", 1);
+        let wrong_program = tokened(&KEY, "usertests", 7, 0, "simple: ok");
+        let check = [Check::Match(vec![re("^simple: (ok|OK)$")])];
+        for line in [
+            "simple: ok".to_owned(),
+            other_key,
+            altered,
+            wrong_program,
+            // The same token twice: a replay; neither copy counts.
+            format!("{good}\n{good}"),
+        ] {
+            let v = judge_trusted(&check, false, &format!("{line}\n"));
+            assert!(!v[0].passed, "{line}");
+            assert_eq!(v[0].context[0], NOT_PRODUCED, "{line}");
+        }
+        // A plain line that does not even match says only that.
+        let v = judge_trusted(&check, false, "nothing\n");
+        assert_eq!(
+            v[0].context[0],
+            "missing a line matching /^simple: (ok|OK)$/"
+        );
+    }
+
+    #[test]
+    fn counts_and_usertests_see_only_trusted_lines() {
+        let text = format!(
+            "{}\nthree: ok\n{}\ntest copyin: OK\n",
+            tokened(&KEY, "cowtest", 1, 0, "three: ok"),
+            tokened(&KEY, "cowtest", 2, 0, "three: ok"),
+        );
+        let twice = Check::Count {
+            regexes: vec![re("^three: ok$")],
+            times: 2,
+        };
+        assert!(judge_trusted(&[twice], false, &text)[0].passed);
+        let v = judge_trusted(&[Check::Usertest("copyin".into())], false, &text);
+        assert!(!v[0].passed);
+        assert_eq!(v[0].context[0], NOT_PRODUCED);
+    }
+
+    #[test]
+    fn untrusted_tests_and_no_match_see_every_line() {
+        let text = "3: syscall read -> 1023\nFAILED\n";
+        let syscall = Check::Match(vec![re(r"^3: syscall read -> 1023$")]);
+        assert!(!judge_trusted(std::slice::from_ref(&syscall), false, text)[0].passed);
+        assert!(judge_trusted(&[syscall], true, text)[0].passed);
+        // An untokened failure line still fails a no_match.
+        assert!(!judge_trusted(&[Check::NoMatch(vec![re("FAILED")])], false, text)[0].passed);
+    }
+
+    #[test]
+    fn report_lines_keep_their_console_numbers() {
+        let text = format!(
+            "a\nb\n{}\nc\n",
+            tokened(&KEY, "randlab", 3, 0, "randlab cow: child sum 1")
+        );
+        let v = judge_trusted(
+            &[Check::Count {
+                regexes: vec![re("^randlab cow: child sum")],
+                times: 2,
+            }],
+            false,
+            &text,
+        );
+        assert!(
+            v[0].context
+                .iter()
+                .any(|l| l == ">   3 | randlab cow: child sum 1"),
+            "{:?}",
+            v[0].context
+        );
+    }
+
+    #[test]
+    fn an_unclosed_command_fails_its_runs_tests() {
+        let mut t = trust();
+        assert!(closing(Some(&t)).is_empty());
+        assert!(closing(None).is_empty());
+        t.unclosed.push("cowtest".into());
+        let v = closing(Some(&t));
+        assert_eq!(v.len(), 1);
+        assert!(!v[0].passed);
+        assert!(v[0].context[0].starts_with("`cowtest` ended without its closing token"));
     }
 
     #[test]

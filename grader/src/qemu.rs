@@ -1128,6 +1128,116 @@ mod tests {
         assert_eq!(sh.panic_line(), Some("panic: kerneltrap (hart 1)"));
     }
 
+    const KEY: [u8; 16] = *b"a run's own key!";
+
+    fn closing_line(name: &str, nonce: u64, lines: u32) -> String {
+        let text = abi::tok::closing_text(lines).to_string();
+        let mac = abi::tok::mac(&KEY, name, nonce, lines, text.as_bytes());
+        let token = abi::tok::Token {
+            name,
+            nonce,
+            seq: lines,
+            mac,
+        };
+        format!("{text}{token}\n")
+    }
+
+    #[test]
+    fn a_tokened_command_ends_only_after_its_closing_token() {
+        let cmds = commands(&["usertests -q", "echo x"]);
+        let mut sh = Shell::new(&cmds, None);
+        sh.expect_tokens(KEY);
+        assert_eq!(sh.feed(b"$ "), Step::Type("usertests -q\n".into()));
+        // A prompt the kernel prints early is not the end.
+        assert_eq!(
+            sh.feed(b"usertests -q\nusertests starting\n$ "),
+            Step::Unclosed
+        );
+        // Nor is a closing line of another program, another key or count.
+        let mut forged = closing_line("cowtest", 1, 0);
+        forged.push_str(&closing_line("usertests", 1, 0).replace(".0.", ".1."));
+        forged.push_str("#t-end 0 lines\n$ ");
+        assert_eq!(sh.feed(forged.as_bytes()), Step::Unclosed);
+        let real = format!("{}$ ", closing_line("usertests", 9, 3));
+        assert_eq!(sh.feed(real.as_bytes()), Step::Type("echo x\n".into()));
+        // echo has no tokens: its prompt ends it.
+        assert_eq!(sh.feed(b"echo x\nx\n$ "), Step::Finished);
+        assert!(sh.unclosed().is_empty());
+    }
+
+    #[test]
+    fn giving_up_on_a_closing_token_goes_on_and_says_so() {
+        let cmds = commands(&["cowtest", "randlab cow 1 2 3"]);
+        let mut sh = Shell::new(&cmds, None);
+        sh.expect_tokens(KEY);
+        assert_eq!(sh.give_up(), Step::Wait, "nothing to give up on yet");
+        assert_eq!(sh.feed(b"$ "), Step::Type("cowtest\n".into()));
+        assert_eq!(sh.feed(b"cowtest\n$ "), Step::Unclosed);
+        assert_eq!(sh.give_up(), Step::Type("randlab cow 1 2 3\n".into()));
+        assert_eq!(sh.unclosed(), ["cowtest"]);
+        let end = format!("randlab cow 1 2 3\n{}$ ", closing_line("randlab", 4, 2));
+        assert_eq!(sh.feed(end.as_bytes()), Step::Finished);
+        assert_eq!(sh.unclosed(), ["cowtest"]);
+    }
+
+    #[test]
+    fn commands_name_their_tokened_programs() {
+        assert_eq!(tokened_program("usertests -q"), Some("usertests"));
+        assert_eq!(
+            tokened_program("trace 2 usertests forkforkfork"),
+            Some("usertests")
+        );
+        assert_eq!(tokened_program("echo hello | tok cat"), Some("tok"));
+        assert_eq!(tokened_program("grep usertests README"), Some("usertests"));
+        assert_eq!(tokened_program("echo hello"), None);
+        assert_eq!(tokened_program("mycowtest"), None);
+    }
+
+    #[test]
+    fn the_key_goes_into_the_tokened_programs_only() {
+        let mut program = vec![0x11u8; 3000];
+        let slot_at = 1024 + 64 * 5;
+        program[slot_at..slot_at + 16].copy_from_slice(&abi::tok::MARKER);
+        // A marker that is not at a slot's alignment is left alone.
+        program[100..116].copy_from_slice(&abi::tok::MARKER);
+        // A large file, through the indirect block.
+        let mut big = vec![0x22u8; 20 * 1024];
+        big[15 * 1024..15 * 1024 + 16].copy_from_slice(&abi::tok::MARKER);
+        let files = vec![
+            ("cowtest".to_string(), program.clone()),
+            ("usertests".to_string(), big),
+            // A student's program with a marker gets no key.
+            ("sleep".to_string(), program),
+        ];
+        let mut img = mkfs::make_image(2000, &files).unwrap();
+        let before = img.clone();
+        let key = *b"0123456789abcdef";
+        assert_eq!(patch_key(&mut img, &key), Some(2));
+        let slots: Vec<usize> = img
+            .windows(32)
+            .enumerate()
+            .filter(|(_, w)| w[..16] == abi::tok::MARKER && w[16..] == key)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(slots.len(), 2, "{slots:?}");
+        let changed = img.iter().zip(&before).filter(|(a, b)| a != b).count();
+        assert!(changed <= 32, "{changed} bytes changed");
+        assert_eq!(patch_key(&mut vec![0u8; 4096], &key), None);
+        assert_eq!(patch_key(&mut Vec::new(), &key), None);
+    }
+
+    #[test]
+    fn the_grace_for_a_closing_token_is_a_few_seconds() {
+        assert_eq!(
+            closing_grace(Duration::from_secs(30)),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            closing_grace(Duration::from_secs(600)),
+            Duration::from_secs(10)
+        );
+    }
+
     #[test]
     fn counts_ok_lines_for_progress() {
         let cmds = commands(&[]);

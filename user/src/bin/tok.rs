@@ -1,10 +1,10 @@
 #![no_std]
 #![no_main]
-//! tok CMD [ARG...]: runs CMD with its standard output through a pipe and
-//! prints each line it printed again, tokened, then `tok: exit <status>`.
-//! For grading programs that have no tokens of their own (the util lab's,
-//! which students write): their lines then reach the grader as lines the
-//! kernel did not make up. Standard error is left as it is.
+//! tok CMD [ARG...]: runs CMD with its standard output and error through a
+//! pipe and prints each line it printed again, tokened, then
+//! `tok: exit <status>`. For grading programs that have no tokens of their
+//! own (the util lab's, which students write): their lines then reach the
+//! grader as lines the kernel did not make up.
 
 use user::*;
 
@@ -29,6 +29,8 @@ fn main(args: Args) -> i32 {
     }
     if pid == 0 {
         close(1);
+        dup(fds[1]);
+        close(2);
         dup(fds[1]);
         close(fds[0]);
         close(fds[1]);
