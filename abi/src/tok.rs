@@ -112,7 +112,8 @@ pub fn mac(key: &[u8; 16], name: &str, nonce: u64, seq: u32, text: &[u8]) -> u64
 /// processes of a run never share one.
 pub fn nonce(key: &[u8; 16], parent: u64, fork: u64, time: u64) -> u64 {
     let mut h = SipHasher24::new_with_key(key);
-    h.write_u64(0x6e6f_6e63_65);
+    // "nonce": a domain apart from the line MACs.
+    h.write(b"nonce");
     h.write_u64(parent);
     h.write_u64(fork);
     h.write_u64(time);
@@ -172,6 +173,18 @@ impl Token<'_> {
     pub fn valid(&self, key: &[u8; 16], text: &str) -> bool {
         mac(key, self.name, self.nonce, self.seq, text.as_bytes()) == self.mac
     }
+
+    /// What of `text` (a console line's, before the token) the token is
+    /// valid for: all of it, or its end when something else was printed on
+    /// the line before the program's output (a prompt, another process's
+    /// dots). `None` if no part of it.
+    pub fn covered<'t>(&self, key: &[u8; 16], text: &'t str) -> Option<&'t str> {
+        text.char_indices()
+            .map(|(k, _)| k)
+            .chain(core::iter::once(text.len()))
+            .map(|k| &text[k..])
+            .find(|own| self.valid(key, own))
+    }
 }
 
 #[cfg(test)]
@@ -196,6 +209,11 @@ mod tests {
         assert_eq!(got_text, text);
         assert_eq!(got, t);
         assert!(got.valid(&KEY, got_text));
+        // Something printed before the program's text on the same line.
+        let line = format!("$ ..{text}{t}");
+        let (got_text, got) = split(&line).unwrap();
+        assert_eq!(got.covered(&KEY, got_text), Some(text));
+        assert_eq!(got.covered(&KEY, "simple: o"), None);
     }
 
     #[test]

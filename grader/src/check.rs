@@ -35,6 +35,10 @@ pub struct Console<'a> {
     numbers: Vec<usize>,
     /// Each line was printed by a trusted test program.
     trusted: Vec<bool>,
+    /// The part of each line its program printed: all of it, or what its
+    /// token covers when something else came first on the line (a prompt,
+    /// a dot another process wrote).
+    own: Vec<&'a str>,
     /// Whether tokens were checked at all (the run had a key).
     keyed: bool,
 }
@@ -89,44 +93,56 @@ impl<'a> Console<'a> {
         Console {
             numbers: (1..=lines.len()).collect(),
             trusted: vec![true; lines.len()],
+            own: lines.clone(),
             lines,
             keyed: false,
         }
     }
 
-    /// A console whose tokens are checked with `trust` (or none, as
-    /// [`Console::new`]): tokens are taken off their lines (and a valid
-    /// one's line starts where the program's output does, after any prompt).
+    /// A console whose tokens are checked with `trust` (with none, every
+    /// line is trusted): tokens are taken off their lines, and
+    /// [`Console::trusted`] has of each trusted line only what its program
+    /// printed.
     pub fn with_trust(text: &'a str, trust: Option<&Trust>) -> Self {
         let mut console = Console::new(text);
         let Some(trust) = trust else {
+            // No key to check them with (a test's stand-in for QEMU): the
+            // tokens are only taken off.
+            for line in &mut console.lines {
+                if let Some((text, _)) = abi::tok::split(line) {
+                    *line = text;
+                }
+            }
+            console.own = console.lines.clone();
             return console;
         };
         console.keyed = true;
         let mut seen: std::collections::HashMap<(&str, u64, u32), usize> = Default::default();
         let mut ids = Vec::with_capacity(console.lines.len());
+        let mut own = Vec::with_capacity(console.lines.len());
         for line in &mut console.lines {
-            let id = valid_token(line, trust).map(|(text, t)| {
-                *line = text;
-                (t.name, t.nonce, t.seq)
-            });
-            // A token that is not valid is taken off too (the line then
-            // reads as printed, and fails as not the program's).
-            if id.is_none()
-                && let Some((text, _)) = abi::tok::split(line)
-            {
-                *line = text;
-            }
+            let Some((text, token)) = abi::tok::split(line) else {
+                ids.push(None);
+                own.push(*line);
+                continue;
+            };
+            // The token is taken off whether it is valid or not: a line that
+            // is not the program's then reads as printed, and fails as such.
+            *line = text;
+            let program = own_text(text, &token, trust);
+            let id = program.map(|_| (token.name, token.nonce, token.seq));
             if let Some(id) = id {
                 *seen.entry(id).or_default() += 1;
             }
             ids.push(id);
+            own.push(program.unwrap_or(text));
         }
         // A token seen twice was replayed: neither copy counts.
         console.trusted = ids
             .iter()
             .map(|id| id.is_some_and(|id| seen[&id] == 1))
             .collect();
+        console.own = own;
         console
     }
 
@@ -135,7 +151,8 @@ impl<'a> Console<'a> {
         let keep = |i: &usize| self.trusted[*i];
         let kept: Vec<usize> = (0..self.lines.len()).filter(keep).collect();
         Console {
-            lines: kept.iter().map(|&i| self.lines[i]).collect(),
+            lines: kept.iter().map(|&i| self.own[i]).collect(),
+            own: kept.iter().map(|&i| self.own[i]).collect(),
             numbers: kept.iter().map(|&i| self.numbers[i]).collect(),
             trusted: vec![true; kept.len()],
             keyed: self.keyed,
@@ -282,20 +299,14 @@ impl<'a> Console<'a> {
     }
 }
 
-/// The text of `line` and its token, if the token is valid under `trust`
-/// for one of its programs. The line may start with shell prompts that
-/// the program did not print.
-fn valid_token<'l>(line: &'l str, trust: &Trust) -> Option<(&'l str, abi::tok::Token<'l>)> {
-    let (mut text, token) = abi::tok::split(line)?;
+/// What of `text` its `token` covers, if the token is valid under `trust`
+/// for one of its programs: the whole text, or its end when something
+/// else was printed on the line before the program's output.
+fn own_text<'l>(text: &'l str, token: &abi::tok::Token, trust: &Trust) -> Option<&'l str> {
     if !trust.names.iter().any(|n| n == token.name) {
         return None;
     }
-    loop {
-        if token.valid(&trust.key, text) {
-            return Some((text, token));
-        }
-        text = text.strip_prefix("$ ")?;
-    }
+    token.covered(&trust.key, text)
 }
 
 /// A failed verdict for each command of the run that ended without its
@@ -895,7 +906,8 @@ mod tests {
         let c = Console::with_trust(&text, Some(&t));
         assert_eq!(c.lines()[2], "simple: ok");
         // The prompt before it is not the program's: the token still holds.
-        assert_eq!(c.lines()[3], "three: ok");
+        assert_eq!(c.lines()[3], "$ three: ok");
+        assert_eq!(c.trusted().lines(), ["simple: ok", "three: ok"]);
         assert_eq!(
             (0..4).map(|i| c.is_trusted(i)).collect::<Vec<_>>(),
             [false, false, true, true]

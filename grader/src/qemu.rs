@@ -515,20 +515,13 @@ pub fn tokened_program(command: &str) -> Option<&'static str> {
 
 /// Whether `line` is `name`'s closing line with a valid token of `key`
 /// (its sequence number the count of lines it covers).
-fn is_closing(mut line: &str, name: &str, key: &[u8; 16]) -> bool {
-    loop {
-        if let Some((text, token)) = abi::tok::split(line)
-            && token.name == name
-            && abi::tok::parse_closing(text) == Some(token.seq)
-            && token.valid(key, text)
-        {
-            return true;
-        }
-        match line.strip_prefix("$ ") {
-            Some(rest) => line = rest,
-            None => return false,
-        }
-    }
+fn is_closing(line: &str, name: &str, key: &[u8; 16]) -> bool {
+    abi::tok::split(line).is_some_and(|(text, token)| {
+        token.name == name
+            && token
+                .covered(key, text)
+                .is_some_and(|own| abi::tok::parse_closing(own) == Some(token.seq))
+    })
 }
 
 /// How long a prompt that came before its command's closing token waits
@@ -614,13 +607,14 @@ pub fn patch_key(img: &mut [u8], key: &[u8; 16]) -> Option<usize> {
     Some(written)
 }
 
+/// A run's QEMU arguments, its key, and its keyed disk (if one was made).
+type Keyed = (Vec<OsString>, Option<[u8; 16]>, Option<KeyedImage>);
+
 /// For a graded run (`-snapshot`) of an xv6 disk: the arguments with the
 /// disk replaced by a copy keyed with a fresh random key, the key, and the
 /// copy (to remove after the run). The arguments unchanged if the disk is
 /// no xv6 file system.
-fn keyed_args(
-    args: &[OsString],
-) -> io::Result<(Vec<OsString>, Option<[u8; 16]>, Option<KeyedImage>)> {
+fn keyed_args(args: &[OsString]) -> io::Result<Keyed> {
     let unchanged = || Ok((args.to_vec(), None, None));
     if !args.iter().any(|a| a == "-snapshot") {
         return unchanged();
