@@ -643,8 +643,13 @@ fn keyed_args(args: &[OsString]) -> io::Result<Keyed> {
                 std::process::id(),
                 UNIQUE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             );
-            let path = image.with_file_name(name);
-            std::fs::write(&path, &bytes)?;
+            // Beside the image (a sandbox shows QEMU that directory), or
+            // where temporary files go if that directory is read-only.
+            let mut path = image.with_file_name(&name);
+            if std::fs::write(&path, &bytes).is_err() {
+                path = std::env::temp_dir().join(&name);
+                std::fs::write(&path, &bytes)?;
+            }
             let copy = KeyedImage { path };
             let mut args = args.to_vec();
             let mut arg = OsString::from("file=");
