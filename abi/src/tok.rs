@@ -8,8 +8,9 @@
 //! of the programs in [`TOKENED`] only. A program that called
 //! `user::tok::enable` ends every line it prints with
 //! ` #t:<name>.<nonce>.<seq>.<mac>`: the MAC ([`LineMac`], SipHash-2-4
-//! keyed with the run's key) covers the program's name, its process nonce,
-//! the line's number in that process and the line's text. When the
+//! keyed with the run's key bound to the program's arguments,
+//! [`command_key`]) covers the program's name, its process nonce, the
+//! line's number in that process and the line's text. When the
 //! program's first process ends it prints a closing line ([`closing_text`])
 //! whose sequence number is the count of lines before it.
 
@@ -105,6 +106,25 @@ pub fn mac(key: &[u8; 16], name: &str, nonce: u64, seq: u32, text: &[u8]) -> u64
     let mut m = LineMac::new(key, name, nonce, seq);
     m.update(text);
     m.finish()
+}
+
+/// The key a program's lines are made with: the run's key bound to the
+/// program's arguments (`argv[0]` first), so that a line made for one
+/// command line does not pass for another (a kernel that runs `randlab`
+/// with arguments of its choosing gets lines the grader does not take).
+/// `args` must give the same arguments each time it is iterated.
+pub fn command_key<'a, I>(key: &[u8; 16], args: I) -> [u8; 16]
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    use siphasher::sip128::Hasher128;
+    let mut h = siphasher::sip128::SipHasher24::new_with_key(key);
+    h.write(b"command");
+    for arg in args {
+        h.write_u64(arg.len() as u64);
+        h.write(arg);
+    }
+    h.finish128().as_bytes()
 }
 
 /// A process's nonce: from its parent's (0 for a program just started),
@@ -262,6 +282,17 @@ mod tests {
         assert_eq!(parse_closing("#t-end  lines"), None);
         assert_eq!(parse_closing("#t-end 4x lines"), None);
         assert_eq!(parse_closing("simple: ok"), None);
+    }
+
+    #[test]
+    fn each_command_line_has_its_own_key() {
+        let k = |args: &[&[u8]]| command_key(&KEY, args.iter().copied());
+        let cow = k(&[b"randlab", b"cow", b"1", b"2", b"3"]);
+        assert_ne!(cow, KEY);
+        assert_eq!(cow, k(&[b"randlab", b"cow", b"1", b"2", b"3"]));
+        assert_ne!(cow, k(&[b"randlab", b"cow", b"1", b"2", b"4"]));
+        assert_ne!(cow, k(&[b"randlab", b"cow", b"12", b"3"]));
+        assert_ne!(cow, k(&[b"randlab", b"cow", b"1", b"2", b"3", b""]));
     }
 
     #[test]

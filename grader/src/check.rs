@@ -16,14 +16,27 @@ use regex::Regex;
 use crate::spec::Check;
 use crate::symbols::Symbolize;
 
-/// What a run's tokens are checked with: the key written into its disk
-/// image, the tokened programs its commands name, and the commands that
-/// ended without their program's closing token.
+/// What a run's tokens are checked with: the tokened programs its commands
+/// run, each with the key its lines are made with (the run's key bound to
+/// its arguments), and the commands that ended without their program's
+/// closing token.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trust {
-    pub key: [u8; 16],
-    pub names: Vec<String>,
+    pub programs: Vec<(String, [u8; 16])>,
     pub unclosed: Vec<String>,
+}
+
+impl Trust {
+    /// The trust of a run keyed with `key` that typed `commands`.
+    pub fn new(key: &[u8; 16], commands: &[String], unclosed: Vec<String>) -> Trust {
+        let mut programs: Vec<(String, [u8; 16])> = crate::qemu::command_keys(key, commands)
+            .into_iter()
+            .flatten()
+            .map(|(name, k)| (name.to_owned(), k))
+            .collect();
+        programs.dedup();
+        Trust { programs, unclosed }
+    }
 }
 
 /// A console transcript split into lines (`\r\n` or `\n`; the last line may
@@ -303,10 +316,11 @@ impl<'a> Console<'a> {
 /// for one of its programs: the whole text, or its end when something
 /// else was printed on the line before the program's output.
 fn own_text<'l>(text: &'l str, token: &abi::tok::Token, trust: &Trust) -> Option<&'l str> {
-    if !trust.names.iter().any(|n| n == token.name) {
-        return None;
-    }
-    token.covered(&trust.key, text)
+    trust
+        .programs
+        .iter()
+        .filter(|(name, _)| name == token.name)
+        .find_map(|(_, key)| token.covered(key, text))
 }
 
 /// A failed verdict for each command of the run that ended without its
@@ -883,10 +897,32 @@ mod tests {
 
     fn trust() -> Trust {
         Trust {
-            key: KEY,
-            names: vec!["cowtest".into(), "randlab".into()],
+            programs: vec![("cowtest".into(), KEY), ("randlab".into(), KEY)],
             unclosed: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_line_is_trusted_only_for_the_command_line_it_was_made_for() {
+        let run_key = *b"0123456789abcdef";
+        let commands = vec!["cowtest".to_owned(), "randlab cow 1 2 3".to_owned()];
+        let t = Trust::new(&run_key, &commands, Vec::new());
+        assert_eq!(t.programs.len(), 2);
+        let key =
+            |args: &[&str]| abi::tok::command_key(&run_key, args.iter().map(|a| a.as_bytes()));
+        let text = |k: &[u8; 16]| {
+            format!(
+                "{}\n",
+                tokened(k, "randlab", 5, 0, "randlab cow: child sum 6")
+            )
+        };
+        let right = text(&key(&["randlab", "cow", "1", "2", "3"]));
+        let other_args = text(&key(&["randlab", "cow", "1", "2", "4"]));
+        let run_key_only = text(&run_key);
+        let ok = |console: &str| Console::with_trust(console, Some(&t)).is_trusted(0);
+        assert!(ok(&right));
+        assert!(!ok(&other_args));
+        assert!(!ok(&run_key_only));
     }
 
     fn judge_trusted(checks: &[Check], untrusted: bool, text: &str) -> Vec<Verdict> {

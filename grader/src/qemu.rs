@@ -291,8 +291,8 @@ pub struct Shell<'a> {
     panic_open: bool,
     ok_lines: usize,
     limit_hit: bool,
-    /// The run's key and, per command, the tokened program it runs.
-    tokens: Option<([u8; 16], Vec<Option<&'static str>>)>,
+    /// Per command, the tokened program it runs and its lines' key.
+    tokens: Option<Vec<Option<(&'static str, [u8; 16])>>>,
     /// The running command's closing token has appeared.
     closed: bool,
     /// Commands that ended without their program's closing token.
@@ -325,16 +325,15 @@ impl<'a> Shell<'a> {
     /// Makes a command that runs a tokened program end only after that
     /// program's closing token under `key`.
     pub fn expect_tokens(&mut self, key: [u8; 16]) {
-        let names = self.commands.iter().map(|c| tokened_program(c)).collect();
-        self.tokens = Some((key, names));
+        self.tokens = Some(command_keys(&key, self.commands));
     }
 
-    /// The tokened program the running command waits for, if it is not
-    /// closed yet.
-    fn awaited(&self) -> Option<&'static str> {
-        let (_, names) = self.tokens.as_ref()?;
-        let name = (*names.get(self.typed.checked_sub(1)?)?)?;
-        (!self.closed).then_some(name)
+    /// The tokened program the running command waits for and its lines'
+    /// key, if it is not closed yet.
+    fn awaited(&self) -> Option<(&'static str, [u8; 16])> {
+        let programs = self.tokens.as_ref()?;
+        let program = (*programs.get(self.typed.checked_sub(1)?)?)?;
+        (!self.closed).then_some(program)
     }
 
     /// Commands that ended without their program's closing token.
@@ -412,9 +411,8 @@ impl<'a> Shell<'a> {
             self.ok_lines += 1;
         }
         let after_typing = self.line_start >= self.typed_at;
-        if after_typing && let Some(name) = self.awaited() {
-            let key = &self.tokens.as_ref().expect("awaited needs tokens").0;
-            self.closed = is_closing(line, name, key);
+        if after_typing && let Some((name, key)) = self.awaited() {
+            self.closed = is_closing(line, name, &key);
         }
         let until = after_typing
             && self.typed == self.commands.len()
@@ -504,13 +502,50 @@ impl<'a> Shell<'a> {
     }
 }
 
-/// The tokened test program (one of [`abi::tok::TOKENED`]) `command` runs:
-/// the first of its words that names one (`trace 2 usertests x` runs
-/// usertests under trace).
+/// The tokened test program (one of [`abi::tok::TOKENED`]) `command` runs,
+/// and its arguments (its name first): the first word that names one, up
+/// to the end of its part of the command line (`trace 2 usertests x` runs
+/// `usertests x` under trace; `find . b | tok xargs grep b` runs
+/// `tok xargs grep b`).
+pub fn tokened_command(command: &str) -> Option<(&'static str, Vec<&str>)> {
+    // Words, and `None` where the shell's punctuation ends a command.
+    let mut parts: Vec<Option<&str>> = Vec::new();
+    let mut rest = command;
+    while let Some(at) = rest.find(|c: char| "|;&()<>".contains(c)) {
+        parts.extend(rest[..at].split_whitespace().map(Some));
+        parts.push(None);
+        rest = &rest[at + 1..];
+    }
+    parts.extend(rest.split_whitespace().map(Some));
+    let start = parts
+        .iter()
+        .position(|w| w.is_some_and(|w| abi::tok::TOKENED.contains(&w)))?;
+    let name = abi::tok::TOKENED
+        .iter()
+        .copied()
+        .find(|&n| Some(n) == parts[start])?;
+    let args = parts[start..].iter().map_while(|w| *w).collect();
+    Some((name, args))
+}
+
+/// The tokened program `command` runs, if any (see [`tokened_command`]).
 pub fn tokened_program(command: &str) -> Option<&'static str> {
-    command
-        .split(|c: char| c.is_whitespace() || "|;&()<>".contains(c))
-        .find_map(|w| abi::tok::TOKENED.iter().copied().find(|&n| n == w))
+    tokened_command(command).map(|(name, _)| name)
+}
+
+/// The tokened program each command runs, with the key its lines are made
+/// with under the run's `key`.
+pub fn command_keys(key: &[u8; 16], commands: &[String]) -> Vec<Option<(&'static str, [u8; 16])>> {
+    commands
+        .iter()
+        .map(|c| {
+            let (name, args) = tokened_command(c)?;
+            Some((
+                name,
+                abi::tok::command_key(key, args.iter().map(|a| a.as_bytes())),
+            ))
+        })
+        .collect()
 }
 
 /// Whether `line` is `name`'s closing line with a valid token of `key`
@@ -890,16 +925,7 @@ pub fn run_session(session: &Session, progress: &mut dyn FnMut(usize)) -> io::Re
         }
     };
     drop(qemu);
-    let trust = key.map(|key| Trust {
-        key,
-        names: session
-            .commands
-            .iter()
-            .filter_map(|c| tokened_program(c))
-            .map(str::to_owned)
-            .collect(),
-        unclosed: shell.unclosed().to_vec(),
-    });
+    let trust = key.map(|key| Trust::new(&key, session.commands, shell.unclosed().to_vec()));
     Ok(Transcript {
         output: shell.into_output(),
         end,
@@ -1129,9 +1155,12 @@ mod tests {
 
     const KEY: [u8; 16] = *b"a run's own key!";
 
-    fn closing_line(name: &str, nonce: u64, lines: u32) -> String {
+    /// The closing line of `args` (its program's name first) under `KEY`.
+    fn closing_line(args: &[&str], nonce: u64, lines: u32) -> String {
+        let name = args[0];
+        let key = abi::tok::command_key(&KEY, args.iter().map(|a| a.as_bytes()));
         let text = abi::tok::closing_text(lines).to_string();
-        let mac = abi::tok::mac(&KEY, name, nonce, lines, text.as_bytes());
+        let mac = abi::tok::mac(&key, name, nonce, lines, text.as_bytes());
         let token = abi::tok::Token {
             name,
             nonce,
@@ -1153,11 +1182,14 @@ mod tests {
             Step::Unclosed
         );
         // Nor is a closing line of another program, another key or count.
-        let mut forged = closing_line("cowtest", 1, 0);
-        forged.push_str(&closing_line("usertests", 1, 0).replace(".0.", ".1."));
+        let mut forged = closing_line(&["cowtest"], 1, 0);
+        forged.push_str(&closing_line(&["usertests", "-q"], 1, 0).replace(".0.", ".1."));
+        // usertests, but not the command line typed.
+        forged.push_str(&closing_line(&["usertests"], 1, 0));
         forged.push_str("#t-end 0 lines\n$ ");
         assert_eq!(sh.feed(forged.as_bytes()), Step::Unclosed);
-        let real = format!("{}$ ", closing_line("usertests", 9, 3));
+        // After other output on its line, as alarmtest's dots can be.
+        let real = format!("..{}$ ", closing_line(&["usertests", "-q"], 9, 3));
         assert_eq!(sh.feed(real.as_bytes()), Step::Type("echo x\n".into()));
         // echo has no tokens: its prompt ends it.
         assert_eq!(sh.feed(b"echo x\nx\n$ "), Step::Finished);
@@ -1174,9 +1206,37 @@ mod tests {
         assert_eq!(sh.feed(b"cowtest\n$ "), Step::Unclosed);
         assert_eq!(sh.give_up(), Step::Type("randlab cow 1 2 3\n".into()));
         assert_eq!(sh.unclosed(), ["cowtest"]);
-        let end = format!("randlab cow 1 2 3\n{}$ ", closing_line("randlab", 4, 2));
+        let end = format!(
+            "randlab cow 1 2 3\n{}$ ",
+            closing_line(&["randlab", "cow", "1", "2", "3"], 4, 2)
+        );
         assert_eq!(sh.feed(end.as_bytes()), Step::Finished);
         assert_eq!(sh.unclosed(), ["cowtest"]);
+    }
+
+    #[test]
+    fn commands_give_their_tokened_programs_arguments() {
+        assert_eq!(
+            tokened_command("trace 2 usertests forkforkfork"),
+            Some(("usertests", vec!["usertests", "forkforkfork"]))
+        );
+        assert_eq!(
+            tokened_command("find . b | tok xargs grep hello"),
+            Some(("tok", vec!["tok", "xargs", "grep", "hello"]))
+        );
+        assert_eq!(
+            tokened_command("cat < d/f | tok cat"),
+            Some(("tok", vec!["tok", "cat"]))
+        );
+        assert_eq!(
+            tokened_command("(echo 1 ; echo 2) | tok xargs echo line"),
+            Some(("tok", vec!["tok", "xargs", "echo", "line"]))
+        );
+        assert_eq!(
+            tokened_command("usertests killstatus > out"),
+            Some(("usertests", vec!["usertests", "killstatus"]))
+        );
+        assert_eq!(tokened_command("sleep 1000 &"), None);
     }
 
     #[test]

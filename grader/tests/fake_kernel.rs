@@ -287,14 +287,20 @@ fn a_kernel_printing_every_expected_line_scores_nothing() {
 
 const KEY: [u8; 16] = *b"the test's key!!";
 
-/// `console` as if its tokened programs had printed it under `KEY`: each
+/// The trust of a run of `spec`'s `run` keyed with `KEY`.
+fn trust_of(spec: &Spec, run: usize) -> grader::check::Trust {
+    grader::check::Trust::new(&KEY, &spec.runs[run].commands, Vec::new())
+}
+
+/// `console` as if the tokened programs of `trust` had printed it: each
 /// token made again for the same program, nonce and number.
-fn retokened(console: &str) -> String {
+fn retokened(console: &str, trust: &grader::check::Trust) -> String {
     console
         .lines()
         .map(|line| match abi::tok::split(line) {
             Some((text, t)) => {
-                let mac = abi::tok::mac(&KEY, t.name, t.nonce, t.seq, text.as_bytes());
+                let (_, key) = trust.programs.iter().find(|(n, _)| n == t.name).unwrap();
+                let mac = abi::tok::mac(key, t.name, t.nonce, t.seq, text.as_bytes());
                 format!("{text}{}\n", abi::tok::Token { mac, ..t })
             }
             None => format!("{line}\n"),
@@ -309,17 +315,7 @@ fn judged_with_key(spec: &Spec, name: &str, console: &str) -> Outcome {
         .flat_map(|t| std::iter::once(t).chain(&t.parts))
         .find(|t| t.name == name)
         .unwrap();
-    let run = &spec.runs[leaf.run];
-    let trust = grader::check::Trust {
-        key: KEY,
-        names: run
-            .commands
-            .iter()
-            .filter_map(|c| grader::qemu::tokened_program(c))
-            .map(str::to_owned)
-            .collect(),
-        unclosed: Vec::new(),
-    };
+    let trust = trust_of(spec, leaf.run);
     verdict(
         leaf,
         console,
@@ -336,8 +332,11 @@ fn judged_with_key(spec: &Spec, name: &str, console: &str) -> Outcome {
 #[test]
 fn an_altered_or_repeated_tokened_line_fails() {
     let spec = spec::load(root(), "lab-cow", RECORDED).unwrap();
-    let console =
-        retokened(&std::fs::read_to_string(recorded("lab-cow").join("cowtest.log")).unwrap());
+    let run = spec.runs.iter().position(|r| r.id == "cowtest").unwrap();
+    let console = retokened(
+        &std::fs::read_to_string(recorded("lab-cow").join("cowtest.log")).unwrap(),
+        &trust_of(&spec, run),
+    );
     for name in ["simple", "three", "file", "all cow tests"] {
         assert_eq!(
             judged_with_key(&spec, name, &console),
@@ -404,7 +403,8 @@ fn an_early_prompt_does_not_end_usertests() {
     assert!(text.contains("ALL TESTS PASSED"), "{text}");
     let trust = t.trust.expect("a keyed run");
     assert_eq!(trust.unclosed, ["usertests -q"]);
-    assert_eq!(trust.names, ["usertests"]);
+    assert_eq!(trust.programs.len(), 1);
+    assert_eq!(trust.programs[0].0, "usertests");
     assert!(t.elapsed >= Duration::from_secs(3), "{:?}", t.elapsed);
     // The keyed copy of the disk is gone.
     let left: Vec<_> = std::fs::read_dir(dir.path())

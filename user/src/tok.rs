@@ -41,6 +41,9 @@ struct State {
     /// the closing line.
     main: bool,
     name: &'static str,
+    /// The program's arguments, recorded at its start.
+    args: Option<crate::Args>,
+    /// The run's key bound to those arguments.
     key: [u8; 16],
     nonce: u64,
     /// Forks so far: a child's nonce comes from its parent's and this.
@@ -67,6 +70,7 @@ static SHARED: Shared = Shared {
         on: false,
         main: false,
         name: "",
+        args: None,
         key: [0; 16],
         nonce: 0,
         forks: 0,
@@ -88,6 +92,12 @@ fn with<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
     Some(r)
 }
 
+/// Records the program's arguments (the library's entry does, before
+/// `main`): its lines' key is bound to them.
+pub(crate) fn started(args: crate::Args) {
+    with(|s| s.args = Some(args));
+}
+
 /// Turns tokens on for the program `name` (use [`tok_enable!`](crate::tok_enable),
 /// which passes the program's own name). Does nothing when the image holds
 /// no key (the program was not started by the grader).
@@ -103,7 +113,10 @@ pub fn enable(name: &'static str) {
         s.on = true;
         s.main = true;
         s.name = name;
-        s.key = key;
+        s.key = match s.args {
+            Some(args) => abi::tok::command_key(&key, args.iter_bytes()),
+            None => abi::tok::command_key(&key, core::iter::empty()),
+        };
         // No system call: a traced test program's calls are graded.
         s.nonce = abi::tok::nonce(&key, 0, 0, crate::time());
         s.forks = 0;
