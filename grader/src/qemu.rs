@@ -292,7 +292,7 @@ pub struct Shell<'a> {
     ok_lines: usize,
     limit_hit: bool,
     /// Per command, the tokened program it runs and its lines' key.
-    tokens: Option<Vec<Option<(&'static str, [u8; 16])>>>,
+    tokens: Option<Vec<Option<Program>>>,
     /// The running command's closing token has appeared.
     closed: bool,
     /// Commands that ended without their program's closing token.
@@ -330,7 +330,7 @@ impl<'a> Shell<'a> {
 
     /// The tokened program the running command waits for and its lines'
     /// key, if it is not closed yet.
-    fn awaited(&self) -> Option<(&'static str, [u8; 16])> {
+    fn awaited(&self) -> Option<Program> {
         let programs = self.tokens.as_ref()?;
         let program = (*programs.get(self.typed.checked_sub(1)?)?)?;
         (!self.closed).then_some(program)
@@ -533,9 +533,12 @@ pub fn tokened_program(command: &str) -> Option<&'static str> {
     tokened_command(command).map(|(name, _)| name)
 }
 
+/// A tokened program a command runs, and the key its lines are made with.
+pub type Program = (&'static str, [u8; 16]);
+
 /// The tokened program each command runs, with the key its lines are made
 /// with under the run's `key`.
-pub fn command_keys(key: &[u8; 16], commands: &[String]) -> Vec<Option<(&'static str, [u8; 16])>> {
+pub fn command_keys(key: &[u8; 16], commands: &[String]) -> Vec<Option<Program>> {
     commands
         .iter()
         .map(|c| {
