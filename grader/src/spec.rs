@@ -67,6 +67,8 @@
 //!   valid token of the run (see `crate::check`), unless its test has
 //!   `untrusted = true` (parts inherit it): for lines the kernel prints
 //!   itself, or programs without tokens print. `no_match` looks at every line.
+//!   `untrusted = true` at the top of a spec makes every test so (for specs
+//!   that test the kernel rather than grade a student).
 //! - `visibility` is Gradescope's: `visible` (default), `hidden`,
 //!   `after_due_date`, `after_published`; parts inherit their test's.
 //! - A run cut short (timeout, panic, QEMU exit, output limit) still
@@ -344,6 +346,8 @@ struct RawSpec {
     /// Required unless the spec is a group.
     timeout: Option<Spanned<String>>,
     cpus: Option<Spanned<u32>>,
+    /// Every test is `untrusted` (a spec for kernel tests, not for grades).
+    untrusted: Option<bool>,
     #[serde(default)]
     random: BTreeMap<String, Spanned<RawRandom>>,
     #[serde(default)]
@@ -728,7 +732,12 @@ impl Cx<'_> {
         let mut tests = Vec::new();
         let mut names = HashSet::new();
         for t in &raw.test {
-            tests.push(self.test(t, None, &raw.run, &values, &mut names)?);
+            let mut test = self.test(t, None, &raw.run, &values, &mut names)?;
+            if raw.untrusted == Some(true) {
+                test.untrusted = true;
+                test.parts.iter_mut().for_each(|p| p.untrusted = true);
+            }
+            tests.push(test);
         }
         for (i, r) in raw.run.iter().enumerate() {
             if !tests.iter().any(|t| t.run == i) {
@@ -1441,6 +1450,33 @@ no_match = 'x'
         assert_eq!(suite.parts[1].visibility, Visibility::Hidden);
         assert_eq!(suite.parts[1].checks.len(), 2);
         assert_eq!(suite.parts[1].run, 0);
+    }
+
+    #[test]
+    fn untrusted_is_off_unless_asked_and_parts_inherit_it() {
+        let spec = parse(GOOD, "labs/demo.toml", 7).unwrap();
+        assert!(spec.tests.iter().all(|t| !t.untrusted));
+        let text = GOOD.replacen(
+            "[[test]]\nname = \"suite\"",
+            "[[test]]\nname = \"suite\"\nuntrusted = true",
+            1,
+        );
+        assert_ne!(text, GOOD);
+        let spec = parse(&text, "labs/demo.toml", 7).unwrap();
+        assert!(!spec.tests[0].untrusted);
+        assert!(spec.tests[1].parts.iter().all(|p| p.untrusted));
+        let all = GOOD.replacen(
+            "name = \"demo\"\n",
+            "name = \"demo\"\nuntrusted = true\n",
+            1,
+        );
+        assert_ne!(all, GOOD);
+        let spec = parse(&all, "labs/demo.toml", 7).unwrap();
+        assert!(
+            spec.tests
+                .iter()
+                .all(|t| t.untrusted && t.parts.iter().all(|p| p.untrusted))
+        );
     }
 
     #[test]
