@@ -292,7 +292,8 @@ timeout = "30s"
 
 [[run]]
 id = "echo"
-commands = ["echo in the making"]
+# Under tok: a spec matches only lines with a valid token of the run.
+commands = ["tok echo in the making"]
 
 [[test]]
 name = "echo"
