@@ -12,6 +12,7 @@ pub mod fs;
 pub mod memlayout;
 pub mod param;
 pub mod syscall;
+pub mod tok;
 
 /// Open flags (xv6 `fcntl.h`).
 pub mod fcntl {

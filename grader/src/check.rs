@@ -1,5 +1,13 @@
 //! Judging a run's console against a test's checks, and explaining a
 //! failure with the lines that show it.
+//!
+//! Trusted lines: in a run whose disk image got a key ([`Trust`]), a line
+//! counts as printed by a test program only if it ends in a valid token of
+//! that key ([`abi::tok`]) for a tokened program the run's commands name,
+//! and no other line has the same token. Such a line is matched without
+//! its token. A check matches only trusted lines unless its test accepts
+//! untrusted output (`untrusted = true` in the spec); `no_match` always
+//! looks at every line.
 
 use std::sync::LazyLock;
 
@@ -8,10 +16,44 @@ use regex::Regex;
 use crate::spec::Check;
 use crate::symbols::Symbolize;
 
+/// What a run's tokens are checked with: the tokened programs its commands
+/// run, each with the key its lines are made with (the run's key bound to
+/// its arguments), and the commands that ended without their program's
+/// closing token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trust {
+    pub programs: Vec<(String, [u8; 16])>,
+    pub unclosed: Vec<String>,
+}
+
+impl Trust {
+    /// The trust of a run keyed with `key` that typed `commands`.
+    pub fn new(key: &[u8; 16], commands: &[String], unclosed: Vec<String>) -> Trust {
+        let mut programs: Vec<(String, [u8; 16])> = crate::qemu::command_keys(key, commands)
+            .into_iter()
+            .flatten()
+            .map(|(name, k)| (name.to_owned(), k))
+            .collect();
+        programs.dedup();
+        Trust { programs, unclosed }
+    }
+}
+
 /// A console transcript split into lines (`\r\n` or `\n`; the last line may
 /// be an unfinished prompt).
+#[derive(Clone)]
 pub struct Console<'a> {
     lines: Vec<&'a str>,
+    /// Each line's number (from 1) in the whole console.
+    numbers: Vec<usize>,
+    /// Each line was printed by a trusted test program.
+    trusted: Vec<bool>,
+    /// The part of each line its program printed: all of it, or what its
+    /// token covers when something else came first on the line (a prompt,
+    /// a dot another process wrote).
+    own: Vec<&'a str>,
+    /// Whether tokens were checked at all (the run had a key).
+    keyed: bool,
 }
 
 /// What a check found: pass or fail, and on failure the lines that say why.
@@ -47,7 +89,12 @@ const MAX_MARKED: usize = 8;
 /// How many characters of a console line a report shows.
 const LINE_CHARS: usize = 160;
 
+/// The message of a check that matched only lines without a valid token.
+pub const NOT_PRODUCED: &str = "output not produced by the test program: \
+     the lines that match carry no valid token of this run";
+
 impl<'a> Console<'a> {
+    /// A console whose lines are all taken as printed (no tokens checked).
     pub fn new(text: &'a str) -> Self {
         let mut lines: Vec<&str> = text
             .split('\n')
@@ -56,7 +103,83 @@ impl<'a> Console<'a> {
         if lines.last() == Some(&"") {
             lines.pop();
         }
-        Console { lines }
+        Console {
+            numbers: (1..=lines.len()).collect(),
+            trusted: vec![true; lines.len()],
+            own: lines.clone(),
+            lines,
+            keyed: false,
+        }
+    }
+
+    /// A console whose tokens are checked with `trust` (with none, every
+    /// line is trusted): tokens are taken off their lines, and
+    /// [`Console::trusted`] has of each trusted line only what its program
+    /// printed.
+    pub fn with_trust(text: &'a str, trust: Option<&Trust>) -> Self {
+        let mut console = Console::new(text);
+        let Some(trust) = trust else {
+            // No key to check them with (a test's stand-in for QEMU): the
+            // tokens are only taken off.
+            for line in &mut console.lines {
+                if let Some((text, _)) = abi::tok::split(line) {
+                    *line = text;
+                }
+            }
+            console.own = console.lines.clone();
+            return console;
+        };
+        console.keyed = true;
+        let mut seen: std::collections::HashMap<(&str, u64, u32), usize> = Default::default();
+        let mut ids = Vec::with_capacity(console.lines.len());
+        let mut own = Vec::with_capacity(console.lines.len());
+        for line in &mut console.lines {
+            let Some((text, token)) = abi::tok::split(line) else {
+                ids.push(None);
+                own.push(*line);
+                continue;
+            };
+            // The token is taken off whether it is valid or not: a line that
+            // is not the program's then reads as printed, and fails as such.
+            *line = text;
+            let program = own_text(text, &token, trust);
+            let id = program.map(|_| (token.name, token.nonce, token.seq));
+            if let Some(id) = id {
+                *seen.entry(id).or_default() += 1;
+            }
+            ids.push(id);
+            own.push(program.unwrap_or(text));
+        }
+        // A token seen twice was replayed: neither copy counts.
+        console.trusted = ids
+            .iter()
+            .map(|id| id.is_some_and(|id| seen[&id] == 1))
+            .collect();
+        console.own = own;
+        console
+    }
+
+    /// Only the trusted lines (all of them if tokens were not checked).
+    pub fn trusted(&self) -> Console<'a> {
+        let keep = |i: &usize| self.trusted[*i];
+        let kept: Vec<usize> = (0..self.lines.len()).filter(keep).collect();
+        Console {
+            lines: kept.iter().map(|&i| self.own[i]).collect(),
+            own: kept.iter().map(|&i| self.own[i]).collect(),
+            numbers: kept.iter().map(|&i| self.numbers[i]).collect(),
+            trusted: vec![true; kept.len()],
+            keyed: self.keyed,
+        }
+    }
+
+    /// Whether tokens were checked.
+    pub fn keyed(&self) -> bool {
+        self.keyed
+    }
+
+    /// Whether line `i` was printed by a trusted test program.
+    pub fn is_trusted(&self, i: usize) -> bool {
+        self.trusted[i]
     }
 
     pub fn lines(&self) -> &[&'a str] {
@@ -105,7 +228,11 @@ impl<'a> Console<'a> {
     /// The last lines of the console, numbered, under a heading.
     pub fn tail(&self) -> Vec<String> {
         if self.lines.is_empty() {
-            return vec!["the console is empty".to_owned()];
+            return vec![if self.keyed {
+                "no line carries a valid token of this run".to_owned()
+            } else {
+                "the console is empty".to_owned()
+            }];
         }
         let from = self.lines.len().saturating_sub(TAIL);
         let mut out = vec![if from == 0 {
@@ -177,8 +304,65 @@ impl<'a> Console<'a> {
         if more > 0 {
             text.push_str(&format!(" ... ({more} more characters)"));
         }
-        format!("{}{:>4} | {text}", if marked { '>' } else { ' ' }, i + 1)
+        format!(
+            "{}{:>4} | {text}",
+            if marked { '>' } else { ' ' },
+            self.numbers[i]
+        )
     }
+}
+
+/// What of `text` its `token` covers, if the token is valid under `trust`
+/// for one of its programs: the whole text, or its end when something
+/// else was printed on the line before the program's output.
+fn own_text<'l>(text: &'l str, token: &abi::tok::Token, trust: &Trust) -> Option<&'l str> {
+    trust
+        .programs
+        .iter()
+        .filter(|(name, _)| name == token.name)
+        .find_map(|(_, key)| token.covered(key, text))
+}
+
+/// A failed verdict for each command of the run that ended without its
+/// program's closing token.
+pub fn closing(trust: Option<&Trust>) -> Vec<Verdict> {
+    trust
+        .into_iter()
+        .flat_map(|t| &t.unclosed)
+        .map(|command| {
+            Verdict::fail(vec![format!(
+                "`{command}` ended without its closing token: the program was \
+                 killed, or its output did not come from it"
+            )])
+        })
+        .collect()
+}
+
+/// Judges a test's checks on `console`: on its trusted lines, or on all of
+/// them if `untrusted` (or the console was not keyed); `no_match` on all.
+/// A check that fails on the trusted lines but would pass on all says so
+/// ([`NOT_PRODUCED`]).
+pub fn evaluate_all(
+    checks: &[Check],
+    untrusted: bool,
+    console: &Console,
+    symbols: &dyn Symbolize,
+) -> Vec<Verdict> {
+    let trusted = console.trusted();
+    checks
+        .iter()
+        .map(|check| {
+            let everything = untrusted || !console.keyed || matches!(check, Check::NoMatch(_));
+            if everything {
+                return evaluate(check, console, symbols);
+            }
+            let mut v = evaluate(check, &trusted, symbols);
+            if !v.passed && evaluate(check, console, symbols).passed {
+                v.context.insert(0, NOT_PRODUCED.to_owned());
+            }
+            v
+        })
+        .collect()
 }
 
 /// Whether `re` matches `line` as printed or with the shell prompts at its
@@ -695,6 +879,170 @@ mod tests {
             merged.iter().filter(|l| l.ends_with("| line 30")).count(),
             1
         );
+    }
+
+    /// A line as `name` (nonce `nonce`) prints it as line `seq` under `key`.
+    fn tokened(key: &[u8; 16], name: &str, nonce: u64, seq: u32, text: &str) -> String {
+        let mac = abi::tok::mac(key, name, nonce, seq, text.as_bytes());
+        let token = abi::tok::Token {
+            name,
+            nonce,
+            seq,
+            mac,
+        };
+        format!("{text}{token}")
+    }
+
+    const KEY: [u8; 16] = *b"a run's own key!";
+
+    fn trust() -> Trust {
+        Trust {
+            programs: vec![("cowtest".into(), KEY), ("randlab".into(), KEY)],
+            unclosed: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_line_is_trusted_only_for_the_command_line_it_was_made_for() {
+        let run_key = *b"0123456789abcdef";
+        let commands = vec!["cowtest".to_owned(), "randlab cow 1 2 3".to_owned()];
+        let t = Trust::new(&run_key, &commands, Vec::new());
+        assert_eq!(t.programs.len(), 2);
+        let key =
+            |args: &[&str]| abi::tok::command_key(&run_key, args.iter().map(|a| a.as_bytes()));
+        let text = |k: &[u8; 16]| {
+            format!(
+                "{}\n",
+                tokened(k, "randlab", 5, 0, "randlab cow: child sum 6")
+            )
+        };
+        let right = text(&key(&["randlab", "cow", "1", "2", "3"]));
+        let other_args = text(&key(&["randlab", "cow", "1", "2", "4"]));
+        let run_key_only = text(&run_key);
+        let ok = |console: &str| Console::with_trust(console, Some(&t)).is_trusted(0);
+        assert!(ok(&right));
+        assert!(!ok(&other_args));
+        assert!(!ok(&run_key_only));
+    }
+
+    fn judge_trusted(checks: &[Check], untrusted: bool, text: &str) -> Vec<Verdict> {
+        let t = trust();
+        let console = Console::with_trust(text, Some(&t));
+        evaluate_all(checks, untrusted, &console, &Table)
+    }
+
+    #[test]
+    fn a_valid_token_makes_a_line_trusted_and_is_taken_off() {
+        let text = format!(
+            "xv6 kernel is booting\n$ cowtest\n{}\n$ {}\n",
+            tokened(&KEY, "cowtest", 7, 0, "simple: ok"),
+            tokened(&KEY, "cowtest", 7, 1, "three: ok"),
+        );
+        let t = trust();
+        let c = Console::with_trust(&text, Some(&t));
+        assert_eq!(c.lines()[2], "simple: ok");
+        // The prompt before it is not the program's: the token still holds.
+        assert_eq!(c.lines()[3], "$ three: ok");
+        assert_eq!(c.trusted().lines(), ["simple: ok", "three: ok"]);
+        assert_eq!(
+            (0..4).map(|i| c.is_trusted(i)).collect::<Vec<_>>(),
+            [false, false, true, true]
+        );
+        let v = judge_trusted(
+            &[Check::Match(vec![re("^simple: ok$"), re("^three: ok$")])],
+            false,
+            &text,
+        );
+        assert!(v[0].passed, "{:?}", v[0]);
+    }
+
+    #[test]
+    fn lines_without_a_valid_token_do_not_pass() {
+        let good = tokened(&KEY, "cowtest", 7, 0, "simple: ok");
+        let other_key = tokened(b"another run key!", "cowtest", 7, 0, "simple: ok");
+        let altered = good.replacen("simple: ok", "simple: OK", 1);
+        let wrong_program = tokened(&KEY, "usertests", 7, 0, "simple: ok");
+        let check = [Check::Match(vec![re("^simple: (ok|OK)$")])];
+        for line in [
+            "simple: ok".to_owned(),
+            other_key,
+            altered,
+            wrong_program,
+            // The same token twice: a replay; neither copy counts.
+            format!("{good}\n{good}"),
+        ] {
+            let v = judge_trusted(&check, false, &format!("{line}\n"));
+            assert!(!v[0].passed, "{line}");
+            assert_eq!(v[0].context[0], NOT_PRODUCED, "{line}");
+        }
+        // A plain line that does not even match says only that.
+        let v = judge_trusted(&check, false, "nothing\n");
+        assert_eq!(
+            v[0].context[0],
+            "missing a line matching /^simple: (ok|OK)$/"
+        );
+    }
+
+    #[test]
+    fn counts_and_usertests_see_only_trusted_lines() {
+        let text = format!(
+            "{}\nthree: ok\n{}\ntest copyin: OK\n",
+            tokened(&KEY, "cowtest", 1, 0, "three: ok"),
+            tokened(&KEY, "cowtest", 2, 0, "three: ok"),
+        );
+        let twice = Check::Count {
+            regexes: vec![re("^three: ok$")],
+            times: 2,
+        };
+        assert!(judge_trusted(&[twice], false, &text)[0].passed);
+        let v = judge_trusted(&[Check::Usertest("copyin".into())], false, &text);
+        assert!(!v[0].passed);
+        assert_eq!(v[0].context[0], NOT_PRODUCED);
+    }
+
+    #[test]
+    fn untrusted_tests_and_no_match_see_every_line() {
+        let text = "3: syscall read -> 1023\nFAILED\n";
+        let syscall = Check::Match(vec![re(r"^3: syscall read -> 1023$")]);
+        assert!(!judge_trusted(std::slice::from_ref(&syscall), false, text)[0].passed);
+        assert!(judge_trusted(&[syscall], true, text)[0].passed);
+        // An untokened failure line still fails a no_match.
+        assert!(!judge_trusted(&[Check::NoMatch(vec![re("FAILED")])], false, text)[0].passed);
+    }
+
+    #[test]
+    fn report_lines_keep_their_console_numbers() {
+        let text = format!(
+            "a\nb\n{}\nc\n",
+            tokened(&KEY, "randlab", 3, 0, "randlab cow: child sum 1")
+        );
+        let v = judge_trusted(
+            &[Check::Count {
+                regexes: vec![re("^randlab cow: child sum")],
+                times: 2,
+            }],
+            false,
+            &text,
+        );
+        assert!(
+            v[0].context
+                .iter()
+                .any(|l| l == ">   3 | randlab cow: child sum 1"),
+            "{:?}",
+            v[0].context
+        );
+    }
+
+    #[test]
+    fn an_unclosed_command_fails_its_runs_tests() {
+        let mut t = trust();
+        assert!(closing(Some(&t)).is_empty());
+        assert!(closing(None).is_empty());
+        t.unclosed.push("cowtest".into());
+        let v = closing(Some(&t));
+        assert_eq!(v.len(), 1);
+        assert!(!v[0].passed);
+        assert!(v[0].context[0].starts_with("`cowtest` ended without its closing token"));
     }
 
     #[test]

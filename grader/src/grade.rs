@@ -11,7 +11,7 @@ use std::sync::{Mutex, PoisonError, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::check::{Console, evaluate};
+use crate::check::{Console, Trust, evaluate_all};
 use crate::cli::Built;
 use crate::qemu::{self, End, Session, Transcript};
 use crate::report::{self, LabReport, Outcome, TestReport};
@@ -90,6 +90,7 @@ struct RunResult {
     /// Not run: an earlier run of the kernel showed no prompt within this
     /// boot timeout.
     not_booted: Option<Duration>,
+    trust: Option<Trust>,
 }
 
 enum Event {
@@ -252,6 +253,7 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
                         seconds: 0.0,
                         log: None,
                         not_booted: Some(settings.boot_timeout),
+                        trust: None,
                     });
                     printer.advance(&results, out).map_err(stop)?;
                     printer.early(&results, j);
@@ -285,6 +287,7 @@ fn finish(job: &Job, transcript: io::Result<Transcript>, settings: &Settings) ->
                 seconds: 0.0,
                 log: None,
                 not_booted: None,
+                trust: None,
             };
         }
     };
@@ -316,6 +319,7 @@ fn finish(job: &Job, transcript: io::Result<Transcript>, settings: &Settings) ->
         seconds: transcript.elapsed.as_secs_f64(),
         log,
         not_booted: None,
+        trust: transcript.trust,
     }
 }
 
@@ -644,7 +648,7 @@ fn judge_leaf(
             )],
         ),
         (Err(e), None) => (Outcome::Fail, vec![e.clone()]),
-        (Ok((text, end)), None) => verdict(test, text, end, run.timeout, symbols),
+        (Ok((text, end)), None) => verdict(test, text, end, run.timeout, symbols, run.trust.as_ref()),
     };
     TestReport {
         name: test.name.clone(),
@@ -665,20 +669,20 @@ fn judge_leaf(
 }
 
 /// The outcome of `test`'s checks on a console that ended with `end`, and
-/// on failure the lines that explain it.
+/// on failure the lines that explain it. With `trust`, its checks see only
+/// lines with valid tokens (see [`crate::check`]), and a command that ended
+/// without its closing token fails it.
 pub fn verdict(
     test: &Test,
     text: &str,
     end: &End,
     timeout: Duration,
     symbols: &dyn Symbolize,
+    trust: Option<&Trust>,
 ) -> (Outcome, Vec<String>) {
-    let console = Console::new(text);
-    let verdicts: Vec<_> = test
-        .checks
-        .iter()
-        .map(|c| evaluate(c, &console, symbols))
-        .collect();
+    let console = Console::with_trust(text, trust);
+    let mut verdicts = evaluate_all(&test.checks, test.untrusted, &console, symbols);
+    verdicts.extend(crate::check::closing(trust));
     let passed = verdicts.iter().all(|v| v.passed);
     let failures = verdicts
         .into_iter()

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use regex::Regex;
 use wait_timeout::ChildExt;
 
-use crate::check::line_matches;
+use crate::check::{Trust, line_matches};
 
 /// The QEMU binary for the RISC-V `virt` machine.
 pub const QEMU: &str = "qemu-system-riscv64";
@@ -180,6 +180,9 @@ pub struct Transcript {
     pub output: Vec<u8>,
     pub end: End,
     pub elapsed: Duration,
+    /// How the run's tokens are checked: `None` when its disk is no xv6
+    /// file system (a test's stand-in for QEMU).
+    pub trust: Option<Trust>,
 }
 
 /// How long output keeps being collected after a panic line (the
@@ -203,6 +206,9 @@ pub enum Step {
     Panic,
     /// The console passed [`OUTPUT_LIMIT`].
     OutputLimit,
+    /// A prompt appeared before the running test program's closing token:
+    /// wait [`closing_grace`] for it, then [`Shell::give_up`].
+    Unclosed,
 }
 
 /// How much of a run's console is kept: its first `KEEP_HEAD` and its last
@@ -296,6 +302,12 @@ pub struct Shell<'a> {
     limit_hit: bool,
     /// A prompt has appeared: the kernel booted to its shell.
     prompted: bool,
+    /// Per command, the tokened program it runs and its lines' key.
+    tokens: Option<Vec<Option<Program>>>,
+    /// The running command's closing token has appeared.
+    closed: bool,
+    /// Commands that ended without their program's closing token.
+    unclosed: Vec<String>,
 }
 
 impl<'a> Shell<'a> {
@@ -316,7 +328,40 @@ impl<'a> Shell<'a> {
             ok_lines: 0,
             limit_hit: false,
             prompted: false,
+            tokens: None,
+            closed: false,
+            unclosed: Vec::new(),
         }
+    }
+
+    /// Makes a command that runs a tokened program end only after that
+    /// program's closing token under `key`.
+    pub fn expect_tokens(&mut self, key: [u8; 16]) {
+        self.tokens = Some(command_keys(&key, self.commands));
+    }
+
+    /// The tokened program the running command waits for and its lines'
+    /// key, if it is not closed yet.
+    fn awaited(&self) -> Option<Program> {
+        let programs = self.tokens.as_ref()?;
+        let program = (*programs.get(self.typed.checked_sub(1)?)?)?;
+        (!self.closed).then_some(program)
+    }
+
+    /// Commands that ended without their program's closing token.
+    pub fn unclosed(&self) -> &[String] {
+        &self.unclosed
+    }
+
+    /// Ends the running command without its closing token (the grace after
+    /// [`Step::Unclosed`] is over): as if its prompt had just appeared.
+    pub fn give_up(&mut self) -> Step {
+        if self.awaited().is_none() {
+            return Step::Wait;
+        }
+        self.unclosed.push(self.commands[self.typed - 1].clone());
+        self.closed = true;
+        self.prompt()
     }
 
     /// Takes more console output.
@@ -378,6 +423,9 @@ impl<'a> Shell<'a> {
             self.ok_lines += 1;
         }
         let after_typing = self.line_start >= self.typed_at;
+        if after_typing && let Some((name, key)) = self.awaited() {
+            self.closed = is_closing(line, name, &key);
+        }
         let until = after_typing
             && self.typed == self.commands.len()
             && self.until.is_some_and(|re| line_matches(re, line));
@@ -410,10 +458,14 @@ impl<'a> Shell<'a> {
 
     fn prompt(&mut self) -> Step {
         self.prompted = true;
+        if self.awaited().is_some() {
+            return Step::Unclosed;
+        }
         match self.commands.get(self.typed) {
             Some(command) => {
                 self.typed += 1;
                 self.typed_at = self.kept.total();
+                self.closed = false;
                 Step::Type(format!("{command}\n"))
             }
             None if self.until.is_none() => Step::Finished,
@@ -465,6 +517,203 @@ impl<'a> Shell<'a> {
     /// saying how much was dropped between them.
     pub fn into_output(self) -> Vec<u8> {
         self.kept.into_bytes()
+    }
+}
+
+/// The tokened test program (one of [`abi::tok::TOKENED`]) `command` runs,
+/// and its arguments (its name first): the first word that names one, up
+/// to the end of its part of the command line (`trace 2 usertests x` runs
+/// `usertests x` under trace; `find . b | tok xargs grep b` runs
+/// `tok xargs grep b`).
+pub fn tokened_command(command: &str) -> Option<(&'static str, Vec<&str>)> {
+    // Words, and `None` where the shell's punctuation ends a command.
+    let mut parts: Vec<Option<&str>> = Vec::new();
+    let mut rest = command;
+    while let Some(at) = rest.find(|c: char| "|;&()<>".contains(c)) {
+        parts.extend(rest[..at].split_whitespace().map(Some));
+        parts.push(None);
+        rest = &rest[at + 1..];
+    }
+    parts.extend(rest.split_whitespace().map(Some));
+    let start = parts
+        .iter()
+        .position(|w| w.is_some_and(|w| abi::tok::TOKENED.contains(&w)))?;
+    let name = abi::tok::TOKENED
+        .iter()
+        .copied()
+        .find(|&n| Some(n) == parts[start])?;
+    let args = parts[start..].iter().map_while(|w| *w).collect();
+    Some((name, args))
+}
+
+/// The tokened program `command` runs, if any (see [`tokened_command`]).
+pub fn tokened_program(command: &str) -> Option<&'static str> {
+    tokened_command(command).map(|(name, _)| name)
+}
+
+/// A tokened program a command runs, and the key its lines are made with.
+pub type Program = (&'static str, [u8; 16]);
+
+/// The tokened program each command runs, with the key its lines are made
+/// with under the run's `key`.
+pub fn command_keys(key: &[u8; 16], commands: &[String]) -> Vec<Option<Program>> {
+    commands
+        .iter()
+        .map(|c| {
+            let (name, args) = tokened_command(c)?;
+            Some((
+                name,
+                abi::tok::command_key(key, args.iter().map(|a| a.as_bytes())),
+            ))
+        })
+        .collect()
+}
+
+/// Whether `line` is `name`'s closing line with a valid token of `key`
+/// (its sequence number the count of lines it covers).
+fn is_closing(line: &str, name: &str, key: &[u8; 16]) -> bool {
+    abi::tok::split(line).is_some_and(|(text, token)| {
+        token.name == name
+            && token
+                .covered(key, text)
+                .is_some_and(|own| abi::tok::parse_closing(own) == Some(token.seq))
+    })
+}
+
+/// How long a prompt that came before its command's closing token waits
+/// for it: a few seconds, more for a longer run (a busy machine).
+pub fn closing_grace(timeout: Duration) -> Duration {
+    (timeout / 60).clamp(Duration::from_secs(3), Duration::from_secs(10))
+}
+
+/// A per-run copy of a disk image with a fresh key in its tokened
+/// programs; removed when dropped.
+struct KeyedImage {
+    path: PathBuf,
+}
+
+impl Drop for KeyedImage {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Writes `key` after every key slot marker in the files of `img` (an xv6
+/// file system) named in [`abi::tok::TOKENED`], and only there: a program
+/// of the student's own that carries a marker gets no key. Returns how many
+/// slots it wrote, or `None` if `img` is no xv6 file system.
+pub fn patch_key(img: &mut [u8], key: &[u8; 16]) -> Option<usize> {
+    use abi::fs::{BSIZE, Dirent, DiskInode, FSMAGIC, NDIRECT, ROOTINO, SuperBlock};
+    let block = |img: &[u8], b: u32| -> Option<std::ops::Range<usize>> {
+        let start = (b as usize).checked_mul(BSIZE)?;
+        (start + BSIZE <= img.len()).then_some(start..start + BSIZE)
+    };
+    let sb = SuperBlock::decode(img.get(block(img, 1)?)?);
+    if sb.magic != FSMAGIC {
+        return None;
+    }
+    let inode = |img: &[u8], inum: u32| -> Option<DiskInode> {
+        let b = &img[block(img, sb.inode_block(inum))?];
+        let at = DiskInode::offset_in_block(inum);
+        Some(DiskInode::decode(b.get(at..at + DiskInode::SIZE)?))
+    };
+    // A file's data blocks, in order.
+    let blocks = |img: &[u8], ino: &DiskInode| -> Vec<u32> {
+        let n = (ino.size as usize).div_ceil(BSIZE);
+        let mut out: Vec<u32> = ino.addrs[..NDIRECT].to_vec();
+        if n > NDIRECT
+            && let Some(r) = block(img, ino.addrs[NDIRECT])
+        {
+            out.extend(
+                img[r]
+                    .chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            );
+        }
+        out.truncate(n);
+        out
+    };
+    let root = inode(img, ROOTINO)?;
+    let mut files = Vec::new();
+    for b in blocks(img, &root) {
+        let Some(r) = block(img, b) else { continue };
+        for e in img[r].chunks_exact(Dirent::SIZE) {
+            let d = Dirent::decode(e);
+            if d.inum != 0 && abi::tok::TOKENED.iter().any(|n| d.name_is(n.as_bytes())) {
+                files.push(u32::from(d.inum));
+            }
+        }
+    }
+    let mut written = 0;
+    let align = std::mem::align_of::<abi::tok::KeySlot>();
+    for inum in files {
+        let Some(ino) = inode(img, inum) else {
+            continue;
+        };
+        for b in blocks(img, &ino) {
+            let Some(r) = block(img, b) else { continue };
+            for slot in img[r].chunks_exact_mut(align) {
+                if slot[..16] == abi::tok::MARKER {
+                    slot[16..32].copy_from_slice(key);
+                    written += 1;
+                }
+            }
+        }
+    }
+    Some(written)
+}
+
+/// A run's QEMU arguments, its key, and its keyed disk (if one was made).
+type Keyed = (Vec<OsString>, Option<[u8; 16]>, Option<KeyedImage>);
+
+/// For a graded run (`-snapshot`) of an xv6 disk: the arguments with the
+/// disk replaced by a copy keyed with a fresh random key, the key, and the
+/// copy (to remove after the run). The arguments unchanged if the disk is
+/// no xv6 file system.
+fn keyed_args(args: &[OsString]) -> io::Result<Keyed> {
+    let unchanged = || Ok((args.to_vec(), None, None));
+    if !args.iter().any(|a| a == "-snapshot") {
+        return unchanged();
+    }
+    let Some(at) = args.iter().position(|a| {
+        a.to_str()
+            .is_some_and(|a| a.starts_with("file=") && a.ends_with(",if=none,format=raw,id=x0"))
+    }) else {
+        return unchanged();
+    };
+    let drive = args[at].to_str().expect("checked above");
+    let image =
+        PathBuf::from(&drive["file=".len()..drive.len() - ",if=none,format=raw,id=x0".len()]);
+    let Ok(mut bytes) = std::fs::read(&image) else {
+        return unchanged();
+    };
+    let mut key = [0u8; 16];
+    getrandom::fill(&mut key).map_err(|e| io::Error::other(format!("no OS randomness: {e}")))?;
+    match patch_key(&mut bytes, &key) {
+        None => unchanged(),
+        Some(0) => Ok((args.to_vec(), Some(key), None)),
+        Some(_) => {
+            static UNIQUE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let name = format!(
+                ".keyed-{}-{}.img",
+                std::process::id(),
+                UNIQUE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            );
+            // Beside the image (a sandbox shows QEMU that directory), or
+            // where temporary files go if that directory is read-only.
+            let mut path = image.with_file_name(&name);
+            if std::fs::write(&path, &bytes).is_err() {
+                path = std::env::temp_dir().join(&name);
+                std::fs::write(&path, &bytes)?;
+            }
+            let copy = KeyedImage { path };
+            let mut args = args.to_vec();
+            let mut arg = OsString::from("file=");
+            arg.push(&copy.path);
+            arg.push(",if=none,format=raw,id=x0");
+            args[at] = arg;
+            Ok((args, Some(key), Some(copy)))
+        }
     }
 }
 
@@ -601,9 +850,10 @@ pub fn run_session_booting(
     boot: Duration,
     progress: &mut dyn FnMut(usize),
 ) -> io::Result<Transcript> {
+    let (args, key, _keyed_image) = keyed_args(session.args)?;
     let mut command = Command::new(session.qemu);
     command
-        .args(session.args)
+        .args(&args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -615,6 +865,12 @@ pub fn run_session_booting(
     let deadline = start + session.timeout;
     let boot_deadline = (boot < session.timeout).then(|| start + boot);
     let mut shell = Shell::new(session.commands, session.until);
+    if let Some(key) = key {
+        shell.expect_tokens(key);
+    }
+    // When a prompt came before its command's closing token.
+    let mut unclosed_at: Option<Instant> = None;
+    let grace = closing_grace(session.timeout);
     let mut panicked_at: Option<Instant> = None;
     // When the whole panic line was in: the backtrace's grace starts then.
     let mut panic_line_at: Option<Instant> = None;
@@ -643,13 +899,21 @@ pub fn run_session_booting(
             };
         }
         let late_prompt = shell.ends_in_late_prompt();
-        let wait = if late_prompt {
+        let mut wait = if late_prompt {
             (limit - now).min(QUIET_PROMPT)
         } else {
             limit - now
         };
+        let given_up = unclosed_at.map(|t| t + grace);
+        if let Some(t) = given_up {
+            wait = wait.min(t.saturating_duration_since(now));
+        }
         let step = match chunks.recv_timeout(wait) {
             Ok(bytes) => shell.feed(&bytes),
+            Err(RecvTimeoutError::Timeout) if given_up.is_some_and(|t| Instant::now() >= t) => {
+                unclosed_at = None;
+                shell.give_up()
+            }
             Err(RecvTimeoutError::Timeout) if late_prompt => shell.quiet(),
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => {
@@ -673,8 +937,14 @@ pub fn run_session_booting(
             ok_lines = shell.ok_lines();
             progress(ok_lines);
         }
+        if matches!(step, Step::Type(_) | Step::Finished) {
+            unclosed_at = None;
+        }
         match step {
             Step::Wait => {}
+            Step::Unclosed => {
+                unclosed_at.get_or_insert_with(Instant::now);
+            }
             // A failed write means QEMU is gone; its end of output follows.
             Step::Type(line) => {
                 if let Some(input) = stdin.as_mut() {
@@ -691,10 +961,12 @@ pub fn run_session_booting(
         }
     };
     drop(qemu);
+    let trust = key.map(|key| Trust::new(&key, session.commands, shell.unclosed().to_vec()));
     Ok(Transcript {
         output: shell.into_output(),
         end,
         elapsed: start.elapsed(),
+        trust,
     })
 }
 
@@ -911,6 +1183,150 @@ mod tests {
         assert_eq!(sh.panic_line(), Some("panic: kerneltrap (hart 1)"));
         assert_eq!(sh.feed(b"\nbacktrace:\n$ "), Step::Wait);
         assert_eq!(sh.panic_line(), Some("panic: kerneltrap (hart 1)"));
+    }
+
+    const KEY: [u8; 16] = *b"a run's own key!";
+
+    /// The closing line of `args` (its program's name first) under `KEY`.
+    fn closing_line(args: &[&str], nonce: u64, lines: u32) -> String {
+        let name = args[0];
+        let key = abi::tok::command_key(&KEY, args.iter().map(|a| a.as_bytes()));
+        let text = abi::tok::closing_text(lines).to_string();
+        let mac = abi::tok::mac(&key, name, nonce, lines, text.as_bytes());
+        let token = abi::tok::Token {
+            name,
+            nonce,
+            seq: lines,
+            mac,
+        };
+        format!("{text}{token}\n")
+    }
+
+    #[test]
+    fn a_tokened_command_ends_only_after_its_closing_token() {
+        let cmds = commands(&["usertests -q", "echo x"]);
+        let mut sh = Shell::new(&cmds, None);
+        sh.expect_tokens(KEY);
+        assert_eq!(sh.feed(b"$ "), Step::Type("usertests -q\n".into()));
+        // A prompt the kernel prints early is not the end.
+        assert_eq!(
+            sh.feed(b"usertests -q\nusertests starting\n$ "),
+            Step::Unclosed
+        );
+        // Nor is a closing line of another program, another key or count.
+        let mut forged = closing_line(&["cowtest"], 1, 0);
+        forged.push_str(&closing_line(&["usertests", "-q"], 1, 0).replace(".0.", ".1."));
+        // usertests, but not the command line typed.
+        forged.push_str(&closing_line(&["usertests"], 1, 0));
+        forged.push_str("#t-end 0 lines\n$ ");
+        assert_eq!(sh.feed(forged.as_bytes()), Step::Unclosed);
+        // After other output on its line, as alarmtest's dots can be.
+        let real = format!("..{}$ ", closing_line(&["usertests", "-q"], 9, 3));
+        assert_eq!(sh.feed(real.as_bytes()), Step::Type("echo x\n".into()));
+        // echo has no tokens: its prompt ends it.
+        assert_eq!(sh.feed(b"echo x\nx\n$ "), Step::Finished);
+        assert!(sh.unclosed().is_empty());
+    }
+
+    #[test]
+    fn giving_up_on_a_closing_token_goes_on_and_says_so() {
+        let cmds = commands(&["cowtest", "randlab cow 1 2 3"]);
+        let mut sh = Shell::new(&cmds, None);
+        sh.expect_tokens(KEY);
+        assert_eq!(sh.give_up(), Step::Wait, "nothing to give up on yet");
+        assert_eq!(sh.feed(b"$ "), Step::Type("cowtest\n".into()));
+        assert_eq!(sh.feed(b"cowtest\n$ "), Step::Unclosed);
+        assert_eq!(sh.give_up(), Step::Type("randlab cow 1 2 3\n".into()));
+        assert_eq!(sh.unclosed(), ["cowtest"]);
+        let end = format!(
+            "randlab cow 1 2 3\n{}$ ",
+            closing_line(&["randlab", "cow", "1", "2", "3"], 4, 2)
+        );
+        assert_eq!(sh.feed(end.as_bytes()), Step::Finished);
+        assert_eq!(sh.unclosed(), ["cowtest"]);
+    }
+
+    #[test]
+    fn commands_give_their_tokened_programs_arguments() {
+        assert_eq!(
+            tokened_command("trace 2 usertests forkforkfork"),
+            Some(("usertests", vec!["usertests", "forkforkfork"]))
+        );
+        assert_eq!(
+            tokened_command("find . b | tok xargs grep hello"),
+            Some(("tok", vec!["tok", "xargs", "grep", "hello"]))
+        );
+        assert_eq!(
+            tokened_command("cat < d/f | tok cat"),
+            Some(("tok", vec!["tok", "cat"]))
+        );
+        assert_eq!(
+            tokened_command("(echo 1 ; echo 2) | tok xargs echo line"),
+            Some(("tok", vec!["tok", "xargs", "echo", "line"]))
+        );
+        assert_eq!(
+            tokened_command("usertests killstatus > out"),
+            Some(("usertests", vec!["usertests", "killstatus"]))
+        );
+        assert_eq!(tokened_command("sleep 1000 &"), None);
+    }
+
+    #[test]
+    fn commands_name_their_tokened_programs() {
+        assert_eq!(tokened_program("usertests -q"), Some("usertests"));
+        assert_eq!(
+            tokened_program("trace 2 usertests forkforkfork"),
+            Some("usertests")
+        );
+        assert_eq!(tokened_program("echo hello | tok cat"), Some("tok"));
+        assert_eq!(tokened_program("grep usertests README"), Some("usertests"));
+        assert_eq!(tokened_program("echo hello"), None);
+        assert_eq!(tokened_program("mycowtest"), None);
+    }
+
+    #[test]
+    fn the_key_goes_into_the_tokened_programs_only() {
+        let mut program = vec![0x11u8; 3000];
+        let slot_at = 1024 + 64 * 5;
+        program[slot_at..slot_at + 16].copy_from_slice(&abi::tok::MARKER);
+        // A marker that is not at a slot's alignment is left alone.
+        program[100..116].copy_from_slice(&abi::tok::MARKER);
+        // A large file, through the indirect block.
+        let mut big = vec![0x22u8; 20 * 1024];
+        big[15 * 1024..15 * 1024 + 16].copy_from_slice(&abi::tok::MARKER);
+        let files = vec![
+            ("cowtest".to_string(), program.clone()),
+            ("usertests".to_string(), big),
+            // A student's program with a marker gets no key.
+            ("sleep".to_string(), program),
+        ];
+        let mut img = mkfs::make_image(2000, &files).unwrap();
+        let before = img.clone();
+        let key = *b"0123456789abcdef";
+        assert_eq!(patch_key(&mut img, &key), Some(2));
+        let slots: Vec<usize> = img
+            .windows(32)
+            .enumerate()
+            .filter(|(_, w)| w[..16] == abi::tok::MARKER && w[16..] == key)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(slots.len(), 2, "{slots:?}");
+        let changed = img.iter().zip(&before).filter(|(a, b)| a != b).count();
+        assert!(changed <= 32, "{changed} bytes changed");
+        assert_eq!(patch_key(&mut vec![0u8; 4096], &key), None);
+        assert_eq!(patch_key(&mut Vec::new(), &key), None);
+    }
+
+    #[test]
+    fn the_grace_for_a_closing_token_is_a_few_seconds() {
+        assert_eq!(
+            closing_grace(Duration::from_secs(30)),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            closing_grace(Duration::from_secs(600)),
+            Duration::from_secs(10)
+        );
     }
 
     #[test]

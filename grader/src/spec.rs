@@ -63,6 +63,12 @@
 //!   prompts at its start removed. The console echoes each command after
 //!   its prompt, so a regex should not match the command's own text.
 //! - A test's `timeout` raises its run's timeout while the test is selected.
+//! - A check matches only lines a trusted test program printed, with a
+//!   valid token of the run (see `crate::check`), unless its test has
+//!   `untrusted = true` (parts inherit it): for lines the kernel prints
+//!   itself, or programs without tokens print. `no_match` looks at every line.
+//!   `untrusted = true` at the top of a spec makes every test so (for specs
+//!   that test the kernel rather than grade a student).
 //! - `visibility` is Gradescope's: `visible` (default), `hidden`,
 //!   `after_due_date`, `after_published`; parts inherit their test's.
 //! - A run cut short (timeout, panic, QEMU exit, output limit) still
@@ -167,6 +173,9 @@ pub struct Test {
     /// Raises the run's timeout when this test is selected.
     pub timeout: Option<Duration>,
     pub visibility: Visibility,
+    /// The checks may match lines no trusted test program printed (the
+    /// kernel's own, or an untokened program's); see [`crate::check`].
+    pub untrusted: bool,
     pub checks: Vec<Check>,
     pub parts: Vec<Test>,
 }
@@ -337,6 +346,8 @@ struct RawSpec {
     /// Required unless the spec is a group.
     timeout: Option<Spanned<String>>,
     cpus: Option<Spanned<u32>>,
+    /// Every test is `untrusted` (a spec for kernel tests, not for grades).
+    untrusted: Option<bool>,
     #[serde(default)]
     random: BTreeMap<String, Spanned<RawRandom>>,
     #[serde(default)]
@@ -374,6 +385,7 @@ struct RawTest {
     run: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     visibility: Option<Visibility>,
+    untrusted: Option<bool>,
     #[serde(rename = "match")]
     match_: Option<Spanned<Patterns>>,
     no_match: Option<Spanned<Patterns>>,
@@ -720,7 +732,12 @@ impl Cx<'_> {
         let mut tests = Vec::new();
         let mut names = HashSet::new();
         for t in &raw.test {
-            tests.push(self.test(t, None, &raw.run, &values, &mut names)?);
+            let mut test = self.test(t, None, &raw.run, &values, &mut names)?;
+            if raw.untrusted == Some(true) {
+                test.untrusted = true;
+                test.parts.iter_mut().for_each(|p| p.untrusted = true);
+            }
+            tests.push(test);
         }
         for (i, r) in raw.run.iter().enumerate() {
             if !tests.iter().any(|t| t.run == i) {
@@ -920,7 +937,7 @@ impl Cx<'_> {
     fn test(
         &self,
         t: &RawTest,
-        parent: Option<(&str, usize, Visibility)>,
+        parent: Option<(&str, usize, Visibility, bool)>,
         raw_runs: &[RawRun],
         values: &Values,
         names: &mut HashSet<String>,
@@ -930,7 +947,7 @@ impl Cx<'_> {
             return Err(self.at(&t.name, "a test needs a non-empty name"));
         }
         let name = match parent {
-            Some((p, _, _)) => format!("{p}: {short}"),
+            Some((p, _, _, _)) => format!("{p}: {short}"),
             None => short.clone(),
         };
         if !names.insert(name.clone()) {
@@ -940,7 +957,7 @@ impl Cx<'_> {
             (Some(_), Some(r)) => {
                 return Err(self.at(r, "a part takes its run from its test: remove `run`"));
             }
-            (Some((_, run, _)), None) => run,
+            (Some((_, run, _, _)), None) => run,
             (None, Some(r)) => raw_runs
                 .iter()
                 .position(|x| x.id.get_ref() == r.get_ref())
@@ -965,9 +982,13 @@ impl Cx<'_> {
         let timeout = t.timeout.as_ref().map(|d| self.duration(d)).transpose()?;
         let visibility = t
             .visibility
-            .or(parent.map(|(_, _, v)| v))
+            .or(parent.map(|(_, _, v, _)| v))
             .unwrap_or_default();
         let checks = self.checks(t, values)?;
+        let untrusted = t
+            .untrusted
+            .or(parent.map(|(_, _, _, u)| u))
+            .unwrap_or(false);
 
         if t.part.is_empty() {
             if checks.is_empty() {
@@ -988,6 +1009,7 @@ impl Cx<'_> {
                 run,
                 timeout,
                 visibility,
+                untrusted,
                 checks,
                 parts: Vec::new(),
             });
@@ -1009,7 +1031,13 @@ impl Cx<'_> {
         }
         let mut parts = Vec::new();
         for p in &t.part {
-            parts.push(self.test(p, Some((&name, run, visibility)), raw_runs, values, names)?);
+            parts.push(self.test(
+                p,
+                Some((&name, run, visibility, untrusted)),
+                raw_runs,
+                values,
+                names,
+            )?);
         }
         Ok(Test {
             name,
@@ -1017,6 +1045,7 @@ impl Cx<'_> {
             run,
             timeout,
             visibility,
+            untrusted,
             checks,
             parts,
         })
@@ -1421,6 +1450,33 @@ no_match = 'x'
         assert_eq!(suite.parts[1].visibility, Visibility::Hidden);
         assert_eq!(suite.parts[1].checks.len(), 2);
         assert_eq!(suite.parts[1].run, 0);
+    }
+
+    #[test]
+    fn untrusted_is_off_unless_asked_and_parts_inherit_it() {
+        let spec = parse(GOOD, "labs/demo.toml", 7).unwrap();
+        assert!(spec.tests.iter().all(|t| !t.untrusted));
+        let text = GOOD.replacen(
+            "[[test]]\nname = \"suite\"",
+            "[[test]]\nname = \"suite\"\nuntrusted = true",
+            1,
+        );
+        assert_ne!(text, GOOD);
+        let spec = parse(&text, "labs/demo.toml", 7).unwrap();
+        assert!(!spec.tests[0].untrusted);
+        assert!(spec.tests[1].parts.iter().all(|p| p.untrusted));
+        let all = GOOD.replacen(
+            "name = \"demo\"\n",
+            "name = \"demo\"\nuntrusted = true\n",
+            1,
+        );
+        assert_ne!(all, GOOD);
+        let spec = parse(&all, "labs/demo.toml", 7).unwrap();
+        assert!(
+            spec.tests
+                .iter()
+                .all(|t| t.untrusted && t.parts.iter().all(|p| p.untrusted))
+        );
     }
 
     #[test]

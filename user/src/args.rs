@@ -77,6 +77,7 @@ unsafe extern "Rust" {
 #[unsafe(link_section = ".text._start")]
 extern "C" fn _start(argc: usize, argv: *const *const u8) -> ! {
     let args = Args { argc, argv };
+    crate::tok::started(args);
     // SAFETY: every program defines `__user_main` through `entry!`.
     let status = unsafe { __user_main(args) };
     crate::exit(status)

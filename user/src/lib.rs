@@ -25,6 +25,7 @@ mod args;
 pub mod heap;
 mod io;
 pub mod sys;
+pub mod tok;
 
 pub use abi::fcntl::*;
 pub use abi::filetype::*;
@@ -64,13 +65,20 @@ fn with_cstr<P: AsRef<[u8]> + ?Sized>(path: &P, f: impl FnOnce(*const u8) -> isi
 }
 
 /// Creates a process; returns the child's pid in the parent, 0 in the child.
+/// In a test program with tokens on, the child gets a token nonce of its own.
 pub fn fork() -> i32 {
     // SAFETY: fork takes no arguments.
-    unsafe { sys::fork() as i32 }
+    let pid = unsafe { sys::fork() as i32 };
+    if pid >= 0 {
+        tok::forked(pid == 0);
+    }
+    pid
 }
 
-/// Ends the process with `status`.
+/// Ends the process with `status` (a test program's unfinished lines and
+/// closing line are printed first).
 pub fn exit(status: i32) -> ! {
+    tok::exiting();
     // SAFETY: exit takes no pointers.
     unsafe { sys::exit(status) };
     unreachable!("exit returned")

@@ -187,6 +187,7 @@ fn test3() {
 }
 
 fn main(_args: Args) -> i32 {
+    user::tok_enable!();
     test0();
     test1();
     test2();

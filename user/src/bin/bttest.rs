@@ -7,6 +7,7 @@ use user::*;
 entry!(main);
 
 fn main(_args: Args) -> i32 {
+    user::tok_enable!();
     sleep(1);
     0
 }

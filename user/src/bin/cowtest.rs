@@ -236,6 +236,7 @@ fn file() {
 }
 
 fn main(args: Args) -> i32 {
+    user::tok_enable!();
     if args.len() > 1 {
         for name in args.iter().skip(1) {
             match name {

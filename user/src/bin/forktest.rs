@@ -1,7 +1,7 @@
 #![no_std]
 #![no_main]
 //! forktest: forks until the process table is full, then checks that wait
-//! reaps exactly the children it made. Uses plain writes and no heap, so it
+//! reaps exactly the children it made. Prints with `print!` and no heap, so it
 //! works even when the kernel has little memory to give.
 
 use user::*;
@@ -11,7 +11,8 @@ entry!(main);
 const N: usize = 1000;
 
 fn main(_args: Args) -> i32 {
-    write(1, b"fork test\n");
+    user::tok_enable!();
+    print!("fork test\n");
     let mut n = 0;
     while n < N {
         let pid = fork();
@@ -24,19 +25,19 @@ fn main(_args: Args) -> i32 {
         n += 1;
     }
     if n == N {
-        write(1, b"fork claimed to work N times!\n");
+        print!("fork claimed to work N times!\n");
         return 1;
     }
     for _ in 0..n {
         if wait(None) < 0 {
-            write(1, b"wait stopped early\n");
+            print!("wait stopped early\n");
             return 1;
         }
     }
     if wait(None) != -1 {
-        write(1, b"wait got too many\n");
+        print!("wait got too many\n");
         return 1;
     }
-    write(1, b"fork test OK\n");
+    print!("fork test OK\n");
     0
 }

@@ -187,6 +187,7 @@ fn run(name: &str, f: fn(&str)) -> bool {
 }
 
 fn main(_args: Args) -> i32 {
+    user::tok_enable!();
     println!("lazytests starting");
     let mut ok = true;
     for (name, f) in TESTS {

@@ -292,6 +292,7 @@ fn cow(base: u64, pages: u64, writes: u64) {
 }
 
 fn main(args: Args) -> i32 {
+    user::tok_enable!();
     match args.get(1) {
         Some("trace") if args.len() == 3 => trace(number(&args, 2) as usize),
         Some("sysinfo") if args.len() == 4 => sysinfo_test(number(&args, 2), number(&args, 3)),

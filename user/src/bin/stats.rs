@@ -14,6 +14,7 @@ entry!(main);
 const LIMIT: usize = 64 * 1024;
 
 fn main(_args: Args) -> i32 {
+    user::tok_enable!();
     let fd = open("statistics", O_RDONLY);
     if fd < 0 {
         eprintln!("stats: open failed");
@@ -32,7 +33,8 @@ fn main(_args: Args) -> i32 {
         if n <= 0 {
             break;
         }
-        write(1, &buf[..n as usize]);
+        // Through print, so that its lines get tokens when graded.
+        print!("{}", Show(&buf[..n as usize]));
         total += n as usize;
         if total > LIMIT {
             eprintln!("stats: no end of file after {} bytes", LIMIT);

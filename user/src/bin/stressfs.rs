@@ -13,6 +13,7 @@ const BLOCKS: usize = 20;
 const BLOCK: usize = 512;
 
 fn main(_args: Args) -> i32 {
+    user::tok_enable!();
     println!("stressfs starting");
     // Each parent stops forking and works on file `i`; its child goes on.
     let mut i: u8 = 0;

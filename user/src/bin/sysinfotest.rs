@@ -222,6 +222,7 @@ fn testproc() {
 }
 
 fn main(_args: Args) -> i32 {
+    user::tok_enable!();
     println!("sysinfotest: start");
     testcall();
     testmem();

@@ -310,6 +310,7 @@ fn count_lazily(out: i32, pages: usize) -> ! {
 user::entry!(main);
 
 fn main(args: Args) -> i32 {
+    user::tok_enable!();
     let Some(opts) = parse(&args) else {
         eprintln!("Usage: usertests [-c] [-q] [-t] [testname]");
         return 1;
