@@ -648,7 +648,9 @@ fn judge_leaf(
             )],
         ),
         (Err(e), None) => (Outcome::Fail, vec![e.clone()]),
-        (Ok((text, end)), None) => verdict(test, text, end, run.timeout, symbols, run.trust.as_ref()),
+        (Ok((text, end)), None) => {
+            verdict(test, text, end, run.timeout, symbols, run.trust.as_ref())
+        }
     };
     TestReport {
         name: test.name.clone(),
