@@ -29,7 +29,7 @@ fn spec(labs: &str, runs: usize, reps: usize) -> String {
         commands.push(format!("\"exhaust all{cow} 2\""));
     }
     commands.push("\"echo still here\"".to_owned());
-    let mut s = String::from("name = \"exhaust\"\ntimeout = \"400s\"\n");
+    let mut s = String::from("name = \"exhaust\"\ntimeout = \"400s\"\nuntrusted = true\n");
     for i in 0..runs {
         s += &format!(
             "\n[[run]]\nid = \"run{i}\"\ncommands = [{}]\n",

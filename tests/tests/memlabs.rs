@@ -39,6 +39,8 @@ fn statistics_device_ends_with_minus_one_then_starts_over() {
     let spec = r#"
 name = "statread"
 timeout = "60s"
+# statread is a kernel test program, not tokened.
+untrusted = true
 
 [[run]]
 id = "statread"

@@ -324,6 +324,8 @@ fn probe_kernel() -> Config {
 const PROBE_SPEC: &str = r#"
 name = "soundness"
 timeout = "60s"
+# The probes are kernel test programs, not tokened.
+untrusted = true
 
 [[run]]
 id = "stalemap"
@@ -408,6 +410,7 @@ fn a_freed_page_reads_as_zeros_with_and_without_pgtbl() {
     let spec = r#"
 name = "stalemap"
 timeout = "60s"
+untrusted = true
 
 [[run]]
 id = "stalemap"

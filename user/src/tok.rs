@@ -125,6 +125,12 @@ pub fn enable(name: &'static str) {
     });
 }
 
+/// Turns tokens off for this process: for a child whose output its parent
+/// reads and tokens itself (`tok`), so that no line carries two tokens.
+pub fn disable() {
+    with(|s| s.on = false);
+}
+
 /// Whether this process's lines get tokens.
 pub fn enabled() -> bool {
     with(|s| s.on).unwrap_or(false)

@@ -28,6 +28,8 @@ fn main(args: Args) -> i32 {
         return 1;
     }
     if pid == 0 {
+        // The parent tokens what comes through the pipe.
+        user::tok::disable();
         close(1);
         dup(fds[1]);
         close(2);
