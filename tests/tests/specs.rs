@@ -60,9 +60,7 @@ fn wc_and_grep_expect_the_counts_of_the_readme_on_the_image() {
         .filter(|l| l.contains("xv6"))
         .collect();
     let (gl, gw, gc) = wc(&xv6);
-    let good = |l, w, c, gl, gw, gc| {
-        format!("{l} {w} {c} README\n{gl} {gw} {gc} \n{n} apples\n")
-    };
+    let good = |l, w, c, gl, gw, gc| format!("{l} {w} {c} README\n{gl} {gw} {gc} \n{n} apples\n");
     let console = good(l, w, c, gl, gw, gc);
     assert!(
         passes(&spec, "wc", &console) && passes(&spec, "grep", &console),
@@ -81,7 +79,9 @@ fn wc_and_grep_expect_the_counts_of_the_readme_on_the_image() {
 /// The kill run's console: `first` and `second` are what `tok kill 4`
 /// printed each time, `third` what `tok kill 6` printed.
 fn kill_console(first: &str, second: &str, third: &str) -> String {
-    format!("{first}test killstatus: OK\nALL TESTS PASSED\n{second}{third}after kill\ntok: exit 0\n")
+    format!(
+        "{first}test killstatus: OK\nALL TESTS PASSED\n{second}{third}after kill\ntok: exit 0\n"
+    )
 }
 
 const KILLED: &str = "tok: exit 0\n";
@@ -93,12 +93,20 @@ fn kill_passes_only_when_the_sleep_was_there_and_died() {
     let spec = base();
     assert!(passes(&spec, "kill", &kill_console(KILLED, NO_4, KILLED)));
     // A kill that did nothing: 4 is still there to kill afterwards.
-    assert!(!passes(&spec, "kill", &kill_console(KILLED, KILLED, KILLED)));
+    assert!(!passes(
+        &spec,
+        "kill",
+        &kill_console(KILLED, KILLED, KILLED)
+    ));
     // No sleep on the image: the first kill or the last finds nothing.
     assert!(!passes(&spec, "kill", &kill_console(NO_4, NO_4, NO_6)));
     assert!(!passes(&spec, "kill", &kill_console(KILLED, NO_4, NO_6)));
     // A kill program that says nothing and always exits 0.
-    assert!(!passes(&spec, "kill", &kill_console(KILLED, KILLED, KILLED)));
+    assert!(!passes(
+        &spec,
+        "kill",
+        &kill_console(KILLED, KILLED, KILLED)
+    ));
     // One that killed both.
     let both = format!("tok: exit 0\n{}", kill_console("", NO_4, NO_6));
     assert!(!passes(&spec, "kill", &both));
