@@ -215,10 +215,14 @@ fn a_batch_grades_each_submission_on_its_own_files_only() {
         .arg(&workers)
         .output()
         .unwrap();
+    // grep exits 1 when it read everything and found nothing; 0 is a find,
+    // 2 an error (a tree missing or unreadable), which must not pass.
     assert!(
-        leaked.stdout.is_empty(),
-        "solution text in the batch's trees: {}",
-        String::from_utf8_lossy(&leaked.stdout)
+        leaked.status.code() == Some(1) && leaked.stdout.is_empty(),
+        "solution text in the batch's trees, or grep failed ({}): {}{}",
+        leaked.status,
+        String::from_utf8_lossy(&leaked.stdout),
+        String::from_utf8_lossy(&leaked.stderr)
     );
     let csv = std::fs::read_to_string(&csv).unwrap();
     assert!(

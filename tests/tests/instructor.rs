@@ -53,10 +53,14 @@ fn the_gradescope_bundle_grades_a_submission_as_gradescope_runs_it() {
         .arg(&source)
         .output()
         .unwrap();
+    // grep exits 1 when it read everything and found nothing; 0 is a find,
+    // 2 an error, which must not pass.
     assert!(
-        leaked.stdout.is_empty(),
-        "solution text in the bundle: {}",
-        String::from_utf8_lossy(&leaked.stdout)
+        leaked.status.code() == Some(1) && leaked.stdout.is_empty(),
+        "solution text in the bundle, or grep failed ({}): {}{}",
+        leaked.status,
+        String::from_utf8_lossy(&leaked.stdout),
+        String::from_utf8_lossy(&leaked.stderr)
     );
     // The student uploaded the lab file alone.
     std::fs::create_dir_all(ag.join("submission")).unwrap();

@@ -430,6 +430,10 @@ mod work_dir_tests {
     }
 }
 
+/// How long a worker's setup (its xtask and the starter's build, cold the
+/// first time) may take.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(3600);
+
 struct Worker<'a> {
     ctx: &'a Ctx,
     opts: &'a Options,
@@ -499,10 +503,34 @@ impl Worker<'_> {
         cmd.args(["build", "-q", "-p", "xtask"])
             .env("CARGO_TARGET_DIR", self.target());
         let log = self.tree.join("setup.log");
-        match run_with_timeout(cmd, Duration::from_secs(3600), &log) {
+        match run_with_timeout(cmd, SETUP_TIMEOUT, &log) {
+            Ok(true) => {}
+            _ => {
+                return Err(format!(
+                    "building xtask in its tree failed: {} (all of it in {})",
+                    build_errors(&log).lines().next().unwrap_or(""),
+                    log.display()
+                ));
+            }
+        }
+        // The starter's kernel and image too, under the setup's timeout: a
+        // worker's first build is otherwise cold (every dependency for the
+        // riscv target), which --build-timeout is not meant for; each
+        // submission's build then recompiles only what it changed.
+        eprintln!("batch: worker {w}: building the starter's kernel in the sandbox");
+        let mut cmd = self
+            .sandbox
+            .command("cargo", &self.src(), &self.build_mounts());
+        cmd.args(["xtask", "build"]);
+        if let Some(features) = self.labs.features() {
+            cmd.args(["--lab", &features]);
+        }
+        cmd.env("CARGO_TARGET_DIR", self.target());
+        let log = self.tree.join("warm.log");
+        match run_with_timeout(cmd, SETUP_TIMEOUT, &log) {
             Ok(true) => Ok(()),
             _ => Err(format!(
-                "building xtask in its tree failed: {} (all of it in {})",
+                "building the starter in its tree failed: {} (all of it in {})",
                 build_errors(&log).lines().next().unwrap_or(""),
                 log.display()
             )),

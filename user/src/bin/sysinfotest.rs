@@ -214,8 +214,13 @@ fn testproc() {
         }
         exit(0);
     }
-    let mut status = 0;
-    wait(Some(&mut status));
+    // A sentinel no child exits with, so a failed wait cannot pass.
+    let mut status = i32::MIN;
+    let waited = wait(Some(&mut status));
+    if waited != pid {
+        println!("sysinfotest: FAIL wait returned {waited}, not child {pid}");
+        exit(1);
+    }
     if status != 0 {
         exit(1);
     }
