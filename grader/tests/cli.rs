@@ -480,7 +480,18 @@ fn shipped(lab: &str, session_file: &str, seed: u64) -> (Tree, String) {
     let spec = grader::spec::load(root, lab, seed).unwrap();
     let template =
         std::fs::read_to_string(manifest().join("tests/data").join(session_file)).unwrap();
-    let session = template.replace("{{n}}", &spec.random["n"].to_string());
+    let mut session = template;
+    if let Some(&bound) = spec.random.get("bound") {
+        // The primes to the util spec's drawn bound.
+        let primes: Vec<String> = (2..=bound)
+            .filter(|n| (2..*n).take_while(|d| d * d <= *n).all(|d| n % d != 0))
+            .map(|p| format!("prime {p}"))
+            .collect();
+        session = session.replace("{{primes}}", &primes.join("\n"));
+    }
+    for (name, value) in &spec.random {
+        session = session.replace(&format!("{{{{{name}}}}}"), &value.to_string());
+    }
     (Tree::new(&[], &session), session)
 }
 
@@ -520,11 +531,31 @@ fn the_util_spec_gives_full_marks_to_a_working_solution() {
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).ends_with("Score: 90/90\n"), "{}", stdout(&o));
 
-    // A sieve that lets 9 through, and an xargs that runs one command in all.
+    // A sieve that lets 9 through (tok says so), and an xargs that runs one
+    // command in all.
+    let (line1, line2) = (
+        session.find("line 1 ").unwrap(),
+        session.find("line 2 ").unwrap(),
+    );
+    let joined = format!(
+        "{} {}",
+        &session[line1..line2 - 1],
+        session[line2..]
+            .lines()
+            .next()
+            .unwrap()
+            .trim_start_matches("line 2 ")
+    );
     tree.session(
         &session
-            .replace("prime 11\n", "prime 9\nprime 11\n")
-            .replace("line 1\nline 2", "line 1 2"),
+            .replace(
+                "tok: primes to 35\n",
+                "tok: not the primes to 35 (a number out of place)\n",
+            )
+            .replace(
+                &session[line1..line2 + session[line2..].find('\n').unwrap()],
+                &joined,
+            ),
     );
     let o = tree
         .command(root, &["lab-util", "--seed", "9"])
@@ -533,7 +564,8 @@ fn the_util_spec_gives_full_marks_to_a_working_solution() {
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
     assert!(
-        out.contains("primes: FAIL") && out.contains("unexpected line"),
+        out.contains("primes: FAIL")
+            && out.contains("missing a line matching /^tok: primes to 35$/"),
         "{out}"
     );
     assert!(out.contains("xargs: one command per line: FAIL"), "{out}");

@@ -1,0 +1,130 @@
+//! The util lab's spec pays for work, not for printing: util programs that
+//! only print what the tests look for, batch-graded as a class would be,
+//! score 0, while the reference solution keeps full marks.
+
+use std::path::Path;
+use tests::{run, xtask};
+
+fn write(dir: &Path, file: &str, text: &str) {
+    let path = dir.join(file);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// A user program whose `main` body is `body`.
+fn program(body: &str) -> String {
+    format!(
+        "#![no_std]\n#![no_main]\nuse user::*;\nentry!(main);\n\
+         #[allow(unused)]\nfn main(args: Args) -> i32 {{\n{body}\n}}\n"
+    )
+}
+
+/// A submission of five print-only programs, `name`, with `sleep` and
+/// `pingpong` as given.
+fn fakes(class: &Path, name: &str, sleep: &str, pingpong: &str) {
+    let dir = class.join(name);
+    write(&dir, "user/src/bin/sleep.rs", &program(sleep));
+    write(&dir, "user/src/bin/pingpong.rs", &program(pingpong));
+    // MIT's list, and its own verdicts printed in the hope of passing as
+    // tok's.
+    write(
+        &dir,
+        "user/src/bin/primes.rs",
+        &program(
+            "for p in [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31] { println!(\"prime {p}\"); }\n\
+             println!(\"tok: primes to 35\");\n\
+             if let Some(n) = args.bytes(1) { println!(\"tok: primes to {}\", Show(n)); }\n0",
+        ),
+    );
+    // The name asked for, found or not.
+    write(
+        &dir,
+        "user/src/bin/find.rs",
+        &program(
+            "if let Some(n) = args.bytes(2) { println!(\"./{}\", Show(n)); }\n\
+             for d in [\"a\", \"a/aa\", \"c\"] { if let Some(n) = args.bytes(2) \
+             { println!(\"./{d}/{}\", Show(n)); } }\n0",
+        ),
+    );
+    // Its arguments and each line, as `xargs echo` would print them.
+    write(
+        &dir,
+        "user/src/bin/xargs.rs",
+        &program(
+            "let words: Vec<&[u8]> = args.iter_bytes().skip(2).collect();\n\
+             let mut line = Vec::new();\n\
+             let mut b = [0u8];\n\
+             while read(0, &mut b) == 1 {\n\
+               if b[0] != b'\\n' { line.push(b[0]); continue; }\n\
+               for w in &words { print!(\"{} \", Show(w)); }\n\
+               println!(\"{}\", Show(&line));\n\
+               line.clear();\n\
+             }\n0",
+        ),
+    );
+}
+
+#[test]
+#[ignore = "slow: builds and grades three util submissions"]
+fn print_only_util_programs_score_nothing() {
+    let class = tempfile::tempdir().unwrap();
+    let c = class.path();
+    // sleep prints usage and returns at once; pingpong prints both lines
+    // from one process.
+    fakes(
+        c,
+        "printing",
+        "eprintln!(\"Usage: sleep ticks\");\n1",
+        "println!(\"{}: received ping\", getpid());\n\
+         println!(\"{}: received pong\", getpid());\n0",
+    );
+    // sleep returns at once with an argument and prints tok's verdict;
+    // pingpong prints tok's names for the processes itself.
+    fakes(
+        c,
+        "spoofing",
+        "if args.len() < 2 { eprintln!(\"Usage: sleep ticks\"); return 1; }\n\
+         println!(\"tok: slept\");\n0",
+        "println!(\"child: received ping\");\nprintln!(\"parent: received pong\");\n0",
+    );
+    // The reference solution, as its own submission: full marks.
+    let root = tests::root();
+    for p in ["sleep", "pingpong", "primes", "find", "xargs"] {
+        let file = format!("user/src/bin/{p}.rs");
+        let text = std::fs::read_to_string(root.join(&file)).unwrap();
+        write(&c.join("reference"), &file, &text);
+    }
+    let json = c.join("summary.json");
+    let (out, stdout, stderr) = run(xtask(&[
+        "grade",
+        "lab-util",
+        "--submissions",
+        &c.to_string_lossy(),
+        "--jobs",
+        "1",
+        "--build-timeout",
+        "600s",
+        "--json",
+        &json.to_string_lossy(),
+    ]));
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&json)
+            .unwrap_or_else(|e| panic!("no summary ({e}):\n{stdout}{stderr}")),
+    )
+    .unwrap();
+    let score = |name: &str| {
+        let o = summary["submissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {summary}"))
+            .clone();
+        assert_eq!(o["status"], "graded", "{name}: {o}\n{stderr}");
+        o["score"].as_u64().unwrap()
+    };
+    assert_eq!(score("reference"), 90, "{summary}");
+    assert_eq!(score("printing"), 0, "{summary}");
+    assert_eq!(score("spoofing"), 0, "{summary}");
+    assert!(out.status.success(), "{stdout}{stderr}");
+}
