@@ -179,7 +179,7 @@ pub fn measure(qemu: &OsStr) -> Result<Speed, String> {
     if let Some(file) = &file {
         // A machine without a writable cache is measured each time.
         let _ = std::fs::create_dir_all(file.parent().unwrap_or(Path::new(".")));
-        let _ = crate::grade::write_atomically(file, cache_text(&key, seconds, now()).as_bytes());
+        let _ = crate::atomic::write_atomically(file, cache_text(&key, seconds, now()).as_bytes());
     }
     Ok(Speed {
         seconds,
