@@ -109,9 +109,7 @@ pub fn machine_key() -> String {
 
 /// The cache file of `key` in `dir`.
 pub fn cache_file(dir: &Path, key: &str) -> PathBuf {
-    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let hash = crate::hash::fnv1a(key.as_bytes());
     dir.join(format!("speed-{hash:016x}.txt"))
 }
 

@@ -13,6 +13,7 @@ pub mod calibrate;
 pub mod check;
 pub mod cli;
 pub mod grade;
+pub mod hash;
 pub mod qemu;
 pub mod report;
 pub mod spec;
