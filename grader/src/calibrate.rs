@@ -71,17 +71,14 @@ pub fn scale_for(seconds: f64) -> f64 {
     (raw * 10.0).round() / 10.0
 }
 
-/// Where measurements are kept: `$GRADER_CACHE_DIR`, else
-/// `$XDG_CACHE_HOME/xv6-grader`, else `~/.cache/xv6-grader`.
+/// Where measurements are kept: `$GRADER_CACHE_DIR`, else the user's
+/// cache directory (`$XDG_CACHE_HOME` when absolute, else `~/.cache`)
+/// and `xv6-grader` in it.
 pub fn cache_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("GRADER_CACHE_DIR").filter(|d| !d.is_empty()) {
         return Some(dir.into());
     }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return Some(Path::new(&dir).join("xv6-grader"));
-    }
-    let home = std::env::var_os("HOME").filter(|d| !d.is_empty())?;
-    Some(Path::new(&home).join(".cache/xv6-grader"))
+    Some(dirs::cache_dir()?.join("xv6-grader"))
 }
 
 /// What identifies this machine's speed: its CPU model, its number of
