@@ -71,17 +71,14 @@ pub fn scale_for(seconds: f64) -> f64 {
     (raw * 10.0).round() / 10.0
 }
 
-/// Where measurements are kept: `$GRADER_CACHE_DIR`, else
-/// `$XDG_CACHE_HOME/xv6-grader`, else `~/.cache/xv6-grader`.
+/// Where measurements are kept: `$GRADER_CACHE_DIR`, else the user's
+/// cache directory (`$XDG_CACHE_HOME` when absolute, else `~/.cache`)
+/// and `xv6-grader` in it.
 pub fn cache_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("GRADER_CACHE_DIR").filter(|d| !d.is_empty()) {
         return Some(dir.into());
     }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return Some(Path::new(&dir).join("xv6-grader"));
-    }
-    let home = std::env::var_os("HOME").filter(|d| !d.is_empty())?;
-    Some(Path::new(&home).join(".cache/xv6-grader"))
+    Some(dirs::cache_dir()?.join("xv6-grader"))
 }
 
 /// What identifies this machine's speed: its CPU model, its number of
@@ -109,9 +106,7 @@ pub fn machine_key() -> String {
 
 /// The cache file of `key` in `dir`.
 pub fn cache_file(dir: &Path, key: &str) -> PathBuf {
-    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let hash = crate::hash::fnv1a(key.as_bytes());
     dir.join(format!("speed-{hash:016x}.txt"))
 }
 
@@ -179,7 +174,7 @@ pub fn measure(qemu: &OsStr) -> Result<Speed, String> {
     if let Some(file) = &file {
         // A machine without a writable cache is measured each time.
         let _ = std::fs::create_dir_all(file.parent().unwrap_or(Path::new(".")));
-        let _ = crate::grade::write_atomically(file, cache_text(&key, seconds, now()).as_bytes());
+        let _ = crate::atomic::write_atomically(file, cache_text(&key, seconds, now()).as_bytes());
     }
     Ok(Speed {
         seconds,

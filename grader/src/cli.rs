@@ -14,14 +14,7 @@ use crate::qemu;
 use crate::report;
 use crate::spec::{self, Spec};
 
-/// A built kernel configuration.
-#[derive(Clone, Debug)]
-pub struct Built {
-    /// The kernel ELF (also used to symbolise backtraces).
-    pub kernel: PathBuf,
-    /// The file system image (QEMU runs it with `-snapshot`).
-    pub fs_img: PathBuf,
-}
+pub use crate::grade::Built;
 
 /// Builds the kernel and image for a set of lab features.
 pub trait Builder {
@@ -387,7 +380,7 @@ fn grade_labs(root: &Path, args: &[OsString], builder: &mut dyn Builder) -> Resu
         match path {
             None => {}
             Some(p) if p == Path::new("-") => print!("{contents}"),
-            Some(p) => grade::write_atomically(p, contents.as_bytes())
+            Some(p) => crate::atomic::write_atomically(p, contents.as_bytes())
                 .map_err(|e| format!("cannot write {}: {e}", p.display()))?,
         }
     }

@@ -12,11 +12,19 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::check::{Console, Trust, evaluate_all};
-use crate::cli::Built;
 use crate::qemu::{self, End, Session, Transcript};
 use crate::report::{self, LabReport, Outcome, TestReport};
 use crate::spec::{Check, Spec, Test};
 use crate::symbols::{KernelSymbols, Symbolize};
+
+/// A built kernel configuration.
+#[derive(Clone, Debug)]
+pub struct Built {
+    /// The kernel ELF (also used to symbolise backtraces).
+    pub kernel: PathBuf,
+    /// The file system image (QEMU runs it with `-snapshot`).
+    pub fs_img: PathBuf,
+}
 
 /// A lab to grade: its spec (tests already filtered) and its kernel.
 pub struct Lab {
@@ -295,7 +303,7 @@ fn finish(job: &Job, transcript: io::Result<Transcript>, settings: &Settings) ->
         .logs
         .join(&job.spec.name)
         .join(format!("{}.log", job.spec.runs[job.run].id));
-    let log = match write_atomically(&path, &transcript.output) {
+    let log = match crate::atomic::write_atomically(&path, &transcript.output) {
         Ok(()) => Some(
             path.strip_prefix(&settings.root)
                 .unwrap_or(&path)
@@ -449,24 +457,6 @@ fn add_replay(report: &mut TestReport, lab_replay: &str) {
     for part in &mut report.parts {
         add_replay(part, lab_replay);
     }
-}
-
-/// Writes `path` whole or not at all: a reader, or another grader writing
-/// the same log, never sees a half-written file.
-pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
-    static UNIQUE: AtomicUsize = AtomicUsize::new(0);
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temp = dir.join(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        UNIQUE.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::write(&temp, contents)?;
-    std::fs::rename(&temp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&temp);
-    })
 }
 
 /// Prints tests in spec order as their runs finish.

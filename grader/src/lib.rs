@@ -5,12 +5,15 @@
 //! `calibrate` measures how fast it runs here; `check`
 //! judges a console; `symbols` names kernel addresses for backtraces;
 //! `grade` schedules runs and judges tests; `report` formats results;
-//! `cli` is the command line of `grader` and `cargo xtask grade`.
+//! `cli` is the command line of `grader` and `cargo xtask grade`;
+//! `atomic` writes files whole or not at all.
 
+pub mod atomic;
 pub mod calibrate;
 pub mod check;
 pub mod cli;
 pub mod grade;
+pub mod hash;
 pub mod qemu;
 pub mod report;
 pub mod spec;

@@ -95,8 +95,15 @@ pub fn qemu_binary_exists() -> bool {
     if qemu.components().count() > 1 {
         return qemu.is_file();
     }
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(&qemu).is_file()))
+    find_in_path(&qemu).is_some()
+}
+
+/// The program `name` found on `PATH`.
+pub fn find_in_path(name: impl AsRef<Path>) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name.as_ref()))
+        .find(|p| p.is_file())
 }
 
 /// The whole command line of a graded run: the machine, the console on

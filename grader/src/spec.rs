@@ -778,7 +778,8 @@ impl Cx<'_> {
                     ),
                 ));
             }
-            let mut rng = SplitMix64(seed ^ fnv1a(&format!("{spec}\0{name}")));
+            let mut rng =
+                SplitMix64(seed ^ crate::hash::fnv1a(format!("{spec}\0{name}").as_bytes()));
             let value = match r.get_ref() {
                 RawRandom {
                     min: Some(min),
@@ -1222,13 +1223,6 @@ impl Expr<'_> {
             )),
         }
     }
-}
-
-/// FNV-1a: mixes a spec's and a value's names into the seed.
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// A small, well-mixed generator: the draws only need to be reproducible

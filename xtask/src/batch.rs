@@ -385,13 +385,7 @@ fn work_dir(root: &Path) -> Result<PathBuf, String> {
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
         .filter(|c| c.is_absolute());
     // FNV-1a of the path: a stable name for the tree.
-    let hash = root
-        .as_os_str()
-        .as_encoded_bytes()
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
+    let hash = grader::hash::fnv1a(root.as_os_str().as_encoded_bytes());
     let name = format!(
         "{}-{hash:016x}",
         root.file_name().unwrap_or_default().to_string_lossy()

@@ -164,7 +164,7 @@ impl Ctx {
             .into_owned();
         for arg in cmd.get_args() {
             line.push(' ');
-            line.push_str(&quote(&self.show(Path::new(arg))));
+            line.push_str(&grader::grade::shell_quote(&self.show(Path::new(arg))));
         }
         line
     }
@@ -224,23 +224,7 @@ fn should_strip(name: &str, env: Env) -> bool {
     env == Env::Target && HOST_ONLY.contains(&name)
 }
 
-/// Quotes `s` for a shell when it has characters a shell would split on.
-fn quote(s: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=,:+@%".contains(c);
-    if !s.is_empty() && s.chars().all(plain) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
-/// The program `name` found on `PATH`.
-pub fn find_in_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
+pub use grader::qemu::find_in_path;
 
 #[cfg(test)]
 mod tests {
