@@ -236,3 +236,13 @@ pub fn kernel_with_trap_in(kernel: &Path, name: &str, dir: &Path) -> PathBuf {
     std::fs::write(&out, bytes).unwrap();
     out
 }
+
+/// The row of submission `name` in a batch's JSON summary (`--json`).
+pub fn submission<'a>(summary: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    summary["submissions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no submissions in {summary}"))
+        .iter()
+        .find(|o| o["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {summary}"))
+}

@@ -123,15 +123,7 @@ fn a_batch_grades_each_submission_on_its_own_files_only() {
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let get = |name: &str| {
-        summary["submissions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|o| o["name"] == name)
-            .unwrap_or_else(|| panic!("no {name} in {summary}"))
-            .clone()
-    };
+    let get = |name: &str| tests::submission(&summary, name).clone();
     for (name, status, score) in [
         ("full", "graded", 20),
         ("partial", "graded", 15),

@@ -190,13 +190,7 @@ fn reading_outside_the_tree_gets_nothing_even_unchecked() {
     // (a) The source check refuses each, naming the file and line.
     let (summary, said, _) = grade(true, &[], 1);
     let linked = |summary: &serde_json::Value| {
-        let o = summary["submissions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|o| o["name"] == "linked")
-            .unwrap_or_else(|| panic!("no linked in {summary}"))
-            .clone();
+        let o = tests::submission(summary, "linked").clone();
         assert_eq!(o["status"], "refused", "{o}");
         assert_eq!(o["score"], 0, "{o}");
         assert!(
@@ -206,11 +200,11 @@ fn reading_outside_the_tree_gets_nothing_even_unchecked() {
     };
     linked(&summary);
     for (name, _) in &kernels {
-        let o = find(&summary, name);
+        let o = tests::submission(&summary, name);
         assert_eq!(o["status"], "graded", "{name} was not built: {o}\n{said}");
     }
     for (name, _) in &class {
-        let o = find(&summary, name);
+        let o = tests::submission(&summary, name);
         if *name == "honest" {
             assert_eq!(o["status"], "graded", "{o}\n{said}");
         } else {
@@ -239,7 +233,7 @@ fn reading_outside_the_tree_gets_nothing_even_unchecked() {
         ("hang-at-boot", "TIMEOUT"),
         ("flood", "OUTPUT LIMIT"),
     ] {
-        let o = find(&summary, name);
+        let o = tests::submission(&summary, name);
         assert_eq!(o["status"], "graded", "{name}: {o}\n{said}");
         assert_eq!(o["score"], 0, "{name}: {o}\n{said}");
         assert!(
@@ -258,12 +252,7 @@ fn reading_outside_the_tree_gets_nothing_even_unchecked() {
         class.len() + kernels.len() + 1
     );
     for (name, _) in &class {
-        let o = summary["submissions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|o| o["name"] == *name)
-            .unwrap_or_else(|| panic!("no {name} in {summary}"));
+        let o = tests::submission(&summary, name);
         let (status, score) = if *name == "honest" {
             ("graded", 20)
         } else {
@@ -347,15 +336,6 @@ fn reading_outside_the_tree_gets_nothing_even_unchecked() {
         redacted > 0,
         "the printer printed nothing to redact: {said}"
     );
-}
-
-fn find<'a>(summary: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    summary["submissions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {summary}"))
 }
 
 /// The reference trace lab with `method` added to its `impl Lab`.

@@ -94,15 +94,7 @@ fn stack_overflows_in_lab_code_panic_naming_the_process_and_call() {
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let find = |name: &str| {
-        summary["submissions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|o| o["name"] == name)
-            .unwrap_or_else(|| panic!("no {name} in {summary}"))
-            .clone()
-    };
+    let find = |name: &str| tests::submission(&summary, name).clone();
     let huge = find("huge");
     assert_eq!(huge["status"], "build_failed", "{huge}");
     let build_log =

@@ -24,6 +24,7 @@ extern crate alloc;
 mod args;
 pub mod heap;
 mod io;
+mod mem;
 pub mod sys;
 pub mod tok;
 
@@ -36,6 +37,7 @@ pub use alloc::{boxed::Box, format, string::String, vec, vec::Vec};
 pub use args::Args;
 pub use heap::{free, malloc};
 pub use io::{FdWriter, Show, atoi, gets, read_dirent, stat};
+pub use mem::countfree;
 
 use abi::param::MAXPATH;
 

@@ -551,45 +551,10 @@ const CASES: [Case; 12] = [
     },
 ];
 
-/// The free pages, counted by a child that grows a page at a time and
-/// touches each (so a lazy kernel allocates it) until sbrk fails or the
-/// kernel kills it, reporting each page through a pipe. This process
-/// never grows, so every count starts from the same state.
+/// The free pages ([`user::countfree`]), 0 if they could not be counted;
+/// this process never grows, so every count starts from the same state.
 fn countfree() -> usize {
-    let mut fds = [0; 2];
-    if pipe(&mut fds) < 0 {
-        return 0;
-    }
-    let pid = fork();
-    if pid < 0 {
-        return 0;
-    }
-    if pid == 0 {
-        close(fds[0]);
-        loop {
-            let p = sbrk(PGSIZE as i32);
-            if sbrk_failed(p) {
-                exit(0);
-            }
-            poke(p as usize, 1);
-            if write(fds[1], b"p") != 1 {
-                exit(0);
-            }
-        }
-    }
-    close(fds[1]);
-    let mut pages = 0;
-    let mut chunk = [0u8; 512];
-    loop {
-        let n = read(fds[0], &mut chunk);
-        if n <= 0 {
-            break;
-        }
-        pages += n as usize;
-    }
-    close(fds[0]);
-    wait(None);
-    pages
+    user::countfree().unwrap_or(0)
 }
 
 fn main(args: Args) -> i32 {

@@ -599,52 +599,13 @@ fn run(name: &str, f: fn(&str)) -> bool {
     ok
 }
 
-/// The free pages: a child grows a page at a time, touching each so that
-/// a lazy kernel allocates it, until sbrk fails or the kernel kills it,
-/// and reports each page through a pipe. This process never grows, so
+/// The free pages ([`user::countfree`]); this process never grows, so
 /// every count starts from the same state.
 fn countfree() -> usize {
-    let mut fds = [0; 2];
-    if pipe(&mut fds) < 0 {
-        println!("memtests: pipe failed");
-        exit(1);
-    }
-    let pid = fork();
-    if pid < 0 {
-        println!("memtests: fork failed");
-        exit(1);
-    }
-    if pid == 0 {
-        close(fds[0]);
-        loop {
-            let p = sbrk(PGSIZE as i32);
-            if sbrk_failed(p) {
-                exit(0);
-            }
-            set(p as usize, 1);
-            if write(fds[1], b"p") != 1 {
-                exit(1);
-            }
-        }
-    }
-    close(fds[1]);
-    let mut pages = 0;
-    let mut chunk = [0u8; 512];
-    loop {
-        let n = read(fds[0], &mut chunk);
-        if n <= 0 {
-            break;
-        }
-        pages += n as usize;
-    }
-    close(fds[0]);
-    let mut status = 0;
-    wait(Some(&mut status));
-    if status == 1 {
+    user::countfree().unwrap_or_else(|| {
         println!("memtests: countfree failed");
-        exit(1);
-    }
-    pages
+        exit(1)
+    })
 }
 
 fn main(args: Args) -> i32 {
