@@ -1,5 +1,5 @@
-//! Setting a machine up: the rustup target, llvm-tools, QEMU and the RISC-V
-//! C compiler. When a tool is there, its check is a file lookup or a version
+//! Setting a machine up: the rustup target, llvm-tools, QEMU, the RISC-V
+//! C compiler and bubblewrap. When a tool is there, its check is a file lookup or a version
 //! query, nothing more. Only `cargo xtask setup` (and CI) installs Debian
 //! packages, with apt when running as root (otherwise it prints the command
 //! to run); the other commands say what is missing and that `setup` fixes
@@ -18,6 +18,9 @@ const QEMU_PACKAGE: &str = "qemu-system-misc";
 const GCC: &str = "riscv64-linux-gnu-gcc";
 const GCC_PACKAGE: &str = "gcc-riscv64-linux-gnu";
 const GNU_OBJDUMP: &str = "riscv64-linux-gnu-objdump";
+/// The sandbox batch grading builds and runs each submission in.
+const BWRAP: &str = "bwrap";
+const BWRAP_PACKAGE: &str = "bubblewrap";
 
 /// `apt-get update` runs at most once per xtask run.
 static APT_UPDATED: AtomicBool = AtomicBool::new(false);
@@ -37,6 +40,12 @@ pub fn setup(ctx: &Ctx) -> Result<(), String> {
     find_in_path(GCC)
         .ok_or_else(|| format!("{GCC_PACKAGE} is installed but {GCC} is not on PATH"))?;
     eprintln!("setup: {GCC}: ok");
+    if find_in_path(BWRAP).is_none() {
+        apt_install(ctx, BWRAP, BWRAP_PACKAGE)?;
+    }
+    find_in_path(BWRAP)
+        .ok_or_else(|| format!("{BWRAP_PACKAGE} is installed but {BWRAP} is not on PATH"))?;
+    eprintln!("setup: {BWRAP} (batch grading's sandbox): ok");
     match disassembler(ctx) {
         Some(d) => eprintln!("setup: disassembler {}: ok", ctx.show(&d.path)),
         None => eprintln!("setup: no disassembler: kernel.asm will not be written"),
