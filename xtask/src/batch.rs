@@ -466,6 +466,19 @@ impl Worker<'_> {
         }
     }
 
+    /// `cargo xtask build` of the worker tree's lab kernel, in the sandbox.
+    fn build_command(&self) -> Command {
+        let mut cmd = self
+            .sandbox
+            .command("cargo", &self.src(), &self.build_mounts());
+        cmd.args(["xtask", "build"]);
+        if let Some(features) = self.labs.features() {
+            cmd.args(["--lab", &features]);
+        }
+        cmd.env("CARGO_TARGET_DIR", self.target());
+        cmd
+    }
+
     /// A copy of the starter tree of its own, its crates fetched (the
     /// sandbox has no network) and its xtask built in the sandbox (kept
     /// between batches, so its target directory keeps the trusted crates).
@@ -512,14 +525,7 @@ impl Worker<'_> {
         // riscv target), which --build-timeout is not meant for; each
         // submission's build then recompiles only what it changed.
         eprintln!("batch: worker {w}: building the starter's kernel in the sandbox");
-        let mut cmd = self
-            .sandbox
-            .command("cargo", &self.src(), &self.build_mounts());
-        cmd.args(["xtask", "build"]);
-        if let Some(features) = self.labs.features() {
-            cmd.args(["--lab", &features]);
-        }
-        cmd.env("CARGO_TARGET_DIR", self.target());
+        let cmd = self.build_command();
         let log = self.tree.join("warm.log");
         match run_with_timeout(cmd, SETUP_TIMEOUT, &log) {
             Ok(true) => Ok(()),
@@ -675,14 +681,7 @@ impl Worker<'_> {
                 message: format!("cannot write {file}: {e}"),
             })?;
         }
-        let mut cmd = self
-            .sandbox
-            .command("cargo", &self.src(), &self.build_mounts());
-        cmd.args(["xtask", "build"]);
-        if let Some(features) = self.labs.features() {
-            cmd.args(["--lab", &features]);
-        }
-        cmd.env("CARGO_TARGET_DIR", self.target());
+        let cmd = self.build_command();
         let log = out.join("build.log");
         match run_with_timeout(cmd, self.opts.build_timeout, &log) {
             Ok(true) => Ok(()),
