@@ -22,6 +22,22 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The kernel's target triple.
+pub const TARGET: &str = "riscv64gc-unknown-none-elf";
+
+/// Cargo arguments selecting the kernel binary as xtask builds it (xtask's
+/// `KERNEL_PACKAGE`; add `--features`).
+pub const KERNEL_PACKAGE: [&str; 8] = [
+    "-p",
+    "labs",
+    "--bin",
+    "kernel",
+    "--profile",
+    "kernel",
+    "--target",
+    TARGET,
+];
+
 /// Where cargo (and so xtask) writes: `$CARGO_TARGET_DIR` or `target/`.
 pub fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use tests::{Config, Scenario, build, cargo, root, run, target_dir};
 
-const TARGET: &str = "riscv64gc-unknown-none-elf";
+use tests::{KERNEL_PACKAGE, TARGET};
 
 /// Every lab at once.
 const ALL: &str = "trace,sysinfo,pgtbl,backtrace,alarm,lazy,cow";
@@ -297,19 +297,11 @@ fn probe_kernel() -> Config {
     let (out, stdout, stderr) = run(scratch_cargo(
         &dir,
         &[
-            "build",
-            "-q",
-            "-p",
-            "labs",
-            "--bin",
-            "kernel",
-            "--profile",
-            "kernel",
-            "--target",
-            TARGET,
-            "--features",
-            "sysinfo,pgtbl",
-        ],
+            &["build", "-q"][..],
+            &KERNEL_PACKAGE,
+            &["--features", "sysinfo,pgtbl"],
+        ]
+        .concat(),
     ));
     assert!(
         out.status.success(),
