@@ -1,6 +1,7 @@
 //! The grader's command line, shared by the `grader` binary and
 //! `cargo xtask grade`, which differ only in how a kernel gets built.
 
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -70,6 +71,10 @@ Options:
                          possibly empty) instead of each spec's: grade a
                          kernel with several labs, or prove a lab's tests fail
                          without its code
+  --no-requires          score every test on its own, as MIT's graders do
+                         (by default a test with `requires`, such as each
+                         lab's usertests parts, scores only when the tests
+                         it names passed)
   --seed N               seed of the specs' random values [default: a new one;
                          every report gives the seed and the command that
                          repeats a failed test]
@@ -114,6 +119,7 @@ struct Options {
     timeout_scale: Option<f64>,
     cpus: Option<u32>,
     features: Option<Vec<String>>,
+    no_requires: bool,
     seed: Option<u64>,
     json: Option<PathBuf>,
     /// The word after a bare `--json`: its file, unless it names a lab.
@@ -148,6 +154,7 @@ fn parse_args(args: &[OsString]) -> Result<Option<Options>, String> {
             Long("all") => o.all = true,
             Long("list") => o.list = true,
             Long("calibrate") => o.calibrate = true,
+            Long("no-requires") => o.no_requires = true,
             Short('j') | Long("jobs") => o.jobs = Some(value(&mut p, "--jobs", "a number")?),
             Long("timeout-scale") => {
                 o.timeout_scale = Some(value(&mut p, "--timeout-scale", "a positive number")?)
@@ -296,6 +303,9 @@ fn grade_labs(root: &Path, args: &[OsString], builder: &mut dyn Builder) -> Resu
     if o.all {
         specs.retain(|(_, s)| s.includes.is_empty());
     }
+    if o.no_requires {
+        specs.iter_mut().for_each(|(_, s)| s.drop_requires());
+    }
     let mut specs = select(specs, &filters, &builder.command())?;
     if let Some(features) = &o.features {
         for (_, spec) in &mut specs {
@@ -331,6 +341,9 @@ fn grade_labs(root: &Path, args: &[OsString], builder: &mut dyn Builder) -> Resu
         )
     })?;
     let mut replay_options = String::new();
+    if o.no_requires {
+        replay_options.push_str(" --no-requires");
+    }
     if let Some(features) = &o.features {
         replay_options.push_str(&format!(" --features {}", shell_quote(&features.join(","))));
     }
@@ -467,13 +480,36 @@ fn select(
         any
     };
     for (_, spec) in &mut specs {
-        spec.tests.retain_mut(|test| {
+        // The selected ids, and what they require, until nothing is added.
+        let mut keep = HashSet::new();
+        for test in &spec.tests {
             if hit(&test.name) {
-                return true;
+                keep.insert(test.id);
             }
-            test.parts.retain(|part| hit(&part.name));
-            test.points = test.parts.iter().map(|p| p.points).sum();
-            !test.parts.is_empty()
+            keep.extend(test.parts.iter().filter(|p| hit(&p.name)).map(|p| p.id));
+        }
+        loop {
+            let before = keep.len();
+            for test in &spec.tests {
+                if keep.contains(&test.id) {
+                    keep.extend(test.parts.iter().map(|p| p.id));
+                }
+                for t in std::iter::once(test).chain(&test.parts) {
+                    if keep.contains(&t.id) {
+                        keep.extend(t.requires.iter().copied());
+                    }
+                }
+            }
+            if keep.len() == before {
+                break;
+            }
+        }
+        spec.tests.retain_mut(|test| {
+            test.parts.retain(|part| keep.contains(&part.id));
+            if !test.parts.is_empty() {
+                test.points = test.parts.iter().map(|p| p.points).sum();
+            }
+            keep.contains(&test.id) || !test.parts.is_empty()
         });
     }
     if let Some(i) = used.iter().position(|u| !u) {

@@ -2,12 +2,12 @@
 //! each test is judged as soon as its run is over, and results are printed
 //! in spec order while the other runs go on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError, mpsc};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -79,6 +79,8 @@ pub struct Graded {
 
 /// One QEMU boot to do.
 struct Job<'a> {
+    /// Index into the labs graded.
+    lab: usize,
     run: usize,
     /// The kernel it boots: once one run of it did not boot, the others
     /// are not run.
@@ -107,6 +109,87 @@ enum Event {
     Finished(usize, io::Result<Transcript>),
     /// Not run: its kernel did not boot in an earlier run.
     Skipped(usize),
+    /// Not run: a test each of its tests requires failed.
+    Unmet(usize),
+}
+
+/// Whether a job may start, by what its tests require (see
+/// [`Test::requires`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gate {
+    /// Some test of it can score: its requirements passed, or it has none.
+    Open,
+    /// Not known yet: started only when no open job is left, and stopped
+    /// if it turns out closed.
+    Waiting,
+    /// None of its tests can score.
+    Closed,
+}
+
+/// What the workers take jobs from.
+struct Queue {
+    /// Jobs in the order they should start ([`run_order`]).
+    order: Vec<usize>,
+    taken: Vec<bool>,
+    /// Set by the worker when a job is over (before the grader judged it).
+    finished: Vec<bool>,
+    gates: Vec<Gate>,
+    /// The jobs whose results decide each job's gate.
+    deps: Vec<Vec<usize>>,
+}
+
+/// What a worker does next.
+enum Next {
+    /// Run job `j`.
+    Run(usize),
+    /// Report job `j` unmet without running it.
+    Unmet(usize),
+    /// Wait for the grader to judge a finished job.
+    Wait,
+    Done,
+}
+
+impl Queue {
+    /// Closed jobs first (they cost nothing), then open ones in order; a
+    /// waiting one only while a job its gate depends on is still going:
+    /// otherwise the verdict that decides it is moments away.
+    fn take(&mut self) -> Next {
+        let untaken = |g: Gate| {
+            self.order
+                .iter()
+                .copied()
+                .find(|&j| !self.taken[j] && self.gates[j] == g)
+        };
+        let next = if let Some(j) = untaken(Gate::Closed) {
+            Next::Unmet(j)
+        } else if let Some(j) = untaken(Gate::Open) {
+            Next::Run(j)
+        } else {
+            let waiting = self
+                .order
+                .iter()
+                .copied()
+                .filter(|&j| !self.taken[j] && self.gates[j] == Gate::Waiting);
+            let mut any = false;
+            let mut next = None;
+            for j in waiting {
+                any = true;
+                if self.deps[j].iter().any(|&d| !self.finished[d]) {
+                    next = Some(j);
+                    break;
+                }
+            }
+            match next {
+                Some(j) => Next::Run(j),
+                None if any => return Next::Wait,
+                None => return Next::Done,
+            }
+        };
+        if let Next::Run(j) | Next::Unmet(j) = next {
+            self.taken[j] = true;
+        }
+        next
+    }
 }
 
 /// The timeout of run `run` of `spec`: its own or the spec's, raised by
@@ -133,7 +216,7 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
     let mut jobs = Vec::new();
     // job_of[lab][run]: the job that boots that run, if any test needs it.
     let mut job_of: Vec<Vec<Option<usize>>> = Vec::new();
-    for lab in labs {
+    for (l, lab) in labs.iter().enumerate() {
         let spec = &lab.spec;
         let mut of_run = vec![None; spec.runs.len()];
         if let Ok(built) = &lab.built {
@@ -144,6 +227,7 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
                 *job = Some(jobs.len());
                 let cpus = settings.cpus.unwrap_or(spec.cpus);
                 jobs.push(Job {
+                    lab: l,
                     run,
                     kernel: &built.kernel,
                     args: qemu::graded_args(&built.kernel, &built.fs_img, cpus),
@@ -156,6 +240,7 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
     }
     let timeouts: Vec<Duration> = jobs.iter().map(|j| j.timeout).collect();
     let order = run_order(&timeouts, settings.jobs);
+    let cancel: Vec<AtomicBool> = jobs.iter().map(|_| AtomicBool::new(false)).collect();
 
     let mut printer = Printer {
         labs,
@@ -174,6 +259,7 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
         replay: (&settings.replay, &settings.replay_options),
         lab_open: false,
         test: 0,
+        passed: HashMap::new(),
         progress: Progress {
             enabled: settings.progress,
             running: BTreeMap::new(),
@@ -184,21 +270,58 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
     };
     let mut results: Vec<Option<RunResult>> = (0..jobs.len()).map(|_| None).collect();
     let mut qemu_error = None;
-
-    let next = AtomicUsize::new(0);
+    let queue = Mutex::new(Queue {
+        taken: vec![false; jobs.len()],
+        finished: vec![false; jobs.len()],
+        deps: jobs
+            .iter()
+            .map(|job| gate_deps(job, &job_of[job.lab]))
+            .collect(),
+        gates: (0..labs.len()).fold(vec![Gate::Open; jobs.len()], |mut g, l| {
+            printer.gates(l, &results, &mut g);
+            g
+        }),
+        order,
+    });
+    let stopped = AtomicBool::new(false);
+    // Signalled when gates change.
+    let judged = Condvar::new();
     // Kernels that showed no prompt within the boot timeout.
     let unbootable: Mutex<Vec<&Path>> = Mutex::new(Vec::new());
     thread::scope(|scope| -> io::Result<()> {
         let (tx, rx) = mpsc::channel();
         for _ in 0..settings.jobs.min(jobs.len()) {
             let tx = tx.clone();
-            let (next, order, jobs, unbootable) = (&next, &order, &jobs, &unbootable);
+            let (queue, stopped, jobs, unbootable, cancel, judged) =
+                (&queue, &stopped, &jobs, &unbootable, &cancel, &judged);
             scope.spawn(move || {
-                while let Some(&j) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                let lock_queue = || queue.lock().unwrap_or_else(PoisonError::into_inner);
+                let done = |j: usize| lock_queue().finished[j] = true;
+                loop {
+                    if stopped.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let mut q = lock_queue();
+                    let j = match q.take() {
+                        Next::Done => break,
+                        Next::Wait => {
+                            let _ = judged.wait_timeout(q, Duration::from_millis(200));
+                            continue;
+                        }
+                        Next::Unmet(j) => {
+                            q.finished[j] = true;
+                            drop(q);
+                            let _ = tx.send(Event::Unmet(j));
+                            continue;
+                        }
+                        Next::Run(j) => j,
+                    };
+                    drop(q);
                     let job = &jobs[j];
                     let run = &job.spec.runs[job.run];
                     let lock = || unbootable.lock().unwrap_or_else(PoisonError::into_inner);
                     if lock().contains(&job.kernel) {
+                        done(j);
                         let _ = tx.send(Event::Skipped(j));
                         continue;
                     }
@@ -210,15 +333,20 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
                         until: run.until.as_ref(),
                         timeout: job.timeout,
                     };
-                    let transcript =
-                        qemu::run_session_booting(&session, settings.boot_timeout, &mut |ok| {
+                    let transcript = qemu::run_session_cancellable(
+                        &session,
+                        settings.boot_timeout,
+                        &cancel[j],
+                        &mut |ok| {
                             let _ = tx.send(Event::Progress(j, ok));
-                        });
+                        },
+                    );
                     if let Ok(t) = &transcript
                         && matches!(t.end, End::BootTimeout { .. })
                     {
                         lock().push(job.kernel);
                     }
+                    done(j);
                     let _ = tx.send(Event::Finished(j, transcript));
                 }
             });
@@ -226,7 +354,7 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
         drop(tx);
         let stop = |e: io::Error| {
             // Nobody reads the report: start no more runs, end the ones going.
-            next.store(order.len(), Ordering::Relaxed);
+            stopped.store(true, Ordering::Relaxed);
             qemu::kill_all();
             e
         };
@@ -252,6 +380,8 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
                     results[j] = Some(result);
                     printer.advance(&results, out).map_err(stop)?;
                     printer.early(&results, j);
+                    update_gates(&printer, jobs[j].lab, &results, &queue, &cancel);
+                    judged.notify_all();
                 }
                 Ok(Event::Skipped(j)) => {
                     printer.progress.done += 1;
@@ -265,6 +395,22 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
                     });
                     printer.advance(&results, out).map_err(stop)?;
                     printer.early(&results, j);
+                    update_gates(&printer, jobs[j].lab, &results, &queue, &cancel);
+                    judged.notify_all();
+                }
+                Ok(Event::Unmet(j)) => {
+                    printer.progress.done += 1;
+                    results[j] = Some(RunResult {
+                        console: Ok((String::new(), End::Cancelled)),
+                        timeout: jobs[j].timeout,
+                        seconds: 0.0,
+                        log: None,
+                        not_booted: None,
+                        trust: None,
+                    });
+                    printer.advance(&results, out).map_err(stop)?;
+                    update_gates(&printer, jobs[j].lab, &results, &queue, &cancel);
+                    judged.notify_all();
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -473,6 +619,8 @@ struct Printer<'a> {
     lab_open: bool,
     /// The next test of the open lab.
     test: usize,
+    /// Whether each printed test and part of the open lab passed, by id.
+    passed: HashMap<usize, bool>,
     progress: Progress,
 }
 
@@ -497,7 +645,7 @@ impl Printer<'_> {
             };
             for (t, test) in lab.spec.tests.iter().enumerate() {
                 let printed = l + 1 == self.reports.len() && t < self.test;
-                if printed || self.job_of[l][test.run] != Some(j) {
+                if printed || self.job_of[l][test.run] != Some(j) || has_requires(test) {
                     continue;
                 }
                 let report = judge(test, result, symbols);
@@ -510,6 +658,58 @@ impl Printer<'_> {
             let mut err = anstream::stderr();
             let _ = err.write_all(&lines);
             let _ = err.flush();
+        }
+    }
+
+    /// Whether each test and part of lab `l` passed, by id, for those whose
+    /// run is over and whose requirements are decided.
+    fn statuses(&self, l: usize, results: &[Option<RunResult>]) -> HashMap<usize, bool> {
+        let lab = &self.labs[l];
+        let mut status = HashMap::new();
+        for test in &lab.spec.tests {
+            let mut report = match &lab.built {
+                Err(e) => not_built(test, e),
+                Ok(_) => {
+                    let Some(Some(result)) = self.job_of[l][test.run].map(|j| &results[j]) else {
+                        continue;
+                    };
+                    let symbols = self.symbols[l].as_ref().expect("a built lab has symbols");
+                    judge(test, result, symbols)
+                }
+            };
+            if apply_requires(&mut report, test, &lab.spec, &status) {
+                record(&mut status, test, &report);
+            }
+        }
+        status
+    }
+
+    /// Sets the gate of each job of lab `l`.
+    fn gates(&self, l: usize, results: &[Option<RunResult>], gates: &mut [Gate]) {
+        let status = self.statuses(l, results);
+        for (run, job) in self.job_of[l].iter().enumerate() {
+            let Some(j) = *job else { continue };
+            let units = self.labs[l]
+                .spec
+                .tests
+                .iter()
+                .filter(|t| t.run == run)
+                .flat_map(|t| {
+                    if t.parts.is_empty() {
+                        std::slice::from_ref(t)
+                    } else {
+                        &t.parts[..]
+                    }
+                });
+            let mut gate = Gate::Closed;
+            for unit in units {
+                match requirement(&unit.requires, &status) {
+                    Requirement::Met => gate = Gate::Open,
+                    Requirement::Unknown if gate == Gate::Closed => gate = Gate::Waiting,
+                    _ => {}
+                }
+            }
+            gates[j] = gate;
         }
     }
 
@@ -538,6 +738,7 @@ impl Printer<'_> {
                 report::write_lab_header(out, &report, named)?;
                 self.reports.push(report);
                 self.test = 0;
+                self.passed.clear();
                 self.lab_open = true;
                 printed = true;
                 continue;
@@ -560,6 +761,9 @@ impl Printer<'_> {
                     judge(test, result, symbols)
                 }
             };
+            // What it requires was printed before it.
+            apply_requires(&mut report, test, &lab.spec, &self.passed);
+            record(&mut self.passed, test, &report);
             add_replay(&mut report, &self.reports[l].replay);
             self.progress.clear();
             report::write_test(out, &report)?;
@@ -590,6 +794,149 @@ fn not_built(test: &Test, error: &str) -> TestReport {
     TestReport {
         parts: test.parts.iter().map(leaf).collect(),
         ..leaf(test)
+    }
+}
+
+/// The jobs whose results decide `job`'s gate: those of the tests its
+/// tests require, and of what those require in turn.
+fn gate_deps(job: &Job, job_of: &[Option<usize>]) -> Vec<usize> {
+    let spec = job.spec;
+    let mut ids: Vec<usize> = spec
+        .tests
+        .iter()
+        .filter(|t| t.run == job.run)
+        .flat_map(|t| std::iter::once(t).chain(&t.parts))
+        .flat_map(|t| t.requires.iter().copied())
+        .collect();
+    let mut deps = Vec::new();
+    let mut seen = HashSet::new();
+    while let Some(id) = ids.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let Some(t) = spec.test(id) else { continue };
+        ids.extend(t.requires.iter().copied());
+        // A part's run is its parent's.
+        if let Some(j) = job_of[t.run]
+            && !deps.contains(&j)
+        {
+            deps.push(j);
+        }
+    }
+    deps
+}
+
+/// Recomputes the gates of lab `l`'s jobs after one of its runs ended, and
+/// stops the runs going on that can no longer score.
+fn update_gates(
+    printer: &Printer,
+    l: usize,
+    results: &[Option<RunResult>],
+    queue: &Mutex<Queue>,
+    cancel: &[AtomicBool],
+) {
+    let mut queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
+    printer.gates(l, results, &mut queue.gates);
+    for (j, flag) in cancel.iter().enumerate() {
+        if queue.taken[j] && results[j].is_none() && queue.gates[j] == Gate::Closed {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+fn has_requires(test: &Test) -> bool {
+    !test.requires.is_empty() || test.parts.iter().any(|p| !p.requires.is_empty())
+}
+
+enum Requirement {
+    Met,
+    /// These required tests did not pass.
+    Unmet(Vec<usize>),
+    /// Some are not judged yet.
+    Unknown,
+}
+
+fn requirement(requires: &[usize], status: &HashMap<usize, bool>) -> Requirement {
+    let failed: Vec<usize> = requires
+        .iter()
+        .copied()
+        .filter(|r| status.get(r) == Some(&false))
+        .collect();
+    if !failed.is_empty() {
+        Requirement::Unmet(failed)
+    } else if requires.iter().all(|r| status.contains_key(r)) {
+        Requirement::Met
+    } else {
+        Requirement::Unknown
+    }
+}
+
+/// Takes away the points of `report` (a report of `test`) and its parts
+/// whose required tests did not pass, by `status`. Returns whether every
+/// requirement was decided.
+fn apply_requires(
+    report: &mut TestReport,
+    test: &Test,
+    spec: &Spec,
+    status: &HashMap<usize, bool>,
+) -> bool {
+    let skip = |report: &mut TestReport, failed: &[usize]| {
+        let names: Vec<String> = failed
+            .iter()
+            .filter_map(|&id| spec.test(id))
+            .map(|t| format!("\"{}\"", t.name))
+            .collect();
+        let own = if report.outcome == Outcome::Pass {
+            " (its own checks passed)"
+        } else {
+            ""
+        };
+        let line = format!(
+            "not scored: it needs {} to pass first{own}; --no-requires scores it on its own",
+            names.join(", ")
+        );
+        // A run stopped or never started has nothing else to say.
+        if report.outcome == Outcome::Skipped {
+            report.context = vec![line];
+        } else {
+            report.context.insert(0, line);
+        }
+        report.points = 0;
+        report.outcome = Outcome::Skipped;
+    };
+    if test.parts.is_empty() {
+        return match requirement(&test.requires, status) {
+            Requirement::Met => true,
+            Requirement::Unmet(failed) => {
+                skip(report, &failed);
+                true
+            }
+            Requirement::Unknown => false,
+        };
+    }
+    let mut decided = true;
+    for (part, r) in test.parts.iter().zip(&mut report.parts) {
+        match requirement(&part.requires, status) {
+            Requirement::Met => {}
+            Requirement::Unmet(failed) => skip(r, &failed),
+            Requirement::Unknown => decided = false,
+        }
+    }
+    report.points = report.parts.iter().map(|p| p.points).sum();
+    report.outcome = report
+        .parts
+        .iter()
+        .map(|p| p.outcome)
+        .find(|&o| o != Outcome::Pass)
+        .unwrap_or(Outcome::Pass);
+    decided
+}
+
+/// Notes whether `test` and its parts passed, by `report`.
+fn record(status: &mut HashMap<usize, bool>, test: &Test, report: &TestReport) {
+    status.insert(test.id, report.outcome == Outcome::Pass);
+    for (part, r) in test.parts.iter().zip(&report.parts) {
+        status.insert(part.id, r.outcome == Outcome::Pass);
     }
 }
 
@@ -740,6 +1087,10 @@ fn ended_early(end: &End, console: &Console, timeout: Duration) -> (Outcome, Vec
             context.extend(stderr.lines().take(3).map(|l| format!("qemu: {l}")));
             (Outcome::Fail, context)
         }
+        End::Cancelled => (
+            Outcome::Skipped,
+            vec!["stopped: a test it requires failed".to_owned()],
+        ),
         End::OutputLimit { printed } => {
             let mut context = vec![format!(
                 "the console passed {} MiB ({printed} bytes printed): the run was stopped; \

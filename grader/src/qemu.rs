@@ -9,6 +9,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread;
@@ -179,6 +180,9 @@ pub enum End {
     OutputLimit { printed: usize },
     /// No shell prompt appeared within the boot timeout, `after` this long.
     BootTimeout { after: Duration },
+    /// The grader stopped the run: its tests cannot score (a test they
+    /// require failed meanwhile).
+    Cancelled,
 }
 
 /// A finished run: the console as printed and how it ended.
@@ -857,6 +861,20 @@ pub fn run_session_booting(
     boot: Duration,
     progress: &mut dyn FnMut(usize),
 ) -> io::Result<Transcript> {
+    run_session_cancellable(session, boot, &AtomicBool::new(false), progress)
+}
+
+/// How often a run checks whether it was cancelled.
+const CANCEL_POLL: Duration = Duration::from_millis(100);
+
+/// [`run_session_booting`], ending the run as [`End::Cancelled`] soon
+/// after `cancel` is set.
+pub fn run_session_cancellable(
+    session: &Session,
+    boot: Duration,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(usize),
+) -> io::Result<Transcript> {
     let (args, key, _keyed_image) = keyed_args(session.args)?;
     let mut command = Command::new(session.qemu);
     command
@@ -883,6 +901,9 @@ pub fn run_session_booting(
     let mut panic_line_at: Option<Instant> = None;
     let mut ok_lines = 0;
     let end = loop {
+        if cancel.load(Ordering::Relaxed) {
+            break End::Cancelled;
+        }
         if panic_line_at.is_none() && shell.panic_line_complete() {
             panic_line_at = Some(Instant::now());
         }
@@ -914,6 +935,11 @@ pub fn run_session_booting(
         let given_up = unclosed_at.map(|t| t + grace);
         if let Some(t) = given_up {
             wait = wait.min(t.saturating_duration_since(now));
+        }
+        // A late prompt's wait measures quiet, so it must not be cut; it
+        // is short anyway.
+        if !late_prompt {
+            wait = wait.min(CANCEL_POLL);
         }
         let step = match chunks.recv_timeout(wait) {
             Ok(bytes) => shell.feed(&bytes),

@@ -22,6 +22,8 @@ pub enum Outcome {
     Timeout,
     Panic,
     OutputLimit,
+    /// Not scored: a test it `requires` did not pass.
+    Skipped,
 }
 
 impl Outcome {
@@ -32,6 +34,7 @@ impl Outcome {
             Outcome::Timeout => "TIMEOUT",
             Outcome::Panic => "PANIC",
             Outcome::OutputLimit => "OUTPUT LIMIT",
+            Outcome::Skipped => "SKIPPED",
         }
     }
 
@@ -39,7 +42,7 @@ impl Outcome {
         let colour = match self {
             Outcome::Pass => AnsiColor::Green,
             Outcome::Fail | Outcome::Panic => AnsiColor::Red,
-            Outcome::Timeout | Outcome::OutputLimit => AnsiColor::Yellow,
+            Outcome::Timeout | Outcome::OutputLimit | Outcome::Skipped => AnsiColor::Yellow,
         };
         Style::new().fg_color(Some(colour.into())).bold()
     }

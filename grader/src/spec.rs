@@ -63,6 +63,13 @@
 //!   prompts at its start removed. The console echoes each command after
 //!   its prompt, so a regex should not match the command's own text.
 //! - A test's `timeout` raises its run's timeout while the test is selected.
+//! - `requires = ["simple", "usertests: copyin"]`: the test (and its parts)
+//!   scores only when each named test, defined earlier in the spec, passed;
+//!   otherwise it is SKIPPED with 0 points, and its run is not booted when
+//!   every test of the run is so. The lab specs give their usertests parts
+//!   the lab's own tests this way; `--no-requires` scores every test on its
+//!   own, as MIT's graders do. Selecting a test (`-t`) selects what it
+//!   requires.
 //! - A check matches only lines a trusted test program printed, with a
 //!   valid token of the run (see `crate::check`), unless its test has
 //!   `untrusted = true` (parts inherit it): for lines the kernel prints
@@ -75,7 +82,7 @@
 //!   credits the tests whose checks only look for output that appeared
 //!   (`match`, `usertest`, `backtrace`); the others get the run's outcome.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -165,8 +172,14 @@ impl Check {
 /// are its parts' points.
 #[derive(Debug)]
 pub struct Test {
+    /// Unique in its spec (a group's included tests are renumbered), in the
+    /// order tests and parts are written: what `requires` refers to.
+    pub id: usize,
     /// Full name; a part's is `<parent>: <part>`.
     pub name: String,
+    /// The ids of the tests that must pass for this one to score (a part's
+    /// include its parent's); all are earlier in the spec.
+    pub requires: Vec<usize>,
     pub points: u32,
     /// Index into [`Spec::runs`].
     pub run: usize,
@@ -201,6 +214,22 @@ impl Spec {
     pub fn points(&self) -> u32 {
         self.tests.iter().map(|t| t.points).sum()
     }
+
+    /// The test or part with this id.
+    pub fn test(&self, id: usize) -> Option<&Test> {
+        self.tests
+            .iter()
+            .flat_map(|t| std::iter::once(t).chain(&t.parts))
+            .find(|t| t.id == id)
+    }
+
+    /// Scores every test on its own, as MIT's graders do.
+    pub fn drop_requires(&mut self) {
+        for t in &mut self.tests {
+            t.requires.clear();
+            t.parts.iter_mut().for_each(|p| p.requires.clear());
+        }
+    }
 }
 
 /// The labs that have a spec: the stems of `root/labs/*.toml` but the labs
@@ -221,12 +250,25 @@ pub fn known_labs(root: &Path) -> Vec<String> {
 }
 
 /// Points a test (and its parts) at the group's runs: `index[i]` is where
-/// its spec's run `i` went.
-fn remap_runs(test: &mut Test, index: &[usize]) {
+/// its spec's run `i` went; and renumbers it (and what it requires) by
+/// `offset`, after the tests of the labs included before its own.
+fn remap_runs(test: &mut Test, index: &[usize], offset: usize) {
     test.run = index[test.run];
+    test.id += offset;
+    test.requires.iter_mut().for_each(|r| *r += offset);
     for part in &mut test.parts {
-        remap_runs(part, index);
+        remap_runs(part, index, offset);
     }
+}
+
+/// One past the largest id of `tests` and their parts.
+fn next_id(tests: &[Test]) -> usize {
+    tests
+        .iter()
+        .flat_map(|t| std::iter::once(t).chain(&t.parts))
+        .map(|t| t.id + 1)
+        .max()
+        .unwrap_or(0)
 }
 
 /// Prefixes a test's name (and its parts') with the lab it came from, once.
@@ -386,6 +428,7 @@ struct RawTest {
     timeout: Option<Spanned<String>>,
     visibility: Option<Visibility>,
     untrusted: Option<bool>,
+    requires: Option<Spanned<Vec<String>>>,
     #[serde(rename = "match")]
     match_: Option<Spanned<Patterns>>,
     no_match: Option<Spanned<Patterns>>,
@@ -616,6 +659,7 @@ impl Cx<'_> {
             // The labs of a group run on one kernel, so runs that type the
             // same commands are the same boot: keep one.
             let mut index = Vec::new();
+            let offset = next_id(&spec.tests);
             for mut run in part.runs {
                 let timeout = run.timeout.unwrap_or(part.timeout);
                 let same = spec.runs.iter().position(|r| {
@@ -638,7 +682,7 @@ impl Cx<'_> {
                 }
             }
             for mut test in part.tests {
-                remap_runs(&mut test, &index);
+                remap_runs(&mut test, &index, offset);
                 if let Some(j) = spec.tests.iter().position(|t| t.name == test.name) {
                     let first = origin[j].clone();
                     rename(&mut spec.tests[j], &first);
@@ -730,7 +774,7 @@ impl Cx<'_> {
             return Err(self.err(None, "the spec has no [[test]]"));
         }
         let mut tests = Vec::new();
-        let mut names = HashSet::new();
+        let mut names = HashMap::new();
         for t in &raw.test {
             let mut test = self.test(t, None, &raw.run, &values, &mut names)?;
             if raw.untrusted == Some(true) {
@@ -938,27 +982,51 @@ impl Cx<'_> {
     fn test(
         &self,
         t: &RawTest,
-        parent: Option<(&str, usize, Visibility, bool)>,
+        parent: Option<(&str, usize, Visibility, bool, &[usize])>,
         raw_runs: &[RawRun],
         values: &Values,
-        names: &mut HashSet<String>,
+        names: &mut HashMap<String, usize>,
     ) -> Result<Test, SpecError> {
         let short = t.name.get_ref();
         if short.trim().is_empty() {
             return Err(self.at(&t.name, "a test needs a non-empty name"));
         }
         let name = match parent {
-            Some((p, _, _, _)) => format!("{p}: {short}"),
+            Some((p, ..)) => format!("{p}: {short}"),
             None => short.clone(),
         };
-        if !names.insert(name.clone()) {
+        if names.contains_key(&name) {
             return Err(self.at(&t.name, format!("two tests are named \"{name}\"")));
         }
+        let id = names.len();
+        let mut requires: Vec<usize> = parent.map(|(.., r)| r.to_vec()).unwrap_or_default();
+        for (r, required) in t
+            .requires
+            .iter()
+            .flat_map(|r| r.get_ref().iter().map(move |n| (r, n)))
+        {
+            if parent.is_some_and(|(p, ..)| p == required) {
+                return Err(self.at(
+                    r,
+                    format!("a part cannot require its own test \"{required}\""),
+                ));
+            }
+            let Some(&rid) = names.get(required) else {
+                return Err(self.at(
+                    r,
+                    format!("\"{required}\" is no test written before \"{name}\" (a test may require only earlier tests and parts, by full name)"),
+                ));
+            };
+            if !requires.contains(&rid) {
+                requires.push(rid);
+            }
+        }
+        names.insert(name.clone(), id);
         let run = match (parent, &t.run) {
             (Some(_), Some(r)) => {
                 return Err(self.at(r, "a part takes its run from its test: remove `run`"));
             }
-            (Some((_, run, _, _)), None) => run,
+            (Some((_, run, ..)), None) => run,
             (None, Some(r)) => raw_runs
                 .iter()
                 .position(|x| x.id.get_ref() == r.get_ref())
@@ -983,12 +1051,12 @@ impl Cx<'_> {
         let timeout = t.timeout.as_ref().map(|d| self.duration(d)).transpose()?;
         let visibility = t
             .visibility
-            .or(parent.map(|(_, _, v, _)| v))
+            .or(parent.map(|(_, _, v, ..)| v))
             .unwrap_or_default();
         let checks = self.checks(t, values)?;
         let untrusted = t
             .untrusted
-            .or(parent.map(|(_, _, _, u)| u))
+            .or(parent.map(|(_, _, _, u, _)| u))
             .unwrap_or(false);
 
         if t.part.is_empty() {
@@ -1005,7 +1073,9 @@ impl Cx<'_> {
                 .as_ref()
                 .ok_or_else(|| self.at(&t.name, format!("test \"{name}\" needs `points`")))?;
             return Ok(Test {
+                id,
                 name,
+                requires,
                 points: *points.get_ref(),
                 run,
                 timeout,
@@ -1034,14 +1104,16 @@ impl Cx<'_> {
         for p in &t.part {
             parts.push(self.test(
                 p,
-                Some((&name, run, visibility, untrusted)),
+                Some((&name, run, visibility, untrusted, &requires)),
                 raw_runs,
                 values,
                 names,
             )?);
         }
         Ok(Test {
+            id,
             name,
+            requires,
             points: parts.iter().map(|p| p.points).sum(),
             run,
             timeout,

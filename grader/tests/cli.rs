@@ -294,6 +294,79 @@ fn filters_grade_only_matching_tests_and_boot_only_their_runs() {
     );
 }
 
+/// DEMO with the stats parts scored only when echo passed.
+fn demo_requiring_echo() -> String {
+    DEMO.replace(
+        "name = \"stats\"\nrun = \"stats\"\n",
+        "name = \"stats\"\nrun = \"stats\"\nrequires = [\"echo\"]\n",
+    )
+}
+
+#[test]
+fn a_test_that_requires_another_scores_only_when_that_one_passed() {
+    let spec = demo_requiring_echo();
+    assert!(spec.contains("requires"));
+    let tree = Tree::new(&[("demo", &spec)], &demo_session(1));
+    let o = tree.grade(&["demo", "--seed", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).ends_with("Score: 12/12\n"), "{}", stdout(&o));
+
+    // echo fails: the stats parts are SKIPPED, and with one QEMU at a time
+    // their run is not booted at all.
+    let broken = demo_session(1).replace("hello\n$", "hellp\n$");
+    tree.session(&broken);
+    let o = tree.grade(&["demo", "--seed", "1", "-j", "1"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("stats: copyin: SKIPPED"), "{out}");
+    assert!(
+        out.contains("    not scored: it needs \"echo\" to pass first"),
+        "{out}"
+    );
+    assert!(out.ends_with("Score: 3/12\n"), "{out}");
+    assert!(!tree.path("out/grade/demo/stats.log").exists(), "{out}");
+
+    // Several at once: it may start before echo is judged, but scores 0.
+    let o = tree.grade(&["demo", "--seed", "1", "-j", "4"]);
+    assert!(stdout(&o).ends_with("Score: 3/12\n"), "{}", stdout(&o));
+
+    // MIT's way: every test on its own.
+    let o = tree.grade(&["demo", "--seed", "1", "--no-requires"]);
+    let out = stdout(&o);
+    assert!(out.contains("stats: copyin: OK"), "{out}");
+    assert!(out.ends_with("Score: 7/12\n"), "{out}");
+
+    // Selecting a test selects what it requires.
+    let o = tree.grade(&["demo", "--seed", "1", "copyinstr"]);
+    let out = stdout(&o);
+    assert!(out.contains("echo: FAIL"), "{out}");
+    assert!(out.ends_with("Score: 0/7\n"), "{out}");
+}
+
+#[test]
+fn requires_names_only_earlier_tests() {
+    let later = DEMO.replace(
+        "name = \"echo\"\npoints = 5\n",
+        "name = \"echo\"\npoints = 5\nrequires = [\"random\"]\n",
+    );
+    let own = DEMO.replace(
+        "name = \"copyin\"\n",
+        "name = \"copyin\"\nrequires = [\"stats\"]\n",
+    );
+    let part = demo_requiring_echo().replace("[\"echo\"]", "[\"stats: copyin\"]");
+    for (spec, wanted) in [
+        (later, "\"random\" is no test written before \"echo\""),
+        (own, "a part cannot require its own test \"stats\""),
+    ] {
+        let err = grader::spec::parse(&spec, "labs/demo.toml", 1).unwrap_err();
+        assert!(err.to_string().contains(wanted), "{err}");
+        assert!(err.line.is_some(), "{err}");
+    }
+    // A part by its full name, earlier in the spec: stats requires its own
+    // part, which comes after it.
+    assert!(grader::spec::parse(&part, "labs/demo.toml", 1).is_err());
+}
+
 #[test]
 fn list_shows_labs_and_points() {
     let tree = Tree::new(
