@@ -90,6 +90,7 @@ fn sys_sigalarm() -> i64 {
     0
     // END SOLUTION
     // STARTER: todo!("alarm: remember the interval and the handler")
+    // NEUTRAL: 0
 }
 
 /// `sigreturn()`: back from the handler to the interrupted code. Returns
@@ -111,4 +112,5 @@ fn sys_sigreturn() -> i64 {
     }
     // END SOLUTION
     // STARTER: todo!("alarm: restore the registers saved when the handler was called")
+    // NEUTRAL: 0
 }

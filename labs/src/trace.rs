@@ -33,6 +33,7 @@ fn sys_trace() -> i64 {
     0
     // END SOLUTION
     // STARTER: todo!("trace: remember the mask in the calling process")
+    // NEUTRAL: 0
 }
 
 impl Lab for Trace {

@@ -447,6 +447,48 @@ fn check_starters_every_lab() {
         ),
         "{stderr}"
     );
+    // Every lab's neutral stub was graded, or is its starter.
+    for lab in ["util", "trace", "sysinfo", "alarm"] {
+        let row = stderr
+            .lines()
+            .find(|l| l.starts_with(&format!("check-starters: {lab} ")))
+            .unwrap_or_else(|| panic!("no row for {lab}:\n{stderr}"));
+        let neutral = row.split_whitespace().last().unwrap_or_default();
+        assert!(neutral.starts_with("0/"), "{row}");
+    }
+
+    // What `requires` closes: scored each on its own, as MIT does, trace's
+    // neutral stub earns "trace nothing" for no work; with the spec's
+    // requirements, nothing.
+    let neutral = tests::target_dir().join("starters/neutral/target/xv6");
+    let (lab, spec) = ("trace", "lab-trace");
+    {
+        let grade = |extra: &[&str]| {
+            let mut c = Command::new(tests::grader_bin());
+            let dir = neutral.join(lab);
+            c.arg("--root")
+                .arg(root())
+                .arg("--kernel")
+                .arg(dir.join("kernel"))
+                .arg("--fs")
+                .arg(dir.join("fs.img"))
+                .arg(spec)
+                .args(extra);
+            let (_, stdout, stderr) = run(c);
+            let score = stdout
+                .lines()
+                .rev()
+                .find_map(|l| l.strip_prefix("Score: "))
+                .unwrap_or_else(|| panic!("no score for {lab}:\n{stdout}{stderr}"))
+                .to_owned();
+            (score, stdout)
+        };
+        let (mit, out) = grade(&["--no-requires"]);
+        assert!(!mit.starts_with("0/"), "{lab} --no-requires: {mit}\n{out}");
+        let (ours, out) = grade(&[]);
+        assert!(ours.starts_with("0/"), "{lab}: {ours}\n{out}");
+        assert!(out.contains("SKIPPED"), "{out}");
+    }
 }
 
 #[test]

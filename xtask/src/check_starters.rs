@@ -1,9 +1,10 @@
 //! `cargo xtask check-starters`: for each lab, the reference solution
 //! scores full marks, and its starter builds without a warning, boots,
-//! passes the base kernel's quick tests and scores 0 on the lab's own tests
-//! (the usertests parts are left out: a starter passes those as the base
-//! kernel does). A spec that cannot tell a starter from a solution fails
-//! here.
+//! passes the base kernel's quick tests and scores 0 on every test of the
+//! lab's spec, usertests parts included (those `requires` the lab's own
+//! tests, so a starter that passes usertests as the base kernel does still
+//! scores nothing there). A spec that cannot tell a starter from a solution
+//! fails here.
 //!
 //! One starter tree holds every lab's starter (each lab is a feature, so
 //! each configuration compiles only its own lab's file). It lives in
@@ -36,8 +37,11 @@ usage: cargo xtask check-starters [LAB...] [--quick] [-j N] [--timeout-scale F]
 For each lab (default: all): its reference solution scores full marks; its
 starter, cut into target/starters/tree and built there, has no warning
 (clippy -D warnings, rustfmt), boots, passes the base kernel's tests that
-run no usertests, and scores 0 on the lab's own tests (its usertests parts
-are not graded: a starter passes them as the base kernel does).
+run no usertests, and scores 0 on every point of the lab's spec (its
+usertests parts require the lab's own tests, so their runs are not booted).
+So does its neutral stub (target/starters/neutral): the starter with each
+hook and system call returning its neutral value instead of panicking, and
+util's programs doing nothing.
 --quick: only util, sysinfo and backtrace, whose grades run no usertests.
 -j N: QEMU runs at once (default: the number of cores); --timeout-scale F
 multiplies every timeout (default: the factor measured for this machine,
@@ -127,16 +131,47 @@ fn check(ctx: &Ctx, labs: Starters, jobs: usize, scale: Option<f64>) -> Result<E
     let mut problems: Problems = Vec::new();
     lint(&sctx, &selected, &mut problems);
 
-    // Build: the reference here, the starter in its tree.
+    // The neutral stubs, in a tree of their own: only the labs whose stub
+    // differs from the starter (where the starter panics) are built there.
+    let neutral_tree = base_dir.join("neutral");
+    handout::write_tree(
+        &ctx.root,
+        Starters::ALL,
+        &neutral_tree,
+        handout::Cut::Neutral,
+    )?;
+    let mut nctx = Ctx::new()?;
+    nctx.root = neutral_tree.clone();
+    nctx.target_dir = neutral_tree.join("target");
+    let differs = |lab: &str| {
+        handout::lab_files(lab)
+            .iter()
+            .any(|f| std::fs::read(tree.join(f)).ok() != std::fs::read(neutral_tree.join(f)).ok())
+    };
+
+    // Build: the reference here, the starter and the neutral stub in their trees.
     let mut built = Vec::new();
     for &lab in &selected {
         let config = handout::lab_config(lab);
         let reference = build::build(ctx, config);
         let starter = build::build(&sctx, config);
-        match (reference, starter) {
-            (Ok(r), Ok(s)) => built.push((lab, built_kernel(r), built_kernel(s))),
-            (Err(e), _) => problems.push((Some(lab), format!("the reference does not build: {e}"))),
-            (_, Err(e)) => problems.push((Some(lab), format!("the starter does not build: {e}"))),
+        let neutral = differs(lab).then(|| build::build(&nctx, config));
+        match (reference, starter, neutral) {
+            (Err(e), _, _) => {
+                problems.push((Some(lab), format!("the reference does not build: {e}")))
+            }
+            (_, Err(e), _) => {
+                problems.push((Some(lab), format!("the starter does not build: {e}")))
+            }
+            (_, _, Some(Err(e))) => {
+                problems.push((Some(lab), format!("the neutral stub does not build: {e}")))
+            }
+            (Ok(r), Ok(s), n) => built.push((
+                lab,
+                built_kernel(r),
+                built_kernel(s),
+                n.map(|n| built_kernel(n.expect("checked above"))),
+            )),
         }
     }
 
@@ -155,17 +190,22 @@ fn check(ctx: &Ctx, labs: Starters, jobs: usize, scale: Option<f64>) -> Result<E
         let load =
             |name: &str| grader::spec::load(&ctx.root, name, seed).map_err(|e| e.to_string());
         let mut to_grade = Vec::new();
-        for (lab, reference, starter) in &built {
+        for (lab, reference, starter, neutral) in &built {
             let spec_name = format!("lab-{lab}");
             let mut full = load(&spec_name)?;
             full.name = format!("{spec_name}.reference");
             let mut own = load(&spec_name)?;
-            own.tests.retain(|t| !runs_usertests(&own.runs[t.run]));
             own.name = format!("{spec_name}.starter");
             let mut base = load("base")?;
             base.tests.retain(|t| !runs_usertests(&base.runs[t.run]));
             base.name = format!("base.starter-{lab}");
-            for (spec, kernel) in [(full, reference), (own, starter), (base, starter)] {
+            let mut graded = vec![(full, reference), (own, starter), (base, starter)];
+            if let Some(neutral) = neutral {
+                let mut spec = load(&spec_name)?;
+                spec.name = format!("{spec_name}.neutral");
+                graded.push((spec, neutral));
+            }
+            for (spec, kernel) in graded {
                 to_grade.push(grader::grade::Lab {
                     arg: spec_name.clone(),
                     spec,
@@ -207,10 +247,10 @@ fn check(ctx: &Ctx, labs: Starters, jobs: usize, scale: Option<f64>) -> Result<E
     // Judge and summarise.
     let find = |name: String| graded_labs.iter().find(|l| l.lab == name);
     eprintln!(
-        "check-starters: {:<10} {:>10} {:>18} {:>18}",
-        "lab", "reference", "starter: own tests", "starter: base"
+        "check-starters: {:<10} {:>10} {:>18} {:>18} {:>13}",
+        "lab", "reference", "starter: its spec", "starter: base", "neutral stub"
     );
-    for (lab, _, _) in &built {
+    for (lab, _, _, neutral) in &built {
         let (Some(r), Some(s), Some(b)) = (
             find(format!("lab-{lab}.reference")),
             find(format!("lab-{lab}.starter")),
@@ -220,14 +260,42 @@ fn check(ctx: &Ctx, labs: Starters, jobs: usize, scale: Option<f64>) -> Result<E
             continue;
         };
         let score = |l: &LabReport| format!("{}/{}", l.score, l.max_score);
+        let n = neutral
+            .is_some()
+            .then(|| find(format!("lab-{lab}.neutral")));
         eprintln!(
-            "check-starters: {:<10} {:>10} {:>18} {:>18}",
+            "check-starters: {:<10} {:>10} {:>18} {:>18} {:>13}",
             lab,
             score(r),
             score(s),
-            score(b)
+            score(b),
+            match n {
+                Some(Some(n)) => score(n),
+                Some(None) => "?".into(),
+                None => "as starter".into(),
+            }
         );
         problems.extend(judge(r, s, b).into_iter().map(|p| (Some(*lab), p)));
+        match n {
+            Some(Some(n)) if n.score > 0 => problems.push((
+                Some(*lab),
+                format!(
+                    "its neutral stub (every hook and system call doing nothing, without panicking) \
+                     scores {}/{} (passing: {}): those tests pass for no work",
+                    n.score,
+                    n.max_score,
+                    leaves(n)
+                        .filter(|t| t.points > 0)
+                        .map(|t| t.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+            Some(None) => {
+                problems.push((Some(*lab), "the grader reported nothing for the neutral stub".into()))
+            }
+            _ => {}
+        }
     }
     let report_note = format!(
         "report and console logs: {}",
@@ -339,7 +407,7 @@ fn leaves(lab: &LabReport) -> impl Iterator<Item = &TestReport> {
 }
 
 /// What is wrong with one lab, given the reference's full grade, the
-/// starter's grade on the lab's own tests and on the base kernel's.
+/// starter's grade on the whole lab spec and on the base kernel's.
 fn judge(reference: &LabReport, starter: &LabReport, base: &LabReport) -> Vec<String> {
     let names = |lab: &LabReport, pick: &dyn Fn(&TestReport) -> bool| -> String {
         let names: Vec<&str> = leaves(lab)
@@ -364,7 +432,7 @@ fn judge(reference: &LabReport, starter: &LabReport, base: &LabReport) -> Vec<St
         );
     } else if starter.score > 0 {
         problems.push(format!(
-            "the starter scores {}/{} on the lab's own tests (passing: {}): \
+            "the starter scores {}/{} on the lab's spec (passing: {}): \
              the spec cannot tell the starter from the solution",
             starter.score,
             starter.max_score,

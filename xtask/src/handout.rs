@@ -10,8 +10,15 @@
 //!   row): the starter has `<text>` there instead, at the marker's
 //!   indentation. Imports only solution code needs go in a region too,
 //!   so that the starter has no unused import.
+//! - `// NEUTRAL: <text>`, after a region's STARTER lines: what the
+//!   *neutral stub* has there instead of them, where the starter would
+//!   panic (`todo!()`): the value that does nothing (`0`). `check-starters`
+//!   grades the neutral stubs too: a spec must give them 0 as well, so no
+//!   test passes merely because the kernel did not panic. Students never
+//!   see these lines.
 //! - `// SOLUTION FILE`: the whole file is the solution, and the starter
-//!   does not have it (the util lab's programs, which students write).
+//!   does not have it (the util lab's programs, which students write). Its
+//!   neutral stub is a program that does nothing and exits 0.
 //!
 //! Markers may only be in a lab's files ([`lab_files`]), and each lab file
 //! has some: a file without them would hand out its solution.
@@ -146,7 +153,33 @@ fn lab_of_file(path: &str) -> Option<&'static str> {
 const BEGIN: &str = "// BEGIN SOLUTION";
 const END: &str = "// END SOLUTION";
 const STARTER: &str = "// STARTER:";
+const NEUTRAL: &str = "// NEUTRAL:";
 const FILE: &str = "// SOLUTION FILE";
+
+/// Which tree [`write_tree`] cuts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cut {
+    /// What students get.
+    Starter,
+    /// The starter with every hook and system call returning its neutral
+    /// value instead of panicking, and util's programs doing nothing.
+    Neutral,
+}
+
+/// A neutral stub's program for a util solution file.
+const NEUTRAL_PROGRAM: &str = "\
+#![no_std]
+#![no_main]
+//! Does nothing: a neutral stub, for check-starters.
+
+use user::*;
+
+entry!(main);
+
+fn main(_: Args) -> i32 {
+    0
+}
+";
 
 #[derive(Debug, PartialEq)]
 enum Marker {
@@ -154,6 +187,8 @@ enum Marker {
     End,
     /// The replacement line, indented like the marker.
     Starter(String),
+    /// The neutral stub's line, indented like the marker.
+    Neutral(String),
     File,
 }
 
@@ -166,13 +201,21 @@ fn marker(line: &str) -> Option<Marker> {
         END => Some(Marker::End),
         FILE => Some(Marker::File),
         _ => {
-            let rest = text.strip_prefix(STARTER)?;
+            let (neutral, rest) = match text.strip_prefix(STARTER) {
+                Some(rest) => (false, rest),
+                None => (true, text.strip_prefix(NEUTRAL)?),
+            };
             let rest = rest.strip_prefix(' ').unwrap_or(rest);
-            Some(Marker::Starter(if rest.is_empty() {
+            let line = if rest.is_empty() {
                 String::new()
             } else {
                 format!("{indent}{rest}")
-            }))
+            };
+            Some(if neutral {
+                Marker::Neutral(line)
+            } else {
+                Marker::Starter(line)
+            })
         }
     }
 }
@@ -194,6 +237,7 @@ fn near_miss(line: &str) -> bool {
         "END SOLUTION",
         "SOLUTION FILE",
         "STARTER:",
+        "NEUTRAL:",
     ]
     .iter()
     .any(|m| body.starts_with(m))
@@ -205,6 +249,14 @@ struct Region {
     begin: usize,
     end: usize,
     starter: Vec<String>,
+    neutral: Vec<String>,
+}
+
+impl Region {
+    /// The region's last line: its last STARTER or NEUTRAL marker.
+    fn last(&self) -> usize {
+        self.end + self.starter.len() + self.neutral.len()
+    }
 }
 
 /// The markers of a file.
@@ -228,7 +280,7 @@ impl Marked {
             || self
                 .regions
                 .iter()
-                .any(|r| (r.begin..=r.end + r.starter.len()).contains(&i))
+                .any(|r| (r.begin..=r.last()).contains(&i))
     }
 
     /// Whether line `i` is solution code: between a region's markers, or
@@ -280,14 +332,25 @@ fn parse(path: &str, text: &str) -> Result<Marked, String> {
                     begin,
                     end: i,
                     starter: Vec::new(),
+                    neutral: Vec::new(),
                 });
                 last_closed = Some(marked.regions.len() - 1);
             }
             Marker::Starter(line) => match last_closed {
-                Some(r) if open.is_none() => marked.regions[r].starter.push(line),
+                Some(r) if open.is_none() && marked.regions[r].neutral.is_empty() => {
+                    marked.regions[r].starter.push(line)
+                }
                 _ => {
                     return Err(at(&format!(
                         "`{STARTER}` lines must follow `{END}` or another `{STARTER}` line"
+                    )));
+                }
+            },
+            Marker::Neutral(line) => match last_closed {
+                Some(r) if open.is_none() => marked.regions[r].neutral.push(line),
+                _ => {
+                    return Err(at(&format!(
+                        "`{NEUTRAL}` lines must follow a region's `{STARTER}` lines (or its `{END}`)"
                     )));
                 }
             },
@@ -303,6 +366,20 @@ fn parse(path: &str, text: &str) -> Result<Marked, String> {
     if let Some(b) = open {
         return Err(format!("{path}:{}: `{BEGIN}` is never ended", b + 1));
     }
+    // A starter that panics proves nothing about what the tests need.
+    if let Some(r) = marked.regions.iter().find(|r| {
+        r.neutral.is_empty()
+            && r.starter.iter().any(|l| {
+                ["todo!", "unimplemented!", "panic!"]
+                    .iter()
+                    .any(|m| l.contains(m))
+            })
+    }) {
+        return Err(format!(
+            "{path}:{}: this region's starter panics, so it needs `{NEUTRAL} <line>`s after its              `{STARTER}` lines: what it returns when it does nothing (check-starters grades that too)",
+            r.end + 1
+        ));
+    }
     if let Some(f) = marked.whole_file
         && !marked.regions.is_empty()
     {
@@ -317,7 +394,7 @@ fn parse(path: &str, text: &str) -> Result<Marked, String> {
 /// The starter of a marked text: each region replaced by its STARTER
 /// lines. Line endings are kept as they were; a region that goes without a
 /// trace between blank lines takes one of them along.
-fn cut(text: &str, marked: &Marked) -> String {
+fn cut(text: &str, marked: &Marked, kind: Cut) -> String {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let blank = |l: &str| l.trim().is_empty();
     let mut out: Vec<String> = Vec::with_capacity(lines.len());
@@ -328,14 +405,18 @@ fn cut(text: &str, marked: &Marked) -> String {
     let mut i = 0;
     while i < lines.len() {
         if let Some(r) = regions.next_if(|r| r.begin == i) {
-            let last = r.end + r.starter.len();
+            let last = r.last();
             let line = lines[last];
             let ending = match &line[line.trim_end_matches(['\n', '\r']).len()..] {
                 "" => "\n",
                 e => e,
             };
-            out.extend(r.starter.iter().map(|s| format!("{s}{ending}")));
-            skip_blank = r.starter.is_empty() && out.last().is_none_or(|l| blank(l));
+            let with = match kind {
+                Cut::Neutral if !r.neutral.is_empty() => &r.neutral,
+                _ => &r.starter,
+            };
+            out.extend(with.iter().map(|s| format!("{s}{ending}")));
+            skip_blank = with.is_empty() && out.last().is_none_or(|l| blank(l));
             i = last + 1;
             continue;
         }
@@ -393,6 +474,16 @@ const RECORD: &str = "target/handout-files.txt";
 /// files it wrote before that are no longer in the tree are removed
 /// (nothing else is: `target/`, `.git/` and the student's files stay).
 pub fn write_student_tree(root: &Path, starters: Starters, out: &Path) -> Result<Report, String> {
+    write_tree(root, starters, out, Cut::Starter)
+}
+
+/// [`write_student_tree`], of the starters or of the neutral stubs.
+pub fn write_tree(
+    root: &Path,
+    starters: Starters,
+    out: &Path,
+    kind: Cut,
+) -> Result<Report, String> {
     let files = tracked_files(root)?;
     let record = out.join(RECORD);
     let previous = previous_tree(out, &record)?;
@@ -491,10 +582,14 @@ pub fn write_student_tree(root: &Path, starters: Starters, out: &Path) -> Result
         if !cut_here {
             tree.push((s.path, s.bytes, s.executable));
         } else if s.marked.whole_file.is_some() {
-            report.solution_files.push(s.path);
+            if kind == Cut::Neutral {
+                tree.push((s.path, NEUTRAL_PROGRAM.as_bytes().to_vec(), s.executable));
+            } else {
+                report.solution_files.push(s.path);
+            }
         } else {
             report.regions += s.marked.regions.len();
-            let starter = cut(text, &s.marked);
+            let starter = cut(text, &s.marked, kind);
             tree.push((s.path, starter.into_bytes(), s.executable));
         }
     }
@@ -945,6 +1040,7 @@ mod tests {
             &m(END),
             &m("// STARTER: let _ = x;"),
             &m("// STARTER: todo!()"),
+            &m("// NEUTRAL: 0"),
             "}",
             &m(BEGIN),
             "fn helper() {}",
@@ -952,9 +1048,13 @@ mod tests {
             "// end",
         ]);
         let marked = parse("labs/src/x.rs", &text).unwrap();
+        assert_eq!(
+            cut(&text, &marked, Cut::Neutral),
+            lines(&["fn f(x: u32) -> u32 {", "    0", "}", "// end"])
+        );
         assert_eq!(marked.regions.len(), 2);
         assert_eq!(
-            cut(&text, &marked),
+            cut(&text, &marked, Cut::Starter),
             lines(&[
                 "fn f(x: u32) -> u32 {",
                 "    let _ = x;",
@@ -964,7 +1064,7 @@ mod tests {
             ])
         );
         assert!(marked.is_solution(2) && !marked.is_solution(1) && !marked.is_solution(5));
-        assert!(marked.in_region(5) && marked.in_region(6) && !marked.in_region(7));
+        assert!(marked.in_region(5) && marked.in_region(7) && !marked.in_region(8));
     }
 
     #[test]
@@ -981,13 +1081,19 @@ mod tests {
             &m(BEGIN),
             &m(END),
         ]);
-        assert_eq!(cut(&text, &parse("x.rs", &text).unwrap()), "a\n\nb\n");
+        assert_eq!(
+            cut(&text, &parse("x.rs", &text).unwrap(), Cut::Starter),
+            "a\n\nb\n"
+        );
         let text = lines(&[&m(BEGIN), &m(END), "", "b"]);
-        assert_eq!(cut(&text, &parse("x.rs", &text).unwrap()), "b\n");
+        assert_eq!(
+            cut(&text, &parse("x.rs", &text).unwrap(), Cut::Starter),
+            "b\n"
+        );
         // Replaced regions keep their surroundings.
         let text = lines(&["a", "", &m(BEGIN), &m(END), &m("// STARTER: c"), "", "b"]);
         assert_eq!(
-            cut(&text, &parse("x.rs", &text).unwrap()),
+            cut(&text, &parse("x.rs", &text).unwrap(), Cut::Starter),
             "a\n\n    c\n\nb\n"
         );
     }
@@ -1001,9 +1107,12 @@ mod tests {
             m(STARTER)
         );
         let marked = parse("x.rs", &text).unwrap();
-        assert_eq!(cut(&text, &marked), "a\r\n\n");
+        assert_eq!(cut(&text, &marked, Cut::Starter), "a\r\n\n");
         let text = format!("a\n{}\nsecret\n{}", m(BEGIN), m(END));
-        assert_eq!(cut(&text, &parse("x.rs", &text).unwrap()), "a\n");
+        assert_eq!(
+            cut(&text, &parse("x.rs", &text).unwrap(), Cut::Starter),
+            "a\n"
+        );
     }
 
     #[test]
@@ -1033,6 +1142,18 @@ mod tests {
             (
                 lines(&[&m(FILE), &m(BEGIN), &m(END)]),
                 "x.rs:1: a `// SOLUTION FILE` cannot",
+            ),
+            (
+                lines(&[&m(BEGIN), &m(END), &m("// STARTER: todo!()")]),
+                "x.rs:2: this region's starter panics, so it needs `// NEUTRAL:",
+            ),
+            (
+                lines(&[&m(BEGIN), &m(END), &m("// NEUTRAL: 0"), &m("// STARTER: 1")]),
+                "x.rs:4: `// STARTER:` lines must follow",
+            ),
+            (
+                lines(&["x", &m("// NEUTRAL: 0")]),
+                "x.rs:2: `// NEUTRAL:` lines must follow",
             ),
         ] {
             let e = parse("x.rs", &text).unwrap_err();
