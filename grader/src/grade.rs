@@ -369,46 +369,27 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
                         entry.1 = ok;
                     }
                 }
-                Ok(Event::Finished(j, transcript)) => {
-                    printer.progress.running.remove(&j);
+                Ok(event @ (Event::Finished(..) | Event::Skipped(_) | Event::Unmet(_))) => {
                     printer.progress.done += 1;
-                    let job = &jobs[j];
-                    let result = finish(job, transcript, settings);
-                    if let Err(e) = &result.console {
-                        qemu_error.get_or_insert_with(|| e.clone());
-                    }
+                    let (j, result) = match event {
+                        Event::Finished(j, transcript) => {
+                            printer.progress.running.remove(&j);
+                            let result = finish(&jobs[j], transcript, settings);
+                            if let Err(e) = &result.console {
+                                qemu_error.get_or_insert_with(|| e.clone());
+                            }
+                            (j, result)
+                        }
+                        Event::Skipped(j) => (
+                            j,
+                            not_run(&jobs[j], End::Finished, Some(settings.boot_timeout)),
+                        ),
+                        Event::Unmet(j) => (j, not_run(&jobs[j], End::Cancelled, None)),
+                        _ => unreachable!("matched above"),
+                    };
                     results[j] = Some(result);
                     printer.advance(&results, out).map_err(stop)?;
                     printer.early(&results, j);
-                    update_gates(&printer, jobs[j].lab, &results, &queue, &cancel);
-                    judged.notify_all();
-                }
-                Ok(Event::Skipped(j)) => {
-                    printer.progress.done += 1;
-                    results[j] = Some(RunResult {
-                        console: Ok((String::new(), End::Finished)),
-                        timeout: jobs[j].timeout,
-                        seconds: 0.0,
-                        log: None,
-                        not_booted: Some(settings.boot_timeout),
-                        trust: None,
-                    });
-                    printer.advance(&results, out).map_err(stop)?;
-                    printer.early(&results, j);
-                    update_gates(&printer, jobs[j].lab, &results, &queue, &cancel);
-                    judged.notify_all();
-                }
-                Ok(Event::Unmet(j)) => {
-                    printer.progress.done += 1;
-                    results[j] = Some(RunResult {
-                        console: Ok((String::new(), End::Cancelled)),
-                        timeout: jobs[j].timeout,
-                        seconds: 0.0,
-                        log: None,
-                        not_booted: None,
-                        trust: None,
-                    });
-                    printer.advance(&results, out).map_err(stop)?;
                     update_gates(&printer, jobs[j].lab, &results, &queue, &cancel);
                     judged.notify_all();
                 }
@@ -425,6 +406,19 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
         elapsed: started.elapsed(),
         qemu_error,
     })
+}
+
+/// A job that was not run: its kernel did not boot before
+/// (`not_booted`), or its tests cannot score (`End::Cancelled`).
+fn not_run(job: &Job, end: End, not_booted: Option<Duration>) -> RunResult {
+    RunResult {
+        console: Ok((String::new(), end)),
+        timeout: job.timeout,
+        seconds: 0.0,
+        log: None,
+        not_booted,
+        trust: None,
+    }
 }
 
 /// Saves a finished run's console log and keeps what its tests need.

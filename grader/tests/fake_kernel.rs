@@ -70,13 +70,17 @@ fn leaves(spec: &Spec, lab: &str) -> Vec<(String, String, String)> {
     out
 }
 
-fn judged(spec: &Spec, name: &str, console: &str) -> Outcome {
-    let leaf = spec
-        .tests
+/// The test or part of `spec` called `name`.
+fn named<'a>(spec: &'a Spec, name: &str) -> &'a Test {
+    spec.tests
         .iter()
         .flat_map(|t| std::iter::once(t).chain(&t.parts))
         .find(|t| t.name == name)
-        .unwrap();
+        .unwrap()
+}
+
+fn judged(spec: &Spec, name: &str, console: &str) -> Outcome {
+    let leaf = named(spec, name);
     verdict(
         leaf,
         console,
@@ -129,12 +133,7 @@ fn recorded_consoles_pass_only_at_their_own_seed() {
 }
 
 fn leaves_checks(spec: &Spec, name: &str) -> String {
-    spec.tests
-        .iter()
-        .flat_map(|t| std::iter::once(t).chain(&t.parts))
-        .find(|t| t.name == name)
-        .map(|t| format!("{:?}", t.checks))
-        .unwrap()
+    format!("{:?}", named(spec, name).checks)
 }
 
 /// One of the lab's recorded consoles: the fake's "kernel".
@@ -194,12 +193,7 @@ fn the_grader_fails_a_faking_kernel_on_exactly_the_randomised_tests() {
         let mut failing = std::collections::HashSet::new();
         for (name, checks, _) in leaves(&at_seed, lab) {
             let random = checks != leaves_checks(&at_recording, &name);
-            let test = at_seed
-                .tests
-                .iter()
-                .flat_map(|t| std::iter::once(t).chain(&t.parts))
-                .find(|t| t.name == name)
-                .unwrap();
+            let test = named(&at_seed, &name);
             let skipped = test.requires.iter().any(|r| failing.contains(r));
             let outcome = match (random, skipped) {
                 (true, _) => "FAIL",
