@@ -54,7 +54,8 @@ Usage: {name} [OPTIONS] <LAB>... [TEST]...
        {name} [OPTIONS] --all [TEST]...
        {name} --list [LAB]...
 
-A LAB is a spec's name (lab-cow) or the path of a spec file (x/lab-new.toml).
+A LAB is a spec's name (lab-NAME, for labs/lab-NAME.toml) or the path of a
+spec file (x/lab-new.toml).
 Words that name no lab select tests: only tests whose name contains one of
 them (ignoring case) are graded, and only the runs they need are booted.
 

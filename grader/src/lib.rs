@@ -1,7 +1,8 @@
 //! The autograder: boots the kernel in QEMU, types commands at the shell,
 //! checks the console against a TOML spec and reports scores.
 //!
-//! `spec` reads `labs/<lab>.toml`; `qemu` starts and drives QEMU, and
+//! `registry` reads `labs/registry.toml`, what the labs are; `spec` reads
+//! `labs/<lab>.toml`; `qemu` starts and drives QEMU, and
 //! `calibrate` measures how fast it runs here; `check`
 //! judges a console; `symbols` names kernel addresses for backtraces;
 //! `grade` schedules runs and judges tests; `report` formats results;
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod grade;
 pub mod hash;
 pub mod qemu;
+pub mod registry;
 pub mod report;
 pub mod spec;
 pub mod symbols;

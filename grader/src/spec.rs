@@ -45,6 +45,9 @@
 //! name = "lab-syscall"
 //! include = ["lab-trace", "lab-sysinfo"]
 //! ```
+//! or `include-labs = "syscall"`: the specs of a group of the registry
+//! (`labs/registry.toml`), or with `"all"` of every kernel lab there, so that
+//! a new lab needs no edit here.
 //!
 //! A test (or part) holds one or more checks, all of which must pass:
 //! `match`, `no_match`, `count`, `delta`, `range`, `usertest`, `backtrace`.
@@ -55,7 +58,7 @@
 //! `count`'s `times`, `delta`'s `by` and `range`'s bounds take a number or
 //! a `"{{expression}}"` of random values (`+ - * / %`, parentheses).
 //!
-//! `features` must be features of the labs crate (`labs/Cargo.toml`).
+//! `features` must be kernel labs of the registry (`labs/registry.toml`).
 //! A spec elsewhere than in `labs/` is graded by its path
 //! (`cargo xtask grade path/to/lab-x.toml`); its `include`s come from `labs/`.
 //!
@@ -92,6 +95,8 @@ use regex::Regex;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
+
+use crate::registry::{self, Registry};
 
 /// A spec mistake, located in its file.
 #[derive(Debug, Clone, PartialEq)]
@@ -233,7 +238,7 @@ impl Spec {
 }
 
 /// The labs that have a spec: the stems of `root/labs/*.toml` but the labs
-/// crate's `Cargo.toml`, sorted.
+/// crate's `Cargo.toml` and the registry, sorted.
 pub fn known_labs(root: &Path) -> Vec<String> {
     let mut labs: Vec<String> = std::fs::read_dir(root.join("labs"))
         .into_iter()
@@ -242,7 +247,8 @@ pub fn known_labs(root: &Path) -> Vec<String> {
         .filter_map(|entry| {
             let path = entry.path();
             let stem = path.file_stem()?.to_str()?;
-            (path.extension()? == "toml" && stem != "Cargo").then(|| stem.to_owned())
+            (path.extension()? == "toml" && stem != "Cargo" && stem != "registry")
+                .then(|| stem.to_owned())
         })
         .collect();
     labs.sort();
@@ -287,21 +293,10 @@ pub fn spec_path(root: &Path, lab: &str) -> PathBuf {
     root.join("labs").join(format!("{lab}.toml"))
 }
 
-/// The features of the labs crate (`root/labs/Cargo.toml`'s `[features]`,
-/// without `default`), sorted; `None` when there is no such crate, as in a
-/// tree that only holds specs.
+/// The kernel's lab features (one per kernel lab of the registry), sorted;
+/// `None` when the tree has no registry, as one that only holds specs.
 pub fn known_features(root: &Path) -> Option<Vec<String>> {
-    let text = std::fs::read_to_string(root.join("labs/Cargo.toml")).ok()?;
-    let table: toml::Table = text.parse().ok()?;
-    let mut features: Vec<String> = table
-        .get("features")?
-        .as_table()?
-        .keys()
-        .filter(|k| *k != "default")
-        .cloned()
-        .collect();
-    features.sort();
-    Some(features)
+    Registry::load(root).ok().map(|r| r.features())
 }
 
 /// Reads and compiles `root/labs/<lab>.toml`, drawing random parameters
@@ -335,11 +330,13 @@ fn load_nested(
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     chain.push(lab);
-    let features = known_features(root);
+    let registry = Registry::load(root).ok();
+    let features = registry.as_ref().map(Registry::features);
     let cx = Cx {
         text: &text,
         file,
         features: features.as_deref(),
+        registry: registry.as_ref(),
     };
     let spec = cx.parse(seed, &mut |name| {
         if chain.iter().any(|c| c == name) {
@@ -364,6 +361,7 @@ pub fn parse(text: &str, file: &str, seed: u64) -> Result<Spec, SpecError> {
         text,
         file,
         features: None,
+        registry: None,
     };
     cx.parse(seed, &mut |name| {
         Err(format!(
@@ -383,6 +381,10 @@ struct RawSpec {
     name: Spanned<String>,
     #[serde(default)]
     include: Vec<Spanned<String>>,
+    /// `"all"` (every kernel lab of the registry) or a registry group: the
+    /// specs of its labs, in the registry's order, as `include`.
+    #[serde(rename = "include-labs")]
+    include_labs: Option<Spanned<String>>,
     #[serde(default)]
     features: Vec<Spanned<String>>,
     /// Required unless the spec is a group.
@@ -556,6 +558,8 @@ struct Cx<'a> {
     file: &'a str,
     /// The features a spec may name, when known.
     features: Option<&'a [String]>,
+    /// What `include-labs` names, when known.
+    registry: Option<&'a Registry>,
 }
 
 /// What `{{...}}` can name: each random value, and for a `bits` value
@@ -564,13 +568,55 @@ type Values = BTreeMap<String, i64>;
 
 impl Cx<'_> {
     fn parse(&self, seed: u64, resolve: &mut Resolve<'_>) -> Result<Spec, SpecError> {
-        let raw: RawSpec =
+        let mut raw: RawSpec =
             toml::from_str(self.text).map_err(|e| self.err(e.span(), e.message()))?;
+        if let Some(which) = raw.include_labs.take() {
+            if !raw.include.is_empty() {
+                return Err(self.at(&which, "a spec has `include` or `include-labs`, not both"));
+            }
+            raw.include = self.registry_specs(&which)?;
+        }
         if raw.include.is_empty() {
             self.compile(raw, seed)
         } else {
             self.group(raw, resolve)
         }
+    }
+
+    /// The specs `include-labs = "<which>"` names, spanned as the key.
+    fn registry_specs(&self, which: &Spanned<String>) -> Result<Vec<Spanned<String>>, SpecError> {
+        let Some(registry) = self.registry else {
+            return Err(self.at(
+                which,
+                format!("`include-labs` needs the registry ({})", registry::FILE),
+            ));
+        };
+        let labs: Vec<&registry::Lab> = if which.get_ref() == "all" {
+            registry.kernel_labs().collect()
+        } else {
+            match registry.group(which.get_ref()) {
+                Some(g) => g.labs.iter().filter_map(|l| registry.lab(l)).collect(),
+                None => {
+                    return Err(self.at(
+                        which,
+                        format!(
+                            "`include-labs` takes \"all\" or a group of {} ({})",
+                            registry::FILE,
+                            registry
+                                .groups
+                                .iter()
+                                .map(|g| g.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+            }
+        };
+        Ok(labs
+            .iter()
+            .map(|l| Spanned::new(which.span(), l.spec()))
+            .collect())
     }
 
     fn err(&self, span: Option<Range<usize>>, message: impl Into<String>) -> SpecError {
@@ -1362,6 +1408,61 @@ no_match = 'x'
     }
 
     #[test]
+    fn include_labs_takes_the_registrys_labs_in_its_order() {
+        let spec = |name: &str| {
+            GOOD.replace("name = \"demo\"", &format!("name = \"lab-{name}\""))
+                .replace(
+                    "name = \"echo\"\npoints",
+                    &format!("name = \"echo-{name}\"\npoints"),
+                )
+                .replace("name = \"suite\"", &format!("name = \"suite-{name}\""))
+        };
+        let (z, a, u) = (spec("z"), spec("a"), spec("u"));
+        let root = labs_dir(&[
+            ("lab-z", &z),
+            ("lab-a", &a),
+            ("lab-u", &u),
+            ("every", "name = \"every\"\ninclude-labs = \"all\"\n"),
+            ("pair", "name = \"pair\"\ninclude-labs = \"g\"\n"),
+            ("nogroup", "name = \"nogroup\"\ninclude-labs = \"h\"\n"),
+            (
+                "both",
+                "name = \"both\"\ninclude = [\"lab-a\"]\ninclude-labs = \"g\"\n",
+            ),
+        ]);
+        // Without a registry, there is nothing to include.
+        let e = load(root.path(), "every", 1).unwrap_err().to_string();
+        assert!(
+            e.starts_with("labs/every.toml:2: `include-labs` needs the registry"),
+            "{e}"
+        );
+        std::fs::write(
+            root.path().join(registry::FILE),
+            "[[lab]]\nname = \"u\"\nuser = [\"p\"]\npoints = 1\neditions = []\n\
+             [[lab]]\nname = \"z\"\nkernel = \"Z\"\npoints = 1\neditions = []\n\
+             [[lab]]\nname = \"a\"\nkernel = \"A\"\npoints = 1\neditions = []\n\
+             [[group]]\nname = \"g\"\nlabs = [\"a\", \"u\"]\n",
+        )
+        .unwrap();
+        // "all" is the kernel labs, in the registry's order, not the alphabet's.
+        assert_eq!(
+            load(root.path(), "every", 1).unwrap().includes,
+            ["lab-z", "lab-a"]
+        );
+        assert_eq!(
+            load(root.path(), "pair", 1).unwrap().includes,
+            ["lab-a", "lab-u"]
+        );
+        let e = load(root.path(), "nogroup", 1).unwrap_err().to_string();
+        assert!(
+            e.contains("takes \"all\" or a group of labs/registry.toml (g)"),
+            "{e}"
+        );
+        let e = load(root.path(), "both", 1).unwrap_err().to_string();
+        assert!(e.contains("`include` or `include-labs`, not both"), "{e}");
+    }
+
+    #[test]
     fn group_merges_included_specs() {
         // Random values are drawn per spec: a shared boot types no random value.
         let demo = GOOD.replace("echo {{n}}", "echo shared");
@@ -1786,7 +1887,7 @@ delta = { regex = '^k: (\d+)$', by = "{{-n}}" }
     }
 
     #[test]
-    fn features_must_be_the_labs_crates() {
+    fn features_must_be_the_registrys_kernel_labs() {
         let root = labs_dir(&[(
             "demo",
             &GOOD.replace(
@@ -1794,11 +1895,14 @@ delta = { regex = '^k: (\d+)$', by = "{{-n}}" }
                 "timeout = \"30s\"\nfeatures = [\"cow\", \"nosuch\"]",
             ),
         )]);
-        // Without the labs crate, nothing to check against.
+        // Without a registry, nothing to check against.
         assert!(load(root.path(), "demo", 1).is_ok());
+        let lab = |n: &str, k: &str| {
+            format!("[[lab]]\nname = \"{n}\"\nkernel = \"{k}\"\npoints = 1\neditions = []\n")
+        };
         std::fs::write(
-            root.path().join("labs/Cargo.toml"),
-            "[package]\nname = \"labs\"\n[features]\ndefault = []\ncow = []\ntrace = []\n",
+            root.path().join(registry::FILE),
+            format!("{}{}", lab("trace", "T"), lab("cow", "C")),
         )
         .unwrap();
         assert_eq!(known_features(root.path()).unwrap(), ["cow", "trace"]);

@@ -727,8 +727,9 @@ fn qemu_dies_with_a_killed_grader() {
     assert!(gone, "QEMU outlived the grader: {pids:?}");
 }
 
-/// A labs crate manifest, so that specs' features are checked.
-const LABS_CARGO: &str = "[package]\nname = \"labs\"\n[features]\ncow = []\ntrace = []\n";
+/// A registry of labs, so that specs' features are checked.
+const REGISTRY: &str = "[[lab]]\nname = \"trace\"\nkernel = \"T\"\npoints = 1\neditions = []\n\
+                        [[lab]]\nname = \"cow\"\nkernel = \"C\"\npoints = 1\neditions = []\n";
 
 #[test]
 fn an_unknown_feature_is_a_spec_error_not_a_failed_grade() {
@@ -737,7 +738,7 @@ fn an_unknown_feature_is_a_spec_error_not_a_failed_grade() {
         "timeout = \"10s\"\nfeatures = [\"nosuch\"]",
     );
     let tree = Tree::new(&[("demo", &spec)], &demo_session(1));
-    std::fs::write(tree.path("labs/Cargo.toml"), LABS_CARGO).unwrap();
+    std::fs::write(tree.path("labs/registry.toml"), REGISTRY).unwrap();
     let o = tree.grade(&["demo", "--seed", "1"]);
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
     assert_eq!(
@@ -747,7 +748,7 @@ fn an_unknown_feature_is_a_spec_error_not_a_failed_grade() {
     assert!(stdout(&o).is_empty(), "{}", stdout(&o));
     // On the command line too.
     let tree = Tree::new(&[("demo", DEMO)], &demo_session(1));
-    std::fs::write(tree.path("labs/Cargo.toml"), LABS_CARGO).unwrap();
+    std::fs::write(tree.path("labs/registry.toml"), REGISTRY).unwrap();
     let o = tree.grade(&["demo", "--features", "cow,nosuch"]);
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(

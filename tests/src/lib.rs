@@ -93,8 +93,22 @@ pub struct Config {
     pub fs_img: PathBuf,
 }
 
-/// Builds the kernel with `labs` (comma-separated, empty for the base
-/// kernel) once per test process. The output directory follows xtask's
+/// The registry of labs (`labs/registry.toml`): what the tests that cover
+/// every lab go through.
+pub fn registry() -> &'static grader::registry::Registry {
+    static REGISTRY: OnceLock<grader::registry::Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| grader::registry::Registry::load(&root()).unwrap())
+}
+
+/// Every kernel lab, comma-separated in the registry's order: the kernel
+/// with every lab.
+pub fn every_lab() -> String {
+    let labs: Vec<&str> = registry().kernel_labs().map(|l| l.name.as_str()).collect();
+    labs.join(",")
+}
+
+/// Builds the kernel with `labs` (comma-separated, `all`, or empty for the
+/// base kernel) once per test process. The output directory follows xtask's
 /// documented naming: `base`, or the labs joined by `-`.
 pub fn build(labs: &str) -> Config {
     static BUILT: OnceLock<Mutex<HashMap<String, Config>>> = OnceLock::new();
@@ -111,10 +125,10 @@ pub fn build(labs: &str) -> Config {
         out.status.success(),
         "cargo xtask build failed:\n{stdout}{stderr}"
     );
-    let name = if labs.is_empty() {
-        "base".to_owned()
-    } else {
-        labs.replace(',', "-")
+    let name = match labs {
+        "" => "base".to_owned(),
+        "all" => every_lab().replace(',', "-"),
+        _ => labs.replace(',', "-"),
     };
     let dir = target_dir().join("xv6").join(name);
     let config = Config {

@@ -14,12 +14,12 @@ const CONFIGS: [&str; 8] = [
     "pgtbl,cow",
     "lazy,cow",
     "pgtbl,lazy,cow",
-    "trace,sysinfo,pgtbl,backtrace,alarm,lazy,cow",
+    "all",
 ];
 
 /// A spec with `runs` boots, each running both scenarios `reps` times.
 fn spec(labs: &str, runs: usize, reps: usize) -> String {
-    let cow = if labs.split(',').any(|l| l == "cow") {
+    let cow = if labs == "all" || labs.split(',').any(|l| l == "cow") {
         " cow"
     } else {
         ""

@@ -298,8 +298,8 @@ fn usertests_leave_a_clean_disk(labs: &str, cpus: u32) {
     disk.assert_clean("after usertests");
 }
 
-/// Every lab at once.
-const ALL: &str = "trace,sysinfo,pgtbl,backtrace,alarm,lazy,cow";
+/// Every lab at once (`build("all")`).
+const ALL: &str = "all";
 
 #[test]
 #[ignore = "slow: full usertests"]

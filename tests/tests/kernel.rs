@@ -10,8 +10,8 @@ fn c_programs_built_for_xv6_run_unchanged() {
     assert_full_marks(&out, &stdout, &stderr);
 }
 
-/// Every lab at once.
-const ALL: &str = "trace,sysinfo,pgtbl,backtrace,alarm,lazy,cow";
+/// Every lab at once (`build("all")`).
+const ALL: &str = "all";
 
 #[test]
 fn bad_system_call_input_never_panics_the_kernel() {

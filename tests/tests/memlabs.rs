@@ -21,11 +21,7 @@ fn memory_lab_tests_fail_cleanly_without_the_labs() {
 fn memory_semantics_hold_with_every_memory_lab() {
     // Each memory lab on its own, and all of them (lazy and cow together,
     // pgtbl's copies meeting lazy pages) in the kernel with every lab.
-    for labs in [
-        "lazy",
-        "cow",
-        "trace,sysinfo,pgtbl,backtrace,alarm,lazy,cow",
-    ] {
+    for labs in ["lazy", "cow", "all"] {
         let (out, stdout, stderr) = Scenario::new("memtests").grade(&build(labs), &[]);
         assert_full_marks(&out, &stdout, &stderr);
     }

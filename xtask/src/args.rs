@@ -16,7 +16,7 @@ commands:
                              do in xv6, --fresh-disk starts it over
   gdb   [--lab L] [--cpus N] [--fresh-disk]
                              like qemu, but QEMU waits for gdb to attach
-  grade <grader arguments>   build and grade a lab, e.g. `cargo xtask grade lab-cow`
+  grade <grader arguments>   build and grade a lab, e.g. `cargo xtask grade lab-{lab}`
   fsck  [--lab L] [--no-replay] [--crashed] [IMG]
                              check an xv6 image (default: the configuration's fs.img);
                              a committed log is replayed first unless --no-replay;
@@ -49,8 +49,8 @@ commands:
   verify-starter [DIR]       a student tree's test files (specs, test programs, grader,
                              xtask …) are the starter's, as handout recorded them
 
-L is a lab (trace sysinfo pgtbl backtrace alarm lazy cow, or lab-cow …), a
-comma-separated list of labs, or all; without --lab, the base kernel.
+L is a lab ({kernel-labs}, or lab-{lab} …), a group of
+labs, a comma-separated list of those, or all; without --lab, the base kernel.
 N is the number of harts, 1 to 8 (default 3).
 Outputs go to target/xv6/<config>/: kernel, kernel.asm, kernel.sym, fs.img.";
 
@@ -318,7 +318,7 @@ mod tests {
         assert_eq!(
             parse_str("gdb --cpus 1 --lab all"),
             Ok(Command::Qemu {
-                labs: LabSet::ALL,
+                labs: LabSet::all(),
                 cpus: 1,
                 gdb: true,
                 fresh_disk: false

@@ -122,9 +122,9 @@ pub fn parse(args: &[std::ffi::OsString]) -> Result<Option<Options>, String> {
     o.lab = match labs.as_slice() {
         [lab] => lab.clone(),
         _ => {
-            return Err(
-                "grade one lab per batch: `cargo xtask grade lab-cow --submissions DIR`".into(),
-            );
+            return Err(crate::labs::fill(
+                "grade one lab per batch: `cargo xtask grade lab-{lab} --submissions DIR`",
+            ));
         }
     };
     Ok(Some(o))
@@ -253,13 +253,14 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
             let (queue, results, starter, failures) = (&queue, &results, &starter, &failures);
             let (grader_bin, files, work, results_dir) = (&grader_bin, &files, &work, &results_dir);
             let (sandbox, reference, grader_args, dir) = (&sandbox, &reference, &grader_args, &dir);
+            let labs = &labs;
             s.spawn(move || {
                 let worker = Worker {
                     ctx,
                     opts,
                     starter,
                     tree: work.join(format!("worker-{w}")),
-                    labs,
+                    labs: labs.clone(),
                     files,
                     grader: grader_bin,
                     grader_args,
@@ -362,7 +363,7 @@ fn write_starter(ctx: &Ctx, out: &Path) -> Result<PathBuf, String> {
         return Ok(ctx.root.clone());
     }
     let write =
-        || crate::handout::write_student_tree(&ctx.root, crate::handout::Starters::ALL, out);
+        || crate::handout::write_student_tree(&ctx.root, &crate::handout::Starters::all(), out);
     if write().is_err() {
         // The directory is the batch's own: whatever an older xtask or a
         // killed run left there goes, and the tree is cut afresh.

@@ -178,9 +178,20 @@ fn measure(ctx: &Ctx, opts: &Options) -> Result<Results, String> {
     };
     eprintln!("bench: {}", machine.describe());
     // Builds are not what is measured: make every configuration first.
-    let base = build::build(ctx, LabSet::BASE)?;
-    let cow = build::build(ctx, LabSet::parse("cow")?)?;
-    let lazy = build::build(ctx, LabSet::parse("lazy")?)?;
+    let base = build::build(ctx, &LabSet::BASE)?;
+    let registry = crate::labs::registry();
+    let mut guest_labs = Vec::new();
+    for lab in &registry.labs {
+        if let Some(b) = &lab.bench
+            && let Some(programs) = &b.programs
+        {
+            let built = build::build(ctx, &LabSet::parse(&lab.name)?)?;
+            guest_labs.push((lab.name.as_str(), b.cpus, programs.as_str(), built));
+        }
+    }
+    let (loop_lab, loop_test) = registry
+        .bench_loop()
+        .ok_or("no lab of labs/registry.toml has bench's `grade`: bench needs one")?;
     let mut sheet = Sheet {
         figures: Vec::new(),
     };
@@ -198,8 +209,9 @@ fn measure(ctx: &Ctx, opts: &Options) -> Result<Results, String> {
     for _ in 0..medium {
         let figures = "null forktest forkexec pipe file fork48";
         guest_figures(&mut sheet, &base, 3, "", figures)?;
-        guest_figures(&mut sheet, &cow, 3, "cow", "fork48 fork64")?;
-        guest_figures(&mut sheet, &lazy, 3, "lazy", "sbrk1g")?;
+        for (name, cpus, programs, built) in &guest_labs {
+            guest_figures(&mut sheet, built, *cpus, name, programs)?;
+        }
     }
     // The trap path alone, as xv6's figure was taken: 1 hart, so that idle
     // harts do not share the host's cores with it.
@@ -208,10 +220,14 @@ fn measure(ctx: &Ctx, opts: &Options) -> Result<Results, String> {
     }
 
     progress("edit a lab file, rebuild, grade one test");
-    let loop_test = ["lab-trace", "trace 32 grep"];
-    student_loop(ctx, &loop_test, "labs/src/trace.rs")?; // warm
+    let (spec, file) = (
+        loop_lab.spec(),
+        loop_lab.kernel_file().expect("checked on load"),
+    );
+    let loop_test = [spec.as_str(), loop_test];
+    student_loop(ctx, &loop_test, &file)?; // warm
     for _ in 0..medium {
-        let t = student_loop(ctx, &loop_test, "labs/src/trace.rs")?;
+        let t = student_loop(ctx, &loop_test, &file)?;
         sheet.seconds("edit lab file, rebuild, grade a test", t);
     }
 
@@ -235,7 +251,7 @@ fn measure(ctx: &Ctx, opts: &Options) -> Result<Results, String> {
             }
         }
         grading(ctx, &mut sheet)?;
-        batch_throughput(ctx, &mut sheet)?;
+        batch_throughput(ctx, &mut sheet, loop_lab)?;
     }
     Ok(Results {
         machine,
@@ -386,7 +402,7 @@ fn grading(ctx: &Ctx, sheet: &mut Sheet) -> Result<(), String> {
     // The grades time grading, not the first build of a configuration.
     for lab in labs.iter().filter(|l| !is_group(ctx, l)) {
         let spec = grader::spec::load(&ctx.root, lab, 0).map_err(|e| e.to_string())?;
-        build::build(ctx, LabSet::from_features(&spec.features)?)?;
+        build::build(ctx, &LabSet::from_features(&spec.features)?)?;
     }
     for lab in labs.iter().filter(|l| !is_group(ctx, l)) {
         progress(&format!("grade {lab}, -j1"));
@@ -405,17 +421,23 @@ fn grading(ctx: &Ctx, sheet: &mut Sheet) -> Result<(), String> {
 /// Submissions in the batch [`batch_throughput`] grades.
 const BATCH: usize = 4;
 
-/// Submissions an hour `grade lab-trace --submissions` gets through: a
+/// Submissions an hour `grade <lab> --submissions` gets through (the lab
+/// with bench's `grade` in the registry): a
 /// class of [`BATCH`] reference solutions, each edited (a comment of its
 /// own, so each is rebuilt as a student's would be), after a first batch
 /// that builds the worker trees.
-fn batch_throughput(ctx: &Ctx, sheet: &mut Sheet) -> Result<(), String> {
-    let reference = std::fs::read_to_string(ctx.root.join("labs/src/trace.rs"))
-        .map_err(|e| format!("cannot read labs/src/trace.rs: {e}"))?;
+fn batch_throughput(
+    ctx: &Ctx,
+    sheet: &mut Sheet,
+    lab: &grader::registry::Lab,
+) -> Result<(), String> {
+    let (spec, file) = (lab.spec(), lab.kernel_file().expect("a kernel lab"));
+    let reference = std::fs::read_to_string(ctx.root.join(&file))
+        .map_err(|e| format!("cannot read {file}: {e}"))?;
     let dir = ctx.target_dir.join("bench").join("submissions");
     let class = |round: usize| -> Result<(), String> {
         for i in 0..BATCH {
-            let file = dir.join(format!("s{i}")).join("labs/src/trace.rs");
+            let file = dir.join(format!("s{i}")).join(&file);
             std::fs::create_dir_all(file.parent().expect("a parent"))
                 .and_then(|()| {
                     std::fs::write(&file, format!("{reference}// round {round}, student {i}\n"))
@@ -425,7 +447,7 @@ fn batch_throughput(ctx: &Ctx, sheet: &mut Sheet) -> Result<(), String> {
         Ok(())
     };
     let batch = || {
-        let mut cmd = ctx.cargo(Env::Host, ["xtask", "grade", "lab-trace", "--submissions"]);
+        let mut cmd = ctx.cargo(Env::Host, ["xtask", "grade", &spec, "--submissions"]);
         cmd.arg(&dir);
         cmd
     };
@@ -440,7 +462,7 @@ fn batch_throughput(ctx: &Ctx, sheet: &mut Sheet) -> Result<(), String> {
         let t = timed(batch(), "batch grading")?;
         let per_hour = BATCH as f64 * 3600.0 / t.as_secs_f64();
         sheet.add(
-            "batch grading lab-trace",
+            &format!("batch grading {spec}"),
             "submissions/h",
             Better::Higher,
             per_hour,
@@ -451,8 +473,7 @@ fn batch_throughput(ctx: &Ctx, sheet: &mut Sheet) -> Result<(), String> {
 
 /// Whether a spec only groups others (`--all` grades its parts anyway).
 fn is_group(ctx: &Ctx, lab: &str) -> bool {
-    std::fs::read_to_string(grader::spec::spec_path(&ctx.root, lab))
-        .is_ok_and(|t| t.lines().any(|l| l.trim_start().starts_with("include")))
+    grader::spec::load(&ctx.root, lab, 0).is_ok_and(|s| !s.includes.is_empty())
 }
 
 // ---- reporting and comparing ----

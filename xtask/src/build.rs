@@ -26,7 +26,7 @@ pub struct Outputs {
 }
 
 /// Builds everything for `labs`.
-pub fn build(ctx: &Ctx, labs: LabSet) -> Result<Outputs, String> {
+pub fn build(ctx: &Ctx, labs: &LabSet) -> Result<Outputs, String> {
     setup::ensure_target(ctx)?;
     let xv6 = ctx.xv6_dir();
     let config = labs.config_name();
@@ -109,7 +109,7 @@ fn lock(path: &Path) -> Result<File, String> {
 
 /// Builds the kernel with the labs' features in a cargo call of its own, so
 /// no other crate's features unify into it. Returns cargo's ELF.
-fn build_kernel(ctx: &Ctx, labs: LabSet) -> Result<PathBuf, String> {
+fn build_kernel(ctx: &Ctx, labs: &LabSet) -> Result<PathBuf, String> {
     let mut args: Vec<String> = ["build"]
         .iter()
         .chain(&KERNEL_PACKAGE)

@@ -22,14 +22,22 @@ use grader::report::{LabReport, TestReport};
 use grader::spec::Run;
 
 use crate::build;
-use crate::handout::{self, COURSE_LABS, Starters};
+use crate::handout::{self, Starters};
 use crate::labs::LabSet;
 use crate::run::{Ctx, Env, KERNEL_PACKAGE, USER_PACKAGE};
 use crate::setup;
 
-/// The labs `--quick` checks: those whose reference grade runs no
-/// usertests, so the whole check takes about a minute once built.
-pub const QUICK: [&str; 3] = ["util", "sysinfo", "backtrace"];
+/// The labs `--quick` checks (`quick` in the registry): those whose
+/// reference grade runs no usertests, so the whole check takes about a
+/// minute once built.
+pub fn quick_labs() -> Vec<&'static str> {
+    let r = crate::labs::registry();
+    r.labs
+        .iter()
+        .filter(|l| l.quick)
+        .map(|l| l.name.as_str())
+        .collect()
+}
 
 pub const USAGE: &str = "\
 usage: cargo xtask check-starters [LAB...] [--quick] [-j N] [--timeout-scale F]
@@ -41,8 +49,8 @@ run no usertests, and scores 0 on every point of the lab's spec (its
 usertests parts require the lab's own tests, so their runs are not booted).
 So does its neutral stub (target/starters/neutral): the starter with each
 hook and system call returning its neutral value instead of panicking, and
-util's programs doing nothing.
---quick: only util, sysinfo and backtrace, whose grades run no usertests.
+the programs students write doing nothing.
+--quick: only {quick}, whose grades run no usertests.
 -j N: QEMU runs at once (default: the number of cores); --timeout-scale F
 multiplies every timeout (default: the factor measured for this machine,
 as `grade` uses). Report: target/grade/check-starters/report.txt.";
@@ -69,7 +77,7 @@ pub fn command(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
         };
         let parsed: Result<(), String> = match arg {
             Short('h') | Long("help") => {
-                println!("{USAGE}");
+                println!("{}", crate::labs::fill(USAGE));
                 return Ok(ExitCode::SUCCESS);
             }
             Long("quick") => {
@@ -90,7 +98,7 @@ pub fn command(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
                 }
                 _ => Err("--timeout-scale takes a positive number".into()),
             },
-            Value(v) => Starters::parse(&v.to_string_lossy()).map(|s| labs = labs.union(s)),
+            Value(v) => Starters::parse(&v.to_string_lossy()).map(|s| labs.extend(s)),
             other => Err(other.unexpected().to_string()),
         };
         if let Err(e) = parsed {
@@ -98,11 +106,11 @@ pub fn command(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
         }
     }
     if quick {
-        labs = QUICK
+        labs = quick_labs()
             .iter()
             .fold(labs, |s, l| s.union(Starters::parse(l).expect("a lab")));
     } else if labs.is_empty() {
-        labs = Starters::ALL;
+        labs = Starters::all();
     }
     check(ctx, labs, jobs, scale)
 }
@@ -116,7 +124,7 @@ fn check(ctx: &Ctx, labs: Starters, jobs: usize, scale: Option<f64>) -> Result<E
         .map_err(|e| format!("cannot create {}: {e}", base_dir.display()))?;
     let _lock = lock(&base_dir.join(".lock"))?;
     let tree = base_dir.join("tree");
-    let report = handout::write_student_tree(&ctx.root, Starters::ALL, &tree)?;
+    let report = handout::write_student_tree(&ctx.root, &Starters::all(), &tree)?;
     eprintln!(
         "check-starters: starters of every lab in {} ({} files rewritten; {} solution lines checked absent)",
         ctx.show(&tree),
@@ -136,7 +144,7 @@ fn check(ctx: &Ctx, labs: Starters, jobs: usize, scale: Option<f64>) -> Result<E
     let neutral_tree = base_dir.join("neutral");
     handout::write_tree(
         &ctx.root,
-        Starters::ALL,
+        &Starters::all(),
         &neutral_tree,
         handout::Cut::Neutral,
     )?;
@@ -153,9 +161,9 @@ fn check(ctx: &Ctx, labs: Starters, jobs: usize, scale: Option<f64>) -> Result<E
     let mut built = Vec::new();
     for &lab in &selected {
         let config = handout::lab_config(lab);
-        let reference = build::build(ctx, config);
-        let starter = build::build(&sctx, config);
-        let neutral = differs(lab).then(|| build::build(&nctx, config));
+        let reference = build::build(ctx, &config);
+        let starter = build::build(&sctx, &config);
+        let neutral = differs(lab).then(|| build::build(&nctx, &config));
         match (reference, starter, neutral) {
             (Err(e), _, _) => {
                 problems.push((Some(lab), format!("the reference does not build: {e}")))
@@ -368,8 +376,10 @@ fn lint(sctx: &Ctx, labs: &[&'static str], problems: &mut Problems) {
             ));
         }
     }
-    let every_kernel_lab = COURSE_LABS[1..].iter().all(|l| labs.contains(l));
-    if every_kernel_lab && !clippy(LabSet::ALL) {
+    let every_kernel_lab = crate::labs::registry()
+        .kernel_labs()
+        .all(|l| labs.contains(&l.name.as_str()));
+    if every_kernel_lab && !clippy(LabSet::all()) {
         problems.push((
             None,
             "the kernel with every lab's starter has warnings or errors (clippy's output is above)"
@@ -382,7 +392,9 @@ fn lint(sctx: &Ctx, labs: &[&'static str], problems: &mut Problems) {
         .chain(&["--", "-D", "warnings"]);
     if sctx.run(&mut sctx.cargo(Env::Target, user)).is_err() {
         problems.push((
-            labs.contains(&"util").then_some("util"),
+            labs.iter()
+                .copied()
+                .find(|l| crate::labs::lab(l).is_some_and(|l| !l.user.is_empty())),
             "the starter's user programs have warnings or errors (clippy's output is above)".into(),
         ));
     }
@@ -574,9 +586,12 @@ mod tests {
     }
 
     #[test]
-    fn quick_labs_are_labs() {
-        for l in QUICK {
-            assert!(COURSE_LABS.contains(&l));
+    fn quick_labs_run_no_usertests() {
+        let root = grader::registry::source_root();
+        assert!(!quick_labs().is_empty());
+        for l in quick_labs() {
+            let spec = grader::spec::load(&root, &format!("lab-{l}"), 1).unwrap();
+            assert!(!spec.runs.iter().any(runs_usertests), "{l}");
         }
     }
 }

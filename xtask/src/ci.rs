@@ -49,7 +49,7 @@ pub fn steps(ctx: &Ctx, quick: bool) -> Vec<Step> {
     let configs = LabSet::lint_configs();
     let (first, rest): (Vec<LabSet>, Vec<LabSet>) = configs
         .into_iter()
-        .partition(|&l| l == LabSet::BASE || l == LabSet::ALL);
+        .partition(|l| *l == LabSet::BASE || *l == LabSet::all());
     let lint = |labs: LabSet| {
         let mut args: Vec<String> = ["clippy"]
             .iter()

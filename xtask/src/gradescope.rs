@@ -16,7 +16,7 @@ use crate::run::Ctx;
 pub const USAGE: &str = "\
 usage: cargo xtask gradescope LAB [--out FILE.zip]
 
-Writes a Gradescope autograder bundle for LAB (lab-cow, lab-syscall, …):
+Writes a Gradescope autograder bundle for LAB (lab-{lab}, a group, …):
 a student tree with no solution in it, setup.sh and run_autograder.
 Upload it as the assignment's autograder, on Gradescope's Ubuntu 24.04
 base image (QEMU 8.2; 22.04's QEMU 6.2 is too old). The default FILE is
@@ -29,7 +29,7 @@ pub fn command(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "-h" | "--help" => {
-                println!("{USAGE}");
+                println!("{}", crate::labs::fill(USAGE));
                 return Ok(ExitCode::SUCCESS);
             }
             "--out" => out = Some(PathBuf::from(it.next().ok_or("--out takes a file")?)),
@@ -37,7 +37,8 @@ pub fn command(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
             a => return Err(format!("unexpected `{a}` for `gradescope` (see --help)")),
         }
     }
-    let lab = lab.ok_or("name the lab: `cargo xtask gradescope lab-cow`")?;
+    let lab =
+        lab.ok_or_else(|| crate::labs::fill("name the lab: `cargo xtask gradescope lab-{lab}`"))?;
     if grader::spec::load(&ctx.root, &lab, 0).is_err() {
         return Err(format!(
             "no lab `{lab}`: `cargo xtask grade --list` lists them"
@@ -49,7 +50,7 @@ pub fn command(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
             .join(format!("{lab}-autograder.zip"))
     });
     let tree = ctx.target_dir.join("gradescope").join(&lab).join("tree");
-    let report = handout::write_student_tree(&ctx.root, Starters::ALL, &tree)?;
+    let report = handout::write_student_tree(&ctx.root, &Starters::all(), &tree)?;
     write_script(&tree.join("setup.sh"), &setup_sh(&lab))?;
     write_script(&tree.join("run_autograder"), &run_autograder(&lab))?;
     let mut files = list(&tree)?;

@@ -18,25 +18,21 @@ pub const USAGE: &str = "\
 usage: cargo xtask handin LAB [--tree DIR] [--out FILE]
 
 Checks that everything in the tree is committed, that the lab's files are
-there, that time.txt holds the hours you spent (one integer) and, for pgtbl
-and the traps labs (backtrace, alarm), that answers-<lab>.txt holds your
-answers; then packs the committed files into FILE (default:
+there, that time.txt holds the hours you spent (one integer) and, for the
+labs with written questions ({answers}), that the answers
+file holds your answers; then packs the committed files into FILE (default:
 target/lab-LAB-handin.zip) for you to upload.
 
-LAB: util trace sysinfo syscall pgtbl backtrace alarm traps lazy cow (or
-lab-<name>). --tree DIR hands in that tree instead of this one.";
+LAB: {labs} (or lab-<name>). --tree DIR hands in that tree instead of this one.";
 
 /// The shortest answers file MIT's graders accept.
 const MIN_ANSWER_CHARS: usize = 10;
 
-/// The file holding the answers to a lab's written questions, for the labs
-/// that have some (MIT's pgtbl and traps, which backtrace and alarm are).
+/// The file holding the answers to a lab's (or a group's) written
+/// questions, for the labs that have some (`answers` in the registry).
 pub fn answers_file(lab: &str) -> Option<&'static str> {
-    match lab {
-        "pgtbl" => Some("answers-pgtbl.txt"),
-        "traps" | "backtrace" | "alarm" => Some("answers-traps.txt"),
-        _ => None,
-    }
+    let members = crate::labs::registry().members(lab)?;
+    members.iter().find_map(|l| l.answers.as_deref())
 }
 
 /// `cargo xtask handin …`.
@@ -58,7 +54,7 @@ pub fn command(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
         };
         match arg {
             Short('h') | Long("help") => {
-                println!("{USAGE}");
+                println!("{}", crate::labs::fill(USAGE));
                 return Ok(ExitCode::SUCCESS);
             }
             Long("tree") => match p.value() {
@@ -74,7 +70,9 @@ pub fn command(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
         }
     }
     let Some(word) = lab else {
-        return usage("name the lab to hand in, e.g. `cargo xtask handin cow`".into());
+        return usage(crate::labs::fill(
+            "name the lab to hand in, e.g. `cargo xtask handin {lab}`",
+        ));
     };
     let name = word.strip_prefix("lab-").unwrap_or(&word).to_string();
     if name.contains(',') || name == "all" {

@@ -30,99 +30,73 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use crate::fsutil;
-use crate::labs::{LABS, LabSet};
+use crate::labs::{self, LabSet};
 use crate::run::Ctx;
 
-/// The labs of a course, in the order students do them: util (user
-/// programs on the base kernel), then the kernel labs in canonical order.
-pub const COURSE_LABS: [&str; LABS.len() + 1] = {
-    let mut all = ["util"; LABS.len() + 1];
-    let mut i = 0;
-    while i < LABS.len() {
-        all[i + 1] = LABS[i];
-        i += 1;
-    }
-    all
-};
-
-/// MIT's labs that are two of ours.
-const GROUPS: [(&str, [&str; 2]); 2] = [
-    ("syscall", ["trace", "sysinfo"]),
-    ("traps", ["backtrace", "alarm"]),
-];
-
-/// The util lab's programs: new files in the starter.
-const UTIL_FILES: [&str; 5] = [
-    "user/src/bin/sleep.rs",
-    "user/src/bin/pingpong.rs",
-    "user/src/bin/primes.rs",
-    "user/src/bin/find.rs",
-    "user/src/bin/xargs.rs",
-];
-
-/// A set of [`COURSE_LABS`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Starters(u8);
+/// A set of the registry's labs (indices into it), for starters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Starters(BTreeSet<usize>);
 
 impl Starters {
-    pub const NONE: Starters = Starters(0);
-    pub const ALL: Starters = Starters(u8::MAX);
+    pub const NONE: Starters = Starters(BTreeSet::new());
 
-    /// A lab (`cow`, `lab-cow`), MIT's `syscall` or `traps`, `all`, or a
-    /// comma-separated list of them.
+    /// Every lab of the course.
+    pub fn all() -> Starters {
+        Starters((0..labs::registry().labs.len()).collect())
+    }
+
+    /// A lab (`cow`, `lab-cow`), a group of the registry (MIT's `syscall`),
+    /// `all`, or a comma-separated list of them.
     pub fn parse(spec: &str) -> Result<Starters, String> {
+        let r = labs::registry();
         spec.split(',').try_fold(Starters::NONE, |set, word| {
             let word = word.trim();
-            let bare = word.strip_prefix("lab-").unwrap_or(word);
-            if bare == "all" {
-                return Ok(Starters::ALL);
+            if word.strip_prefix("lab-").unwrap_or(word) == "all" {
+                return Ok(Starters::all());
             }
-            if let Some((_, members)) = GROUPS.iter().find(|(g, _)| *g == bare) {
-                return Ok(members.iter().fold(set, |s, m| s.with(m)));
-            }
-            match COURSE_LABS.iter().position(|&l| l == bare) {
-                Some(i) => Ok(Starters(set.0 | 1 << i)),
+            match r.members(word) {
+                Some(members) => Ok(members.iter().fold(set, |s, m| s.with(&m.name))),
                 None => Err(format!(
-                    "unknown lab `{word}`: the labs are {}, syscall, traps, or all",
-                    COURSE_LABS.join(", ")
+                    "unknown lab `{word}`: the labs are {}, or all",
+                    r.names()
                 )),
             }
         })
     }
 
-    fn with(self, lab: &str) -> Starters {
-        match COURSE_LABS.iter().position(|&l| l == lab) {
-            Some(i) => Starters(self.0 | 1 << i),
-            None => self,
+    fn with(mut self, lab: &str) -> Starters {
+        if let Some(i) = labs::registry().labs.iter().position(|l| l.name == lab) {
+            self.0.insert(i);
         }
+        self
     }
 
-    pub fn contains(self, lab: &str) -> bool {
-        COURSE_LABS
-            .iter()
-            .position(|&l| l == lab)
-            .is_some_and(|i| self.0 & 1 << i != 0)
+    pub fn contains(&self, lab: &str) -> bool {
+        self.names().any(|l| l == lab)
     }
 
-    pub fn union(self, other: Starters) -> Starters {
-        Starters(self.0 | other.0)
+    pub fn union(mut self, other: Starters) -> Starters {
+        self.0.extend(other.0);
+        self
     }
 
-    pub fn minus(self, other: Starters) -> Starters {
-        Starters(self.0 & !other.0)
+    /// Adds `other`'s labs.
+    pub fn extend(&mut self, other: Starters) {
+        self.0.extend(other.0);
     }
 
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
+    pub fn minus(&self, other: &Starters) -> Starters {
+        Starters(self.0.difference(&other.0).copied().collect())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     /// The labs in course order.
-    pub fn names(self) -> impl Iterator<Item = &'static str> {
-        COURSE_LABS
-            .iter()
-            .enumerate()
-            .filter(move |(i, _)| self.0 & 1 << i != 0)
-            .map(|(_, &l)| l)
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        let all = &labs::registry().labs;
+        self.0.iter().map(move |&i| all[i].name.as_str())
     }
 }
 
@@ -134,20 +108,12 @@ pub fn lab_config(lab: &str) -> LabSet {
 /// The files of `lab` a student works in (paths relative to the root):
 /// what a starter changes and what batch grading takes from a submission.
 pub fn lab_files(lab: &str) -> Vec<String> {
-    if lab == "util" {
-        UTIL_FILES.iter().map(|f| f.to_string()).collect()
-    } else if LABS.contains(&lab) {
-        vec![format!("labs/src/{lab}.rs")]
-    } else {
-        Vec::new()
-    }
+    labs::lab(lab).map(|l| l.files()).unwrap_or_default()
 }
 
 /// The lab whose file `path` is.
 fn lab_of_file(path: &str) -> Option<&'static str> {
-    COURSE_LABS
-        .into_iter()
-        .find(|lab| lab_files(lab).iter().any(|f| f == path))
+    labs::registry().lab_of_file(path).map(|l| l.name.as_str())
 }
 
 const BEGIN: &str = "// BEGIN SOLUTION";
@@ -473,14 +439,14 @@ const RECORD: &str = "target/handout-files.txt";
 /// which is then updated in place: only changed files are rewritten, and
 /// files it wrote before that are no longer in the tree are removed
 /// (nothing else is: `target/`, `.git/` and the student's files stay).
-pub fn write_student_tree(root: &Path, starters: Starters, out: &Path) -> Result<Report, String> {
+pub fn write_student_tree(root: &Path, starters: &Starters, out: &Path) -> Result<Report, String> {
     write_tree(root, starters, out, Cut::Starter)
 }
 
 /// [`write_student_tree`], of the starters or of the neutral stubs.
 pub fn write_tree(
     root: &Path,
-    starters: Starters,
+    starters: &Starters,
     out: &Path,
     kind: Cut,
 ) -> Result<Report, String> {
@@ -536,7 +502,7 @@ pub fn write_tree(
             marked,
         });
     }
-    for lab in COURSE_LABS {
+    for lab in labs::course_labs() {
         if let Some(f) = lab_files(lab)
             .into_iter()
             .find(|f| !sources.iter().any(|s| &s.path == f))
@@ -548,7 +514,7 @@ pub fn write_tree(
     }
 
     let mut report = Report {
-        kept: COURSE_LABS
+        kept: labs::course_labs()
             .into_iter()
             .filter(|l| !starters.contains(l))
             .collect(),
@@ -663,7 +629,7 @@ fn check_tree(
     out: &Path,
     names: &BTreeSet<&str>,
     solution: &HashMap<String, String>,
-    starters: Starters,
+    starters: &Starters,
     solution_files: &[String],
 ) -> Vec<String> {
     let mut problems = Vec::new();
@@ -867,8 +833,8 @@ a course that releases past labs' solutions, or an instructor's tree.
 DIR becomes a git repository with one commit unless --no-git. DIR must be
 new or empty, or a tree handout wrote before, which is then updated.
 
-LAB: util trace sysinfo pgtbl backtrace alarm lazy cow, MIT's syscall and
-traps, or lab-<name>.";
+LAB: {labs} (the last are MIT's labs that are several of ours), or
+lab-<name>.";
 
 /// `cargo xtask handout …`.
 pub fn command(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
@@ -890,7 +856,7 @@ pub fn command(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
         };
         let parsed: Result<(), String> = match arg {
             Short('h') | Long("help") => {
-                println!("{USAGE}");
+                println!("{}", labs::fill(USAGE));
                 return Ok(ExitCode::SUCCESS);
             }
             Long("all") => {
@@ -909,8 +875,8 @@ pub fn command(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
                 .value()
                 .map_err(|e| e.to_string())
                 .and_then(|v| Starters::parse(&v.to_string_lossy()))
-                .map(|s| solved = solved.union(s)),
-            Value(v) => Starters::parse(&v.to_string_lossy()).map(|s| named = named.union(s)),
+                .map(|s| solved.extend(s)),
+            Value(v) => Starters::parse(&v.to_string_lossy()).map(|s| named.extend(s)),
             other => Err(other.unexpected().to_string()),
         };
         if let Err(e) = parsed {
@@ -921,7 +887,7 @@ pub fn command(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
         return usage("say where the tree goes: --out DIR".into());
     };
     if all {
-        named = Starters::ALL.minus(solved);
+        named = Starters::all().minus(&solved);
     }
     if named.is_empty() {
         return usage("name the labs the tree is for, or --all".into());
@@ -932,15 +898,15 @@ pub fn command(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
     let out = std::env::current_dir()
         .map(|cwd| cwd.join(&out))
         .unwrap_or(out);
-    let starters = Starters::ALL.minus(solved);
+    let starters = Starters::all().minus(&solved);
     // An unusable --out is the caller's to fix, like a bad option.
     if let Err(e) = previous_tree(&out, &out.join(RECORD)) {
         return usage(e);
     }
     let had_git = out.join(".git").exists();
-    let report = write_student_tree(&ctx.root, starters, &out)?;
+    let report = write_student_tree(&ctx.root, &starters, &out)?;
     let shown = ctx.show(&out).into_owned();
-    let what = if named == Starters::ALL {
+    let what = if named == Starters::all() {
         "every lab".to_string()
     } else {
         format!("lab {}", named.names().collect::<Vec<_>>().join(", lab "))
@@ -986,7 +952,8 @@ fn write_classroom_workflow(root: &Path, out: &Path, named: Starters) -> Result<
     let template = root.join("xtask/templates/classroom.yml");
     let text = std::fs::read_to_string(&template)
         .map_err(|e| format!("cannot read {}: {e}", template.display()))?;
-    let lab = named.names().next().unwrap_or("util");
+    let first = labs::course_labs()[0];
+    let lab = named.names().next().unwrap_or(first);
     let path = out.join(CLASSROOM_WORKFLOW);
     std::fs::create_dir_all(path.parent().expect("a file has a parent"))
         .and_then(|()| std::fs::write(&path, text.replace("{{LAB}}", &format!("lab-{lab}"))))
@@ -999,9 +966,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn course_labs_are_util_then_the_kernel_labs() {
-        assert_eq!(COURSE_LABS[0], "util");
-        assert_eq!(COURSE_LABS[1..], LABS);
+    fn lab_files_come_from_the_registry() {
+        for lab in labs::course_labs() {
+            let files = lab_files(lab);
+            assert_eq!(files, labs::lab(lab).unwrap().files());
+            for f in &files {
+                assert_eq!(lab_of_file(f), Some(lab));
+            }
+        }
+        assert!(lab_files("nosuchlab").is_empty());
     }
 
     #[test]
@@ -1011,12 +984,12 @@ mod tests {
             s.names().collect::<Vec<_>>(),
             ["util", "backtrace", "alarm", "cow"]
         );
-        assert_eq!(Starters::parse("all").unwrap(), Starters::ALL);
-        assert_eq!(Starters::ALL.names().count(), 8);
+        assert_eq!(Starters::parse("all").unwrap(), Starters::all());
+        assert_eq!(Starters::all().names().count(), 8);
         let e = Starters::parse("cow,fs").unwrap_err();
         assert!(e.starts_with("unknown lab `fs`"), "{e}");
         assert_eq!(
-            Starters::ALL.minus(Starters::parse("syscall").unwrap()),
+            Starters::all().minus(&Starters::parse("syscall").unwrap()),
             Starters::parse("util,pgtbl,backtrace,alarm,lazy,cow").unwrap()
         );
     }
@@ -1219,18 +1192,21 @@ mod tests {
     fn course(name: &str, cow: String, extra: &[(&str, String)]) -> Repo {
         let region = |body: &str| lines(&["pub fn f() {", &m(BEGIN), body, &m(END), "}"]);
         let mut files: Vec<(String, String)> = Vec::new();
-        for lab in &LABS[..6] {
+        let registry = labs::registry();
+        for lab in registry
+            .kernel_labs()
+            .map(|l| &l.name)
+            .filter(|l| *l != "cow")
+        {
             files.push((
                 format!("labs/src/{lab}.rs"),
                 region(&format!("    solve_{lab}();")),
             ));
         }
         files.push(("labs/src/cow.rs".into(), cow));
-        for f in UTIL_FILES {
-            files.push((
-                f.into(),
-                lines(&[&m(FILE), "fn main() { util_solution(); }"]),
-            ));
+        for f in registry.labs.iter().flat_map(|l| l.user.iter()) {
+            let f = format!("user/src/bin/{f}.rs");
+            files.push((f, lines(&[&m(FILE), "fn main() { util_solution(); }"])));
         }
         files.push(("README.md".into(), "read me\n".into()));
         files.extend(extra.iter().map(|(p, t)| (p.to_string(), t.clone())));
@@ -1254,7 +1230,7 @@ mod tests {
     fn writes_a_tree_without_solutions_and_updates_it() {
         let repo = course("ok", cow_ok(), &[]);
         let out = repo.0.join("out");
-        let report = write_student_tree(&repo.0, Starters::ALL, &out).unwrap();
+        let report = write_student_tree(&repo.0, &Starters::all(), &out).unwrap();
         assert_eq!(report.regions, 7);
         assert_eq!(report.solution_files.len(), 5);
         assert_eq!(report.files, 8);
@@ -1268,13 +1244,13 @@ mod tests {
         );
 
         // Kept labs stay as they are; the solution files come back.
-        let report = write_student_tree(&repo.0, Starters::parse("cow").unwrap(), &out).unwrap();
+        let report = write_student_tree(&repo.0, &Starters::parse("cow").unwrap(), &out).unwrap();
         assert_eq!(report.kept.len(), 7);
         assert!(out.join("user/src/bin/find.rs").exists());
         let trace = std::fs::read_to_string(out.join("labs/src/trace.rs")).unwrap();
         assert!(trace.contains("solve_trace()"));
         // And go again, without touching what did not change.
-        let report = write_student_tree(&repo.0, Starters::ALL, &out).unwrap();
+        let report = write_student_tree(&repo.0, &Starters::all(), &out).unwrap();
         assert_eq!(report.removed.len(), 5);
         assert_eq!(report.written, 6, "{report:?}");
         assert!(!out.join("user/src/bin").exists());
@@ -1292,7 +1268,7 @@ mod tests {
         ]);
         let repo = course("leak", cow, &[]);
         let out = repo.0.join("out");
-        let e = write_student_tree(&repo.0, Starters::ALL, &out).unwrap_err();
+        let e = write_student_tree(&repo.0, &Starters::all(), &out).unwrap_err();
         assert!(
             e.contains("labs/src/cow.rs:2: `share_pages_copy_on_write()` is solution code (from labs/src/cow.rs:3)"),
             "{e}"
@@ -1304,25 +1280,25 @@ mod tests {
     fn refuses_a_handout_that_shows_the_solution() {
         let doc = "Hint:\n\n    share_pages_copy_on_write()\n".to_string();
         let repo = course("doc", cow_ok(), &[("handouts/lab-cow.md", doc)]);
-        let e = write_student_tree(&repo.0, Starters::ALL, &repo.0.join("out")).unwrap_err();
+        let e = write_student_tree(&repo.0, &Starters::all(), &repo.0.join("out")).unwrap_err();
         assert!(e.contains("handouts/lab-cow.md:3:"), "{e}");
         // With cow's solution kept, that is no leak.
-        let kept = Starters::ALL.minus(Starters::parse("cow").unwrap());
-        write_student_tree(&repo.0, kept, &repo.0.join("out2")).unwrap();
+        let kept = Starters::all().minus(&Starters::parse("cow").unwrap());
+        write_student_tree(&repo.0, &kept, &repo.0.join("out2")).unwrap();
     }
 
     #[test]
     fn markers_outside_lab_files_and_unmarked_lab_files_are_errors() {
         let stray = lines(&["fn x() {", &m(BEGIN), &m(END), "}"]);
         let repo = course("stray", cow_ok(), &[("kernel-base/src/x.rs", stray)]);
-        let e = write_student_tree(&repo.0, Starters::ALL, &repo.0.join("out")).unwrap_err();
+        let e = write_student_tree(&repo.0, &Starters::all(), &repo.0.join("out")).unwrap_err();
         assert!(
             e.starts_with("kernel-base/src/x.rs:2: a solution marker in a file that is no lab's"),
             "{e}"
         );
 
         let repo = course("unmarked", "pub fn fork() {}\n".into(), &[]);
-        let e = write_student_tree(&repo.0, Starters::ALL, &repo.0.join("out")).unwrap_err();
+        let e = write_student_tree(&repo.0, &Starters::all(), &repo.0.join("out")).unwrap_err();
         assert!(
             e.starts_with("labs/src/cow.rs has no solution markers"),
             "{e}"
@@ -1335,7 +1311,7 @@ mod tests {
         let out = repo.0.join("busy");
         std::fs::create_dir_all(&out).unwrap();
         std::fs::write(out.join("mine.txt"), "x").unwrap();
-        let e = write_student_tree(&repo.0, Starters::ALL, &out).unwrap_err();
+        let e = write_student_tree(&repo.0, &Starters::all(), &out).unwrap_err();
         assert!(e.contains("not empty and not a tree handout wrote"), "{e}");
         assert!(out.join("mine.txt").exists());
     }

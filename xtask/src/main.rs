@@ -33,6 +33,13 @@ use args::Command;
 use run::Ctx;
 
 fn main() -> ExitCode {
+    // Everything that names labs reads the registry: a broken one is one
+    // message here, not a failure later.
+    if let Err(e) = labs::load() {
+        eprintln!("xtask: {e}");
+        eprintln!("xtask: labs/registry.toml says what the labs are; its header lists the keys");
+        return ExitCode::from(2);
+    }
     let command = match args::parse(std::env::args_os().skip(1)) {
         Ok(c) => c,
         Err(e) => {
@@ -50,11 +57,11 @@ fn main() -> ExitCode {
     };
     let result = match command {
         Command::Help => {
-            println!("{}", args::USAGE);
+            println!("{}", labs::fill(args::USAGE));
             Ok(ExitCode::SUCCESS)
         }
         Command::Setup => setup::setup(&ctx).map(|()| ExitCode::SUCCESS),
-        Command::Build { labs } => build::build(&ctx, labs).map(|_| ExitCode::SUCCESS),
+        Command::Build { labs } => build::build(&ctx, &labs).map(|_| ExitCode::SUCCESS),
         Command::Qemu {
             labs,
             cpus,
@@ -93,7 +100,7 @@ struct Builder<'a> {
 impl grader::cli::Builder for Builder<'_> {
     fn build(&mut self, features: &[String]) -> Result<grader::cli::Built, String> {
         let labs = labs::LabSet::from_features(features)?;
-        let out = build::build(self.ctx, labs)?;
+        let out = build::build(self.ctx, &labs)?;
         Ok(grader::cli::Built {
             kernel: out.kernel,
             fs_img: out.fs_img,

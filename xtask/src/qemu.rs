@@ -20,7 +20,7 @@ const MAX_SOCKET_PATH: usize = 107;
 /// image itself, untouched. With `gdb`, QEMU waits for gdb on a Unix socket
 /// before the first instruction.
 pub fn run(ctx: &Ctx, labs: LabSet, cpus: u32, gdb: bool, fresh_disk: bool) -> Result<(), String> {
-    let out = build::build(ctx, labs)?;
+    let out = build::build(ctx, &labs)?;
     setup::require_qemu()?;
     let disk = working_disk(ctx, &out, fresh_disk)?;
     let mut cmd = Command::new(QEMU);

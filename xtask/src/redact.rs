@@ -32,10 +32,7 @@ impl Reference {
     /// The lines of every lab's reference files in `root` that are not in
     /// any starter file in `starter` (those a student is given anyway).
     pub fn new(root: &Path, starter: &Path) -> Reference {
-        let files: Vec<String> = crate::handout::COURSE_LABS
-            .iter()
-            .flat_map(|lab| crate::handout::lab_files(lab))
-            .collect();
+        let files = crate::labs::registry().student_files();
         let read = |dir: &Path, f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
         let given: std::collections::HashSet<String> = files
             .iter()

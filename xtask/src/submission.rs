@@ -11,21 +11,20 @@ use std::process::Command;
 /// such as `lab-syscall`), relative to the tree's root. The answers and
 /// time files are taken too when they are there.
 pub fn lab_files(root: &Path, lab: &str) -> Vec<String> {
-    let bare = lab.strip_prefix("lab-").unwrap_or(lab);
-    let mut files = crate::handout::lab_files(bare);
-    // A group spec: its parts' files.
-    if files.is_empty()
-        && let Ok(text) = std::fs::read_to_string(grader::spec::spec_path(root, lab))
-    {
-        for line in text.lines() {
-            for part in crate::handout::COURSE_LABS {
-                if line.contains(&format!("\"lab-{part}\"")) {
-                    files.extend(crate::handout::lab_files(part));
-                }
-            }
-        }
+    let registry = crate::labs::registry();
+    if let Some(labs) = registry.members(lab) {
+        return labs.iter().flat_map(|l| l.files()).collect();
     }
-    files
+    // A group spec the registry does not name (`lab-all`): its parts' files.
+    let Ok(spec) = grader::spec::load(root, lab, 0) else {
+        return Vec::new();
+    };
+    spec.includes
+        .iter()
+        .filter_map(|name| registry.members(name))
+        .flatten()
+        .flat_map(|l| l.files())
+        .collect()
 }
 
 /// Optional files of a hand-in, copied when present.
@@ -199,16 +198,6 @@ const READS_AT_BUILD_TIME: [&str; 10] = [
     "debugger_visualizer",
 ];
 
-/// The lab files whose reference solution needs no `unsafe`: in them
-/// `unsafe` can only be a way around the lab's API.
-const SAFE_LABS: [&str; 5] = [
-    "labs/src/trace.rs",
-    "labs/src/sysinfo.rs",
-    "labs/src/pgtbl.rs",
-    "labs/src/alarm.rs",
-    "labs/src/lazy.rs",
-];
-
 /// A friendly first check of a lab file, on Rust's own tokens: refuses
 /// what could read outside the submission while it is built (the names of
 /// [`READS_AT_BUILD_TIME`], `path` in any attribute, an attribute made
@@ -223,7 +212,10 @@ pub fn check_source(file: &str, text: &str) -> Result<(), Refused> {
         ))
     })?;
     let mut found = Vec::new();
-    walk(tokens, false, SAFE_LABS.contains(&file), &mut found);
+    // In a lab file whose reference needs no `unsafe`, it can only be a way
+    // around the lab's API.
+    let no_unsafe = crate::labs::registry().forbids_unsafe(file);
+    walk(tokens, false, no_unsafe, &mut found);
     found.sort_by_key(|(line, _)| *line);
     let lines: Vec<String> = found
         .iter()
@@ -323,11 +315,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(check_source("labs/src/pgtbl.rs", &text), Ok(()));
-        for lab in crate::labs::LABS {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../labs/src/{lab}.rs"));
+        for lab in crate::labs::registry().kernel_labs() {
+            let file = lab.kernel_file().unwrap();
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(&file);
             let text = std::fs::read_to_string(path).unwrap();
-            let file = format!("labs/src/{lab}.rs");
-            assert_eq!(check_source(&file, &text), Ok(()), "{lab}");
+            assert_eq!(check_source(&file, &text), Ok(()), "{file}");
         }
         // Words in comments and strings are not code.
         assert!(!refused("// include_str!(\"/etc/passwd\")\nfn f() {}"));
@@ -402,11 +394,12 @@ mod tests {
     #[test]
     fn unsafe_only_where_the_lab_needs_it() {
         let src = "fn f(p: *const u8) -> u8 { unsafe { *p } }";
-        for lab in SAFE_LABS {
-            assert!(check_source(lab, src).is_err(), "{lab}");
+        for lab in crate::labs::registry().kernel_labs() {
+            let file = lab.kernel_file().unwrap();
+            assert_eq!(check_source(&file, src).is_ok(), lab.needs_unsafe, "{file}");
         }
         assert_eq!(check_source("labs/src/cow.rs", src), Ok(()));
-        assert_eq!(check_source("labs/src/backtrace.rs", src), Ok(()));
+        assert!(check_source("labs/src/trace.rs", src).is_err());
         // A word in a string or a comment is not the keyword.
         assert_eq!(
             check_source(

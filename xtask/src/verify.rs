@@ -18,7 +18,6 @@ use std::process::ExitCode;
 
 use sha2::{Digest, Sha256};
 
-use crate::handout::{COURSE_LABS, lab_files};
 use crate::run::Ctx;
 
 /// Where a student tree keeps the record (relative to its root).
@@ -57,7 +56,7 @@ Exit status: 0 unchanged, 1 test files modified, 2 no record.";
 /// The trusted files of the tree at `root` and their SHA-256, sorted by
 /// path (relative, with `/`).
 fn hashes(root: &Path) -> Result<Vec<(String, String)>, String> {
-    let students: Vec<String> = COURSE_LABS.iter().flat_map(|l| lab_files(l)).collect();
+    let students = crate::labs::registry().student_files();
     let mut out = Vec::new();
     let mut todo: Vec<String> = TRUSTED
         .iter()
