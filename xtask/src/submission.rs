@@ -182,21 +182,41 @@ fn apply_patch(
 }
 
 /// Names that read a file or the environment while the code is compiled
-/// (`include_str!`, `env!`, inline assembly's `.incbin`, a debugger script):
-/// refused wherever they stand, since a macro can take one as an argument
-/// and `use … as` can rename it.
-const READS_AT_BUILD_TIME: [&str; 10] = [
+/// (`include_str!`, `env!`, a debugger script): refused wherever they
+/// stand, since a macro can take one as an argument and `use … as` can
+/// rename it.
+const READS_AT_BUILD_TIME: [&str; 7] = [
     "include",
     "include_str",
     "include_bytes",
     "env",
     "option_env",
-    "asm",
-    "global_asm",
-    "naked_asm",
     "concat_idents",
     "debugger_visualizer",
 ];
+
+/// Inline assembly, whose `.incbin` and `.include` read files: refused but
+/// in the files the registry allows it in (`asm`).
+const ASSEMBLY: [&str; 3] = ["asm", "global_asm", "naked_asm"];
+
+/// What could put a file-reading directive into an assembly template
+/// without writing it in one literal: refused in files that may hold
+/// assembly.
+const BUILDS_STRINGS: [&str; 2] = ["concat", "stringify"];
+
+/// Assembler directives that read a file, refused in any string literal
+/// of a file that may hold assembly (lowercase, without the dot: the
+/// assembler takes either case).
+const READING_DIRECTIVES: [&str; 2] = ["incbin", "include"];
+
+/// Which rules a file is checked by.
+#[derive(Clone, Copy)]
+struct Rules {
+    /// Its lab's reference needs no `unsafe`.
+    no_unsafe: bool,
+    /// It may hold inline assembly.
+    asm: bool,
+}
 
 /// A friendly first check of a lab file, on Rust's own tokens: refuses
 /// what could read outside the submission while it is built (the names of
@@ -205,6 +225,15 @@ const READS_AT_BUILD_TIME: [&str; 10] = [
 /// guarantee is the build sandbox (no file outside the worker tree is
 /// there to read); this says why before a build fails.
 pub fn check_source(file: &str, text: &str) -> Result<(), Refused> {
+    check_source_in(crate::labs::registry(), file, text)
+}
+
+/// [`check_source`] with `registry` saying what `file` may hold.
+fn check_source_in(
+    registry: &grader::registry::Registry,
+    file: &str,
+    text: &str,
+) -> Result<(), Refused> {
     let tokens: proc_macro2::TokenStream = text.parse().map_err(|e: proc_macro2::LexError| {
         Refused(format!(
             "{file}:{}: not valid Rust tokens ({e}); it would not compile",
@@ -212,10 +241,13 @@ pub fn check_source(file: &str, text: &str) -> Result<(), Refused> {
         ))
     })?;
     let mut found = Vec::new();
-    // In a lab file whose reference needs no `unsafe`, it can only be a way
-    // around the lab's API.
-    let no_unsafe = crate::labs::registry().forbids_unsafe(file);
-    walk(tokens, false, no_unsafe, &mut found);
+    let rules = Rules {
+        // In a lab file whose reference needs no `unsafe`, it can only be a
+        // way around the lab's API.
+        no_unsafe: registry.forbids_unsafe(file),
+        asm: registry.allows_asm(file),
+    };
+    walk(tokens, false, rules, &mut found);
     found.sort_by_key(|(line, _)| *line);
     let lines: Vec<String> = found
         .iter()
@@ -238,7 +270,7 @@ pub fn check_source(file: &str, text: &str) -> Result<(), Refused> {
 fn walk(
     tokens: proc_macro2::TokenStream,
     in_attribute: bool,
-    no_unsafe: bool,
+    rules: Rules,
     found: &mut Vec<(usize, String)>,
 ) {
     use proc_macro2::{Delimiter, TokenTree};
@@ -249,7 +281,24 @@ fn walk(
             TokenTree::Ident(ident) => {
                 let text = ident.to_string();
                 let name = text.strip_prefix("r#").unwrap_or(&text);
-                if READS_AT_BUILD_TIME.contains(&name) {
+                if ASSEMBLY.contains(&name) && !rules.asm {
+                    found.push((
+                        line,
+                        format!(
+                            "`{name}` may not be used in this file (inline assembly can read \
+                             files outside the submission while it is built; only the files \
+                             labs/registry.toml names under `asm` may hold it)"
+                        ),
+                    ));
+                } else if BUILDS_STRINGS.contains(&name) && rules.asm {
+                    found.push((
+                        line,
+                        format!(
+                            "`{name}` may not be used in a file with assembly (it could build \
+                             an assembler directive that reads a file)"
+                        ),
+                    ));
+                } else if READS_AT_BUILD_TIME.contains(&name) {
                     found.push((
                         line,
                         format!(
@@ -264,12 +313,24 @@ fn walk(
                          compile a file from outside the submission)"
                             .to_owned(),
                     ));
-                } else if no_unsafe && text == "unsafe" {
+                } else if rules.no_unsafe && text == "unsafe" {
                     found.push((
                         line,
                         "`unsafe` may not be used in this lab's file (its reference needs \
                          none: use the lab's API)"
                             .to_owned(),
+                    ));
+                }
+            }
+            TokenTree::Literal(lit) if rules.asm => {
+                let text = lit.to_string().to_ascii_lowercase();
+                if let Some(d) = READING_DIRECTIVES.iter().find(|d| text.contains(*d)) {
+                    found.push((
+                        line,
+                        format!(
+                            "`.{d}` may not be used in a graded file (the assembler would read \
+                             a file outside the submission)"
+                        ),
                     ));
                 }
             }
@@ -293,7 +354,7 @@ fn walk(
                         }
                         _ => false,
                     };
-                walk(g.stream(), in_attribute || attribute, no_unsafe, found);
+                walk(g.stream(), in_attribute || attribute, rules, found);
             }
             _ => {}
         }
@@ -408,6 +469,48 @@ mod tests {
             ),
             Ok(())
         );
+    }
+
+    #[test]
+    fn assembly_only_in_the_files_the_registry_names() {
+        let registry = grader::registry::Registry::parse(
+            "[[lab]]\nname = \"thread\"\nuser = [\"uthread\"]\n\
+             asm = [\"user/src/bin/uthread.rs\"]\npoints = 1\neditions = []\n\
+             [[lab]]\nname = \"other\"\nuser = [\"other\"]\npoints = 1\neditions = []\n",
+        )
+        .unwrap();
+        let check = |file: &str, src: &str| check_source_in(&registry, file, src);
+        let (asm_file, plain) = ("user/src/bin/uthread.rs", "user/src/bin/other.rs");
+        let switch = "core::arch::global_asm!(\".globl thread_switch\", \"thread_switch:\", \"sd ra, 0(a0)\", \"ret\");";
+        assert_eq!(check(asm_file, switch), Ok(()));
+        assert_eq!(
+            check(asm_file, "fn f() { unsafe { core::arch::asm!(\"nop\") } }"),
+            Ok(())
+        );
+        assert!(
+            check(plain, switch)
+                .unwrap_err()
+                .0
+                .contains("`global_asm` may not be used")
+        );
+        // Directives that read files stay refused, however they are spelt
+        // or put together.
+        for src in [
+            "core::arch::global_asm!(\".incbin \\\"/etc/passwd\\\"\");",
+            "core::arch::global_asm!(\".INCLUDE \\\"x.s\\\"\");",
+            "core::arch::global_asm!(r#\"  .incbin \"/etc/shadow\"\"#);",
+            "core::arch::global_asm!(concat!(\".inc\", \"bin \\\"/etc/passwd\\\"\"));",
+            "core::arch::global_asm!(stringify!(.incbin));",
+            "const S: &str = \".incbin\"; core::arch::global_asm!(\"nop\");",
+            "use core::arch::global_asm as ga; ga!(\".include \\\"x\\\"\");",
+            "core::arch::global_asm!(include_str!(\"/etc/passwd\"));",
+        ] {
+            assert!(check(asm_file, src).is_err(), "{src}");
+        }
+        // The registry names no assembly file today: every lab file refuses it.
+        for f in crate::labs::registry().student_files() {
+            assert!(check_source(&f, switch).is_err(), "{f}");
+        }
     }
 
     #[test]
