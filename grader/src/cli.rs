@@ -23,6 +23,15 @@ pub trait Builder {
     /// the base kernel.
     fn build(&mut self, features: &[String]) -> Result<Built, String>;
 
+    /// Builds the host programs a spec's host runs start (each a binary of
+    /// the tree) and returns the directory they are in.
+    fn build_host(&mut self, programs: &[String]) -> Result<PathBuf, String> {
+        Err(format!(
+            "this lab runs host programs ({}): this front end cannot build them",
+            programs.join(", ")
+        ))
+    }
+
     /// How a person runs this grader, for the commands reports suggest
     /// (`cargo xtask grade`, or `grader --kernel K --fs F`).
     fn command(&self) -> String {
@@ -545,6 +554,25 @@ fn build(specs: Vec<(String, Spec)>, seed: u64, builder: &mut dyn Builder) -> Ve
                     done.push((features, built.clone()));
                     built
                 }
+            };
+            let mut programs: Vec<String> = Vec::new();
+            for p in spec.runs.iter().flat_map(|r| r.host_programs()) {
+                if !programs.iter().any(|q| q == p) {
+                    programs.push(p.to_owned());
+                }
+            }
+            let built = match built {
+                Ok(mut b) if !programs.is_empty() => match builder.build_host(&programs) {
+                    Ok(dir) => {
+                        b.host = Some(dir);
+                        Ok(b)
+                    }
+                    Err(e) => {
+                        eprintln!("grader: {}: {e}", spec.name);
+                        Err(e)
+                    }
+                },
+                other => other,
             };
             Lab {
                 spec,

@@ -24,6 +24,8 @@ pub struct Built {
     pub kernel: PathBuf,
     /// The file system image (QEMU runs it with `-snapshot`).
     pub fs_img: PathBuf,
+    /// Where the host programs its host runs start are, when it has any.
+    pub host: Option<PathBuf>,
 }
 
 /// A lab to grade: its spec (tests already filtered) and its kernel.
@@ -88,6 +90,8 @@ struct Job<'a> {
     args: Vec<OsString>,
     timeout: Duration,
     spec: &'a Spec,
+    /// For a host run, the directory of its programs.
+    host: Option<&'a Path>,
 }
 
 /// A finished boot, as the tests see it.
@@ -136,6 +140,10 @@ struct Queue {
     gates: Vec<Gate>,
     /// The jobs whose results decide each job's gate.
     deps: Vec<Vec<usize>>,
+    /// Jobs that need the machine to themselves (host runs needing more
+    /// than one core): one starts only when nothing else runs, and nothing
+    /// starts beside it.
+    alone: Vec<bool>,
 }
 
 /// What a worker does next.
@@ -185,6 +193,18 @@ impl Queue {
                 None => return Next::Done,
             }
         };
+        if let Next::Run(j) = next {
+            let running = |k: usize| self.taken[k] && !self.finished[k];
+            let busy = (0..self.taken.len()).filter(|&k| running(k));
+            let (mut others, mut alone) = (false, false);
+            for k in busy {
+                others = true;
+                alone |= self.alone[k];
+            }
+            if alone || (self.alone[j] && others) {
+                return Next::Wait;
+            }
+        }
         if let Next::Run(j) | Next::Unmet(j) = next {
             self.taken[j] = true;
         }
@@ -233,6 +253,7 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
                     args: qemu::graded_args(&built.kernel, &built.fs_img, cpus),
                     timeout: run_timeout(spec, run, settings.timeout_scale),
                     spec,
+                    host: built.host.as_deref().filter(|_| spec.runs[run].host),
                 });
             }
         }
@@ -281,6 +302,10 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
             printer.gates(l, &results, &mut g);
             g
         }),
+        alone: jobs
+            .iter()
+            .map(|j| j.host.is_some() && j.spec.runs[j.run].cores > 1)
+            .collect(),
         order,
     });
     let stopped = AtomicBool::new(false);
@@ -326,6 +351,25 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
                         continue;
                     }
                     let _ = tx.send(Event::Started(j));
+                    if let Some(dir) = job.host {
+                        let have = crate::host::cores();
+                        let transcript = if run.cores > have {
+                            Ok(Transcript {
+                                output: Vec::new(),
+                                end: End::NeedsCores {
+                                    needed: run.cores,
+                                    have,
+                                },
+                                elapsed: Duration::ZERO,
+                                trust: None,
+                            })
+                        } else {
+                            crate::host::run(dir, &run.commands, job.timeout, &cancel[j])
+                        };
+                        done(j);
+                        let _ = tx.send(Event::Finished(j, transcript));
+                        continue;
+                    }
                     let session = Session {
                         qemu: &settings.qemu,
                         args: &job.args,
@@ -426,11 +470,12 @@ fn finish(job: &Job, transcript: io::Result<Transcript>, settings: &Settings) ->
     let transcript = match transcript {
         Ok(t) => t,
         Err(e) => {
+            let what = match job.host {
+                Some(_) => "a host program".into(),
+                None => settings.qemu.to_string_lossy(),
+            };
             return RunResult {
-                console: Err(format!(
-                    "could not start {}: {e}",
-                    settings.qemu.to_string_lossy()
-                )),
+                console: Err(format!("could not start {what}: {e}")),
                 timeout: job.timeout,
                 seconds: 0.0,
                 log: None,
@@ -1085,6 +1130,13 @@ fn ended_early(end: &End, console: &Console, timeout: Duration) -> (Outcome, Vec
             Outcome::Skipped,
             vec!["stopped: a test it requires failed".to_owned()],
         ),
+        End::NeedsCores { needed, have } => (
+            Outcome::NeedsCores,
+            vec![format!(
+                "not run: it needs {needed} host cores and this machine has {have}; \
+                 grade it on one with {needed} or more"
+            )],
+        ),
         End::OutputLimit { printed } => {
             let mut context = vec![format!(
                 "the console passed {} MiB ({printed} bytes printed): the run was stopped; \
@@ -1160,5 +1212,47 @@ mod tests {
         // More workers than runs: all start, longest first.
         assert_eq!(run_order(&t, 9), [0, 2, 1, 4, 3]);
         assert_eq!(run_order(&[], 4), Vec::<usize>::new());
+    }
+}
+
+#[cfg(test)]
+mod queue_tests {
+    use super::*;
+
+    fn queue(alone: &[bool]) -> Queue {
+        let n = alone.len();
+        Queue {
+            order: (0..n).collect(),
+            taken: vec![false; n],
+            finished: vec![false; n],
+            gates: vec![Gate::Open; n],
+            deps: vec![Vec::new(); n],
+            alone: alone.to_vec(),
+        }
+    }
+
+    fn run(next: Next) -> Option<usize> {
+        match next {
+            Next::Run(j) => Some(j),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_run_that_needs_the_machine_runs_alone() {
+        // Job 1 needs the machine: it waits for job 0, and job 2 for it.
+        let mut q = queue(&[false, true, false]);
+        assert_eq!(run(q.take()), Some(0));
+        assert!(matches!(q.take(), Next::Wait));
+        q.finished[0] = true;
+        assert_eq!(run(q.take()), Some(1));
+        assert!(matches!(q.take(), Next::Wait));
+        q.finished[1] = true;
+        assert_eq!(run(q.take()), Some(2));
+        assert!(matches!(q.take(), Next::Done));
+        // Without it, runs go side by side.
+        let mut q = queue(&[false, false, false]);
+        assert_eq!(run(q.take()), Some(0));
+        assert_eq!(run(q.take()), Some(1));
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! `registry` reads `labs/registry.toml`, what the labs are; `spec` reads
 //! `labs/<lab>.toml`; `qemu` starts and drives QEMU, and
-//! `calibrate` measures how fast it runs here; `check`
+//! `calibrate` measures how fast it runs here; `host` runs host programs
+//! for specs' host runs; `check`
 //! judges a console; `symbols` names kernel addresses for backtraces;
 //! `grade` schedules runs and judges tests; `report` formats results;
 //! `cli` is the command line of `grader` and `cargo xtask grade`;
@@ -15,6 +16,7 @@ pub mod check;
 pub mod cli;
 pub mod grade;
 pub mod hash;
+pub mod host;
 pub mod qemu;
 pub mod registry;
 pub mod report;

@@ -15,6 +15,8 @@ struct GivenFiles {
     used_for: Option<Vec<String>>,
     /// `--root` as given, for the commands reports suggest.
     root: Option<PathBuf>,
+    /// `--host-bin`: where the host programs of host runs are.
+    host_bin: Option<PathBuf>,
 }
 
 impl Builder for GivenFiles {
@@ -38,7 +40,25 @@ impl Builder for GivenFiles {
         Ok(Built {
             kernel: kernel.clone(),
             fs_img: fs_img.clone(),
+            host: None,
         })
+    }
+
+    fn build_host(&mut self, programs: &[String]) -> Result<PathBuf, String> {
+        let Some(dir) = &self.host_bin else {
+            return Err(format!(
+                "this lab runs host programs ({}): pass --host-bin DIR, where they are \
+                 built, or run `cargo xtask grade`",
+                programs.join(", ")
+            ));
+        };
+        match programs.iter().find(|p| !dir.join(p).is_file()) {
+            Some(p) => Err(format!(
+                "--host-bin {}: no program {p} there",
+                dir.display()
+            )),
+            None => Ok(dir.clone()),
+        }
     }
 
     fn command(&self) -> String {
@@ -47,6 +67,7 @@ impl Builder for GivenFiles {
             ("--root", &self.root),
             ("--kernel", &self.kernel),
             ("--fs", &self.fs_img),
+            ("--host-bin", &self.host_bin),
         ] {
             if let Some(v) = value {
                 line.push_str(&format!(" {flag} {}", shell_quote(&v.to_string_lossy())));
@@ -60,6 +81,8 @@ const STANDALONE_HELP: &str = "
 Standalone options (the `grader` binary):
   --kernel FILE          the kernel ELF to grade
   --fs FILE              its file system image
+  --host-bin DIR         where the programs of a spec's host runs are
+                         (`host = true`), built
   --root DIR             the tree whose labs/ holds the specs
                          [default: the nearest directory up with a labs/]";
 
@@ -69,6 +92,7 @@ fn main() {
         fs_img: None,
         used_for: None,
         root: None,
+        host_bin: None,
     };
     let mut root = None;
     let mut rest = Vec::new();
@@ -83,6 +107,7 @@ fn main() {
             "--kernel" => &mut builder.kernel,
             "--fs" => &mut builder.fs_img,
             "--root" => &mut root,
+            "--host-bin" => &mut builder.host_bin,
             _ => {
                 rest.push(arg);
                 continue;

@@ -183,6 +183,8 @@ pub enum End {
     /// The grader stopped the run: its tests cannot score (a test they
     /// require failed meanwhile).
     Cancelled,
+    /// Not run: a host run needs more cores than this machine has.
+    NeedsCores { needed: u32, have: u32 },
 }
 
 /// A finished run: the console as printed and how it ended.
@@ -235,14 +237,14 @@ const LINE_MAX: usize = 4096;
 /// The console as kept: the head, the tail, and how much was dropped
 /// between them.
 #[derive(Default)]
-struct Kept {
+pub(crate) struct Kept {
     head: Vec<u8>,
     tail: Vec<u8>,
     dropped: usize,
 }
 
 impl Kept {
-    fn push(&mut self, mut bytes: &[u8]) {
+    pub(crate) fn push(&mut self, mut bytes: &[u8]) {
         if self.tail.is_empty() {
             let n = KEEP_HEAD.saturating_sub(self.head.len()).min(bytes.len());
             self.head.extend_from_slice(&bytes[..n]);
@@ -258,11 +260,11 @@ impl Kept {
     }
 
     /// Bytes printed so far, kept or not.
-    fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.head.len() + self.dropped + self.tail.len()
     }
 
-    fn into_bytes(mut self) -> Vec<u8> {
+    pub(crate) fn into_bytes(mut self) -> Vec<u8> {
         // `push` lets the tail grow to twice its size between cuts: cut it
         // to size here, so a log keeps what [`KEEP_TAIL`] says.
         if self.tail.len() > KEEP_TAIL {
@@ -832,7 +834,7 @@ fn die_with_parent(_: &mut Command) {}
 /// Reads `from` until end of file on a thread, sending each chunk. The
 /// channel holds a few chunks only: a console that prints faster than the
 /// grader reads waits, instead of filling the grader's memory.
-fn forward(mut from: impl Read + Send + 'static) -> Receiver<Vec<u8>> {
+pub(crate) fn forward(mut from: impl Read + Send + 'static) -> Receiver<Vec<u8>> {
     let (tx, rx) = mpsc::sync_channel(16);
     thread::spawn(move || {
         let mut buf = [0u8; 4096];

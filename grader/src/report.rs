@@ -24,6 +24,8 @@ pub enum Outcome {
     OutputLimit,
     /// Not scored: a test it `requires` did not pass.
     Skipped,
+    /// Not run: its host run needs more cores than the machine has.
+    NeedsCores,
 }
 
 impl Outcome {
@@ -35,6 +37,7 @@ impl Outcome {
             Outcome::Panic => "PANIC",
             Outcome::OutputLimit => "OUTPUT LIMIT",
             Outcome::Skipped => "SKIPPED",
+            Outcome::NeedsCores => "NEEDS CORES",
         }
     }
 
@@ -42,7 +45,9 @@ impl Outcome {
         let colour = match self {
             Outcome::Pass => AnsiColor::Green,
             Outcome::Fail | Outcome::Panic => AnsiColor::Red,
-            Outcome::Timeout | Outcome::OutputLimit | Outcome::Skipped => AnsiColor::Yellow,
+            Outcome::Timeout | Outcome::OutputLimit | Outcome::Skipped | Outcome::NeedsCores => {
+                AnsiColor::Yellow
+            }
         };
         Style::new().fg_color(Some(colour.into())).bold()
     }

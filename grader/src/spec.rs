@@ -24,6 +24,15 @@
 //! timeout = "60s"            # optional
 //! until = '^DONE$'           # optional: end at this line, not at the last prompt
 //!
+//! [[run]]                    # a run on the host, not in QEMU
+//! id = "ph"
+//! host = true                # each command is a program built from the
+//! commands = ["ph 2"]        # tree (`cargo build --release --bin ph`) and
+//! cores = 2                  # its arguments; optional: the host cores it
+//!                            # needs (default 1): with more than one it runs
+//!                            # alone, and where the host has fewer its
+//!                            # tests are NEEDS CORES, not FAIL
+//!
 //! [[test]]
 //! name = "primes"
 //! points = 20
@@ -138,6 +147,22 @@ pub struct Run {
     /// Ends the run at the first line matching it after the last command,
     /// for commands that print prompts of their own (`sh < script`).
     pub until: Option<Regex>,
+    /// Runs its commands on the host, as programs built from the tree,
+    /// instead of typing them at xv6's shell.
+    pub host: bool,
+    /// The host cores it needs (host runs): more than one, and it runs
+    /// with no other run beside it.
+    pub cores: u32,
+}
+
+impl Run {
+    /// The host programs its commands run (a host run's first words).
+    pub fn host_programs(&self) -> impl Iterator<Item = &str> {
+        self.commands
+            .iter()
+            .filter(|_| self.host)
+            .filter_map(|c| c.split_whitespace().next())
+    }
 }
 
 /// What a test looks for in its run's console.
@@ -417,6 +442,8 @@ struct RawRun {
     commands: Vec<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     until: Option<Spanned<String>>,
+    host: Option<bool>,
+    cores: Option<Spanned<u32>>,
 }
 
 /// A test or a part: the same keys, with the ones a part cannot have
@@ -710,6 +737,7 @@ impl Cx<'_> {
                 let timeout = run.timeout.unwrap_or(part.timeout);
                 let same = spec.runs.iter().position(|r| {
                     r.commands == run.commands
+                        && r.host == run.host
                         && r.until.as_ref().map(Regex::as_str)
                             == run.until.as_ref().map(Regex::as_str)
                 });
@@ -796,14 +824,43 @@ impl Cx<'_> {
             if !run_ids.insert(id.clone()) {
                 return Err(self.at(&r.id, format!("two runs have the id \"{id}\"")));
             }
+            let host = r.host == Some(true);
             let mut commands = Vec::new();
             for c in &r.commands {
                 let command = self.substitute(c, &values)?;
                 if command.contains(['\n', '\r']) || command.trim().is_empty() {
                     return Err(self.at(c, "a command is one non-empty line"));
                 }
+                let program = command.split_whitespace().next().unwrap_or_default();
+                let plain = program
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-_".contains(ch));
+                if host && !plain {
+                    return Err(self.at(
+                        c,
+                        format!(
+                            "a host command starts with a program of the tree's, not \"{program}\""
+                        ),
+                    ));
+                }
                 commands.push(command);
             }
+            if host && r.until.is_some() {
+                return Err(self.at(
+                    &r.id,
+                    "a host run ends when its programs exit: it has no `until`",
+                ));
+            }
+            let cores = match &r.cores {
+                Some(c) if !host => {
+                    return Err(self.at(c, "`cores` is for host runs (`host = true`)"));
+                }
+                Some(c) if *c.get_ref() == 0 => {
+                    return Err(self.at(c, "`cores` is at least 1"));
+                }
+                Some(c) => *c.get_ref(),
+                None => 1,
+            };
             runs.push(Run {
                 id: id.clone(),
                 commands,
@@ -813,6 +870,8 @@ impl Cx<'_> {
                     .as_ref()
                     .map(|u| self.regex(u, &values))
                     .transpose()?,
+                host,
+                cores,
             });
         }
 
@@ -1405,6 +1464,37 @@ no_match = 'x'
             std::fs::write(root.path().join(format!("labs/{name}.toml")), text).unwrap();
         }
         root
+    }
+
+    #[test]
+    fn host_runs_and_what_they_may_not_have() {
+        let host = |run: &str| {
+            GOOD.replace(
+                "id = \"echo\"",
+                &format!("id = \"echo\"\nhost = true\n{run}"),
+            )
+        };
+        let spec = parse(&host("cores = 2"), "labs/demo.toml", 1).unwrap();
+        let run = spec.runs.iter().find(|r| r.host).unwrap();
+        assert_eq!(run.cores, 2);
+        assert_eq!(run.host_programs().collect::<Vec<_>>(), ["echo"]);
+        let plain = parse(GOOD, "labs/demo.toml", 1).unwrap();
+        assert!(plain.runs.iter().all(|r| !r.host && r.cores == 1));
+        assert_eq!(plain.runs[0].host_programs().count(), 0);
+        let err = |text: &str| parse(text, "labs/demo.toml", 1).unwrap_err().to_string();
+        assert!(err(&host("cores = 0")).contains("`cores` is at least 1"));
+        assert!(err(&host("until = 'x'")).contains("has no `until`"));
+        let qemu_cores = GOOD.replace("id = \"echo\"", "id = \"echo\"\ncores = 2");
+        assert!(err(&qemu_cores).contains("`cores` is for host runs"));
+        let path = host("").replace(
+            "commands = [\"echo {{n}}\"]",
+            "commands = [\"/bin/sh -c x\"]",
+        );
+        assert!(
+            err(&path).contains("a program of the tree's, not \"/bin/sh\""),
+            "{}",
+            err(&path)
+        );
     }
 
     #[test]

@@ -1085,3 +1085,113 @@ fn one_at_a_time_the_short_runs_go_first_and_show_their_results_at_once() {
     };
     assert!(modified("stats") < modified("shell"));
 }
+
+/// A spec of host runs only: its programs are the scripts of `bin/`.
+const HOST: &str = r#"
+name = "host"
+timeout = "20s"
+
+[random]
+n = { min = 10, max = 99 }
+
+[[run]]
+id = "hello"
+host = true
+commands = ["hello {{n}}", "hello again"]
+
+[[run]]
+id = "hang"
+host = true
+commands = ["hang"]
+timeout = "1s"
+
+[[run]]
+id = "many"
+host = true
+commands = ["hello many"]
+cores = 4096
+
+[[test]]
+name = "hello"
+points = 3
+run = "hello"
+untrusted = true
+match = ['^hello {{n}}$', '^hello again$', '^to stderr$']
+
+[[test]]
+name = "hang"
+points = 2
+run = "hang"
+untrusted = true
+match = '^never$'
+
+[[test]]
+name = "many cores"
+points = 1
+run = "many"
+untrusted = true
+match = '^hello many$'
+"#;
+
+#[test]
+fn host_runs_start_programs_with_a_timeout_and_say_when_cores_are_missing() {
+    let tree = Tree::new(&[("host", HOST)], "");
+    let bin = tree.path("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let script = |name: &str, text: &str| {
+        let path = bin.join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    };
+    script(
+        "hello",
+        "#!/bin/sh\necho hello \"$1\"\necho to stderr >&2\n",
+    );
+    // A program that never ends, with a child that would outlive it.
+    script("hang", "#!/bin/sh\nsleep 600 &\necho started $!\nwait\n");
+
+    // Without the programs, a clear error, not a grade.
+    let o = tree.grade(&["host", "--seed", "4"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("pass --host-bin DIR"), "{}", stderr(&o));
+
+    let o = tree.grade(&["host", "--seed", "4", "--host-bin", bin.to_str().unwrap()]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{}", stderr(&o));
+    assert!(out.contains("hello: OK"), "{out}");
+    assert!(out.contains("hang: TIMEOUT"), "{out}");
+    assert!(out.contains("waiting for `hang` to exit"), "{out}");
+    assert!(out.contains("many cores: NEEDS CORES"), "{out}");
+    assert!(out.contains("needs 4096 host cores"), "{out}");
+    assert!(out.contains("Score: 3/6"), "{out}");
+    // The console of a host run, as a log.
+    let log = std::fs::read_to_string(tree.path("out/grade/host/hello.log")).unwrap();
+    let n = grader::spec::parse(HOST, "labs/host.toml", 4)
+        .unwrap()
+        .random["n"];
+    assert!(
+        log.starts_with(&format!("$ hello {n}\nhello {n}\n")),
+        "{log}"
+    );
+    assert!(log.contains("$ hello again\n"), "{log}");
+    // The timeout ended the program's own child too.
+    let hang = std::fs::read_to_string(tree.path("out/grade/host/hang.log")).unwrap();
+    let child: i32 = hang
+        .lines()
+        .find_map(|l| l.strip_prefix("started "))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{hang}"));
+    // Gone, or a zombie waiting for whoever reaps orphans here.
+    let alive = std::fs::read_to_string(format!("/proc/{child}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+    });
+    assert!(
+        !alive,
+        "the hanging program's child {child} outlived the run"
+    );
+    // The replay line names the programs' directory.
+    assert!(out.contains("--host-bin"), "{out}");
+}

@@ -9,7 +9,9 @@ usage: cargo xtask <command> [options]
 
 commands:
   setup                      install what is missing: rustup target, QEMU, RISC-V gcc
-  build [--lab L]            build the kernel, user programs and fs.img
+  build [--lab L] [--host P]...
+                             build the kernel, user programs and fs.img; --host:
+                             also the host program P (a spec's host runs start them)
   qemu  [--lab L] [--cpus N] [--fresh-disk]
                              build, then boot xv6 in QEMU (Ctrl-A X quits); the
                              disk (target/xv6/<config>/disk.img) keeps what you
@@ -92,6 +94,8 @@ pub enum Command {
     Setup,
     Build {
         labs: LabSet,
+        /// Host programs to build too (`--host P`).
+        host: Vec<String>,
     },
     Qemu {
         labs: LabSet,
@@ -229,10 +233,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             let mut labs = LabSet::BASE;
             let mut cpus = DEFAULT_CPUS;
             let mut fresh_disk = false;
+            let mut host = Vec::new();
             while let Some(arg) = p.next().map_err(|e| e.to_string())? {
                 match arg {
                     Short('h') | Long("help") => return Ok(Command::Help),
                     Long("fresh-disk") if sub != "build" => fresh_disk = true,
+                    Long("host") if sub == "build" => {
+                        let v = p.value().map_err(|e| e.to_string())?;
+                        host.push(v.to_string_lossy().into_owned());
+                    }
                     Long("lab") | Short('l') => {
                         let spec = p.value().map_err(|e| e.to_string())?;
                         let spec = spec.to_str().ok_or("--lab takes a lab name")?;
@@ -246,7 +255,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
                 }
             }
             return Ok(match sub.as_str() {
-                "build" => Command::Build { labs },
+                "build" => Command::Build { labs, host },
                 _ => Command::Qemu {
                     labs,
                     cpus,
@@ -292,7 +301,10 @@ mod tests {
         assert_eq!(parse_str("--help"), Ok(Command::Help));
         assert_eq!(
             parse_str("build"),
-            Ok(Command::Build { labs: LabSet::BASE })
+            Ok(Command::Build {
+                labs: LabSet::BASE,
+                host: Vec::new()
+            })
         );
         assert_eq!(
             parse_str("qemu"),
@@ -307,11 +319,11 @@ mod tests {
 
     #[test]
     fn lab_and_cpus_options() {
-        let Ok(Command::Build { labs }) = parse_str("build --lab cow,trace") else {
+        let Ok(Command::Build { labs, .. }) = parse_str("build --lab cow,trace") else {
             panic!("build with labs")
         };
         assert_eq!(labs.config_name(), "trace-cow");
-        let Ok(Command::Build { labs }) = parse_str("build --lab=lab-cow --lab sysinfo") else {
+        let Ok(Command::Build { labs, .. }) = parse_str("build --lab=lab-cow --lab sysinfo") else {
             panic!("build with two --lab")
         };
         assert_eq!(labs.config_name(), "sysinfo-cow");

@@ -192,6 +192,14 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
     let spec = grader::spec::load(&ctx.root, &opts.lab, 0).map_err(|e| e.to_string())?;
     let max_score = u64::from(spec.points());
     let labs = LabSet::from_features(&spec.features)?;
+    let mut host_programs: Vec<String> = spec
+        .runs
+        .iter()
+        .flat_map(|r| r.host_programs())
+        .map(String::from)
+        .collect();
+    host_programs.sort();
+    host_programs.dedup();
     let files = submission::lab_files(&ctx.root, &opts.lab);
     let work = work_dir(&ctx.root)?.join(&opts.lab);
     let results_dir = ctx.target_dir.join("batch").join(&opts.lab).join("results");
@@ -253,7 +261,7 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
             let (queue, results, starter, failures) = (&queue, &results, &starter, &failures);
             let (grader_bin, files, work, results_dir) = (&grader_bin, &files, &work, &results_dir);
             let (sandbox, reference, grader_args, dir) = (&sandbox, &reference, &grader_args, &dir);
-            let labs = &labs;
+            let (labs, host_programs) = (&labs, &host_programs);
             s.spawn(move || {
                 let worker = Worker {
                     ctx,
@@ -261,6 +269,7 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
                     starter,
                     tree: work.join(format!("worker-{w}")),
                     labs: labs.clone(),
+                    host_programs,
                     files,
                     grader: grader_bin,
                     grader_args,
@@ -435,6 +444,8 @@ struct Worker<'a> {
     starter: &'a Path,
     tree: PathBuf,
     labs: LabSet,
+    /// The programs of the spec's host runs, built with the kernel.
+    host_programs: &'a [String],
     files: &'a [String],
     grader: &'a Path,
     grader_args: &'a [String],
@@ -475,6 +486,9 @@ impl Worker<'_> {
         cmd.args(["xtask", "build"]);
         if let Some(features) = self.labs.features() {
             cmd.args(["--lab", &features]);
+        }
+        for p in self.host_programs {
+            cmd.args(["--host", p]);
         }
         cmd.env("CARGO_TARGET_DIR", self.target());
         cmd
@@ -611,12 +625,16 @@ impl Worker<'_> {
     /// The grader's own replay command (see [`Self::run_grader`]).
     fn grader_replay(&self) -> String {
         let q = |p: PathBuf| grader::grade::shell_quote(&p.to_string_lossy());
-        format!(
+        let mut line = format!(
             "grader --root {} --kernel {} --fs {}",
             q(self.src()),
             q(self.built("kernel")),
             q(self.built("fs.img"))
-        )
+        );
+        if !self.host_programs.is_empty() {
+            line += &format!(" --host-bin {}", q(self.target().join("release")));
+        }
+        line
     }
 
     /// What replays a test of submission `name`: a batch of that one,
@@ -708,8 +726,11 @@ impl Worker<'_> {
             .arg("--kernel")
             .arg(self.built("kernel"))
             .arg("--fs")
-            .arg(self.built("fs.img"))
-            .arg(&self.opts.lab)
+            .arg(self.built("fs.img"));
+        if !self.host_programs.is_empty() {
+            cmd.arg("--host-bin").arg(self.target().join("release"));
+        }
+        cmd.arg(&self.opts.lab)
             .args(["-j", "1", "--json"])
             .arg(out.join("report.json"))
             .arg("--gradescope")

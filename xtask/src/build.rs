@@ -107,6 +107,23 @@ fn lock(path: &Path) -> Result<File, String> {
     Ok(file)
 }
 
+/// Builds host programs (binaries of the tree's host crates) for a spec's
+/// host runs, optimised as they are timed; returns the directory they are
+/// in.
+pub fn build_host(ctx: &Ctx, programs: &[String]) -> Result<PathBuf, String> {
+    let mut args = vec!["build".to_owned(), "--release".to_owned()];
+    for p in programs {
+        args.extend(["--bin".to_owned(), p.clone()]);
+    }
+    ctx.run(&mut ctx.cargo(Env::Host, args)).map_err(|_| {
+        format!(
+            "building the host programs {} failed (cargo's errors are above)",
+            programs.join(", ")
+        )
+    })?;
+    Ok(ctx.target_dir.join("release"))
+}
+
 /// Builds the kernel with the labs' features in a cargo call of its own, so
 /// no other crate's features unify into it. Returns cargo's ELF.
 fn build_kernel(ctx: &Ctx, labs: &LabSet) -> Result<PathBuf, String> {

@@ -161,9 +161,30 @@ fn check(ctx: &Ctx, labs: Starters, jobs: usize, scale: Option<f64>) -> Result<E
     let mut built = Vec::new();
     for &lab in &selected {
         let config = handout::lab_config(lab);
-        let reference = build::build(ctx, &config);
-        let starter = build::build(&sctx, &config);
-        let neutral = differs(lab).then(|| build::build(&nctx, &config));
+        // The programs of its host runs, built in each tree with the kernel.
+        let programs: Vec<String> = grader::spec::load(&ctx.root, &format!("lab-{lab}"), 0)
+            .map(|s| {
+                let mut p: Vec<String> = s
+                    .runs
+                    .iter()
+                    .flat_map(|r| r.host_programs())
+                    .map(String::from)
+                    .collect();
+                p.sort();
+                p.dedup();
+                p
+            })
+            .unwrap_or_default();
+        let both = |c: &Ctx| {
+            let mut b = built_kernel(build::build(c, &config)?);
+            if !programs.is_empty() {
+                b.host = Some(build::build_host(c, &programs)?);
+            }
+            Ok::<_, String>(b)
+        };
+        let reference = both(ctx);
+        let starter = both(&sctx);
+        let neutral = differs(lab).then(|| both(&nctx));
         match (reference, starter, neutral) {
             (Err(e), _, _) => {
                 problems.push((Some(lab), format!("the reference does not build: {e}")))
@@ -174,12 +195,7 @@ fn check(ctx: &Ctx, labs: Starters, jobs: usize, scale: Option<f64>) -> Result<E
             (_, _, Some(Err(e))) => {
                 problems.push((Some(lab), format!("the neutral stub does not build: {e}")))
             }
-            (Ok(r), Ok(s), n) => built.push((
-                lab,
-                built_kernel(r),
-                built_kernel(s),
-                n.map(|n| built_kernel(n.expect("checked above"))),
-            )),
+            (Ok(r), Ok(s), n) => built.push((lab, r, s, n.map(|n| n.expect("checked above")))),
         }
     }
 
@@ -339,6 +355,7 @@ fn built_kernel(out: build::Outputs) -> grader::cli::Built {
     grader::cli::Built {
         kernel: out.kernel,
         fs_img: out.fs_img,
+        host: None,
     }
 }
 
@@ -574,6 +591,8 @@ mod tests {
             commands: vec![c.into()],
             timeout: None,
             until: None,
+            host: false,
+            cores: 1,
         };
         assert!(runs_usertests(&run("usertests -q")));
         assert!(!runs_usertests(&run("trace 2 usertests forkforkfork")));

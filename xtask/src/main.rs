@@ -61,7 +61,12 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Setup => setup::setup(&ctx).map(|()| ExitCode::SUCCESS),
-        Command::Build { labs } => build::build(&ctx, &labs).map(|_| ExitCode::SUCCESS),
+        Command::Build { labs, host } => build::build(&ctx, &labs)
+            .and_then(|_| match host.is_empty() {
+                true => Ok(()),
+                false => build::build_host(&ctx, &host).map(|_| ()),
+            })
+            .map(|()| ExitCode::SUCCESS),
         Command::Qemu {
             labs,
             cpus,
@@ -104,7 +109,12 @@ impl grader::cli::Builder for Builder<'_> {
         Ok(grader::cli::Built {
             kernel: out.kernel,
             fs_img: out.fs_img,
+            host: None,
         })
+    }
+
+    fn build_host(&mut self, programs: &[String]) -> Result<std::path::PathBuf, String> {
+        build::build_host(self.ctx, programs)
     }
 
     fn command(&self) -> String {

@@ -25,9 +25,10 @@ pub const MANIFEST: &str = ".github/trusted-files.sha256";
 
 /// What a grade depends on besides the student's lab files: the build's
 /// configuration, the specs and the lab crate's frame, the kernel, the
-/// test programs and user library, the grader, xtask, the tests, and the
+/// test programs and user library, the host programs, the grader, xtask,
+/// the tests, and the
 /// workflow itself.
-const TRUSTED: [&str; 13] = [
+const TRUSTED: [&str; 14] = [
     "Cargo.toml",
     "Cargo.lock",
     "rust-toolchain.toml",
@@ -35,6 +36,7 @@ const TRUSTED: [&str; 13] = [
     ".github/workflows",
     "abi",
     "grader",
+    "host",
     "kernel-base",
     "labs",
     "mkfs",
