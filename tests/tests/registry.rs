@@ -249,8 +249,9 @@ fn a_lab_added_by_the_documented_steps_is_picked_up_by_every_command() {
         json.to_str().unwrap(),
     ]);
     assert!(o.status.code().is_some(), "{stdout}{stderr}");
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let text = std::fs::read_to_string(&json)
+        .unwrap_or_else(|e| panic!("no {}: {e}\n{stdout}{stderr}", json.display()));
+    let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
     let score = |name: &str| tests::submission(&summary, name)["score"].clone();
     assert_eq!(score("solved"), 2, "{summary:#}\n{stderr}");
     assert_eq!(score("untouched"), 0, "{summary:#}\n{stderr}");
