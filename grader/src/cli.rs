@@ -555,12 +555,7 @@ fn build(specs: Vec<(String, Spec)>, seed: u64, builder: &mut dyn Builder) -> Ve
                     built
                 }
             };
-            let mut programs: Vec<String> = Vec::new();
-            for p in spec.runs.iter().flat_map(|r| r.host_programs()) {
-                if !programs.iter().any(|q| q == p) {
-                    programs.push(p.to_owned());
-                }
-            }
+            let programs = spec.host_programs();
             let built = match built {
                 Ok(mut b) if !programs.is_empty() => match builder.build_host(&programs) {
                     Ok(dir) => {

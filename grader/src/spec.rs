@@ -253,6 +253,19 @@ impl Spec {
             .find(|t| t.id == id)
     }
 
+    /// The host programs its host runs start, each once, sorted.
+    pub fn host_programs(&self) -> Vec<String> {
+        let mut p: Vec<String> = self
+            .runs
+            .iter()
+            .flat_map(Run::host_programs)
+            .map(String::from)
+            .collect();
+        p.sort();
+        p.dedup();
+        p
+    }
+
     /// Scores every test on its own, as MIT's graders do.
     pub fn drop_requires(&mut self) {
         for t in &mut self.tests {

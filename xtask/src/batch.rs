@@ -192,14 +192,7 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
     let spec = grader::spec::load(&ctx.root, &opts.lab, 0).map_err(|e| e.to_string())?;
     let max_score = u64::from(spec.points());
     let labs = LabSet::from_features(&spec.features)?;
-    let mut host_programs: Vec<String> = spec
-        .runs
-        .iter()
-        .flat_map(|r| r.host_programs())
-        .map(String::from)
-        .collect();
-    host_programs.sort();
-    host_programs.dedup();
+    let host_programs = spec.host_programs();
     let files = submission::lab_files(&ctx.root, &opts.lab);
     let work = work_dir(&ctx.root)?.join(&opts.lab);
     let results_dir = ctx.target_dir.join("batch").join(&opts.lab).join("results");

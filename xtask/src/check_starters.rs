@@ -162,18 +162,8 @@ fn check(ctx: &Ctx, labs: Starters, jobs: usize, scale: Option<f64>) -> Result<E
     for &lab in &selected {
         let config = handout::lab_config(lab);
         // The programs of its host runs, built in each tree with the kernel.
-        let programs: Vec<String> = grader::spec::load(&ctx.root, &format!("lab-{lab}"), 0)
-            .map(|s| {
-                let mut p: Vec<String> = s
-                    .runs
-                    .iter()
-                    .flat_map(|r| r.host_programs())
-                    .map(String::from)
-                    .collect();
-                p.sort();
-                p.dedup();
-                p
-            })
+        let programs = grader::spec::load(&ctx.root, &format!("lab-{lab}"), 0)
+            .map(|s| s.host_programs())
             .unwrap_or_default();
         let both = |c: &Ctx| {
             let mut b = built_kernel(build::build(c, &config)?);
