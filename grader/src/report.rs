@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Style};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::spec::Visibility;
@@ -14,7 +14,7 @@ use crate::spec::Visibility;
 /// How a test ended. A run cut short by a timeout, a panic or a flood of
 /// output gives its tests that outcome, unless what they check had
 /// already appeared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Pass,
@@ -49,7 +49,7 @@ impl Outcome {
 }
 
 /// One scored test; a parent's points and outcome come from its parts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestReport {
     pub name: String,
     pub points: u32,
@@ -60,7 +60,7 @@ pub struct TestReport {
     pub seconds: Option<f64>,
     pub visibility: Visibility,
     /// Why it did not pass: what was missing or unexpected, console lines.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub context: Vec<String>,
     /// The console log of its run.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -68,13 +68,13 @@ pub struct TestReport {
     /// The command that grades it again, with the same random values.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replay: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<TestReport>,
 }
 
 impl TestReport {
     /// The scored leaves: the test itself, or its parts.
-    fn leaves(&self) -> Vec<&TestReport> {
+    pub fn leaves(&self) -> Vec<&TestReport> {
         if self.parts.is_empty() {
             vec![self]
         } else {
@@ -84,14 +84,14 @@ impl TestReport {
 }
 
 /// One lab's results.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LabReport {
     pub lab: String,
     pub score: u32,
     pub max_score: u32,
     /// The seed its random values were drawn from.
     pub seed: u64,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub random: BTreeMap<String, i64>,
     /// The command that grades the lab again with the same random values.
     pub replay: String,
@@ -115,6 +115,42 @@ impl LabReport {
         self.score += test.points;
         self.max_score += test.max_points;
         self.tests.push(test);
+    }
+}
+
+/// The grader's JSON report (`--json`): every lab graded, with totals.
+/// `cargo xtask grade --submissions` reads it back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub score: u32,
+    pub max_score: u32,
+    /// The seed of the first lab (all labs of one grade share it).
+    pub seed: Option<u64>,
+    pub labs: Vec<LabReport>,
+}
+
+impl Report {
+    pub fn new(labs: &[LabReport]) -> Report {
+        let (score, max_score) = totals(labs);
+        Report {
+            score,
+            max_score,
+            seed: labs.first().map(|l| l.seed),
+            labs: labs.to_vec(),
+        }
+    }
+
+    /// Every scored test (parts, not their parents) of every lab.
+    pub fn leaves(&self) -> impl Iterator<Item = &TestReport> {
+        self.labs
+            .iter()
+            .flat_map(|l| &l.tests)
+            .flat_map(TestReport::leaves)
+    }
+
+    /// Reads a report the grader wrote.
+    pub fn parse(text: &str) -> Result<Report, String> {
+        serde_json::from_str(text).map_err(|e| format!("not a grader report: {e}"))
     }
 }
 
@@ -246,9 +282,9 @@ pub fn totals(labs: &[LabReport]) -> (u32, u32) {
 
 /// `{"score", "max_score", "labs": [...]}` with every test and its context.
 pub fn json(labs: &[LabReport]) -> String {
-    let (score, max_score) = totals(labs);
-    let seed = labs.first().map(|l| l.seed);
-    let value = json!({ "score": score, "max_score": max_score, "seed": seed, "labs": labs });
+    // Through a `Value`, whose keys are sorted: the layout reports have
+    // always had, so that two reports diff line by line.
+    let value = serde_json::to_value(Report::new(labs)).expect("reports serialise");
     serde_json::to_string_pretty(&value).expect("reports serialise") + "\n"
 }
 
@@ -521,6 +557,32 @@ mod tests {
     #[test]
     fn json_report() {
         insta::assert_snapshot!(json(&sample()));
+    }
+
+    #[test]
+    fn the_json_report_reads_back_as_written() {
+        let labs = sample();
+        let back = Report::parse(&json(&labs)).unwrap();
+        assert_eq!(back, Report::new(&labs));
+        assert_eq!((back.score, back.max_score, back.seed), (20, 55, Some(17)));
+        let names: Vec<&str> = back.leaves().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "boot",
+                "echo",
+                "hidden stress",
+                "usertests: copyin",
+                "usertests: bigdir",
+                "primes",
+                "flood"
+            ]
+        );
+        let err = Report::parse("{\"score\": 1}").unwrap_err();
+        assert!(
+            err.starts_with("not a grader report: missing field"),
+            "{err}"
+        );
     }
 
     #[test]
