@@ -7,7 +7,6 @@ use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Style};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::spec::Visibility;
 
@@ -282,15 +281,68 @@ pub fn totals(labs: &[LabReport]) -> (u32, u32) {
 
 /// `{"score", "max_score", "labs": [...]}` with every test and its context.
 pub fn json(labs: &[LabReport]) -> String {
-    // Through a `Value`, whose keys are sorted: the layout reports have
-    // always had, so that two reports diff line by line.
-    let value = serde_json::to_value(Report::new(labs)).expect("reports serialise");
+    pretty(&Report::new(labs))
+}
+
+/// Pretty JSON with its keys sorted (through a `Value`, whose maps are
+/// sorted): the layout reports have always had, so that two diff line by
+/// line.
+fn pretty(data: &impl Serialize) -> String {
+    let value = serde_json::to_value(data).expect("reports serialise");
     serde_json::to_string_pretty(&value).expect("reports serialise") + "\n"
+}
+
+/// Gradescope's `results.json` (its "autograder specifications"): the
+/// fields this grader fills.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gradescope {
+    pub score: u32,
+    /// Whole seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_time: Option<u64>,
+    /// Shown above the tests.
+    pub output: String,
+    pub tests: Vec<GradescopeTest>,
+}
+
+/// One test as Gradescope shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GradescopeTest {
+    pub name: String,
+    pub score: u32,
+    pub max_score: u32,
+    pub status: GradescopeStatus,
+    pub visibility: Visibility,
+    pub output: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GradescopeStatus {
+    Passed,
+    Failed,
+}
+
+impl Gradescope {
+    /// A zero, with why: for a submission that was not graded (refused,
+    /// not built).
+    pub fn not_graded(why: String) -> Gradescope {
+        Gradescope {
+            score: 0,
+            execution_time: None,
+            output: why,
+            tests: Vec::new(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        pretty(self)
+    }
 }
 
 /// Gradescope's `results.json`: one entry per scored test (parts flattened),
 /// with its visibility; names carry the lab when several are graded.
-pub fn gradescope(labs: &[LabReport], execution_seconds: f64) -> String {
+pub fn gradescope(labs: &[LabReport], execution_seconds: f64) -> Gradescope {
     let (score, _) = totals(labs);
     let named = labs.len() > 1;
     let mut tests = Vec::new();
@@ -307,23 +359,26 @@ pub fn gradescope(labs: &[LabReport], execution_seconds: f64) -> String {
             } else {
                 leaf.name.clone()
             };
-            tests.push(json!({
-                "name": name,
-                "score": leaf.points,
-                "max_score": leaf.max_points,
-                "status": if leaf.outcome == Outcome::Pass { "passed" } else { "failed" },
-                "visibility": leaf.visibility,
-                "output": leaf_output(leaf),
-            }));
+            tests.push(GradescopeTest {
+                name,
+                score: leaf.points,
+                max_score: leaf.max_points,
+                status: if leaf.outcome == Outcome::Pass {
+                    GradescopeStatus::Passed
+                } else {
+                    GradescopeStatus::Failed
+                },
+                visibility: leaf.visibility,
+                output: leaf_output(leaf),
+            });
         }
     }
-    let value = json!({
-        "score": score,
-        "execution_time": execution_seconds.round() as u64,
-        "output": summary.join("\n"),
-        "tests": tests,
-    });
-    serde_json::to_string_pretty(&value).expect("reports serialise") + "\n"
+    Gradescope {
+        score,
+        execution_time: Some(execution_seconds.round() as u64),
+        output: summary.join("\n"),
+        tests,
+    }
 }
 
 fn leaf_output(test: &TestReport) -> String {
@@ -592,7 +647,7 @@ mod tests {
 
     #[test]
     fn gradescope_report() {
-        let out = gradescope(&sample(), 312.6);
+        let out = gradescope(&sample(), 312.6).to_json();
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["score"], 20);
         assert_eq!(v["execution_time"], 313);

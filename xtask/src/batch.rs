@@ -337,12 +337,7 @@ fn gradescope_results(o: &Outcome) -> String {
         Status::BuildFailed { excerpt } => format!("The build failed:\n{excerpt}"),
         other => short_status(other),
     };
-    let value = serde_json::json!({
-        "score": 0,
-        "output": why,
-        "tests": [],
-    });
-    serde_json::to_string_pretty(&value).expect("results serialise") + "\n"
+    grader::report::Gradescope::not_graded(why).to_json()
 }
 
 fn short_status(s: &Status) -> String {
@@ -1543,6 +1538,38 @@ mod tests {
             );
             assert!(html.contains(&format!("<td>{shown}</td>")), "{shown}");
         }
+    }
+
+    #[test]
+    fn gradescope_gets_a_zero_with_the_reason_for_an_ungraded_submission() {
+        let o = outcome(
+            "s",
+            0,
+            Status::BuildFailed {
+                excerpt: "error[E0425]: x".into(),
+            },
+            None,
+        );
+        let results: grader::report::Gradescope =
+            serde_json::from_str(&gradescope_results(&o)).unwrap();
+        assert_eq!(
+            results,
+            grader::report::Gradescope::not_graded("The build failed:\nerror[E0425]: x".into())
+        );
+        let refused = outcome(
+            "s",
+            0,
+            Status::Refused {
+                reason: "labs/src/cow.rs:1: `asm!`".into(),
+            },
+            None,
+        );
+        let text = gradescope_results(&refused);
+        assert!(
+            text.contains("\"output\": \"refused: labs/src/cow.rs:1: `asm!`\""),
+            "{text}"
+        );
+        assert!(!text.contains("execution_time"), "{text}");
     }
 
     #[test]
