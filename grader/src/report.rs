@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
 use serde::{Deserialize, Serialize};
@@ -392,100 +393,56 @@ fn leaf_output(test: &TestReport) -> String {
     out
 }
 
-/// JUnit XML: a suite per lab, a case per scored test; FAIL, TIMEOUT and
-/// PANIC are failures whose type is the outcome.
+/// JUnit XML: a suite per lab, a case per scored test. FAIL, TIMEOUT,
+/// PANIC and OUTPUT LIMIT are failures whose type is the outcome, with the
+/// context, console log and replay line as their text; SKIPPED is skipped.
 pub fn junit(labs: &[LabReport]) -> String {
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let all: Vec<(&LabReport, Vec<&TestReport>)> = labs
-        .iter()
-        .map(|l| (l, l.tests.iter().flat_map(TestReport::leaves).collect()))
-        .collect();
-    let count = |leaves: &[&TestReport]| {
-        let failures = leaves.iter().filter(|t| t.outcome != Outcome::Pass).count();
-        (leaves.len(), failures)
-    };
-    let (tests, failures) = all.iter().fold((0, 0), |(t, f), (_, leaves)| {
-        let (lt, lf) = count(leaves);
-        (t + lt, f + lf)
-    });
-    let _ = writeln!(
-        x,
-        "<testsuites name=\"grader\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\">"
-    );
-    for (lab, leaves) in &all {
-        let (tests, failures) = count(leaves);
-        let _ = writeln!(
-            x,
-            "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\">",
-            escape(&lab.lab)
-        );
-        let _ = writeln!(x, "    <properties>");
-        let properties = [
-            ("score".to_owned(), lab.score.to_string()),
-            ("max_score".to_owned(), lab.max_score.to_string()),
-            ("seed".to_owned(), lab.seed.to_string()),
-            ("replay".to_owned(), lab.replay.clone()),
-        ];
-        for (name, value) in &properties {
-            let _ = writeln!(
-                x,
-                "      <property name=\"{}\" value=\"{}\"/>",
-                escape(name),
-                escape(value)
-            );
+    use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
+    let mut report = quick_junit::Report::new("grader");
+    for lab in labs {
+        let mut suite = TestSuite::new(&lab.lab);
+        suite.add_properties([
+            Property::new("score", lab.score.to_string()),
+            Property::new("max_score", lab.max_score.to_string()),
+            Property::new("seed", lab.seed.to_string()),
+            Property::new("replay", &lab.replay),
+        ]);
+        for t in lab.tests.iter().flat_map(TestReport::leaves) {
+            let status = match t.outcome {
+                Outcome::Pass => TestCaseStatus::success(),
+                Outcome::Skipped => {
+                    let mut s = TestCaseStatus::skipped();
+                    s.set_message(t.context.join("\n"));
+                    s
+                }
+                outcome => {
+                    let mut body = t.context.join("\n");
+                    if let Some(log) = &t.log {
+                        let _ = write!(body, "\nconsole log: {log}");
+                    }
+                    if let Some(replay) = &t.replay {
+                        let _ = write!(body, "\nreplay: {replay}");
+                    }
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    s.set_type(outcome.label())
+                        .set_message(format!(
+                            "{}: {} of {} points",
+                            outcome.label(),
+                            t.points,
+                            t.max_points
+                        ))
+                        .set_description(body);
+                    s
+                }
+            };
+            let mut case = TestCase::new(&t.name, status);
+            case.set_classname(&lab.lab)
+                .set_time(Duration::from_secs_f64(t.seconds.unwrap_or(0.0)));
+            suite.add_test_case(case);
         }
-        let _ = writeln!(x, "    </properties>");
-        for t in leaves {
-            let _ = write!(
-                x,
-                "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
-                escape(&t.name),
-                escape(&lab.lab),
-                t.seconds.unwrap_or(0.0)
-            );
-            if t.outcome == Outcome::Pass {
-                x.push_str("/>\n");
-                continue;
-            }
-            let mut body = t.context.join("\n");
-            if let Some(log) = &t.log {
-                let _ = write!(body, "\nconsole log: {log}");
-            }
-            if let Some(replay) = &t.replay {
-                let _ = write!(body, "\nreplay: {replay}");
-            }
-            let _ = writeln!(
-                x,
-                ">\n      <failure type=\"{label}\" message=\"{label}: {} of {} points\">{}</failure>\n    </testcase>",
-                t.points,
-                t.max_points,
-                escape(&body),
-                label = t.outcome.label(),
-            );
-        }
-        let _ = writeln!(x, "  </testsuite>");
+        report.add_test_suite(suite);
     }
-    x.push_str("</testsuites>\n");
-    x
-}
-
-/// Escapes text for XML content and attributes; drops the control
-/// characters XML 1.0 cannot hold (a console can print anything).
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' | '\t' => out.push(c),
-            c if (c as u32) < 0x20 => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
+    report.to_string().expect("reports serialise")
 }
 
 #[cfg(test)]
@@ -643,6 +600,67 @@ mod tests {
     #[test]
     fn junit_report() {
         insta::assert_snapshot!(junit(&sample()));
+    }
+
+    /// What a CI reads back: the counts, each case's status and time, a
+    /// failure's context, a skipped test as skipped.
+    #[test]
+    fn junit_reads_back_with_failures_skips_and_times() {
+        use quick_junit::{NonSuccessKind, TestCaseStatus};
+        let mut labs = sample();
+        let mut skipped = leaf("after echo", 0, 5, Outcome::Skipped);
+        skipped.context = vec!["not scored: it requires \"echo\", which did not pass".into()];
+        labs[0].push(skipped);
+        let xml = junit(&labs);
+        assert!(
+            xml.ends_with("</testsuites>\n") && !xml.ends_with("\n\n"),
+            "{xml}"
+        );
+        let back = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+        assert_eq!((back.tests, back.failures, back.errors), (8, 4, 0));
+        let base = &back.test_suites[0];
+        assert_eq!(
+            (base.name.as_str(), base.tests, base.skipped),
+            ("base", 6, 1)
+        );
+        let case = |name: &str| {
+            base.test_cases
+                .iter()
+                .find(|c| c.name.as_str() == name)
+                .unwrap_or_else(|| panic!("no case {name}"))
+        };
+        assert!(matches!(
+            case("boot").status,
+            TestCaseStatus::Success { .. }
+        ));
+        assert_eq!(case("boot").time, Some(Duration::from_millis(1250)));
+        match &case("echo").status {
+            TestCaseStatus::NonSuccess {
+                kind: NonSuccessKind::Failure,
+                ty,
+                message,
+                description,
+                ..
+            } => {
+                assert_eq!(ty.as_deref(), Some("FAIL"));
+                assert_eq!(message.as_deref(), Some("FAIL: 0 of 5 points"));
+                let text = description.as_deref().unwrap();
+                assert!(text.contains("missing a line matching /^hello$/"), "{text}");
+                assert!(
+                    text.contains("<hello & bye>"),
+                    "control characters dropped: {text}"
+                );
+                assert!(text.ends_with("replay: cargo xtask grade base --seed 17 'echo'"));
+            }
+            other => panic!("echo: {other:?}"),
+        }
+        match &case("after echo").status {
+            TestCaseStatus::Skipped { message, .. } => {
+                assert!(message.as_deref().unwrap().contains("requires \"echo\""))
+            }
+            other => panic!("after echo: {other:?}"),
+        }
+        assert_eq!(back.test_suites[1].failures, 2);
     }
 
     #[test]
