@@ -91,8 +91,8 @@ pub fn parse(args: &[std::ffi::OsString]) -> Result<Option<Options>, String> {
             }
             "--build-timeout" => {
                 let v = value("--build-timeout")?;
-                o.build_timeout = grader::spec::parse_duration(&v).ok_or_else(|| {
-                    format!("--build-timeout takes a time such as 300s, not `{v}`")
+                o.build_timeout = grader::spec::parse_duration(&v).map_err(|why| {
+                    format!("--build-timeout takes a time such as 300s, not `{v}` ({why})")
                 })?;
             }
             "--csv" => o.csv = Some(value("--csv")?.into()),
