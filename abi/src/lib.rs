@@ -7,6 +7,7 @@
 //! on the host.
 #![no_std]
 
+pub mod console;
 pub mod elf;
 pub mod fs;
 pub mod memlayout;

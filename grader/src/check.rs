@@ -11,6 +11,7 @@
 
 use std::sync::LazyLock;
 
+use abi::console;
 use regex::Regex;
 
 use crate::spec::Check;
@@ -372,7 +373,7 @@ pub fn line_matches(re: &Regex, mut line: &str) -> bool {
         if re.is_match(line) {
             return true;
         }
-        match line.strip_prefix("$ ") {
+        match line.strip_prefix(console::PROMPT) {
             Some(rest) => line = rest,
             None => return false,
         }
@@ -502,7 +503,7 @@ fn captured_number(console: &Console, regex: &Regex, i: usize) -> Option<i64> {
         if let Some(c) = regex.captures(line) {
             return c.get(1)?.as_str().trim().parse().ok();
         }
-        line = line.strip_prefix("$ ")?;
+        line = line.strip_prefix(console::PROMPT)?;
     }
 }
 
@@ -529,16 +530,32 @@ fn range(console: &Console, regex: &Regex, min: i64, max: i64) -> Verdict {
 
 /// A usertests verdict: a line (or the rest of the test's line) ending in
 /// the word OK or FAILED.
-static VERDICT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?:^|[^A-Za-z])(OK|FAILED)$").unwrap());
-/// Where usertests' report of one test ends at the latest.
+static VERDICT: LazyLock<Regex> = LazyLock::new(|| {
+    let (ok, failed) = (regex::escape(console::OK), regex::escape(console::FAILED));
+    Regex::new(&format!(r"(?:^|[^A-Za-z])({ok}|{failed})$")).unwrap()
+});
+/// Where usertests' report of one test ends at the latest: the next
+/// report, the suite's last line, or a prompt (alone on its line, or not).
 static NEXT_REPORT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:test \S+:|ALL TESTS PASSED|SOME TESTS FAILED|FAILED -- |\$ |\$$)").unwrap()
+    let prompt = console::PROMPT;
+    let ends = [
+        format!(r"{}\S+:", regex::escape(console::TEST)),
+        regex::escape(console::ALL_PASSED),
+        regex::escape(console::SOME_FAILED),
+        regex::escape(console::FAILED_BECAUSE),
+        regex::escape(prompt),
+        format!("{}$", regex::escape(prompt.trim_end())),
+    ];
+    Regex::new(&format!("^(?:{})", ends.join("|"))).unwrap()
 });
 
 fn usertest(console: &Console, name: &str) -> Verdict {
-    let start = Regex::new(&format!(r"(?:^|[^\w])test {}:(.*)$", regex::escape(name)))
-        .expect("an escaped name is a valid regex");
+    let start = Regex::new(&format!(
+        r"(?:^|[^\w]){}{}:(.*)$",
+        regex::escape(console::TEST),
+        regex::escape(name)
+    ))
+    .expect("an escaped name is a valid regex");
     let lines = console.lines();
     let mut reports = 0;
     for (i, line) in lines.iter().enumerate() {
@@ -557,7 +574,7 @@ fn usertest(console: &Console, name: &str) -> Verdict {
             .chain(later)
             .find_map(|(k, text)| Some((k, VERDICT.captures(text)?.get(1)?.as_str())));
         match verdict {
-            Some((_, "OK")) => {}
+            Some((_, verdict)) if verdict == console::OK => {}
             Some((k, _)) => {
                 let mut context = vec![format!("usertests reported test {name}: FAILED")];
                 context.extend(console.excerpt(&(i..=k).collect::<Vec<_>>()));

@@ -396,7 +396,7 @@ fn grade_labs(root: &Path, args: &[OsString], builder: &mut dyn Builder) -> Resu
         (o.junit.as_ref(), report::junit(&graded.labs)),
         (
             o.gradescope.as_ref(),
-            report::gradescope(&graded.labs, graded.elapsed.as_secs_f64()),
+            report::gradescope(&graded.labs, graded.elapsed.as_secs_f64()).to_json(),
         ),
     ];
     for (path, contents) in outputs {

@@ -11,6 +11,8 @@ use std::sync::{Condvar, Mutex, PoisonError, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use abi::console;
+
 use crate::check::{Console, Trust, evaluate_all};
 use crate::qemu::{self, End, Session, Transcript};
 use crate::report::{self, LabReport, Outcome, TestReport};
@@ -1114,7 +1116,7 @@ fn ended_early(end: &End, console: &Console, timeout: Duration) -> (Outcome, Vec
         End::Panic { line } => {
             let mut context = vec![format!("the kernel panicked: {line}")];
             let lines = console.lines();
-            if let Some(at) = lines.iter().position(|l| l.starts_with("panic: ")) {
+            if let Some(at) = lines.iter().position(|l| l.starts_with(console::PANIC)) {
                 // The panic line and the backtrace after it.
                 let shown: Vec<usize> = (at..lines.len().min(at + 8)).collect();
                 context.extend(console.excerpt(&shown));

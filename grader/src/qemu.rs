@@ -15,6 +15,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use abi::console;
 use regex::Regex;
 use wait_timeout::ChildExt;
 
@@ -398,13 +399,16 @@ impl<'a> Shell<'a> {
                 self.line_end = [self.line_end[1], b];
             }
         }
-        if self.panic.is_none() && self.line.starts_with(b"panic: ") {
+        if self.panic.is_none() && self.line.starts_with(console::PANIC.as_bytes()) {
             self.panic_open = true;
         }
         if self.panic_open {
             self.panic = Some(String::from_utf8_lossy(&self.line).into_owned());
         }
-        if self.line_start >= self.typed_at && !self.line_prompted && self.line.starts_with(b"$ ") {
+        if self.line_start >= self.typed_at
+            && !self.line_prompted
+            && self.line.starts_with(console::PROMPT.as_bytes())
+        {
             prompt = true;
             self.line_prompted = true;
         }
@@ -429,10 +433,14 @@ impl<'a> Shell<'a> {
         if self.panic_open {
             self.panic = Some(line.to_owned());
             self.panic_open = false;
-        } else if self.panic.is_none() && line.starts_with("panic: ") {
+        } else if self.panic.is_none() && line.starts_with(console::PANIC) {
             self.panic = Some(line.to_owned());
         }
-        if line.ends_with(": OK") || line.trim() == "OK" {
+        if line
+            .strip_suffix(console::OK)
+            .is_some_and(|l| l.ends_with(": "))
+            || line.trim() == console::OK
+        {
             self.ok_lines += 1;
         }
         let after_typing = self.line_start >= self.typed_at;
@@ -442,7 +450,7 @@ impl<'a> Shell<'a> {
         let until = after_typing
             && self.typed == self.commands.len()
             && self.until.is_some_and(|re| line_matches(re, line));
-        let prompt = after_typing && !self.line_prompted && line.starts_with("$ ");
+        let prompt = after_typing && !self.line_prompted && line.starts_with(console::PROMPT);
         self.line.clear();
         self.line_len = 0;
         self.line_end = [0; 2];
@@ -457,7 +465,7 @@ impl<'a> Shell<'a> {
             && self.line_start >= self.typed_at
             && !self.line_prompted
             && self.line_len > 2
-            && self.line_end == *b"$ "
+            && self.line_end == console::PROMPT.as_bytes()
     }
 
     /// Takes the `$ ` at the end of the output as a prompt (nothing followed it).

@@ -4,17 +4,17 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
-use serde::Serialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use crate::spec::Visibility;
 
 /// How a test ended. A run cut short by a timeout, a panic or a flood of
 /// output gives its tests that outcome, unless what they check had
 /// already appeared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Pass,
@@ -54,7 +54,7 @@ impl Outcome {
 }
 
 /// One scored test; a parent's points and outcome come from its parts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestReport {
     pub name: String,
     pub points: u32,
@@ -65,7 +65,7 @@ pub struct TestReport {
     pub seconds: Option<f64>,
     pub visibility: Visibility,
     /// Why it did not pass: what was missing or unexpected, console lines.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub context: Vec<String>,
     /// The console log of its run.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -73,13 +73,13 @@ pub struct TestReport {
     /// The command that grades it again, with the same random values.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replay: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<TestReport>,
 }
 
 impl TestReport {
     /// The scored leaves: the test itself, or its parts.
-    fn leaves(&self) -> Vec<&TestReport> {
+    pub fn leaves(&self) -> Vec<&TestReport> {
         if self.parts.is_empty() {
             vec![self]
         } else {
@@ -89,14 +89,14 @@ impl TestReport {
 }
 
 /// One lab's results.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LabReport {
     pub lab: String,
     pub score: u32,
     pub max_score: u32,
     /// The seed its random values were drawn from.
     pub seed: u64,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub random: BTreeMap<String, i64>,
     /// The command that grades the lab again with the same random values.
     pub replay: String,
@@ -120,6 +120,42 @@ impl LabReport {
         self.score += test.points;
         self.max_score += test.max_points;
         self.tests.push(test);
+    }
+}
+
+/// The grader's JSON report (`--json`): every lab graded, with totals.
+/// `cargo xtask grade --submissions` reads it back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub score: u32,
+    pub max_score: u32,
+    /// The seed of the first lab (all labs of one grade share it).
+    pub seed: Option<u64>,
+    pub labs: Vec<LabReport>,
+}
+
+impl Report {
+    pub fn new(labs: &[LabReport]) -> Report {
+        let (score, max_score) = totals(labs);
+        Report {
+            score,
+            max_score,
+            seed: labs.first().map(|l| l.seed),
+            labs: labs.to_vec(),
+        }
+    }
+
+    /// Every scored test (parts, not their parents) of every lab.
+    pub fn leaves(&self) -> impl Iterator<Item = &TestReport> {
+        self.labs
+            .iter()
+            .flat_map(|l| &l.tests)
+            .flat_map(TestReport::leaves)
+    }
+
+    /// Reads a report the grader wrote.
+    pub fn parse(text: &str) -> Result<Report, String> {
+        serde_json::from_str(text).map_err(|e| format!("not a grader report: {e}"))
     }
 }
 
@@ -251,15 +287,68 @@ pub fn totals(labs: &[LabReport]) -> (u32, u32) {
 
 /// `{"score", "max_score", "labs": [...]}` with every test and its context.
 pub fn json(labs: &[LabReport]) -> String {
-    let (score, max_score) = totals(labs);
-    let seed = labs.first().map(|l| l.seed);
-    let value = json!({ "score": score, "max_score": max_score, "seed": seed, "labs": labs });
+    pretty(&Report::new(labs))
+}
+
+/// Pretty JSON with its keys sorted (through a `Value`, whose maps are
+/// sorted): the layout reports have always had, so that two diff line by
+/// line.
+fn pretty(data: &impl Serialize) -> String {
+    let value = serde_json::to_value(data).expect("reports serialise");
     serde_json::to_string_pretty(&value).expect("reports serialise") + "\n"
+}
+
+/// Gradescope's `results.json` (its "autograder specifications"): the
+/// fields this grader fills.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gradescope {
+    pub score: u32,
+    /// Whole seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_time: Option<u64>,
+    /// Shown above the tests.
+    pub output: String,
+    pub tests: Vec<GradescopeTest>,
+}
+
+/// One test as Gradescope shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GradescopeTest {
+    pub name: String,
+    pub score: u32,
+    pub max_score: u32,
+    pub status: GradescopeStatus,
+    pub visibility: Visibility,
+    pub output: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GradescopeStatus {
+    Passed,
+    Failed,
+}
+
+impl Gradescope {
+    /// A zero, with why: for a submission that was not graded (refused,
+    /// not built).
+    pub fn not_graded(why: String) -> Gradescope {
+        Gradescope {
+            score: 0,
+            execution_time: None,
+            output: why,
+            tests: Vec::new(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        pretty(self)
+    }
 }
 
 /// Gradescope's `results.json`: one entry per scored test (parts flattened),
 /// with its visibility; names carry the lab when several are graded.
-pub fn gradescope(labs: &[LabReport], execution_seconds: f64) -> String {
+pub fn gradescope(labs: &[LabReport], execution_seconds: f64) -> Gradescope {
     let (score, _) = totals(labs);
     let named = labs.len() > 1;
     let mut tests = Vec::new();
@@ -276,23 +365,26 @@ pub fn gradescope(labs: &[LabReport], execution_seconds: f64) -> String {
             } else {
                 leaf.name.clone()
             };
-            tests.push(json!({
-                "name": name,
-                "score": leaf.points,
-                "max_score": leaf.max_points,
-                "status": if leaf.outcome == Outcome::Pass { "passed" } else { "failed" },
-                "visibility": leaf.visibility,
-                "output": leaf_output(leaf),
-            }));
+            tests.push(GradescopeTest {
+                name,
+                score: leaf.points,
+                max_score: leaf.max_points,
+                status: if leaf.outcome == Outcome::Pass {
+                    GradescopeStatus::Passed
+                } else {
+                    GradescopeStatus::Failed
+                },
+                visibility: leaf.visibility,
+                output: leaf_output(leaf),
+            });
         }
     }
-    let value = json!({
-        "score": score,
-        "execution_time": execution_seconds.round() as u64,
-        "output": summary.join("\n"),
-        "tests": tests,
-    });
-    serde_json::to_string_pretty(&value).expect("reports serialise") + "\n"
+    Gradescope {
+        score,
+        execution_time: Some(execution_seconds.round() as u64),
+        output: summary.join("\n"),
+        tests,
+    }
 }
 
 fn leaf_output(test: &TestReport) -> String {
@@ -306,100 +398,56 @@ fn leaf_output(test: &TestReport) -> String {
     out
 }
 
-/// JUnit XML: a suite per lab, a case per scored test; FAIL, TIMEOUT and
-/// PANIC are failures whose type is the outcome.
+/// JUnit XML: a suite per lab, a case per scored test. FAIL, TIMEOUT,
+/// PANIC and OUTPUT LIMIT are failures whose type is the outcome, with the
+/// context, console log and replay line as their text; SKIPPED is skipped.
 pub fn junit(labs: &[LabReport]) -> String {
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let all: Vec<(&LabReport, Vec<&TestReport>)> = labs
-        .iter()
-        .map(|l| (l, l.tests.iter().flat_map(TestReport::leaves).collect()))
-        .collect();
-    let count = |leaves: &[&TestReport]| {
-        let failures = leaves.iter().filter(|t| t.outcome != Outcome::Pass).count();
-        (leaves.len(), failures)
-    };
-    let (tests, failures) = all.iter().fold((0, 0), |(t, f), (_, leaves)| {
-        let (lt, lf) = count(leaves);
-        (t + lt, f + lf)
-    });
-    let _ = writeln!(
-        x,
-        "<testsuites name=\"grader\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\">"
-    );
-    for (lab, leaves) in &all {
-        let (tests, failures) = count(leaves);
-        let _ = writeln!(
-            x,
-            "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\">",
-            escape(&lab.lab)
-        );
-        let _ = writeln!(x, "    <properties>");
-        let properties = [
-            ("score".to_owned(), lab.score.to_string()),
-            ("max_score".to_owned(), lab.max_score.to_string()),
-            ("seed".to_owned(), lab.seed.to_string()),
-            ("replay".to_owned(), lab.replay.clone()),
-        ];
-        for (name, value) in &properties {
-            let _ = writeln!(
-                x,
-                "      <property name=\"{}\" value=\"{}\"/>",
-                escape(name),
-                escape(value)
-            );
+    use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
+    let mut report = quick_junit::Report::new("grader");
+    for lab in labs {
+        let mut suite = TestSuite::new(&lab.lab);
+        suite.add_properties([
+            Property::new("score", lab.score.to_string()),
+            Property::new("max_score", lab.max_score.to_string()),
+            Property::new("seed", lab.seed.to_string()),
+            Property::new("replay", &lab.replay),
+        ]);
+        for t in lab.tests.iter().flat_map(TestReport::leaves) {
+            let status = match t.outcome {
+                Outcome::Pass => TestCaseStatus::success(),
+                Outcome::Skipped => {
+                    let mut s = TestCaseStatus::skipped();
+                    s.set_message(t.context.join("\n"));
+                    s
+                }
+                outcome => {
+                    let mut body = t.context.join("\n");
+                    if let Some(log) = &t.log {
+                        let _ = write!(body, "\nconsole log: {log}");
+                    }
+                    if let Some(replay) = &t.replay {
+                        let _ = write!(body, "\nreplay: {replay}");
+                    }
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    s.set_type(outcome.label())
+                        .set_message(format!(
+                            "{}: {} of {} points",
+                            outcome.label(),
+                            t.points,
+                            t.max_points
+                        ))
+                        .set_description(body);
+                    s
+                }
+            };
+            let mut case = TestCase::new(&t.name, status);
+            case.set_classname(&lab.lab)
+                .set_time(Duration::from_secs_f64(t.seconds.unwrap_or(0.0)));
+            suite.add_test_case(case);
         }
-        let _ = writeln!(x, "    </properties>");
-        for t in leaves {
-            let _ = write!(
-                x,
-                "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
-                escape(&t.name),
-                escape(&lab.lab),
-                t.seconds.unwrap_or(0.0)
-            );
-            if t.outcome == Outcome::Pass {
-                x.push_str("/>\n");
-                continue;
-            }
-            let mut body = t.context.join("\n");
-            if let Some(log) = &t.log {
-                let _ = write!(body, "\nconsole log: {log}");
-            }
-            if let Some(replay) = &t.replay {
-                let _ = write!(body, "\nreplay: {replay}");
-            }
-            let _ = writeln!(
-                x,
-                ">\n      <failure type=\"{label}\" message=\"{label}: {} of {} points\">{}</failure>\n    </testcase>",
-                t.points,
-                t.max_points,
-                escape(&body),
-                label = t.outcome.label(),
-            );
-        }
-        let _ = writeln!(x, "  </testsuite>");
+        report.add_test_suite(suite);
     }
-    x.push_str("</testsuites>\n");
-    x
-}
-
-/// Escapes text for XML content and attributes; drops the control
-/// characters XML 1.0 cannot hold (a console can print anything).
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' | '\t' => out.push(c),
-            c if (c as u32) < 0x20 => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
+    report.to_string().expect("reports serialise")
 }
 
 #[cfg(test)]
@@ -529,13 +577,100 @@ mod tests {
     }
 
     #[test]
+    fn the_json_report_reads_back_as_written() {
+        let labs = sample();
+        let back = Report::parse(&json(&labs)).unwrap();
+        assert_eq!(back, Report::new(&labs));
+        assert_eq!((back.score, back.max_score, back.seed), (20, 55, Some(17)));
+        let names: Vec<&str> = back.leaves().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "boot",
+                "echo",
+                "hidden stress",
+                "usertests: copyin",
+                "usertests: bigdir",
+                "primes",
+                "flood"
+            ]
+        );
+        let err = Report::parse("{\"score\": 1}").unwrap_err();
+        assert!(
+            err.starts_with("not a grader report: missing field"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn junit_report() {
         insta::assert_snapshot!(junit(&sample()));
     }
 
+    /// What a CI reads back: the counts, each case's status and time, a
+    /// failure's context, a skipped test as skipped.
+    #[test]
+    fn junit_reads_back_with_failures_skips_and_times() {
+        use quick_junit::{NonSuccessKind, TestCaseStatus};
+        let mut labs = sample();
+        let mut skipped = leaf("after echo", 0, 5, Outcome::Skipped);
+        skipped.context = vec!["not scored: it requires \"echo\", which did not pass".into()];
+        labs[0].push(skipped);
+        let xml = junit(&labs);
+        assert!(
+            xml.ends_with("</testsuites>\n") && !xml.ends_with("\n\n"),
+            "{xml}"
+        );
+        let back = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+        assert_eq!((back.tests, back.failures, back.errors), (8, 4, 0));
+        let base = &back.test_suites[0];
+        assert_eq!(
+            (base.name.as_str(), base.tests, base.skipped),
+            ("base", 6, 1)
+        );
+        let case = |name: &str| {
+            base.test_cases
+                .iter()
+                .find(|c| c.name.as_str() == name)
+                .unwrap_or_else(|| panic!("no case {name}"))
+        };
+        assert!(matches!(
+            case("boot").status,
+            TestCaseStatus::Success { .. }
+        ));
+        assert_eq!(case("boot").time, Some(Duration::from_millis(1250)));
+        match &case("echo").status {
+            TestCaseStatus::NonSuccess {
+                kind: NonSuccessKind::Failure,
+                ty,
+                message,
+                description,
+                ..
+            } => {
+                assert_eq!(ty.as_deref(), Some("FAIL"));
+                assert_eq!(message.as_deref(), Some("FAIL: 0 of 5 points"));
+                let text = description.as_deref().unwrap();
+                assert!(text.contains("missing a line matching /^hello$/"), "{text}");
+                assert!(
+                    text.contains("<hello & bye>"),
+                    "control characters dropped: {text}"
+                );
+                assert!(text.ends_with("replay: cargo xtask grade base --seed 17 'echo'"));
+            }
+            other => panic!("echo: {other:?}"),
+        }
+        match &case("after echo").status {
+            TestCaseStatus::Skipped { message, .. } => {
+                assert!(message.as_deref().unwrap().contains("requires \"echo\""))
+            }
+            other => panic!("after echo: {other:?}"),
+        }
+        assert_eq!(back.test_suites[1].failures, 2);
+    }
+
     #[test]
     fn gradescope_report() {
-        let out = gradescope(&sample(), 312.6);
+        let out = gradescope(&sample(), 312.6).to_json();
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["score"], 20);
         assert_eq!(v["execution_time"], 313);

@@ -6,7 +6,7 @@
 //! ```toml
 //! name = "lab-util"          # must match the file name
 //! features = []              # cargo features of the kernel
-//! timeout = "30s"            # default run timeout ("500ms", "30s", "2m")
+//! timeout = "30s"            # default run timeout ("500ms", "30s", "2m", "1m 30s": humantime)
 //! cpus = 3                   # optional, default 3
 //!
 //! [random]                   # optional: values drawn from --seed (and
@@ -1086,11 +1086,11 @@ impl Cx<'_> {
     }
 
     fn duration(&self, s: &Spanned<String>) -> Result<Duration, SpecError> {
-        parse_duration(s.get_ref()).ok_or_else(|| {
+        parse_duration(s.get_ref()).map_err(|why| {
             self.at(
                 s,
                 format!(
-                    "bad duration \"{}\": write it like \"30s\", \"500ms\" or \"2m\"",
+                    "bad duration \"{}\": {why}; write it like \"30s\", \"500ms\" or \"2m\"",
                     s.get_ref()
                 ),
             )
@@ -1293,19 +1293,14 @@ impl Cx<'_> {
     }
 }
 
-/// Parses `"500ms"`, `"30s"`, `"1.5s"`, `"2m"`; zero and negative are refused.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let (number, unit) = s.split_at(split);
-    let n: f64 = number.parse().ok()?;
-    let seconds = match unit.trim() {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        _ => return None,
-    };
-    (seconds > 0.0 && seconds.is_finite()).then(|| Duration::from_secs_f64(seconds))
+/// Parses a time as humantime does (`"500ms"`, `"30s"`, `"1.5s"`, `"2m"`,
+/// `"1m 30s"`); zero is refused. The error says what is wrong.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s.trim()) {
+        Ok(d) if d.is_zero() => Err("a time must be more than zero".to_owned()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The value of expression `text`: integers, names of `values`, `+ - * / %`,
@@ -1801,8 +1796,10 @@ no_match = 'x'
                 "labs/demo.toml:10: {{m}} names no [random] value",
             ),
             (
-                GOOD.replace("\"5s\"", "\"5 seconds\""),
-                "labs/demo.toml:11: bad duration \"5 seconds\": write it like \"30s\", \"500ms\" or \"2m\"",
+                GOOD.replace("\"5s\"", "\"5 fortnights\""),
+                "labs/demo.toml:11: bad duration \"5 fortnights\": unknown time unit \"fortnights\", \
+                 supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years \
+                 (and few variations); write it like \"30s\", \"500ms\" or \"2m\"",
             ),
             (
                 GOOD.replace("name = \"demo\"", "name = \"other\""),
@@ -1847,12 +1844,21 @@ no_match = 'x'
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
-        for bad in ["30", "s", "0s", "-1s", "3 h", ""] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration(" 1m 30s "), Ok(Duration::from_secs(90)));
+        for (bad, why) in [
+            ("30", "time unit needed"),
+            ("s", "expected number"),
+            ("0s", "more than zero"),
+            ("-1s", "expected number"),
+            ("3 fortnights", "unknown time unit"),
+            ("", "value was empty"),
+        ] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(err.contains(why), "{bad:?}: {err}");
         }
     }
 

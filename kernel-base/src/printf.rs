@@ -72,13 +72,19 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     PANIC_HART.store(hart, Ordering::SeqCst);
     match info.location() {
         Some(l) => print!(
-            "\npanic: {} (hart {} at {}:{})\n",
+            "\n{}{} (hart {} at {}:{})\n",
+            abi::console::PANIC,
             info.message(),
             hart,
             l.file(),
             l.line()
         ),
-        None => print!("\npanic: {} (hart {})\n", info.message(), hart),
+        None => print!(
+            "\n{}{} (hart {})\n",
+            abi::console::PANIC,
+            info.message(),
+            hart
+        ),
     }
     crate::hooks::panic();
     loop {

@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use grader::report::{Outcome as TestOutcome, Report, TestReport};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -90,8 +91,8 @@ pub fn parse(args: &[std::ffi::OsString]) -> Result<Option<Options>, String> {
             }
             "--build-timeout" => {
                 let v = value("--build-timeout")?;
-                o.build_timeout = grader::spec::parse_duration(&v).ok_or_else(|| {
-                    format!("--build-timeout takes a time such as 300s, not `{v}`")
+                o.build_timeout = grader::spec::parse_duration(&v).map_err(|why| {
+                    format!("--build-timeout takes a time such as 300s, not `{v}` ({why})")
                 })?;
             }
             "--csv" => o.csv = Some(value("--csv")?.into()),
@@ -159,7 +160,7 @@ pub struct Outcome {
     pub seconds: f64,
     /// The grader's report (tests, outcomes, messages) when graded.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub report: Option<Value>,
+    pub report: Option<Report>,
     /// Where the console logs and the report are.
     pub out: PathBuf,
 }
@@ -339,12 +340,7 @@ fn gradescope_results(o: &Outcome) -> String {
         Status::BuildFailed { excerpt } => format!("The build failed:\n{excerpt}"),
         other => short_status(other),
     };
-    let value = serde_json::json!({
-        "score": 0,
-        "output": why,
-        "tests": [],
-    });
-    serde_json::to_string_pretty(&value).expect("results serialise") + "\n"
+    grader::report::Gradescope::not_graded(why).to_json()
 }
 
 fn short_status(s: &Status) -> String {
@@ -587,7 +583,7 @@ impl Worker<'_> {
             ),
             Err(e) => eprintln!("batch: {name}: cannot redact {}: {e}", out.display()),
         }
-        let status = match status {
+        let mut status = match status {
             Status::BuildFailed { excerpt } => Status::BuildFailed {
                 excerpt: redactor.text(&excerpt).0,
             },
@@ -596,14 +592,14 @@ impl Worker<'_> {
             },
             other => other,
         };
-        let report = (status == Status::Graded)
-            .then(|| std::fs::read_to_string(out.join("report.json")).ok())
-            .flatten()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok());
-        let score = report
-            .as_ref()
-            .and_then(|r| r["score"].as_u64())
-            .unwrap_or(0);
+        let mut report = None;
+        if status == Status::Graded && !self.opts.build_only {
+            match read_report(&out.join("report.json")) {
+                Ok(r) => report = Some(r),
+                Err(message) => status = Status::GraderError { message },
+            }
+        }
+        let score = report.as_ref().map_or(0, |r| u64::from(r.score));
         Outcome {
             name: name.to_owned(),
             status,
@@ -848,21 +844,12 @@ pub struct Summary<'a> {
     tests: Vec<TestStats>,
 }
 
-/// Every scored test (parts, not their parents) of a grader report.
-fn leaves(report: &Value) -> Vec<&Value> {
-    fn walk<'v>(t: &'v Value, out: &mut Vec<&'v Value>) {
-        match t["parts"].as_array() {
-            Some(parts) => parts.iter().for_each(|p| walk(p, out)),
-            None => out.push(t),
-        }
-    }
-    let mut out = Vec::new();
-    for lab in report["labs"].as_array().into_iter().flatten() {
-        for t in lab["tests"].as_array().into_iter().flatten() {
-            walk(t, &mut out);
-        }
-    }
-    out
+/// The grader's report of a graded submission; a grader that exited
+/// with a grade but left no readable report is the grader's error.
+fn read_report(path: &Path) -> Result<Report, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("the grader wrote no report {}: {e}", path.display()))?;
+    Report::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// `message` with every number (decimal, or hex after `0x`) written `N`,
@@ -890,13 +877,12 @@ fn without_numbers(message: &str) -> String {
     out
 }
 
-/// Outcomes of a test that are not plain failures, worst first, as the
-/// report labels them.
-const ENDINGS: [(&str, &str); 4] = [
-    ("panic", "PANIC"),
-    ("output_limit", "OUTPUT LIMIT"),
-    ("timeout", "TIMEOUT"),
-    ("fail", "FAIL"),
+/// The outcomes of a test that did not pass, worst first.
+const ENDINGS: [TestOutcome; 4] = [
+    TestOutcome::Panic,
+    TestOutcome::OutputLimit,
+    TestOutcome::Timeout,
+    TestOutcome::Fail,
 ];
 
 /// Why a submission did not get full marks, in capitals: how it ended
@@ -913,11 +899,10 @@ pub fn reason(o: &Outcome) -> String {
             let Some(report) = &o.report else {
                 return "BUILT (not graded)".into();
             };
-            let got = leaves(report);
             let found: Vec<&str> = ENDINGS
                 .iter()
-                .filter(|(word, _)| got.iter().any(|t| t["outcome"] == *word))
-                .map(|&(_, label)| label)
+                .filter(|&&ending| report.leaves().any(|t| t.outcome == ending))
+                .map(|ending| ending.label())
                 .collect();
             found.join(", ")
         }
@@ -1011,14 +996,13 @@ impl<'a> Summary<'a> {
         let mut times: Vec<Vec<f64>> = Vec::new();
         let mut failures: Vec<Vec<String>> = Vec::new();
         for report in outcomes.iter().filter_map(|o| o.report.as_ref()) {
-            for t in leaves(report) {
-                let name = t["name"].as_str().unwrap_or("?").to_owned();
-                let i = match tests.iter().position(|s| s.name == name) {
+            for t in report.leaves() {
+                let i = match tests.iter().position(|s| s.name == t.name) {
                     Some(i) => i,
                     None => {
                         tests.push(TestStats {
-                            name,
-                            max_points: t["max_points"].as_u64().unwrap_or(0),
+                            name: t.name.clone(),
+                            max_points: u64::from(t.max_points),
                             passed: 0,
                             graded: 0,
                             median_seconds: None,
@@ -1030,16 +1014,16 @@ impl<'a> Summary<'a> {
                     }
                 };
                 tests[i].graded += 1;
-                if t["outcome"] == "pass" {
+                if t.outcome == TestOutcome::Pass {
                     tests[i].passed += 1;
                 } else {
-                    let first = t["context"][0]
-                        .as_str()
-                        .map(without_numbers)
-                        .unwrap_or_else(|| t["outcome"].as_str().unwrap_or("?").to_uppercase());
+                    let first = t.context.first().map_or_else(
+                        || t.outcome.label().to_owned(),
+                        |line| without_numbers(line),
+                    );
                     failures[i].push(first);
                 }
-                if let Some(s) = t["seconds"].as_f64() {
+                if let Some(s) = t.seconds {
                     times[i].push(s);
                 }
             }
@@ -1176,13 +1160,12 @@ impl<'a> Summary<'a> {
                 report,
                 logs.join(" "),
             ];
-            let got = o.report.as_ref().map(leaves).unwrap_or_default();
+            let got: Vec<&TestReport> = o.report.iter().flat_map(Report::leaves).collect();
             for t in &self.tests {
                 let points = got
                     .iter()
-                    .find(|l| l["name"] == t.name.as_str())
-                    .and_then(|l| l["points"].as_u64())
-                    .unwrap_or(0);
+                    .find(|l| l.name == t.name)
+                    .map_or(0, |l| l.points);
                 row.push(points.to_string());
             }
             w.write_record(&row).expect("writing to memory");
@@ -1335,7 +1318,7 @@ fn pass_rate(t: &TestStats) -> f64 {
 mod tests {
     use super::*;
 
-    fn outcome(name: &str, score: u64, status: Status, report: Option<Value>) -> Outcome {
+    fn outcome(name: &str, score: u64, status: Status, report: Option<Report>) -> Outcome {
         Outcome {
             name: name.into(),
             status,
@@ -1347,18 +1330,60 @@ mod tests {
         }
     }
 
-    fn report(simple: bool, three: bool) -> Value {
+    /// A scored test worth 5 that ended `outcome`, with `context`.
+    fn test(name: &str, outcome: TestOutcome, context: &[&str]) -> TestReport {
+        let passed = outcome == TestOutcome::Pass;
+        TestReport {
+            name: name.into(),
+            points: if passed { 5 } else { 0 },
+            max_points: 5,
+            outcome,
+            seconds: Some(2.0),
+            visibility: Default::default(),
+            context: context.iter().map(|&c| c.to_owned()).collect(),
+            log: None,
+            replay: None,
+            parts: Vec::new(),
+        }
+    }
+
+    /// A parent test: its points and outcome from `parts`.
+    fn parent(name: &str, parts: Vec<TestReport>) -> TestReport {
+        let mut t = test(name, TestOutcome::Pass, &[]);
+        t.points = parts.iter().map(|p| p.points).sum();
+        t.max_points = parts.iter().map(|p| p.max_points).sum();
+        if let Some(bad) = parts.iter().find(|p| p.outcome != TestOutcome::Pass) {
+            t.outcome = bad.outcome;
+        }
+        t.parts = parts;
+        t
+    }
+
+    /// A lab-cow report of these tests, as the grader writes and batch
+    /// reads it back.
+    fn lab_report(tests: Vec<TestReport>) -> Report {
+        let mut lab = grader::report::LabReport::new(
+            "lab-cow".into(),
+            1,
+            Default::default(),
+            "cargo xtask grade lab-cow --seed 1".into(),
+        );
+        tests.into_iter().for_each(|t| lab.push(t));
+        Report::parse(&grader::report::json(&[lab])).unwrap()
+    }
+
+    fn report(simple: bool, three: bool) -> Report {
         let t = |name: &str, ok: bool, msg: &str| {
-            serde_json::json!({
-                "name": name, "max_points": 5, "points": if ok { 5 } else { 0 },
-                "outcome": if ok { "pass" } else { "fail" }, "seconds": 2.0,
-                "context": if ok { vec![] } else { vec![msg] },
-            })
+            if ok {
+                test(name, TestOutcome::Pass, &[])
+            } else {
+                test(name, TestOutcome::Fail, &[msg])
+            }
         };
-        serde_json::json!({ "score": 0, "labs": [{ "lab": "lab-cow", "tests": [
+        lab_report(vec![
             t("simple", simple, "missing a line matching /^simple: ok$/"),
-            { "name": "usertests", "parts": [t("usertests: copyin", three, "TIMEOUT")] },
-        ]}]})
+            parent("usertests", vec![t("usertests: copyin", three, "TIMEOUT")]),
+        ])
     }
 
     #[test]
@@ -1431,21 +1456,22 @@ mod tests {
     }
 
     /// A report whose one test ended `outcome` with `message`.
-    fn ended(outcome: &str, message: &str) -> Value {
-        serde_json::json!({ "score": 0, "labs": [{ "lab": "lab-cow", "tests": [
-            { "name": "simple", "max_points": 5, "points": 5, "outcome": "pass" },
-            { "name": "usertests", "parts": [
-                { "name": "usertests: a", "max_points": 5, "points": 0,
-                  "outcome": outcome, "context": [message] },
-                { "name": "usertests: b", "max_points": 5, "points": 0,
-                  "outcome": "fail", "context": ["missing"] },
-            ]},
-        ]}]})
+    fn ended(outcome: TestOutcome, message: &str) -> Report {
+        lab_report(vec![
+            test("simple", TestOutcome::Pass, &[]),
+            parent(
+                "usertests",
+                vec![
+                    test("usertests: a", outcome, &[message]),
+                    test("usertests: b", TestOutcome::Fail, &["missing"]),
+                ],
+            ),
+        ])
     }
 
     #[test]
     fn every_way_a_submission_ends_is_named_in_every_summary() {
-        let graded = |name: &str, how: &str| {
+        let graded = |name: &str, how: TestOutcome| {
             outcome(
                 name,
                 5,
@@ -1455,9 +1481,9 @@ mod tests {
         };
         let outcomes = [
             outcome("full", 10, Status::Graded, Some(report(true, true))),
-            graded("flood", "output_limit"),
-            graded("hang", "timeout"),
-            graded("crash", "panic"),
+            graded("flood", TestOutcome::OutputLimit),
+            graded("hang", TestOutcome::Timeout),
+            graded("crash", TestOutcome::Panic),
             outcome(
                 "thief",
                 0,
@@ -1530,25 +1556,73 @@ mod tests {
     }
 
     #[test]
+    fn gradescope_gets_a_zero_with_the_reason_for_an_ungraded_submission() {
+        let o = outcome(
+            "s",
+            0,
+            Status::BuildFailed {
+                excerpt: "error[E0425]: x".into(),
+            },
+            None,
+        );
+        let results: grader::report::Gradescope =
+            serde_json::from_str(&gradescope_results(&o)).unwrap();
+        assert_eq!(
+            results,
+            grader::report::Gradescope::not_graded("The build failed:\nerror[E0425]: x".into())
+        );
+        let refused = outcome(
+            "s",
+            0,
+            Status::Refused {
+                reason: "labs/src/cow.rs:1: `asm!`".into(),
+            },
+            None,
+        );
+        let text = gradescope_results(&refused);
+        assert!(
+            text.contains("\"output\": \"refused: labs/src/cow.rs:1: `asm!`\""),
+            "{text}"
+        );
+        assert!(!text.contains("execution_time"), "{text}");
+    }
+
+    #[test]
+    fn a_report_missing_or_not_the_graders_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        let err = read_report(&path).unwrap_err();
+        assert!(err.starts_with("the grader wrote no report"), "{err}");
+        std::fs::write(&path, r#"{"score": "ten"}"#).unwrap();
+        let err = read_report(&path).unwrap_err();
+        assert!(err.contains("report.json: not a grader report"), "{err}");
+        std::fs::write(&path, grader::report::json(&[])).unwrap();
+        assert_eq!(read_report(&path).unwrap().labs, []);
+    }
+
+    #[test]
     fn the_common_failure_counts_a_message_once_whatever_the_seed() {
         let outcomes = [
             outcome(
                 "a",
                 5,
                 Status::Graded,
-                Some(ended("fail", "child sum 3199474911744 != 3199474911745")),
+                Some(ended(
+                    TestOutcome::Fail,
+                    "child sum 3199474911744 != 3199474911745",
+                )),
             ),
             outcome(
                 "b",
                 5,
                 Status::Graded,
-                Some(ended("fail", "child sum 12 != 13")),
+                Some(ended(TestOutcome::Fail, "child sum 12 != 13")),
             ),
             outcome(
                 "c",
                 5,
                 Status::Graded,
-                Some(ended("fail", "pa 0x87f3a000 not mapped")),
+                Some(ended(TestOutcome::Fail, "pa 0x87f3a000 not mapped")),
             ),
         ];
         let s = Summary::new("lab-cow", 10, &outcomes);

@@ -215,7 +215,7 @@ fn build_abitest(ctx: &Ctx) -> Result<Option<PathBuf>, String> {
     if !stale(&out, &[&crt, &main, &script, &usys, &xtask]) {
         return Ok(Some(out));
     }
-    let file = AtomicFile::new(&out);
+    let file = AtomicFile::new(&out)?;
     let mut cmd = Command::new(gcc);
     cmd.current_dir(&ctx.root)
         .args(gcc_flags())
@@ -292,8 +292,8 @@ fn make_image(ctx: &Ctx, img: &Path, files: &[(String, PathBuf)]) -> Result<(), 
         files.len(),
         sb.nblocks
     );
-    AtomicFile::new(img).write(&bytes)?;
-    AtomicFile::new(&file_list_path(img)).write(file_list(files).as_bytes())
+    AtomicFile::new(img)?.write(&bytes)?;
+    AtomicFile::new(&file_list_path(img))?.write(file_list(files).as_bytes())
 }
 
 #[cfg(test)]

@@ -254,7 +254,7 @@ fn check(ctx: &Ctx, labs: Starters, jobs: usize, scale: Option<f64>) -> Result<E
             return Err(e);
         }
         let report_path = logs.join("report.txt");
-        crate::fsutil::AtomicFile::new(&report_path).write(&strip_ansi(&text))?;
+        crate::fsutil::AtomicFile::new(&report_path)?.write(&strip_ansi(&text))?;
         graded_labs = graded.labs;
     }
 

@@ -1,63 +1,51 @@
 //! Files written atomically (another build or a grader may be reading
-//! them) and the mtime comparisons that keep builds incremental.
+//! them), through the grader's [`grader::atomic::AtomicFile`], and the
+//! mtime comparisons that keep builds incremental.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::SystemTime;
 
-/// A file written under a temporary name beside its final path and renamed
-/// into place by [`AtomicFile::commit`]; dropped uncommitted, the temporary
-/// file is removed.
+/// [`grader::atomic::AtomicFile`] with xtask's errors: a line naming the
+/// file.
 pub struct AtomicFile {
     path: PathBuf,
-    temp: PathBuf,
-    committed: bool,
+    file: grader::atomic::AtomicFile,
 }
 
 impl AtomicFile {
-    pub fn new(path: &Path) -> AtomicFile {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let mut temp = path.as_os_str().to_owned();
-        temp.push(format!(".tmp{}-{n}", std::process::id()));
-        AtomicFile {
+    pub fn new(path: &Path) -> Result<AtomicFile, String> {
+        Ok(AtomicFile {
             path: path.to_path_buf(),
-            temp: temp.into(),
-            committed: false,
-        }
+            file: grader::atomic::AtomicFile::new(path)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+        })
     }
 
     /// Where to write the contents before [`AtomicFile::commit`].
     pub fn temp_path(&self) -> &Path {
-        &self.temp
+        self.file.temp_path()
     }
 
-    pub fn commit(mut self) -> Result<(), String> {
-        std::fs::rename(&self.temp, &self.path)
-            .map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
-        self.committed = true;
-        Ok(())
+    pub fn commit(self) -> Result<(), String> {
+        self.file
+            .commit()
+            .map_err(|e| format!("cannot write {}: {e}", self.path.display()))
     }
 
     /// Writes `bytes` and commits.
-    pub fn write(self, bytes: &[u8]) -> Result<(), String> {
-        std::fs::write(&self.temp, bytes)
-            .map_err(|e| format!("cannot write {}: {e}", self.temp.display()))?;
+    pub fn write(mut self, bytes: &[u8]) -> Result<(), String> {
+        use std::io::Write;
+        self.file
+            .file()
+            .write_all(bytes)
+            .map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
         self.commit()
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.temp);
-        }
     }
 }
 
 /// Copies `src` to `dst` atomically.
 pub fn copy(src: &Path, dst: &Path) -> Result<(), String> {
-    let file = AtomicFile::new(dst);
+    let file = AtomicFile::new(dst)?;
     std::fs::copy(src, file.temp_path())
         .map_err(|e| format!("cannot copy {} to {}: {e}", src.display(), dst.display()))?;
     file.commit()
@@ -69,7 +57,7 @@ pub fn write_if_changed(path: &Path, contents: &[u8]) -> Result<(), String> {
     if std::fs::read(path).is_ok_and(|old| old == contents) {
         return Ok(());
     }
-    AtomicFile::new(path).write(contents)
+    AtomicFile::new(path)?.write(contents)
 }
 
 fn mtime(path: &Path) -> Option<SystemTime> {
@@ -126,10 +114,10 @@ mod tests {
     fn atomic_writes_leave_no_temporary_files() {
         let dir = scratch("atomic");
         let path = dir.join("f");
-        AtomicFile::new(&path).write(b"one").unwrap();
+        AtomicFile::new(&path).unwrap().write(b"one").unwrap();
         write_if_changed(&path, b"one").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"one");
-        let abandoned = AtomicFile::new(&path);
+        let abandoned = AtomicFile::new(&path).unwrap();
         std::fs::write(abandoned.temp_path(), b"half").unwrap();
         drop(abandoned);
         copy(&path, &dir.join("g")).unwrap();

@@ -270,7 +270,7 @@ pub(crate) fn pack(top: &Path, files: &[String], out: &Path) -> Result<Packed, S
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    let file = AtomicFile::new(out);
+    let file = AtomicFile::new(out)?;
     let writer = std::fs::File::create(file.temp_path())
         .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(writer));

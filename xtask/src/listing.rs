@@ -46,7 +46,7 @@ pub fn write_symbols(kernel: &Path, out: &Path) -> Result<(), String> {
     let elf =
         std::fs::read(kernel).map_err(|e| format!("cannot read {}: {e}", kernel.display()))?;
     let table = symbol_table(&elf)?;
-    AtomicFile::new(out).write(table.as_bytes())
+    AtomicFile::new(out)?.write(table.as_bytes())
 }
 
 /// Writes `kernel.asm` with `dis`; says whether it did. A listing is a
@@ -63,7 +63,7 @@ pub fn write_disassembly(ctx: &Ctx, dis: &Disassembler, kernel: &Path, out: &Pat
 }
 
 fn try_disassemble(ctx: &Ctx, dis: &Disassembler, kernel: &Path, out: &Path) -> Result<(), String> {
-    let file = AtomicFile::new(out);
+    let file = AtomicFile::new(out)?;
     let stdout = File::create(file.temp_path()).map_err(|e| format!("cannot create it: {e}"))?;
     let mut cmd = Command::new(&dis.path);
     cmd.args(dis.args()).arg(kernel);

@@ -10,6 +10,7 @@
 //! line of its own first. Without lazy allocation sbrk(1 GiB) fails, and so
 //! do the tests, at once.
 
+use abi::console;
 use abi::memlayout::PGSIZE;
 use core::arch::asm;
 use user::*;
@@ -182,7 +183,7 @@ fn run(name: &str, f: fn(&str)) -> bool {
     }
     let mut status = 0;
     let ok = wait(Some(&mut status)) == pid && status == 0;
-    println!("test {}: {}", name, if ok { "OK" } else { "FAILED" });
+    println!("{}", console::TestLine { name, ok });
     ok
 }
 
@@ -193,11 +194,6 @@ fn main(_args: Args) -> i32 {
     for (name, f) in TESTS {
         ok &= run(name, f);
     }
-    if ok {
-        println!("ALL TESTS PASSED");
-        0
-    } else {
-        println!("SOME TESTS FAILED");
-        1
-    }
+    println!("{}", console::suite_end(ok));
+    if ok { 0 } else { 1 }
 }

@@ -13,6 +13,7 @@
 //! Pages are checked after a "churn" (another process filling a few MB
 //! with garbage), so that a page freed while still in use shows.
 
+use abi::console;
 use abi::memlayout::PGSIZE;
 use core::arch::asm;
 use core::cell::UnsafeCell;
@@ -595,7 +596,7 @@ fn run(name: &str, f: fn(&str)) -> bool {
     }
     let mut status = 0;
     let ok = wait(Some(&mut status)) == pid && status == 0;
-    println!("test {}: {}", name, if ok { "OK" } else { "FAILED" });
+    println!("{}", console::TestLine { name, ok });
     ok
 }
 
@@ -624,18 +625,18 @@ fn main(args: Args) -> i32 {
         ok &= run(name, f);
     }
     let after = countfree();
-    if after == before {
-        println!("test free pages: OK");
-    } else {
+    let kept = after == before;
+    if !kept {
         println!("free pages: {} before the tests, {} after", before, after);
-        println!("test free pages: FAILED");
-        ok = false;
     }
-    if ok {
-        println!("ALL TESTS PASSED");
-        0
-    } else {
-        println!("SOME TESTS FAILED");
-        1
-    }
+    println!(
+        "{}",
+        console::TestLine {
+            name: "free pages",
+            ok: kept
+        }
+    );
+    ok &= kept;
+    println!("{}", console::suite_end(ok));
+    if ok { 0 } else { 1 }
 }

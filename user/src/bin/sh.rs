@@ -13,6 +13,7 @@
 //! like xv6, the kernel has no append mode. `cd` is built in: it must
 //! change the shell's own directory, not a child's.
 
+use abi::console;
 use user::*;
 
 entry!(main);
@@ -58,7 +59,7 @@ fn main(_args: Args) -> i32 {
 
     let mut buf = [0u8; LINE];
     loop {
-        write(2, b"$ ");
+        write(2, console::PROMPT.as_bytes());
         let n = gets(0, &mut buf);
         if n == 0 {
             return 0; // end of input

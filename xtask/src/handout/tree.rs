@@ -195,7 +195,7 @@ pub fn write_tree(
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         if std::fs::read(&dst).ok().as_deref() != Some(bytes) {
-            fsutil::AtomicFile::new(&dst).write(bytes)?;
+            fsutil::AtomicFile::new(&dst)?.write(bytes)?;
             report.written += 1;
         }
         set_executable(&dst, *executable)?;

@@ -15,6 +15,7 @@
 //! means it passed. Messages the kernel prints when it kills a misbehaving
 //! child (`usertrap(): ...`) are expected in between.
 
+use abi::console;
 use abi::fs::BSIZE;
 use abi::memlayout::PGSIZE;
 use abi::param::MAXOPBLOCKS;
@@ -174,7 +175,7 @@ fn elapsed(start: u64) -> (u64, u64) {
 /// Runs one test in a child process; true if it passed.
 fn run(t: &Test, timed: bool) -> bool {
     let start = time();
-    print!("test {}: ", t.name);
+    print!("{}", console::TestStart(t.name));
     let pid = fork();
     if pid < 0 {
         println!("runtest: fork error");
@@ -187,7 +188,7 @@ fn run(t: &Test, timed: bool) -> bool {
     // The test's process is our only child: its own children go to init.
     let (waited, status) = wait_status();
     let ok = waited == pid && status == 0;
-    let verdict = if ok { "OK" } else { "FAILED" };
+    let verdict = console::verdict(ok);
     if timed {
         let (ms, tenth) = elapsed(start);
         println!("{verdict} ({ms}.{tenth} ms)");
@@ -334,16 +335,19 @@ fn main(args: Args) -> i32 {
             }
         }
         if failed {
-            println!("SOME TESTS FAILED");
+            println!("{}", console::SOME_FAILED);
             return 1;
         }
         let free1 = count_free(opts.timed);
         if free1 != free0 {
-            println!("FAILED -- lost some free pages {free1} (out of {free0})");
+            println!(
+                "{}lost some free pages {free1} (out of {free0})",
+                console::FAILED_BECAUSE
+            );
             return 1;
         }
         if !opts.continuous {
-            println!("ALL TESTS PASSED");
+            println!("{}", console::ALL_PASSED);
             return 0;
         }
     }
