@@ -1,0 +1,449 @@
+//! What the README and the handouts document about the tools, end to end:
+//! `cargo xtask qemu --lab` and `gdb` used as a person would (input typed
+//! on a pipe, gdb-multiarch attached), `build` writing nothing when nothing
+//! changed, `fsck`'s options, the shell's `cd` and `>>`, `usertests -c`
+//! and `-t`, a backtrace on a kernel panic, and grading on two harts.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant, SystemTime};
+
+use tests::{Scenario, assert_full_marks, build, run, target_dir, xtask};
+
+/// How long a build and a boot may take on a busy machine.
+const PATIENCE: Duration = Duration::from_secs(300);
+
+/// Sends what `from` produces, piece by piece, until it ends.
+fn pump(mut from: impl Read + Send + 'static) -> Receiver<Vec<u8>> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = from.read(&mut buf) {
+            if tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// `cargo xtask qemu` or `gdb` on pipes, as at a terminal: the console QEMU
+/// prints, what xtask says on stderr, and lines typed at the shell.
+struct Terminal {
+    child: Child,
+    stdin: ChildStdin,
+    out: Receiver<Vec<u8>>,
+    err: Receiver<Vec<u8>>,
+    console: String,
+    said: String,
+    /// Where the console's unread part starts.
+    mark: usize,
+}
+
+impl Terminal {
+    fn start(args: &[&str]) -> Terminal {
+        let mut child = xtask(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start cargo xtask");
+        let stdin = child.stdin.take().unwrap();
+        let out = pump(child.stdout.take().unwrap());
+        let err = pump(child.stderr.take().unwrap());
+        Terminal {
+            child,
+            stdin,
+            out,
+            err,
+            console: String::new(),
+            said: String::new(),
+            mark: 0,
+        }
+    }
+
+    /// Waits until the console shows `needle` after the mark; returns where
+    /// the match starts.
+    fn expect(&mut self, needle: &str) -> usize {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(at) = self.console[self.mark..].find(needle) {
+                return self.mark + at;
+            }
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match self.out.recv_timeout(wait) {
+                Ok(b) => self.console.push_str(&String::from_utf8_lossy(&b)),
+                Err(_) => {
+                    while let Ok(b) = self.err.try_recv() {
+                        self.said.push_str(&String::from_utf8_lossy(&b));
+                    }
+                    panic!(
+                        "no {needle:?} on the console:\n{}\nxtask said:\n{}",
+                        self.console, self.said
+                    )
+                }
+            }
+        }
+    }
+
+    /// Waits for a whole line on xtask's stderr containing `needle`.
+    fn expect_said(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(line) = self.said.split_inclusive('\n').find(|l| l.contains(needle))
+                && line.ends_with('\n')
+            {
+                return line.trim_end().to_owned();
+            }
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match self.err.recv_timeout(wait) {
+                Ok(b) => self.said.push_str(&String::from_utf8_lossy(&b)),
+                Err(_) => panic!("xtask never said {needle:?}; it said:\n{}", self.said),
+            }
+        }
+    }
+
+    /// Types `line` at the next prompt; returns where the prompt was.
+    fn type_line(&mut self, line: &str) -> usize {
+        let prompt = self.expect("$ ");
+        self.mark = prompt + 2;
+        self.stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .unwrap();
+        prompt
+    }
+
+    /// Runs `line` at the next prompt and returns what it printed, up to the
+    /// prompt after it.
+    fn command(&mut self, line: &str) -> String {
+        let start = self.type_line(line) + 2;
+        let end = self.expect("\n$ ");
+        self.mark = end + 1;
+        self.console[start..end].to_owned()
+    }
+
+    /// Waits (loosely) for xtask to end.
+    fn wait(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "xtask still running:\n{}",
+                self.console
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Quits QEMU with Ctrl-A X and waits for xtask to end.
+    fn quit(&mut self) -> std::process::ExitStatus {
+        let _ = self.stdin.write_all(b"\x01x");
+        let _ = self.stdin.flush();
+        self.wait()
+    }
+}
+
+impl Drop for Terminal {
+    /// A failed test still stops QEMU by Ctrl-A X: killing cargo would
+    /// leave xtask's QEMU running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.stdin.write_all(b"\x01x");
+            let _ = self.stdin.flush();
+            for _ in 0..100 {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = self.child.kill();
+        }
+    }
+}
+
+/// `cargo xtask qemu --lab trace` boots that lab's kernel (the base kernel
+/// has no `trace`), and usertests' `-t` and `-c` do what usertests.rs says.
+/// One boot, on a fresh copy of the trace configuration's disk (no other
+/// test boots it: two QEMUs cannot share a disk).
+#[test]
+fn qemu_boots_a_labs_kernel_where_usertests_time_and_loop() {
+    build("trace");
+    let mut t = Terminal::start(&["qemu", "--lab", "trace", "--cpus", "1", "--fresh-disk"]);
+    let traced = t.command("trace 32 grep hello README");
+    for want in ["3: syscall read -> 1023", "3: syscall read -> 0"] {
+        assert!(
+            traced.lines().any(|l| l.trim_end() == want),
+            "no {want:?} in:\n{traced}"
+        );
+    }
+    // -t: each test's verdict and each free-page count with its time.
+    let timed = t.command("usertests -t pipe1");
+    let ms = |l: &str, head: &str| {
+        l.strip_prefix(head)
+            .and_then(|r| r.strip_suffix(" ms)"))
+            .and_then(|n| n.split_once('.'))
+            .is_some_and(|(a, b)| a.parse::<u64>().is_ok() && b.len() == 1)
+    };
+    let lines: Vec<&str> = timed.lines().map(str::trim_end).collect();
+    assert!(
+        lines.iter().any(|l| ms(l, "test pipe1: OK (")),
+        "no timed verdict:\n{timed}"
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("countfree: ") && l.contains(" pages ("))
+            .count(),
+        2,
+        "not two timed free-page counts:\n{timed}"
+    );
+    assert!(lines.contains(&"ALL TESTS PASSED"), "{timed}");
+    // -c: round after round until a test fails (none does): never "ALL
+    // TESTS PASSED", and still going after three rounds.
+    let start = t.type_line("usertests -c pipe1") + 2;
+    for _ in 0..3 {
+        let at = t.expect("test pipe1: OK");
+        t.mark = at + 1;
+    }
+    let looped = t.console[start..].to_owned();
+    assert!(
+        looped.matches("usertests starting").count() >= 3,
+        "{looped}"
+    );
+    assert!(!looped.contains("ALL TESTS PASSED"), "{looped}");
+    assert!(!looped.contains("\n$ "), "usertests -c ended:\n{looped}");
+    assert!(t.quit().success(), "cargo xtask qemu failed");
+}
+
+/// `cargo xtask gdb`: QEMU waits for the gdb command xtask prints; with it,
+/// gdb-multiarch stops at a breakpoint in a system call named as the
+/// handouts name it, and `bt` shows the kernel stack.
+#[test]
+fn gdb_attaches_with_the_printed_command_and_stops_in_a_system_call() {
+    build("backtrace");
+    let mut t = Terminal::start(&["gdb", "--lab", "backtrace", "--cpus", "1"]);
+    let line = t.expect_said("gdb-multiarch ");
+    // `  gdb-multiarch KERNEL -ex 'target remote SOCKET'`
+    let (kernel, target) = line
+        .trim()
+        .strip_prefix("gdb-multiarch ")
+        .and_then(|r| r.split_once(" -ex "))
+        .unwrap_or_else(|| panic!("not a gdb command: {line}"));
+    let target = target.trim_matches('\'');
+    let socket = Path::new(target.strip_prefix("target remote ").unwrap());
+    let deadline = Instant::now() + PATIENCE;
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "no socket {}", socket.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut gdb = Command::new("gdb-multiarch")
+        .args(["-batch", "-nx", kernel, "-ex", target])
+        .args(["-ex", "break kernel_base::sysproc::sys_sleep"])
+        .args(["-ex", "continue", "-ex", "bt", "-ex", "kill"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start gdb-multiarch (`cargo xtask setup` installs it)");
+    let gdb_out = pump(gdb.stdout.take().unwrap());
+    // QEMU runs only once gdb continues: then the shell starts, and sleep
+    // reaches the breakpoint.
+    t.type_line("sleep 1");
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = gdb.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = gdb.kill();
+            panic!("gdb did not stop at sys_sleep");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut said = String::new();
+    while let Ok(b) = gdb_out.recv_timeout(Duration::from_secs(5)) {
+        said.push_str(&String::from_utf8_lossy(&b));
+    }
+    assert!(status.success(), "gdb: {status}\n{said}");
+    assert!(
+        said.contains("Breakpoint 1, kernel_base::sysproc::sys_sleep ()"),
+        "the breakpoint was not hit:\n{said}"
+    );
+    for frame in [
+        "kernel_base::syscall::syscall",
+        "kernel_base::trap::usertrap",
+    ] {
+        assert!(
+            said.lines()
+                .any(|l| l.starts_with('#') && l.contains(frame)),
+            "no {frame} in bt:\n{said}"
+        );
+    }
+    // gdb's kill ends QEMU, and so xtask.
+    t.wait();
+}
+
+/// Every file under `dir` (but the working disk and gdb's socket, which
+/// `qemu` and `gdb` write) with its modification time.
+fn mtimes(dir: &Path) -> BTreeMap<String, SystemTime> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| !["disk.img", "gdb.sock"].contains(&&*e.file_name().to_string_lossy()))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().modified().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// README: "with nothing changed, `cargo xtask build` writes nothing".
+#[test]
+fn an_unchanged_build_writes_nothing() {
+    for (labs, config) in [("", "base"), ("trace", "trace")] {
+        build(labs);
+        let dir = target_dir().join("xv6").join(config);
+        let before = mtimes(&dir);
+        for name in ["kernel", "kernel.asm", "kernel.sym", "fs.img"] {
+            assert!(before.contains_key(name), "no {name} in {}", dir.display());
+        }
+        let mut args = vec!["build"];
+        if !labs.is_empty() {
+            args.extend(["--lab", labs]);
+        }
+        let (out, stdout, stderr) = run(xtask(&args));
+        assert!(out.status.success(), "{stdout}{stderr}");
+        assert_eq!(before, mtimes(&dir), "{config}: the build wrote:\n{stderr}");
+    }
+}
+
+/// A copy of `fs.img` with one more file inode that no directory names:
+/// `nlink` 1 is an orphan, 0 a file still open when the machine stopped.
+fn image_with_unnamed_inode(fs_img: &Path, nlink: i16, to: &Path) -> u32 {
+    use abi::fs::{BSIZE, DiskInode, SuperBlock};
+    let mut img = std::fs::read(fs_img).unwrap();
+    let sb = SuperBlock::decode(&img[BSIZE..2 * BSIZE]);
+    let at = |inum: u32| sb.inode_block(inum) as usize * BSIZE + DiskInode::offset_in_block(inum);
+    let inum = (1..sb.ninodes)
+        .find(|&i| DiskInode::decode(&img[at(i)..]).typ == 0)
+        .expect("no free inode");
+    let din = DiskInode {
+        typ: abi::filetype::T_FILE,
+        nlink,
+        ..DiskInode::default()
+    };
+    din.encode(&mut img[at(inum)..at(inum) + DiskInode::SIZE]);
+    std::fs::write(to, img).unwrap();
+    inum
+}
+
+/// `cargo xtask fsck`: without an image, the configuration `--lab` names
+/// (its working disk, else its `fs.img`); a missing image is an error that
+/// says so; `--crashed` makes a file open at the crash a note, not a
+/// problem, while an orphan with a link stays one.
+#[test]
+fn fsck_checks_a_labs_image_a_crashed_disk_and_says_when_there_is_none() {
+    let config = build("sysinfo");
+    let dir = config.fs_img.parent().unwrap();
+    let expected = if dir.join("disk.img").is_file() {
+        dir.join("disk.img")
+    } else {
+        dir.join("fs.img")
+    };
+    let (out, stdout, stderr) = run(xtask(&["fsck", "--lab", "sysinfo"]));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let shown = expected
+        .strip_prefix(tests::root())
+        .unwrap_or(&expected)
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        stdout.starts_with(&format!("fsck {shown}: clean")),
+        "not {shown}:\n{stdout}"
+    );
+
+    let scratch = tempfile::tempdir().unwrap();
+    let missing = scratch.path().join("none.img");
+    let (out, stdout, stderr) = run(xtask(&["fsck", &missing.to_string_lossy()]));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let said: Vec<&str> = tests::own_lines(&stderr).collect();
+    assert!(
+        said.iter()
+            .any(|l| l.contains("cannot read") && l.contains("none.img")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let crashed = scratch.path().join("crashed.img");
+    let open = image_with_unnamed_inode(&config.fs_img, 0, &crashed);
+    let crashed = crashed.to_string_lossy().into_owned();
+    let (out, stdout, stderr) = run(xtask(&["fsck", &crashed]));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains(&format!("inode {open}")), "{stdout}");
+    let (out, stdout, stderr) = run(xtask(&["fsck", "--crashed", &crashed]));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "inode {open}: a file with no links, open when the machine stopped"
+        )),
+        "{stdout}"
+    );
+    let orphan = scratch.path().join("orphan.img");
+    let lost = image_with_unnamed_inode(&config.fs_img, 1, &orphan);
+    let (out, stdout, stderr) = run(xtask(&["fsck", "--crashed", &orphan.to_string_lossy()]));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains(&format!("inode {lost}")), "{stdout}");
+}
+
+/// The shell's `cd` (built in: it changes the shell's own directory) and
+/// redirections: `>` truncates, `>>` opens without truncating and, as in
+/// xv6 (no append mode), writes from the start of the file. As in xv6,
+/// there is no search path: in a directory, programs are `/echo`.
+#[test]
+fn the_shell_changes_directory_and_redirects_as_xv6() {
+    let spec = r#"
+name = "shell"
+untrusted = true
+timeout = "60s"
+
+[[run]]
+id = "shell"
+commands = [
+    "mkdir d1",
+    "cd d1",
+    "/echo junk > f",
+    "/echo abcdef > f",
+    "/echo xy >> f",
+    "/cat f",
+    "/echo new >> g",
+    "cd ..",
+    "cat d1/g",
+    "cat f",
+    "cd nowhere",
+    "echo still here",
+]
+
+[[test]]
+name = "cd into a directory and back"
+points = 1
+run = "shell"
+match = ['^new$', '^cat: cannot open f$', '^cannot cd nowhere$', '^still here$']
+
+[[test]]
+name = "> truncates, >> overwrites from the start"
+points = 1
+run = "shell"
+match = ['^xy$', '^def$']
+no_match = ['^junk$', '^abcdef$', '^abcdefxy$']
+"#;
+    let (out, stdout, stderr) = Scenario::with_text("shell", spec).grade(&build(""), &[]);
+    assert_full_marks(&out, &stdout, &stderr);
+}
