@@ -447,3 +447,118 @@ no_match = ['^junk$', '^abcdef$', '^abcdefxy$']
     let (out, stdout, stderr) = Scenario::with_text("shell", spec).grade(&build(""), &[]);
     assert_full_marks(&out, &stdout, &stderr);
 }
+
+/// The backtrace lab's hook runs on a kernel panic too (its handout: "the
+/// kernel calls it from the `sleep` system call and when it panics"): a
+/// kernel that traps in `sys_sleep` prints the panic, then a backtrace
+/// whose addresses are the kernel's own functions.
+#[test]
+fn a_kernel_panic_prints_a_backtrace_with_the_backtrace_lab() {
+    let s = Scenario::new("panic");
+    let config = build("backtrace");
+    let trapping = tests::Config {
+        kernel: tests::kernel_with_trap_in(&config.kernel, "sys_sleep", s.dir.path()),
+        fs_img: config.fs_img.clone(),
+    };
+    let (out, stdout, _) = s.grade(&trapping, &["--timeout-scale", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("PANIC"), "{stdout}");
+    let log = s.log("sleep");
+    let lines: Vec<&str> = log.lines().map(str::trim_end).collect();
+    let panic = lines
+        .iter()
+        .position(|l| l.starts_with("panic: kerneltrap"))
+        .unwrap_or_else(|| panic!("no panic in:\n{log}"));
+    assert_eq!(lines.get(panic + 1), Some(&"backtrace:"), "{log}");
+    let addresses: Vec<u64> = lines[panic + 2..]
+        .iter()
+        .map_while(|l| u64::from_str_radix(l.strip_prefix("0x")?, 16).ok())
+        .collect();
+    assert!(addresses.len() >= 3, "a short backtrace:\n{log}");
+    // Each is in a function of this kernel; the trap handler comes before
+    // the user trap handler that made the system call.
+    use grader::symbols::Symbolize;
+    let symbols = grader::symbols::KernelSymbols::new(trapping.kernel.clone());
+    let mut names = Vec::new();
+    for a in &addresses {
+        let at = symbols.functions(*a).unwrap();
+        assert!(!at.is_empty(), "{a:#x} is in no function:\n{log}");
+        names.extend(at);
+    }
+    let kerneltrap = names.iter().position(|n| n == "kerneltrap");
+    let usertrap = names.iter().position(|n| n == "usertrap");
+    assert!(
+        kerneltrap.is_some() && kerneltrap < usertrap,
+        "not kerneltrap then usertrap: {names:?}\n{log}"
+    );
+}
+
+/// The `-smp` of every running QEMU whose command line mentions `needle`.
+fn qemu_harts(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        let args: Vec<&str> = cmdline.split('\0').collect();
+        if args[0].contains("qemu-system") && cmdline.contains(needle) {
+            let smp = args.iter().position(|a| *a == "-smp");
+            found.extend(smp.and_then(|i| args.get(i + 1)).map(|s| s.to_string()));
+        }
+    }
+    found
+}
+
+/// `--cpus 2` (the tests grade on 1 and 3 elsewhere): full marks for the
+/// quick labs, each booted with two harts, and the replay line keeps it.
+#[test]
+fn labs_grade_at_full_marks_on_two_harts() {
+    for labs in ["trace", "sysinfo", "backtrace"] {
+        build(labs);
+    }
+    let mut grade = xtask(&[
+        "grade",
+        "lab-trace",
+        "lab-sysinfo",
+        "lab-backtrace",
+        "--cpus",
+        "2",
+        "--json",
+    ]);
+    let child = grade
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Watch the QEMUs the grade starts (other tests' QEMUs may run too).
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let graded = done.clone();
+    let watching = std::thread::spawn(move || {
+        let mut seen = std::collections::BTreeSet::new();
+        while !graded.load(std::sync::atomic::Ordering::Relaxed) {
+            seen.extend(qemu_harts("/xv6/trace/kernel"));
+            seen.extend(qemu_harts("/xv6/sysinfo/kernel"));
+            seen.extend(qemu_harts("/xv6/backtrace/kernel"));
+            if seen.contains("2") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        seen
+    });
+    let out = child.wait_with_output().unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_full_marks(&out, &stdout, &stderr);
+    let seen = watching.join().unwrap();
+    assert!(seen.contains("2"), "no QEMU with -smp 2, only {seen:?}");
+    let report: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not a JSON report ({e}):\n{stdout}"));
+    assert_eq!(report["score"], 44, "{report}");
+    for lab in report["labs"].as_array().unwrap() {
+        let replay = lab["replay"].as_str().unwrap();
+        assert!(replay.ends_with(" --cpus 2"), "{replay}");
+    }
+}
