@@ -562,3 +562,109 @@ fn labs_grade_at_full_marks_on_two_harts() {
         assert!(replay.ends_with(" --cpus 2"), "{replay}");
     }
 }
+
+/// `cargo xtask grade --all`: every lab spec but the groups (whose labs it
+/// grades one by one anyway), each built and graded on its own kernel, all
+/// at full marks.
+#[test]
+#[ignore = "slow: grades every lab, usertests included"]
+fn grade_all_grades_each_lab_on_its_own_kernel_at_full_marks() {
+    let mut expected = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(tests::root().join("labs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") && path.file_stem().unwrap() != "Cargo" {
+            let text = std::fs::read_to_string(&path).unwrap();
+            if !text.lines().any(|l| l.starts_with("include ")) {
+                expected.insert(path.file_stem().unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    assert!(expected.contains("lab-cow") && !expected.contains("lab-all"));
+    let (out, stdout, stderr) = run(xtask(&["grade", "--all", "--json"]));
+    assert_full_marks(&out, &stdout, &stderr);
+    let report: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not a JSON report ({e}):\n{stdout}"));
+    let labs = report["labs"].as_array().unwrap();
+    let graded: std::collections::BTreeSet<String> = labs
+        .iter()
+        .map(|l| l["lab"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(graded, expected, "{stderr}");
+    for lab in labs {
+        assert_eq!(lab["score"], lab["max_score"], "{lab}");
+    }
+    assert_eq!(report["score"], report["max_score"]);
+}
+
+/// `cargo xtask setup` on a machine without QEMU, the RISC-V gcc and
+/// bubblewrap. As root (as CI runs): one `apt-get update`, then each Debian
+/// package the README names, each tool checked after its install; apt-get
+/// is a stand-in that records its arguments and puts a stand-in tool on
+/// `PATH`. Otherwise: nothing installed, and the `sudo` command to run.
+#[test]
+fn setup_installs_each_missing_tool_with_apt_get_as_root() {
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1).map(|e| e == "0"))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let apt_get = format!(
+        r#"#!/bin/sh
+echo "apt-get $*" >> {d}/installs
+tool() {{ printf '#!/bin/sh\n%s\n' "$2" > {d}/$1; /bin/chmod +x {d}/$1; }}
+case "$*" in
+  *qemu-system-misc) tool qemu-system-riscv64 'echo "QEMU emulator version 7.2.0"' ;;
+  *gcc-riscv64-linux-gnu) tool riscv64-linux-gnu-gcc 'exit 0' ;;
+  *bubblewrap) tool bwrap 'exit 0' ;;
+esac
+"#
+    );
+    let file = dir.path().join("apt-get");
+    std::fs::write(&file, apt_get).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .current_dir(tests::root())
+        .output()
+        .unwrap();
+    let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_owned();
+    let mut c = xtask(&["setup"]);
+    c.env("PATH", format!("{d}:{sysroot}/bin"))
+        .env_remove("GRADER_QEMU");
+    let (out, stdout, stderr) = run(c);
+    let installs = std::fs::read_to_string(dir.path().join("installs")).unwrap_or_default();
+    if !is_root {
+        // Not root: nothing installed, and the command to run instead.
+        assert!(!out.status.success(), "{stdout}{stderr}");
+        assert_eq!(installs, "", "{stderr}");
+        assert!(
+            stderr.contains(
+                "qemu-system-riscv64 is missing: install it with \
+                 `sudo apt-get install -y qemu-system-misc`"
+            ),
+            "{stderr}"
+        );
+        return;
+    }
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert_eq!(
+        installs,
+        "apt-get update -q\n\
+         apt-get install -y -q qemu-system-misc\n\
+         apt-get install -y -q gcc-riscv64-linux-gnu\n\
+         apt-get install -y -q bubblewrap\n",
+        "{stderr}"
+    );
+    for ok in [
+        "setup: qemu-system-riscv64 7.2: ok",
+        "setup: riscv64-linux-gnu-gcc: ok",
+        "setup: bwrap (batch grading's sandbox): ok",
+        "setup: for `cargo xtask gdb`, install gdb: apt-get install -y gdb-multiarch",
+    ] {
+        assert!(stderr.lines().any(|l| l == ok), "no {ok:?} in:\n{stderr}");
+    }
+}
