@@ -419,6 +419,7 @@ id = "shell"
 commands = [
     "mkdir d1",
     "cd d1",
+    "echo nowhere to be found",
     "/echo junk > f",
     "/echo abcdef > f",
     "/echo xy >> f",
@@ -435,7 +436,7 @@ commands = [
 name = "cd into a directory and back"
 points = 1
 run = "shell"
-match = ['^new$', '^cat: cannot open f$', '^cannot cd nowhere$', '^still here$']
+match = ['^exec echo failed$', '^new$', '^cat: cannot open f$', '^cannot cd nowhere$', '^still here$']
 
 [[test]]
 name = "> truncates, >> overwrites from the start"
