@@ -68,9 +68,16 @@ impl Terminal {
     /// Waits until the console shows `needle` after the mark; returns where
     /// the match starts.
     fn expect(&mut self, needle: &str) -> usize {
+        self.expect_any(&[needle])
+    }
+
+    /// Waits until the console shows one of `needles` after the mark;
+    /// returns where the first match starts.
+    fn expect_any(&mut self, needles: &[&str]) -> usize {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            if let Some(at) = self.console[self.mark..].find(needle) {
+            let seen = &self.console[self.mark..];
+            if let Some(at) = needles.iter().filter_map(|n| seen.find(n)).min() {
                 return self.mark + at;
             }
             let wait = deadline.saturating_duration_since(Instant::now());
@@ -81,7 +88,7 @@ impl Terminal {
                         self.said.push_str(&String::from_utf8_lossy(&b));
                     }
                     panic!(
-                        "no {needle:?} on the console:\n{}\nxtask said:\n{}",
+                        "none of {needles:?} on the console:\n{}\nxtask said:\n{}",
                         self.console, self.said
                     )
                 }
@@ -168,7 +175,8 @@ impl Drop for Terminal {
 }
 
 /// `cargo xtask qemu --lab trace` boots that lab's kernel (the base kernel
-/// has no `trace`), and usertests' `-t` and `-c` do what usertests.rs says.
+/// has no `trace`), and usertests' `-t` and `-c` do what usertests.rs says
+/// (`-c` loops until a round fails).
 /// One boot, on a fresh copy of the trace configuration's disk (no other
 /// test boots it: two QEMUs cannot share a disk).
 #[test]
@@ -204,11 +212,14 @@ fn qemu_boots_a_labs_kernel_where_usertests_time_and_loop() {
         "not two timed free-page counts:\n{timed}"
     );
     assert!(lines.contains(&"ALL TESTS PASSED"), "{timed}");
-    // -c: round after round until a test fails (none does): never "ALL
-    // TESTS PASSED", and still going after three rounds.
-    let start = t.type_line("usertests -c pipe1") + 2;
+    // -c: round after round until one fails, in the background. Three
+    // rounds pass (never "ALL TESTS PASSED"); then a file that opentest
+    // expects not to exist makes a round fail: opentest's next run, or,
+    // when the shell's `echo` ran during a free-page count, that count.
+    // Either way usertests stop there.
+    let start = t.type_line("usertests -c opentest &") + 2;
     for _ in 0..3 {
-        let at = t.expect("test pipe1: OK");
+        let at = t.expect("test opentest: OK");
         t.mark = at + 1;
     }
     let looped = t.console[start..].to_owned();
@@ -217,7 +228,16 @@ fn qemu_boots_a_labs_kernel_where_usertests_time_and_loop() {
         "{looped}"
     );
     assert!(!looped.contains("ALL TESTS PASSED"), "{looped}");
-    assert!(!looped.contains("\n$ "), "usertests -c ended:\n{looped}");
+    t.stdin.write_all(b"echo x > doesnotexist\n").unwrap();
+    let failed = t.expect_any(&["SOME TESTS FAILED", "FAILED -- lost some free pages"]);
+    t.mark = failed;
+    let after = t.command("echo after");
+    assert!(after.contains("after"), "{after}");
+    let tail = &t.console[failed..];
+    assert!(
+        !tail.contains("usertests starting") && !tail.contains("test opentest: OK"),
+        "usertests -c went on after a failure:\n{tail}"
+    );
     assert!(t.quit().success(), "cargo xtask qemu failed");
 }
 
