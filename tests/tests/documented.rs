@@ -1,8 +1,9 @@
 //! What the README and the handouts document about the tools, end to end:
 //! `cargo xtask qemu --lab` and `gdb` used as a person would (input typed
 //! on a pipe, gdb-multiarch attached), `build` writing nothing when nothing
-//! changed, `fsck`'s options, the shell's `cd` and `>>`, `usertests -c`
-//! and `-t`, a backtrace on a kernel panic, and grading on two harts.
+//! changed, `fsck`'s options, `setup`'s installs, the shell's `cd` and
+//! `>>`, `usertests -c` and `-t`, a backtrace on a kernel panic, grading on
+//! two harts, and (slow) `grade --all`.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -270,7 +271,7 @@ fn gdb_attaches_with_the_printed_command_and_stops_in_a_system_call() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("cannot start gdb-multiarch (`cargo xtask setup` installs it)");
+        .expect("cannot start gdb-multiarch: install it (Debian: gdb-multiarch; .ci/run does)");
     let gdb_out = pump(gdb.stdout.take().unwrap());
     // QEMU runs only once gdb continues: then the shell starts, and sleep
     // reaches the breakpoint.
