@@ -240,3 +240,136 @@ fn a_batch_without_submissions_says_so() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("no submissions in"), "{stderr}");
 }
+
+/// A batch on cold worker trees (a fresh cache directory) with a build
+/// timeout far below a cold build: each worker's setup builds the starter
+/// under its own timeout, so `--build-only` builds a `.diff` submission in
+/// time. It refuses a file over 1 MiB and a lab file that is a symbolic
+/// link; then, graded, the patch has full marks and a submission whose
+/// lab code panics the kernel scores 0 with PANIC as its reason.
+#[test]
+#[ignore = "slow: sets up a cold worker tree, builds and grades a small class"]
+fn a_cold_worker_builds_in_a_small_timeout_and_grades_diffs_refusing_links_and_big_files() {
+    let subs = tempfile::tempdir().unwrap();
+    let s = subs.path();
+    let starter_dir = tempfile::tempdir().unwrap();
+    let mut handout = xtask(&["handout", "trace", "--no-git", "--out"]);
+    handout.arg(starter_dir.path());
+    let (done, _, stderr) = run(handout);
+    assert!(done.status.success(), "handout failed: {stderr}");
+    let diff = std::process::Command::new("diff")
+        .args([
+            "-u",
+            "--label",
+            "a/labs/src/trace.rs",
+            "--label",
+            "b/labs/src/trace.rs",
+        ])
+        .arg(starter_dir.path().join("labs/src/trace.rs"))
+        .arg(root().join("labs/src/trace.rs"))
+        .output()
+        .unwrap();
+    std::fs::write(s.join("diffed.diff"), diff.stdout).unwrap();
+    // The reference with a comment that takes it over 1 MiB.
+    write(
+        &s.join("huge"),
+        "labs/src/trace.rs",
+        &trace_with(|t| format!("{t}// {}\n", "x".repeat(1 << 20))),
+    );
+    // The reference, but through a link to a file outside the submission.
+    let outside = tempfile::tempdir().unwrap();
+    write(outside.path(), "trace.rs", &trace_with(str::to_owned));
+    std::fs::create_dir_all(s.join("linked/labs/src")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("trace.rs"),
+        s.join("linked/labs/src/trace.rs"),
+    )
+    .unwrap();
+    // Safe lab code that panics the kernel on the first traced call.
+    write(
+        &s.join("panicky"),
+        "labs/src/trace.rs",
+        &trace_with(|t| {
+            t.replace(
+                "let mask = arg_int(0) as u32;",
+                "let mask = arg_int(0) as u32;\n    if mask != 0 { panic!(\"trace: a student's bug\"); }",
+            )
+        }),
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let batch = |extra: &[&str]| {
+        let json = s.join("summary.json");
+        let _ = std::fs::remove_file(&json);
+        let mut args = vec![
+            "grade",
+            "lab-trace",
+            "--submissions",
+            s.to_str().unwrap(),
+            "-j",
+            "1",
+            // A cold worker's setup (its xtask, then the starter's kernel)
+            // takes minutes, a submission's build seconds.
+            "--build-timeout",
+            "30s",
+            "--json",
+            json.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let mut cmd = xtask(&args);
+        cmd.env("XDG_CACHE_HOME", cache.path());
+        let (out, stdout, stderr) = run(cmd);
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&json)
+                .unwrap_or_else(|e| panic!("no summary ({e}):\n{stdout}{stderr}")),
+        )
+        .unwrap();
+        (out, summary, stderr)
+    };
+    let row = |summary: &serde_json::Value, name: &str| tests::submission(summary, name).clone();
+    let refusals = |summary: &serde_json::Value| {
+        for (name, why) in [
+            ("huge", "labs/src/trace.rs is larger than 1 MiB"),
+            ("linked", "labs/src/trace.rs is a symbolic link"),
+        ] {
+            let o = row(summary, name);
+            assert_eq!(o["status"], "refused", "{name}: {o}");
+            assert_eq!(o["detail"], why, "{name}: {o}");
+        }
+    };
+
+    let (out, summary, stderr) = batch(&["--build-only"]);
+    assert_eq!(out.status.code(), Some(1), "refusals are exit 1:\n{stderr}");
+    assert!(
+        stderr.contains("building the starter's kernel"),
+        "no worker setup:\n{stderr}"
+    );
+    refusals(&summary);
+    for name in ["diffed", "panicky"] {
+        let o = row(&summary, name);
+        assert_eq!(o["status"], "graded", "{name}: {o}\n{stderr}");
+        assert_eq!(o["reason"], "BUILT (not graded)", "{name}: {o}");
+        assert_eq!(o["score"], 0, "{name}: {o}");
+    }
+    let results = target_dir().join("batch/lab-trace/results");
+    assert!(
+        !results.join("diffed/report.json").exists(),
+        "--build-only graded"
+    );
+
+    let (out, summary, stderr) = batch(&[]);
+    assert_eq!(out.status.code(), Some(1), "refusals are exit 1:\n{stderr}");
+    refusals(&summary);
+    let o = row(&summary, "diffed");
+    assert_eq!(
+        (&o["status"], &o["score"]),
+        (&"graded".into(), &20.into()),
+        "{o}"
+    );
+    let o = row(&summary, "panicky");
+    assert_eq!(o["status"], "graded", "{o}");
+    assert_eq!(o["score"], 0, "{o}");
+    assert!(
+        o["reason"].as_str().unwrap().contains("PANIC"),
+        "not a PANIC: {o}"
+    );
+}

@@ -47,6 +47,44 @@ fn the_baseline_comparison_flags_a_doubled_time_not_a_run_against_itself() {
     }
 }
 
+/// `--threshold F`: a figure 1.5 times slower (beyond the spread) regresses
+/// at the default 1.25 and at 1.4, not at 2; a ratio not above 1 is refused.
+#[test]
+fn the_threshold_sets_how_much_slower_is_a_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = result_file(dir.path(), "base.json", 1.0);
+    let slower = result_file(dir.path(), "slower.json", 1.5);
+    let compare = |threshold: Option<&str>| {
+        let mut args = vec!["bench", "--compare", &slower, "--baseline", &base];
+        if let Some(t) = threshold {
+            args.extend(["--threshold", t]);
+        }
+        run(xtask(&args))
+    };
+    for threshold in [None, Some("1.4")] {
+        let (out, stdout, stderr) = compare(threshold);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{threshold:?}: {stdout}{stderr}"
+        );
+        assert!(stdout.contains("2 figure(s) regressed"), "{stdout}");
+    }
+    let (out, stdout, stderr) = compare(Some("2"));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("no figure regressed"), "{stdout}");
+    for bad in ["1", "0.5", "fast"] {
+        let (out, _, stderr) = compare(Some(bad));
+        // 2 for a usage mistake (not a number), 1 for a number out of range.
+        assert!(
+            matches!(out.status.code(), Some(1 | 2)),
+            "--threshold {bad}: {stderr}"
+        );
+        assert!(stderr.contains("--threshold"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
 #[test]
 fn a_result_that_is_not_one_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -62,6 +62,71 @@ fn the_gradescope_bundle_grades_a_submission_as_gradescope_runs_it() {
         String::from_utf8_lossy(&leaked.stdout),
         String::from_utf8_lossy(&leaked.stderr)
     );
+    // setup.sh as Gradescope runs it once, with apt-get a stand-in that
+    // records what it was asked (this machine has the packages, and no
+    // way to Ubuntu's archive), and the toolchain already there (rustup's
+    // installer needs the internet): its first batch warms the worker tree
+    // each submission is then built in.
+    let stub = t.path().join("stub");
+    std::fs::create_dir_all(&stub).unwrap();
+    let apt_get = stub.join("apt-get");
+    std::fs::write(
+        &apt_get,
+        format!(
+            "#!/bin/sh\necho \"apt-get $*\" >> {}/installs\n",
+            t.path().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&apt_get, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        stub.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let gradescope_env = |cmd: &mut Command| {
+        cmd.env("XDG_CACHE_HOME", t.path().join("cache"))
+            .env("PATH", &path)
+            .env_remove("RUSTFLAGS");
+        // As on Gradescope: none of this test's cargo variables.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("CARGO_") && k != "CARGO_HOME" {
+                cmd.env_remove(k);
+            }
+        }
+    };
+    let mut setup = Command::new("bash");
+    setup.arg(source.join("setup.sh"));
+    gradescope_env(&mut setup);
+    let out = setup.output().unwrap();
+    let setup_log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "setup.sh failed:\n{setup_log}");
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("installs")).unwrap_or_default(),
+        "apt-get update -q\n\
+         apt-get install -y -q qemu-system-misc curl ca-certificates build-essential git jq\n",
+        "{setup_log}"
+    );
+    assert!(setup_log.contains("BUILT (not graded)"), "{setup_log}");
+    let worker_xtask = || {
+        let cache = t.path().join("cache/xv6-batch");
+        let tree = std::fs::read_dir(&cache)
+            .unwrap_or_else(|e| panic!("no worker trees in {}: {e}", cache.display()))
+            .next()
+            .expect("no worker tree")
+            .unwrap()
+            .path();
+        let xtask = tree.join("lab-trace/worker-0/target/debug/xtask");
+        std::fs::metadata(&xtask)
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|e| panic!("setup.sh built no {}: {e}", xtask.display()))
+    };
+    let warmed = worker_xtask();
     // The student uploaded the lab file alone.
     std::fs::create_dir_all(ag.join("submission")).unwrap();
     std::fs::copy(
@@ -72,21 +137,17 @@ fn the_gradescope_bundle_grades_a_submission_as_gradescope_runs_it() {
     let mut cmd = Command::new("bash");
     // The batch's worker trees (outside the tree graded) go with the test.
     cmd.arg(source.join("run_autograder"))
-        .env("AUTOGRADER_ROOT", &ag)
-        .env("XDG_CACHE_HOME", t.path().join("cache"));
-    // As on Gradescope: none of this test's cargo variables.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CARGO_") && k != "CARGO_HOME" {
-            cmd.env_remove(k);
-        }
-    }
-    let out = cmd.env_remove("RUSTFLAGS").output().unwrap();
+        .env("AUTOGRADER_ROOT", &ag);
+    gradescope_env(&mut cmd);
+    let out = cmd.output().unwrap();
     let log = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{log}");
+    // The submission was built in setup.sh's worker, its xtask not again.
+    assert_eq!(worker_xtask(), warmed, "{log}");
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(ag.join("results/results.json")).unwrap())
             .unwrap_or_else(|e| panic!("results.json: {e}\n{log}"));

@@ -17,11 +17,12 @@ fn memory_lab_tests_fail_cleanly_without_the_labs() {
 }
 
 #[test]
-#[ignore = "slow: three kernel configurations"]
+#[ignore = "slow: four kernel configurations"]
 fn memory_semantics_hold_with_every_memory_lab() {
-    // Each memory lab on its own, and all of them (lazy and cow together,
-    // pgtbl's copies meeting lazy pages) in the kernel with every lab.
-    for labs in ["lazy", "cow", "all"] {
+    // Each memory lab on its own (pgtbl's mirror and direct copies alone
+    // too), and all of them (lazy and cow together, pgtbl's copies meeting
+    // lazy pages) in the kernel with every lab.
+    for labs in ["pgtbl", "lazy", "cow", "all"] {
         let (out, stdout, stderr) = Scenario::new("memtests").grade(&build(labs), &[]);
         assert_full_marks(&out, &stdout, &stderr);
     }

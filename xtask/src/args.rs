@@ -20,7 +20,7 @@ commands:
                              like qemu, but QEMU waits for gdb to attach
   grade <grader arguments>   build and grade a lab, e.g. `cargo xtask grade lab-{lab}`
   fsck  [--lab L] [--no-replay] [--crashed] [IMG]
-                             check an xv6 image (default: the configuration's fs.img);
+                             check an xv6 image (default: disk.img, else fs.img);
                              a committed log is replayed first unless --no-replay;
                              --crashed: unlinked open files of a stopped machine are notes
   ci [--quick]               the checks CI runs: rustfmt, clippy, all tests;
