@@ -288,7 +288,7 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
             running: BTreeMap::new(),
             done: 0,
             total: jobs.len(),
-            drawn: false,
+            bar: None,
         },
     };
     let mut results: Vec<Option<RunResult>> = (0..jobs.len()).map(|_| None).collect();
@@ -1160,7 +1160,8 @@ struct Progress {
     running: BTreeMap<usize, (Instant, usize)>,
     done: usize,
     total: usize,
-    drawn: bool,
+    /// The line on stderr, while it is drawn.
+    bar: Option<indicatif::ProgressBar>,
 }
 
 impl Progress {
@@ -1168,28 +1169,37 @@ impl Progress {
         if !self.enabled || self.running.is_empty() {
             return;
         }
-        let mut line = format!("[{}/{} runs]", self.done, self.total);
+        let mut running = String::new();
         for (&j, &(since, ok)) in &self.running {
             let job = &jobs[j];
-            line.push_str(&format!(
+            running.push_str(&format!(
                 " {}/{} {}s",
                 job.spec.name,
                 job.spec.runs[job.run].id,
                 since.elapsed().as_secs()
             ));
             if ok > 0 {
-                line.push_str(&format!(" ({ok} OK)"));
+                running.push_str(&format!(" ({ok} OK)"));
             }
         }
-        let line: String = line.chars().take(110).collect();
-        eprint!("\r\x1b[K{line}");
-        self.drawn = true;
+        let total = self.total as u64;
+        let bar = self.bar.get_or_insert_with(|| {
+            let style = indicatif::ProgressStyle::with_template("[{pos}/{len} runs]{wide_msg}")
+                .expect("a valid template");
+            indicatif::ProgressBar::with_draw_target(
+                Some(total),
+                indicatif::ProgressDrawTarget::stderr(),
+            )
+            .with_style(style)
+        });
+        bar.set_position(self.done as u64);
+        bar.set_message(running);
     }
 
+    /// Takes the line away, before the report prints below it.
     fn clear(&mut self) {
-        if self.drawn {
-            eprint!("\r\x1b[K");
-            self.drawn = false;
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
         }
     }
 }
