@@ -128,6 +128,11 @@ impl Bucket {
             .filter_map(|(i, e)| e.as_ref().map(|e| (i, e)))
     }
 
+    /// The entry at `pos`, if there is one.
+    pub fn entry(&self, pos: usize) -> Option<&Entry> {
+        self.entries.get(pos)?.as_ref()
+    }
+
     /// A reference to this bucket's buffer for the block, if it has one.
     pub fn lookup(&mut self, dev: u32, blockno: u32) -> Option<Held> {
         let e = self
