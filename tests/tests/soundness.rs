@@ -733,3 +733,81 @@ no_match = ['FAIL', '^panic: ']
         );
     }
 }
+
+/// `text` (a lab file) with its `impl Lab for <ty>` also replacing the
+/// page allocator's policy by a list of its own.
+fn replacing_pages(text: &str, ty: &str) -> String {
+    let text = edit(
+        text,
+        &format!("impl Lab for {ty} {{"),
+        &format!(
+            "impl Lab for {ty} {{
+    fn page_policy(&self) -> Option<&'static dyn kernel_base::kalloc::PagePolicy> {{
+        Some(&OWN_PAGES)
+    }}
+"
+        ),
+    );
+    format!(
+        "{text}
+static OWN_PAGES: kernel_base::spinlock::SpinLock<kernel_base::kalloc::FreePages> =
+    kernel_base::spinlock::SpinLock::new(\"kmem\", kernel_base::kalloc::FreePages::new());
+"
+    )
+}
+
+/// Which lab's policy runs must never depend on the order of labs: two
+/// labs replacing one policy stop the boot, naming both.
+#[test]
+fn two_labs_replacing_one_policy_stop_the_boot() {
+    let dir = scratch("twice");
+    write_if_changed(
+        &dir.join("labs/src/trace.rs"),
+        replacing_pages(&lab_file("trace"), "Trace").as_bytes(),
+    );
+    write_if_changed(
+        &dir.join("labs/src/sysinfo.rs"),
+        replacing_pages(&lab_file("sysinfo"), "Sysinfo").as_bytes(),
+    );
+    let (out, stdout, stderr) = run(scratch_cargo(
+        &dir,
+        &[
+            &["build", "-q"][..],
+            &KERNEL_PACKAGE,
+            &["--features", "trace,sysinfo"],
+        ]
+        .concat(),
+    ));
+    assert!(
+        out.status.success(),
+        "the kernel with two page policies does not build:\n{stdout}{stderr}"
+    );
+    let config = Config {
+        kernel: dir.join("target").join(TARGET).join("kernel/kernel"),
+        fs_img: build("").fs_img,
+    };
+    let spec = r#"
+name = "twice"
+timeout = "30s"
+untrusted = true
+
+[[run]]
+id = "boot"
+commands = ["echo booted"]
+
+[[test]]
+name = "two page policies stop the boot"
+points = 1
+run = "boot"
+match = "^panic: labs trace and sysinfo both replace the page allocator's policy: at most one lab may"
+"#;
+    let s = Scenario::with_text("twice", spec);
+    let (_, stdout, stderr) = s.grade(&config, &[]);
+    let log = s.log("boot");
+    assert!(
+        log.lines().any(|l| l
+            .starts_with("panic: labs trace and sysinfo both replace the page allocator's policy"))
+            && !log.contains("booted"),
+        "two labs replacing the page policy did not stop the boot:\n{log}\n(grader: {stdout}{stderr})"
+    );
+}
