@@ -332,7 +332,8 @@ fn unsound_uses_of_the_lab_api_do_not_compile() {
 /// page allocator's policy (a list per hart, stealing) and the buffer
 /// cache's (hashed buckets), in safe code on the kernel's building blocks,
 /// counting their calls, and reports them with the lock statistics when
-/// `ls` starts.
+/// `ls` starts; it drops a free page when `find` starts and a buffer
+/// reference when `xargs` starts (each must end in a panic naming it).
 const PROBE: &str = r#"
 #![forbid(unsafe_code)]
 use abi::param::NCPU;
@@ -475,6 +476,16 @@ impl Lab for Sysinfo {
                 );
                 let _ = kernel_base::lockstat::report(&mut Console);
             }
+            "find" => {
+                let page = PAGES.alloc();
+                kernel_base::println!("probe: dropping a free page");
+                drop(page);
+            }
+            "xargs" => {
+                let held = BUFS.get(abi::param::ROOTDEV, 1);
+                kernel_base::println!("probe: dropping a buffer reference");
+                drop(held);
+            }
             "echo" => {
                 let (r, w) = kernel_base::pipe::Pipe::alloc().expect("no pipe");
                 for _ in 0..LEAKS {
@@ -568,6 +579,26 @@ commands = ["wc README"]
 id = "seams"
 commands = ["usertests sbrkmuch", "usertests forkfork", "usertests createdelete", "ls"]
 timeout = "120s"
+
+[[run]]
+id = "lostpage"
+commands = ["find"]
+
+[[run]]
+id = "lostbuf"
+commands = ["xargs"]
+
+[[test]]
+name = "a dropped free page stops at a panic"
+points = 1
+run = "lostpage"
+match = '^panic: kalloc: free page 0x[0-9a-f]+ dropped \(lost\)'
+
+[[test]]
+name = "a dropped buffer reference stops at a panic"
+points = 1
+run = "lostbuf"
+match = '^panic: bio: a reference to the buffer of block 1 dropped'
 
 [[test]]
 name = "a lab's page and buffer policies pass usertests and lose nothing"
@@ -673,6 +704,8 @@ fn safe_lab_code_cannot_wrap_counts_read_locked_state_or_leave_stale_mirrors_and
         ));
     }
     for test in [
+        "a dropped free page stops at a panic",
+        "a dropped buffer reference stops at a panic",
         "a lab's page and buffer policies pass usertests and lose nothing",
         "a lab's page policy serves the allocator",
         "a lab's buffer policy serves the cache and keeps every buffer",
