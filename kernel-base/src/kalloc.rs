@@ -261,13 +261,22 @@ pub unsafe fn free(pa: PhysAddr) {
     }
     // SAFETY: checked to be a page of RAM after the kernel; the caller
     // promises no one uses it any more.
-    policy().free(unsafe { Page::from_free(pa) });
+    let page = unsafe { Page::from_free(pa) };
+    // The base kernel's policy called directly, so that it inlines.
+    match POLICY.get() {
+        Some(p) => p.free(page),
+        None => KMEM.lock().push(page),
+    }
 }
 
 /// A zeroed page, or `None` when memory is exhausted.
 #[doc(alias = "kalloc")]
 pub fn alloc() -> Option<PhysAddr> {
-    policy().alloc().map(Page::into_zeroed)
+    let page = match POLICY.get() {
+        Some(p) => p.alloc(),
+        None => KMEM.lock().pop(),
+    };
+    page.map(Page::into_zeroed)
 }
 
 /// How many pages are free (sysinfo's `freemem` is this times PGSIZE).
