@@ -691,16 +691,26 @@ fn safe_lab_code_cannot_wrap_counts_read_locked_state_or_leave_stale_mirrors_and
         .skip(1)
         .take(6)
         .collect();
-    let lock_line = |l: &str| {
-        let counts = l
-            .strip_prefix("lock: ")
-            .and_then(|l| l.split_once(": #test-and-set "))
-            .and_then(|(_, c)| c.split_once(" #acquire() "));
-        counts.is_some_and(|(n, m)| n.parse::<u64>().is_ok() && m.parse::<u64>().is_ok())
+    // (failed test-and-set attempts, acquires) of a statistics line.
+    let counts = |l: &str| -> Option<(u64, u64)> {
+        let (n, m) = l
+            .strip_prefix("lock: ")?
+            .split_once(": #test-and-set ")?
+            .1
+            .split_once(" #acquire() ")?;
+        Some((n.parse().ok()?, m.parse().ok()?))
     };
-    if top.len() != 6 || !top[..5].iter().all(|l| lock_line(l)) || !top[5].starts_with("tot= ") {
+    if top.len() != 6
+        || !top[..5].iter().all(|l| counts(l).is_some())
+        || !top[5].starts_with("tot= ")
+    {
         wrong.push(format!(
             "not five contended locks, then the total:\n{seams}"
+        ));
+    } else if counts(top[0]).is_none_or(|(spins, _)| spins == 0) {
+        // forkfork's processes on 3 harts contend for the wait lock.
+        wrong.push(format!(
+            "no failed test-and-set counted under forkfork:\n{seams}"
         ));
     }
     for test in [
