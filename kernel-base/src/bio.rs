@@ -325,6 +325,11 @@ pub(crate) fn init() {
     );
 }
 
+/// How many processes are waiting for a buffer to become free.
+pub fn waiting() -> u32 {
+    WAITERS.load(Ordering::Relaxed)
+}
+
 /// How many buffers the policy's buckets hold (each bucket counted under
 /// its lock, one after another: exact when no buffer is moving).
 pub fn buffers_in_buckets() -> usize {

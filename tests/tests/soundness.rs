@@ -333,7 +333,8 @@ fn unsound_uses_of_the_lab_api_do_not_compile() {
 /// cache's (hashed buckets), in safe code on the kernel's building blocks,
 /// counting their calls, and reports them with the lock statistics when
 /// `ls` starts; it drops a free page when `find` starts and a buffer
-/// reference when `xargs` starts (each must end in a panic naming it).
+/// reference when `xargs` starts (each must end in a panic naming it), and
+/// holds every buffer when `grep` starts until another process waits.
 const PROBE: &str = r#"
 #![forbid(unsafe_code)]
 use abi::param::NCPU;
@@ -476,6 +477,24 @@ impl Lab for Sysinfo {
                 );
                 let _ = kernel_base::lockstat::report(&mut Console);
             }
+            "grep" => {
+                // Every buffer held until another process waits for one
+                // (at most 10 s), then released: that process must go on.
+                let held: [kernel_base::bio::Buf; abi::param::NBUF] =
+                    core::array::from_fn(|i| kernel_base::bio::bread(abi::param::ROOTDEV, i as u32));
+                kernel_base::println!("probe: holding every buffer");
+                let mut t = kernel_base::trap::TICKS.lock();
+                let start = *t;
+                while kernel_base::bio::waiting() == 0 && *t - start < 100 {
+                    t = kernel_base::proc::sleep(kernel_base::trap::ticks_chan(), t);
+                }
+                drop(t);
+                kernel_base::println!(
+                    "probe: {} waiting for a buffer; releasing every buffer",
+                    kernel_base::bio::waiting()
+                );
+                drop(held);
+            }
             "find" => {
                 let page = PAGES.alloc();
                 kernel_base::println!("probe: dropping a free page");
@@ -579,6 +598,20 @@ commands = ["wc README"]
 id = "seams"
 commands = ["usertests sbrkmuch", "usertests forkfork", "usertests createdelete", "ls"]
 timeout = "120s"
+
+[[run]]
+id = "bufwait"
+commands = ["grep probe README &", "sleep 5", "cat README"]
+
+[[test]]
+name = "a process waits while every buffer is in use, then goes on"
+points = 1
+run = "bufwait"
+match = [
+    '^probe: [1-9][0-9]* waiting for a buffer; releasing every buffer$',
+    '^This is the README file of the xv6 file system you are running.$',
+]
+no_match = ['^panic: ']
 
 [[run]]
 id = "lostpage"
@@ -714,6 +747,7 @@ fn safe_lab_code_cannot_wrap_counts_read_locked_state_or_leave_stale_mirrors_and
         ));
     }
     for test in [
+        "a process waits while every buffer is in use, then goes on",
         "a dropped free page stops at a panic",
         "a dropped buffer reference stops at a panic",
         "a lab's page and buffer policies pass usertests and lose nothing",
