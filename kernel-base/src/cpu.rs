@@ -82,3 +82,75 @@ pub fn pop_off() {
 pub(crate) fn noff() -> u32 {
     mycpu().noff.get()
 }
+
+/// One `T` per hart (the lock lab's per-CPU free lists). A hart reaches its
+/// own slot through [`PerCpu::mine`], which keeps interrupts off so that
+/// the code cannot move to another hart meanwhile; when `T` is `Sync` (a
+/// `SpinLock`), every slot can be reached too ([`PerCpu::iter`]), to steal
+/// from another hart.
+pub struct PerCpu<T> {
+    slots: [T; NCPU],
+}
+
+// SAFETY: without `T: Sync`, a slot is reached only by `mine`, by the hart
+// it belongs to, with interrupts off, and the guard cannot leave the hart
+// (it is !Send and !Sync, and `sched` refuses to switch while it holds
+// interrupts off); `iter` and `get` need `T: Sync`.
+unsafe impl<T: Send> Sync for PerCpu<T> {}
+
+impl<T> PerCpu<T> {
+    pub const fn new(slots: [T; NCPU]) -> PerCpu<T> {
+        PerCpu { slots }
+    }
+
+    /// This hart's slot; interrupts stay off until the guard drops.
+    pub fn mine(&self) -> Mine<'_, T> {
+        push_off();
+        let hart = cpuid();
+        Mine {
+            slot: &self.slots[hart],
+            hart,
+            _this_hart: core::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: Sync> PerCpu<T> {
+    /// Hart `hart`'s slot.
+    pub fn get(&self, hart: usize) -> Option<&T> {
+        self.slots.get(hart)
+    }
+
+    /// Every hart's slot, in hart order.
+    pub fn iter(&self) -> core::slice::Iter<'_, T> {
+        self.slots.iter()
+    }
+}
+
+/// This hart's slot of a [`PerCpu`], with interrupts off.
+pub struct Mine<'a, T> {
+    slot: &'a T,
+    hart: usize,
+    /// Tied to this hart: neither `Send` nor `Sync`.
+    _this_hart: core::marker::PhantomData<*const ()>,
+}
+
+impl<T> Mine<'_, T> {
+    /// The hart this slot belongs to (the one running).
+    pub fn hart(&self) -> usize {
+        self.hart
+    }
+}
+
+impl<T> core::ops::Deref for Mine<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.slot
+    }
+}
+
+impl<T> Drop for Mine<'_, T> {
+    fn drop(&mut self) {
+        pop_off();
+    }
+}

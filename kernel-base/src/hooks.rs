@@ -17,16 +17,20 @@
 //! | `user_frame_released` | every unmapping of a user page | the frame is freed only if every lab answers `Free` |
 //! | `user_mappings_changed` | every change of user mappings | every lab, in order, until one fails |
 //! | `devices` | boot | every lab's devices are registered; two for one major is a boot panic |
+//! | `page_policy`, `buf_policy` | boot, before the allocator and the buffer cache start | at most one lab may replace each; two is a boot panic (a configuration bug) |
 //!
 //! So lazy and cow together: a fault on a missing page below the size is
 //! lazy's (cow answers `NotMine`), a write to a present copy-on-write page
 //! is cow's (lazy answers `NotMine`); fork is cow's, and cow skips the pages
 //! lazy never allocated.
 
+use crate::bio::BufPolicy;
 use crate::file::Device;
+use crate::kalloc::PagePolicy;
 use crate::proc::{Proc, TrapFrame};
 use crate::syscall::SysFn;
 use crate::vm::{Access, BadAddress, OutOfMemory, PhysAddr, UserMemory};
+use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 #[cfg(feature = "pgtbl")]
@@ -155,6 +159,20 @@ pub trait Lab: Sync {
         None
     }
 
+    /// The page allocator's policy (where free pages wait), if this lab
+    /// replaces the base kernel's single `kmem` list. Asked once at boot,
+    /// before any page is free; see [`crate::kalloc`].
+    fn page_policy(&self) -> Option<&'static dyn PagePolicy> {
+        None
+    }
+
+    /// The buffer cache's lookup and recycling policy, if this lab
+    /// replaces the base kernel's single LRU list. Asked once at boot,
+    /// before any block is read; see [`crate::bio`].
+    fn buf_policy(&self) -> Option<&'static dyn BufPolicy> {
+        None
+    }
+
     /// The devices this lab adds: (major number, driver). Registered at
     /// boot.
     fn devices(&self) -> &'static [(i16, &'static Device)] {
@@ -199,9 +217,19 @@ type LabList = &'static [&'static dyn Lab];
 static LABS: AtomicPtr<LabList> = AtomicPtr::new(core::ptr::null_mut());
 
 /// Installs the labs (`main` does this before any other hart or process
-/// runs) and registers their devices.
+/// runs, and before the allocator starts), installs the policies they
+/// choose and registers their devices.
 pub(crate) fn install(labs: &'static LabList) {
     LABS.store(labs as *const LabList as *mut LabList, Ordering::Release);
+    if let Some(p) = choose(labs, "page allocator's policy", |l| l.page_policy()) {
+        // SAFETY: boot, on hart 0 before the allocator starts and before
+        // any other hart runs.
+        unsafe { crate::kalloc::set_policy(p) };
+    }
+    if let Some(p) = choose(labs, "buffer cache's policy", |l| l.buf_policy()) {
+        // SAFETY: as for the page policy, before the buffer cache starts.
+        unsafe { crate::bio::set_policy(p) };
+    }
     for (i, a) in labs.iter().enumerate() {
         for b in &labs[..i] {
             for (num, _) in a.syscalls() {
@@ -218,6 +246,63 @@ pub(crate) fn install(labs: &'static LabList) {
             crate::file::register_device(major, dev)
                 .unwrap_or_else(|()| panic!("lab {}: device {} is taken", a.name(), major));
         }
+    }
+}
+
+/// The one lab's answer to `pick`; two labs answering is a boot panic.
+fn choose<P: ?Sized>(
+    labs: LabList,
+    what: &str,
+    pick: impl Fn(&dyn Lab) -> Option<&'static P>,
+) -> Option<&'static P> {
+    let mut chosen: Option<(&str, &'static P)> = None;
+    for l in labs {
+        if let Some(p) = pick(*l) {
+            if let Some((first, _)) = chosen {
+                panic!(
+                    "labs {} and {} both replace the {}: at most one lab may; enable one of them",
+                    first,
+                    l.name(),
+                    what
+                );
+            }
+            chosen = Some((l.name(), p));
+        }
+    }
+    chosen.map(|(_, p)| p)
+}
+
+/// A replacement a lab chose at boot (a subsystem's policy): set once on
+/// the boot hart, read everywhere after.
+pub(crate) struct Chosen<P: ?Sized + 'static> {
+    chosen: UnsafeCell<Option<&'static P>>,
+}
+
+// SAFETY: written only by `set`, whose contract excludes any concurrent
+// access; afterwards only read, and a `&'static P` may be shared as `P`
+// is `Sync`.
+unsafe impl<P: ?Sized + Sync> Sync for Chosen<P> {}
+
+impl<P: ?Sized> Chosen<P> {
+    pub(crate) const fn none() -> Chosen<P> {
+        Chosen {
+            chosen: UnsafeCell::new(None),
+        }
+    }
+
+    /// # Safety
+    /// Only on the boot hart, before any other hart runs (`main` releases
+    /// them afterwards, which publishes the write) and before the
+    /// subsystem is used.
+    pub(crate) unsafe fn set(&self, p: &'static P) {
+        // SAFETY: the caller guarantees no other access.
+        unsafe { *self.chosen.get() = Some(p) };
+    }
+
+    #[inline(always)]
+    pub(crate) fn get(&self) -> Option<&'static P> {
+        // SAFETY: after boot the cell is only read (see `set`).
+        unsafe { *self.chosen.get() }
     }
 }
 

@@ -18,6 +18,8 @@ pub mod file;
 pub mod fs;
 pub mod hooks;
 pub mod kalloc;
+#[cfg(feature = "lockstat")]
+pub mod lockstat;
 pub mod log;
 pub mod pipe;
 pub mod plic;
@@ -55,9 +57,11 @@ pub unsafe fn main(labs: &'static &'static [&'static dyn hooks::Lab]) -> ! {
         println!();
         println!("xv6 kernel is booting");
         println!();
-        kalloc::init();
-        // The labs' devices need the console up (the device table).
+        // The labs' policies first: the allocator and the buffer cache
+        // start on them. Their devices need the console up.
         hooks::install(labs);
+        kalloc::init();
+        bio::init();
         vm::kvm_init();
         vm::kvm_init_hart();
         proc::init();

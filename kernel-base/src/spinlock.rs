@@ -1,5 +1,9 @@
 //! Spinlocks that disable interrupts while held, so an interrupt handler on
 //! the same hart can never spin on a lock its interrupted code holds.
+//!
+//! With the `lockstat` feature each lock also counts its acquires and its
+//! failed test-and-set attempts ([`crate::lockstat`]); without it there is
+//! no counter and no counting.
 
 use crate::cpu::{cpuid, pop_off, push_off};
 use core::cell::UnsafeCell;
@@ -11,6 +15,8 @@ const NO_HART: usize = usize::MAX;
 
 pub struct SpinLock<T> {
     locked: AtomicBool,
+    #[cfg(feature = "lockstat")]
+    row: crate::lockstat::Row,
     /// The hart holding the lock, for `holding` checks.
     hart: AtomicUsize,
     name: &'static str,
@@ -26,6 +32,8 @@ impl<T> SpinLock<T> {
     pub const fn new(name: &'static str, data: T) -> SpinLock<T> {
         SpinLock {
             locked: AtomicBool::new(false),
+            #[cfg(feature = "lockstat")]
+            row: crate::lockstat::Row::new(),
             hart: AtomicUsize::new(NO_HART),
             name,
             data: UnsafeCell::new(data),
@@ -38,13 +46,18 @@ impl<T> SpinLock<T> {
         if self.holding() {
             panic!("acquire {}: already held by this hart", self.name);
         }
-        while self
-            .locked
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        // Test-and-set (amoswap), as xv6: each failed attempt is a spin.
+        #[cfg(feature = "lockstat")]
+        let mut spins = 0;
+        while self.locked.swap(true, Ordering::Acquire) {
+            #[cfg(feature = "lockstat")]
+            {
+                spins += 1;
+            }
             core::hint::spin_loop();
         }
+        #[cfg(feature = "lockstat")]
+        self.row.record(self.name, spins);
         self.hart.store(cpuid(), Ordering::Relaxed);
         SpinLockGuard {
             lock: self,
@@ -64,6 +77,8 @@ impl<T> SpinLock<T> {
             pop_off();
             return None;
         }
+        #[cfg(feature = "lockstat")]
+        self.row.record(self.name, 0);
         self.hart.store(cpuid(), Ordering::Relaxed);
         Some(SpinLockGuard {
             lock: self,
@@ -106,6 +121,19 @@ impl<T> SpinLock<T> {
         unsafe { &mut *self.data.get() }
     }
 }
+
+// Statistics cost no space: without the feature there is no counter field,
+// and with it the row number fits in the padding after `locked`.
+const _: () = {
+    #[allow(dead_code)]
+    struct Bare {
+        locked: AtomicBool,
+        hart: AtomicUsize,
+        name: &'static str,
+        data: u64,
+    }
+    assert!(core::mem::size_of::<SpinLock<u64>>() == core::mem::size_of::<Bare>());
+};
 
 pub struct SpinLockGuard<'a, T> {
     lock: &'a SpinLock<T>,

@@ -160,6 +160,81 @@ const REFUSED: &[Refused] = &[
         error: "E0277",
     },
     Refused {
+        what: "minting a free Page from an address",
+        code: "pub fn mint() -> kernel_base::kalloc::Page {
+                   kernel_base::kalloc::Page(core::ptr::NonNull::dangling())
+               }",
+        error: "E0603",
+    },
+    Refused {
+        what: "minting a free Page through the allocator's constructor",
+        code: "pub fn mint() -> kernel_base::kalloc::Page {
+                   kernel_base::kalloc::Page::from_free(kernel_base::vm::PhysAddr(0x8040_0000))
+               }",
+        error: "E0624",
+    },
+    Refused {
+        what: "duplicating a free Page",
+        code: "pub fn twice(p: kernel_base::kalloc::Page) -> [kernel_base::kalloc::Page; 2] {
+                   [p.clone(), p]
+               }",
+        error: "E0599",
+    },
+    Refused {
+        what: "freeing a Page twice",
+        code: "pub fn twice(l: &mut kernel_base::kalloc::FreePages, p: kernel_base::kalloc::Page) {
+                   l.push(p);
+                   l.push(p);
+               }",
+        error: "E0382",
+    },
+    Refused {
+        what: "reaching another hart's slot of a PerCpu whose slots are not Sync",
+        code: "pub fn other(p: &kernel_base::cpu::PerCpu<core::cell::Cell<u8>>) -> Option<&core::cell::Cell<u8>> {
+                   p.get(1)
+               }",
+        error: "E0599",
+    },
+    Refused {
+        what: "moving a hart's PerCpu guard to another hart",
+        code: "fn send<T: Send>() {}
+               pub fn away() { send::<kernel_base::cpu::Mine<'static, u8>>(); }",
+        error: "E0277",
+    },
+    Refused {
+        what: "moving a buffer entry out of its bucket",
+        code: "pub fn take(b: &kernel_base::bio::Bucket) -> Option<kernel_base::bio::Entry> {
+                   b.entry(0).map(|e| *e)
+               }",
+        error: "E0507",
+    },
+    Refused {
+        what: "copying a buffer entry",
+        code: "pub fn copy(b: &kernel_base::bio::Bucket) -> Option<kernel_base::bio::Entry> {
+                   b.entry(0).map(|e| e.clone())
+               }",
+        error: "E0308",
+    },
+    Refused {
+        what: "dropping a bucket's entry",
+        code: "pub fn lose(b: &mut kernel_base::bio::Bucket) { b.entries[0] = None; }",
+        error: "E0616",
+    },
+    Refused {
+        what: "making a buffer entry (a second buffer for a slot)",
+        code: "pub fn make() -> kernel_base::bio::Entry {
+                   kernel_base::bio::Entry { slot: 0, block: None, refcnt: 0, pins: 0, stamp: 0 }
+               }",
+        error: "E0451",
+    },
+    Refused {
+        what: "forging a buffer reference without counting it",
+        code: "pub fn forge() -> kernel_base::bio::Held {
+                   kernel_base::bio::Held { slot: 0, dev: 1, blockno: 1 }
+               }",
+        error: "E0451",
+    },
+    Refused {
         what: "unsafe code in a lab file that needs none",
         code: "pub fn peek() -> u8 { unsafe { *(0x8000_0000 as *const u8) } }",
         error: "unsafe_code",
@@ -177,6 +252,32 @@ pub fn inode_number(ip: &kernel_base::fs::Inode) -> u32 {
 pub fn guard_of_sync() {
     fn shared<T: Sync>() {}
     shared::<kernel_base::spinlock::SpinLockGuard<'static, u8>>();
+}
+pub fn move_pages(a: &mut kernel_base::kalloc::FreePages, b: &mut kernel_base::kalloc::FreePages) {
+    let mut half = a.split_off(a.len() / 2);
+    if let Some(p) = half.pop() {
+        b.push(p);
+    }
+    b.append(&mut half);
+}
+pub fn my_count(p: &kernel_base::cpu::PerCpu<core::cell::Cell<u8>>) -> u8 {
+    let mine = p.mine();
+    mine.set(mine.get() + 1);
+    mine.get()
+}
+pub fn steal(p: &kernel_base::cpu::PerCpu<kernel_base::spinlock::SpinLock<kernel_base::kalloc::FreePages>>)
+    -> Option<kernel_base::kalloc::Page>
+{
+    p.iter().find_map(|l| l.lock().pop())
+}
+pub fn recycle(from: &mut kernel_base::bio::Bucket, to: &mut kernel_base::bio::Bucket)
+    -> Option<kernel_base::bio::Held>
+{
+    let pos = from.least_recent_free()?;
+    let stamp = from.entry(pos)?.stamp();
+    let pos = from.move_to(pos, to)?;
+    let _ = stamp;
+    to.recycle(pos, 1, 2)
 }
 ";
 
@@ -227,14 +328,122 @@ fn unsound_uses_of_the_lab_api_do_not_compile() {
 /// The probe lab, in place of sysinfo's file: leaks clones of a File when
 /// `echo` starts and of an Inode when `wc` starts (each must end in a panic
 /// naming the overflow), and dumps the process list from the fork hook of
-/// `pingpong`, which runs with the child's lock held.
+/// `pingpong`, which runs with the child's lock held. It also replaces the
+/// page allocator's policy (a list per hart, stealing) and the buffer
+/// cache's (hashed buckets), in safe code on the kernel's building blocks,
+/// counting their calls, and reports them with the lock statistics when
+/// `ls` starts; it drops a free page when `find` starts and a buffer
+/// reference when `xargs` starts (each must end in a panic naming it), and
+/// holds every buffer when `grep` starts until another process waits.
 const PROBE: &str = r#"
 #![forbid(unsafe_code)]
+use abi::param::NCPU;
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use kernel_base::bio::{Bucket, BufPolicy, Held};
+use kernel_base::cpu::PerCpu;
 use kernel_base::hooks::Lab;
+use kernel_base::kalloc::{FreePages, Page, PagePolicy};
 use kernel_base::proc::Proc;
+use kernel_base::spinlock::SpinLock;
 use kernel_base::vm::UserMemory;
 
 pub struct Sysinfo;
+
+struct PerHart {
+    lists: PerCpu<SpinLock<FreePages>>,
+    allocs: AtomicUsize,
+    steals: AtomicUsize,
+}
+
+static PAGES: PerHart = PerHart {
+    lists: PerCpu::new([const { SpinLock::new("kmem", FreePages::new()) }; NCPU]),
+    allocs: AtomicUsize::new(0),
+    steals: AtomicUsize::new(0),
+};
+
+impl PagePolicy for PerHart {
+    fn alloc(&self) -> Option<Page> {
+        self.allocs.fetch_add(1, Relaxed);
+        let mine = self.lists.mine();
+        if let Some(p) = mine.lock().pop() {
+            return Some(p);
+        }
+        for other in self.lists.iter().filter(|l| !core::ptr::eq(*l, &*mine)) {
+            let mut stolen = other.lock().split_off(32);
+            if let Some(p) = stolen.pop() {
+                self.steals.fetch_add(1, Relaxed);
+                mine.lock().append(&mut stolen);
+                return Some(p);
+            }
+        }
+        None
+    }
+
+    fn free(&self, page: Page) {
+        self.lists.mine().lock().push(page);
+    }
+
+    fn for_each_list(&self, f: &mut dyn FnMut(&FreePages)) {
+        for l in self.lists.iter() {
+            f(&l.lock());
+        }
+    }
+}
+
+const NBUCKET: usize = 7;
+
+struct Hashed {
+    buckets: [SpinLock<Bucket>; NBUCKET],
+    gets: AtomicUsize,
+}
+
+static BUFS: Hashed = Hashed {
+    buckets: [const { SpinLock::new("bcache", Bucket::new()) }; NBUCKET],
+    gets: AtomicUsize::new(0),
+};
+
+impl BufPolicy for Hashed {
+    fn buckets(&self) -> &[SpinLock<Bucket>] {
+        &self.buckets
+    }
+
+    fn bucket_of(&self, _dev: u32, blockno: u32) -> usize {
+        blockno as usize % NBUCKET
+    }
+
+    fn get(&self, dev: u32, blockno: u32) -> Option<Held> {
+        self.gets.fetch_add(1, Relaxed);
+        let home = self.bucket_of(dev, blockno);
+        if let Some(h) = self.buckets[home].lock().lookup(dev, blockno) {
+            return Some(h);
+        }
+        // Every bucket locked in order: no deadlock, and no one caches the
+        // block meanwhile.
+        let mut all: [_; NBUCKET] = core::array::from_fn(|i| self.buckets[i].lock());
+        if let Some(h) = all[home].lookup(dev, blockno) {
+            return Some(h);
+        }
+        let (from, pos) = (0..NBUCKET)
+            .filter_map(|i| all[i].least_recent_free().map(|p| (i, p)))
+            .min_by_key(|&(i, p)| all[i].entry(p).map(|e| e.stamp()))?;
+        let pos = if from == home {
+            pos
+        } else {
+            let [from, to] = all.get_disjoint_mut([from, home]).ok()?;
+            from.move_to(pos, to)?
+        };
+        all[home].recycle(pos, dev, blockno)
+    }
+}
+
+struct Console;
+
+impl core::fmt::Write for Console {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        kernel_base::print!("{}", s);
+        Ok(())
+    }
+}
 
 /// More references than any real count reaches (and far fewer than 2^32).
 const LEAKS: u32 = 100_000;
@@ -244,8 +453,58 @@ impl Lab for Sysinfo {
         "probe"
     }
 
+    fn page_policy(&self) -> Option<&'static dyn PagePolicy> {
+        Some(&PAGES)
+    }
+
+    fn buf_policy(&self) -> Option<&'static dyn BufPolicy> {
+        Some(&BUFS)
+    }
+
     fn exec(&self, p: &Proc, _mem: &UserMemory<'_>) {
         match p.name().as_str() {
+            "ls" => {
+                kernel_base::println!(
+                    "probe: pages: {} allocs by the lab policy, {} steals, {} free",
+                    PAGES.allocs.load(Relaxed),
+                    PAGES.steals.load(Relaxed),
+                    kernel_base::kalloc::free_pages()
+                );
+                kernel_base::println!(
+                    "probe: buffers: {} in the lab buckets, {} gets by its policy",
+                    kernel_base::bio::buffers_in_buckets(),
+                    BUFS.gets.load(Relaxed)
+                );
+                let _ = kernel_base::lockstat::report(&mut Console);
+            }
+            "grep" => {
+                // Every buffer held until another process waits for one
+                // (at most 10 s), then released: that process must go on.
+                let held: [kernel_base::bio::Buf; abi::param::NBUF] =
+                    core::array::from_fn(|i| kernel_base::bio::bread(abi::param::ROOTDEV, i as u32));
+                kernel_base::println!("probe: holding every buffer");
+                let mut t = kernel_base::trap::TICKS.lock();
+                let start = *t;
+                while kernel_base::bio::waiting() == 0 && *t - start < 100 {
+                    t = kernel_base::proc::sleep(kernel_base::trap::ticks_chan(), t);
+                }
+                drop(t);
+                kernel_base::println!(
+                    "probe: {} waiting for a buffer; releasing every buffer",
+                    kernel_base::bio::waiting()
+                );
+                drop(held);
+            }
+            "find" => {
+                let page = PAGES.alloc();
+                kernel_base::println!("probe: dropping a free page");
+                drop(page);
+            }
+            "xargs" => {
+                let held = BUFS.get(abi::param::ROOTDEV, 1);
+                kernel_base::println!("probe: dropping a buffer reference");
+                drop(held);
+            }
             "echo" => {
                 let (r, w) = kernel_base::pipe::Pipe::alloc().expect("no pipe");
                 for _ in 0..LEAKS {
@@ -299,7 +558,7 @@ fn probe_kernel() -> Config {
         &[
             &["build", "-q"][..],
             &KERNEL_PACKAGE,
-            &["--features", "sysinfo,pgtbl"],
+            &["--features", "sysinfo,pgtbl,kernel-base/lockstat"],
         ]
         .concat(),
     ));
@@ -335,6 +594,78 @@ commands = ["echo hello"]
 id = "inode"
 commands = ["wc README"]
 
+[[run]]
+id = "seams"
+commands = ["usertests sbrkmuch", "usertests forkfork", "usertests createdelete", "ls"]
+timeout = "120s"
+
+[[run]]
+id = "bufwait"
+commands = ["grep probe README &", "sleep 5", "cat README"]
+
+[[test]]
+name = "a process waits while every buffer is in use, then goes on"
+points = 1
+run = "bufwait"
+match = [
+    '^probe: [1-9][0-9]* waiting for a buffer; releasing every buffer$',
+    '^This is the README file of the xv6 file system you are running.$',
+]
+no_match = ['^panic: ']
+
+[[run]]
+id = "lostpage"
+commands = ["find"]
+
+[[run]]
+id = "lostbuf"
+commands = ["xargs"]
+
+[[test]]
+name = "a dropped free page stops at a panic"
+points = 1
+run = "lostpage"
+match = '^panic: kalloc: free page 0x[0-9a-f]+ dropped \(lost\)'
+
+[[test]]
+name = "a dropped buffer reference stops at a panic"
+points = 1
+run = "lostbuf"
+match = '^panic: bio: a reference to the buffer of block 1 dropped'
+
+[[test]]
+name = "a lab's page and buffer policies pass usertests and lose nothing"
+points = 1
+run = "seams"
+count = { regex = '^ALL TESTS PASSED$', times = 3 }
+no_match = ['^panic: ', 'lost some free pages']
+
+[[test]]
+name = "a lab's page policy serves the allocator"
+points = 1
+run = "seams"
+match = '^probe: pages: [1-9][0-9]* allocs by the lab policy, [1-9][0-9]* steals, [1-9][0-9]* free$'
+
+[[test]]
+name = "a lab's buffer policy serves the cache and keeps every buffer"
+points = 1
+run = "seams"
+match = '^probe: buffers: 30 in the lab buckets, [1-9][0-9]* gets by its policy$'
+
+[[test]]
+name = "lock statistics in MIT's format"
+points = 1
+run = "seams"
+count = [
+    { regex = '^--- lock kmem/bcache stats$', times = 1 },
+    # A list per hart (NCPU = 8; counting the free pages locks every one).
+    { regex = '^lock: kmem: #test-and-set [0-9]+ #acquire\(\) [1-9][0-9]*$', times = 8 },
+    # The probe's buckets (`bcache wait` is taken only when every buffer is in use).
+    { regex = '^lock: bcache: #test-and-set [0-9]+ #acquire\(\) [1-9][0-9]*$', times = 7 },
+    { regex = '^--- top 5 contended locks:$', times = 1 },
+    { regex = '^tot= [0-9]+$', times = 1 },
+]
+
 [[test]]
 name = "a lazy mirror update shows no other process's memory"
 points = 1
@@ -362,7 +693,8 @@ match = '^panic: inode reference count overflow'
 "#;
 
 #[test]
-fn safe_lab_code_cannot_wrap_counts_read_locked_state_or_leave_stale_mirrors() {
+fn safe_lab_code_cannot_wrap_counts_read_locked_state_or_leave_stale_mirrors_and_may_replace_policies()
+ {
     let config = probe_kernel();
     let s = Scenario::with_text("soundness", PROBE_SPEC);
     let (_, stdout, stderr) = s.grade(&config, &[]);
@@ -372,6 +704,60 @@ fn safe_lab_code_cannot_wrap_counts_read_locked_state_or_leave_stale_mirrors() {
         wrong.push(format!(
             "a stale mirror entry showed another process's memory:\n{stalemap}"
         ));
+    }
+    for line in [
+        "probe: pages: ",
+        "probe: buffers: 30 in the lab buckets",
+        "--- lock kmem/bcache stats",
+        "tot= ",
+    ] {
+        let seams = s.log("seams");
+        if !seams.lines().any(|l| l.starts_with(line)) {
+            wrong.push(format!("the seams probe printed no `{line}`:\n{seams}"));
+        }
+    }
+    // Five locks follow the heading of the most contended, then the total.
+    let seams = s.log("seams");
+    let top: Vec<&str> = seams
+        .lines()
+        .skip_while(|l| *l != "--- top 5 contended locks:")
+        .skip(1)
+        .take(6)
+        .collect();
+    // (failed test-and-set attempts, acquires) of a statistics line.
+    let counts = |l: &str| -> Option<(u64, u64)> {
+        let (n, m) = l
+            .strip_prefix("lock: ")?
+            .split_once(": #test-and-set ")?
+            .1
+            .split_once(" #acquire() ")?;
+        Some((n.parse().ok()?, m.parse().ok()?))
+    };
+    if top.len() != 6
+        || !top[..5].iter().all(|l| counts(l).is_some())
+        || !top[5].starts_with("tot= ")
+    {
+        wrong.push(format!(
+            "not five contended locks, then the total:\n{seams}"
+        ));
+    } else if counts(top[0]).is_none_or(|(spins, _)| spins == 0) {
+        // forkfork's processes on 3 harts contend for the wait lock.
+        wrong.push(format!(
+            "no failed test-and-set counted under forkfork:\n{seams}"
+        ));
+    }
+    for test in [
+        "a process waits while every buffer is in use, then goes on",
+        "a dropped free page stops at a panic",
+        "a dropped buffer reference stops at a panic",
+        "a lab's page and buffer policies pass usertests and lose nothing",
+        "a lab's page policy serves the allocator",
+        "a lab's buffer policy serves the cache and keeps every buffer",
+        "lock statistics in MIT's format",
+    ] {
+        if !stdout.contains(&format!("{test}: OK")) {
+            wrong.push(format!("{test}: not OK:\n{}", s.log("seams")));
+        }
     }
     let dump = s.log("dump");
     if !dump.lines().any(|l| l.ends_with(" locked pingpong")) {
@@ -423,4 +809,82 @@ no_match = ['FAIL', '^panic: ']
             "stalemap failed on {labs:?}:\n{stdout}{stderr}"
         );
     }
+}
+
+/// `text` (a lab file) with its `impl Lab for <ty>` also replacing the
+/// page allocator's policy by a list of its own.
+fn replacing_pages(text: &str, ty: &str) -> String {
+    let text = edit(
+        text,
+        &format!("impl Lab for {ty} {{"),
+        &format!(
+            "impl Lab for {ty} {{
+    fn page_policy(&self) -> Option<&'static dyn kernel_base::kalloc::PagePolicy> {{
+        Some(&OWN_PAGES)
+    }}
+"
+        ),
+    );
+    format!(
+        "{text}
+static OWN_PAGES: kernel_base::spinlock::SpinLock<kernel_base::kalloc::FreePages> =
+    kernel_base::spinlock::SpinLock::new(\"kmem\", kernel_base::kalloc::FreePages::new());
+"
+    )
+}
+
+/// Which lab's policy runs must never depend on the order of labs: two
+/// labs replacing one policy stop the boot, naming both.
+#[test]
+fn two_labs_replacing_one_policy_stop_the_boot() {
+    let dir = scratch("twice");
+    write_if_changed(
+        &dir.join("labs/src/trace.rs"),
+        replacing_pages(&lab_file("trace"), "Trace").as_bytes(),
+    );
+    write_if_changed(
+        &dir.join("labs/src/sysinfo.rs"),
+        replacing_pages(&lab_file("sysinfo"), "Sysinfo").as_bytes(),
+    );
+    let (out, stdout, stderr) = run(scratch_cargo(
+        &dir,
+        &[
+            &["build", "-q"][..],
+            &KERNEL_PACKAGE,
+            &["--features", "trace,sysinfo"],
+        ]
+        .concat(),
+    ));
+    assert!(
+        out.status.success(),
+        "the kernel with two page policies does not build:\n{stdout}{stderr}"
+    );
+    let config = Config {
+        kernel: dir.join("target").join(TARGET).join("kernel/kernel"),
+        fs_img: build("").fs_img,
+    };
+    let spec = r#"
+name = "twice"
+timeout = "30s"
+untrusted = true
+
+[[run]]
+id = "boot"
+commands = ["echo booted"]
+
+[[test]]
+name = "two page policies stop the boot"
+points = 1
+run = "boot"
+match = "^panic: labs trace and sysinfo both replace the page allocator's policy: at most one lab may"
+"#;
+    let s = Scenario::with_text("twice", spec);
+    let (_, stdout, stderr) = s.grade(&config, &[]);
+    let log = s.log("boot");
+    assert!(
+        log.lines().any(|l| l
+            .starts_with("panic: labs trace and sysinfo both replace the page allocator's policy"))
+            && !log.contains("booted"),
+        "two labs replacing the page policy did not stop the boot:\n{log}\n(grader: {stdout}{stderr})"
+    );
 }
