@@ -39,12 +39,10 @@ enum State {
 #[repr(C)]
 #[derive(Default)]
 struct Context {
-    // BEGIN SOLUTION
     ra: usize,
     sp: usize,
+    /// s0 to s11.
     s: [usize; 12],
-    // END SOLUTION
-    // STARTER: // YOUR CODE HERE: the registers a switch must keep.
 }
 
 #[derive(Default)]
@@ -167,7 +165,7 @@ fn thread_schedule() {
     unsafe { thread_switch(old, new) };
     // END SOLUTION
     // STARTER: // YOUR CODE HERE: switch from the old thread to the new one.
-    // STARTER: let _ = switch;
+    // STARTER: let _ = (switch, thread_switch);
 }
 
 /// Makes a thread that starts at `func`, runnable.

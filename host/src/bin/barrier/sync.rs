@@ -26,16 +26,17 @@ pub struct Barrier {
 
 impl Barrier {
     pub fn new(nthread: usize) -> Barrier {
+        // BEGIN SOLUTION
         Barrier {
             nthread,
-            // BEGIN SOLUTION
             state: Mutex::new(State {
                 arrived: 0,
                 round: 0,
             }),
             next_round: Condvar::new(),
-            // END SOLUTION
         }
+        // END SOLUTION
+        // STARTER: Barrier { nthread }
     }
 
     // BEGIN SOLUTION
