@@ -136,11 +136,17 @@ fn each_part_scores_only_for_its_own_work() {
     for t in ["uthread", "ph_safe", "barrier"] {
         assert_eq!(r[t], "pass", "reference {t}: {r:?}\n{stderr}");
     }
-    assert!(["pass", "needs_cores"].contains(&fast(&r).as_str()), "{r:?}");
+    assert!(
+        ["pass", "needs_cores"].contains(&fast(&r).as_str()),
+        "{r:?}"
+    );
 
     let o = outcomes(&summary, "order");
     assert_eq!(o["uthread"], "fail", "{o:?}");
-    assert_eq!((o["ph_safe"].as_str(), o["barrier"].as_str()), ("pass", "pass"));
+    assert_eq!(
+        (o["ph_safe"].as_str(), o["barrier"].as_str()),
+        ("pass", "pass")
+    );
 
     let f = outcomes(&summary, "fake");
     assert_eq!(f["uthread"], "pass", "{f:?}");
@@ -150,7 +156,10 @@ fn each_part_scores_only_for_its_own_work() {
 
     let l = outcomes(&summary, "onelock");
     assert_eq!(l["ph_safe"], "pass", "{l:?}");
-    assert!(["fail", "needs_cores"].contains(&fast(&l).as_str()), "{l:?}");
+    assert!(
+        ["fail", "needs_cores"].contains(&fast(&l).as_str()),
+        "{l:?}"
+    );
     // Every submission was graded: batch grading succeeded.
     assert!(out.status.success(), "{stdout}{stderr}");
 }
