@@ -63,16 +63,19 @@ fn each_part_scores_only_for_its_own_work() {
     for f in [UTHREAD, TABLE, SYNC] {
         write(&c.join("reference"), f, &reference(f));
     }
-    // Round robin backwards: c, b, a start, in the wrong order.
+    // Round robin backwards: c, b, a start, in the wrong order; and the
+    // program prints tok's verdict itself, in the hope of passing as tok.
     let dir = c.join("order");
+    let backwards = edit(
+        &reference(UTHREAD),
+        ".map(|i| (current + i) % MAX_THREAD)",
+        ".map(|i| (current + 2 * MAX_THREAD - i) % MAX_THREAD)",
+    );
+    let spoof = "    println!(\"tok: uthread order for 100 rounds\");\n    thread_init();";
     write(
         &dir,
         UTHREAD,
-        &edit(
-            &reference(UTHREAD),
-            ".map(|i| (current + i) % MAX_THREAD)",
-            ".map(|i| (current + 2 * MAX_THREAD - i) % MAX_THREAD)",
-        ),
+        &edit(&backwards, "    thread_init();", spoof),
     );
     write(&dir, TABLE, &reference(TABLE));
     write(&dir, SYNC, &reference(SYNC));
