@@ -61,6 +61,9 @@ pub struct Console<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
     pub passed: bool,
+    /// Not passed, but the run could not tell (a speed test on a machine
+    /// too busy): NEEDS CORES rather than FAIL.
+    pub inconclusive: bool,
     pub context: Vec<String>,
 }
 
@@ -68,6 +71,7 @@ impl Verdict {
     fn pass() -> Self {
         Verdict {
             passed: true,
+            inconclusive: false,
             context: Vec::new(),
         }
     }
@@ -75,6 +79,7 @@ impl Verdict {
     fn fail(context: Vec<String>) -> Self {
         Verdict {
             passed: false,
+            inconclusive: false,
             context,
         }
     }
@@ -445,6 +450,7 @@ pub fn evaluate(check: &Check, console: &Console, symbols: &dyn Symbolize) -> Ve
         }
         Check::Delta { regex, by } => delta(console, regex, *by),
         Check::Range { regex, min, max } => range(console, regex, *min, *max),
+        Check::Ratio { regex, min, busy } => ratio(console, regex, *min, busy.as_ref()),
         Check::Usertest(name) => usertest(console, name),
         Check::Backtrace(expected) => backtrace(console, expected, symbols),
     }
@@ -526,6 +532,55 @@ fn range(console: &Console, regex: &Regex, min: i64, max: i64) -> Verdict {
         console.excerpt(&found)
     });
     Verdict::fail(context)
+}
+
+fn ratio(console: &Console, regex: &Regex, min: f64, busy: Option<&(Regex, i64)>) -> Verdict {
+    let found = console.matching(regex);
+    let number = |i: usize| captured_number(console, regex, i);
+    let mut context = match found.as_slice() {
+        [a, b] => match (number(*a), number(*b)) {
+            (Some(x), Some(y)) if y as f64 >= min * x as f64 => return Verdict::pass(),
+            (Some(x), Some(y)) => vec![format!(
+                "line {} says {y}, line {} says {x}: {:.2} times, expected at least {min}",
+                b + 1,
+                a + 1,
+                y as f64 / x.max(1) as f64
+            )],
+            _ => vec![format!("/{regex}/ captured something that is not a number")],
+        },
+        _ => vec![format!(
+            "/{regex}/ matched {}, expected twice (the base, then the one compared)",
+            times_word(found.len())
+        )],
+    };
+    let too_busy = busy.and_then(|(re, max)| {
+        console
+            .matching(re)
+            .into_iter()
+            .find(|&i| captured_number(console, re, i).is_some_and(|n| n > *max))
+            .map(|i| (i, *max))
+    });
+    context.extend(if found.is_empty() {
+        console.tail()
+    } else {
+        console.excerpt(&found)
+    });
+    match (found.len(), too_busy) {
+        (2, Some((line, max))) => Verdict {
+            passed: false,
+            inconclusive: true,
+            context: [
+                vec![format!(
+                    "too busy a machine to tell: line {} says more than {max}; grade it again \
+                     when nothing else runs",
+                    line + 1
+                )],
+                context,
+            ]
+            .concat(),
+        },
+        _ => Verdict::fail(context),
+    }
 }
 
 /// A usertests verdict: a line (or the rest of the test's line) ending in
@@ -825,6 +880,42 @@ mod tests {
         );
         let none = judge(&want(&["sys_sleep"]), "shell.txt");
         assert_eq!(none.context[0], "no line says `backtrace:`");
+    }
+
+    #[test]
+    fn ratio_compares_two_numbers_and_a_busy_machine_is_unsure() {
+        let check = |min, busy: Option<i64>| Check::Ratio {
+            regex: re(r" (\d+) puts/second$"),
+            min,
+            busy: busy.map(|max| (re(r"^waited (\d+)%$"), max)),
+        };
+        let text = "$ ph 1\n100 puts, 1 seconds, 1000 puts/second\n$ ph 2\n\
+                    100 puts, 1 seconds, 1300 puts/second\nwaited 4%\n";
+        let c = Console::new(text);
+        assert!(evaluate(&check(1.25, None), &c, &Table).passed);
+        assert!(evaluate(&check(1.3, Some(10)), &c, &Table).passed);
+        let v = evaluate(&check(1.5, Some(10)), &c, &Table);
+        assert!(!v.passed && !v.inconclusive);
+        assert_eq!(
+            v.context[0],
+            "line 4 says 1300, line 2 says 1000: 1.30 times, expected at least 1.5"
+        );
+        // The same shortfall, while the threads waited for a core.
+        let v = evaluate(&check(1.5, Some(3)), &c, &Table);
+        assert!(!v.passed && v.inconclusive, "{v:?}");
+        assert!(v.context[0].starts_with("too busy a machine to tell: line 5"));
+        // Slower with two: the order of the lines counts.
+        let slower = text.replace("1300", "900");
+        let v = evaluate(&check(1.25, None), &Console::new(&slower), &Table);
+        assert!(!v.passed);
+        // Not two lines: a failure, however busy.
+        let one = Console::new("1 puts, 1000 puts/second\nwaited 50%\n");
+        let v = evaluate(&check(1.25, Some(10)), &one, &Table);
+        assert!(!v.passed && !v.inconclusive);
+        assert!(
+            v.context[0]
+                .ends_with("matched once, expected twice (the base, then the one compared)")
+        );
     }
 
     #[test]

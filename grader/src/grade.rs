@@ -1064,6 +1064,7 @@ pub fn verdict(
     let mut verdicts = evaluate_all(&test.checks, test.untrusted, &console, symbols);
     verdicts.extend(crate::check::closing(trust));
     let passed = verdicts.iter().all(|v| v.passed);
+    let unsure = !passed && verdicts.iter().all(|v| v.passed || v.inconclusive);
     let failures = verdicts
         .into_iter()
         .filter(|v| !v.passed)
@@ -1071,6 +1072,8 @@ pub fn verdict(
     if *end == End::Finished {
         return if passed {
             (Outcome::Pass, Vec::new())
+        } else if unsure {
+            (Outcome::NeedsCores, console.merge(failures))
         } else {
             (Outcome::Fail, console.merge(failures))
         };

@@ -47,10 +47,10 @@ pub struct Lab {
     /// The file of written answers handin asks for.
     #[serde(default)]
     pub answers: Option<String>,
-    /// Its reference solution needs `unsafe`; elsewhere a submission's lab
-    /// file may not use it.
+    /// Where its reference solution needs `unsafe`: everywhere else a
+    /// submission's lab files may not use it.
     #[serde(default, rename = "unsafe")]
-    pub needs_unsafe: bool,
+    pub needs_unsafe: Unsafe,
     /// Student files that may hold `asm!`/`global_asm!` (relative paths).
     #[serde(default)]
     pub asm: Vec<String>,
@@ -60,6 +60,22 @@ pub struct Lab {
     /// Figures `cargo xtask bench` takes on this lab's kernel.
     #[serde(default)]
     pub bench: Option<Bench>,
+}
+
+/// Which of a lab's files may use `unsafe` (its reference needs it there).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Unsafe {
+    /// `true`: all of them; `false`: none.
+    All(bool),
+    /// These only (paths, as in [`Lab::files`]).
+    Files(Vec<String>),
+}
+
+impl Default for Unsafe {
+    fn default() -> Self {
+        Unsafe::All(false)
+    }
 }
 
 /// What `cargo xtask bench` measures on a lab.
@@ -109,6 +125,14 @@ impl Lab {
         files.extend(self.user.iter().map(|p| format!("user/src/bin/{p}.rs")));
         files.extend(self.host.iter().cloned());
         files
+    }
+
+    /// Whether its file `file` may use `unsafe`.
+    pub fn allows_unsafe(&self, file: &str) -> bool {
+        match &self.needs_unsafe {
+            Unsafe::All(all) => *all,
+            Unsafe::Files(files) => files.iter().any(|f| f == file),
+        }
     }
 
     /// Its spec's name.
@@ -193,6 +217,16 @@ impl Registry {
                     l.name
                 ));
             }
+            let unsafe_files = match &l.needs_unsafe {
+                Unsafe::Files(f) => f.as_slice(),
+                Unsafe::All(_) => &[],
+            };
+            if let Some(f) = unsafe_files.iter().find(|f| !files.contains(f)) {
+                return Err(format!(
+                    "lab `{}`: unsafe file {f} is not one of its files",
+                    l.name
+                ));
+            }
             if let Some(f) = l.asm.iter().find(|f| !files.contains(f)) {
                 return Err(format!(
                     "lab `{}`: asm file {f} is not one of its files",
@@ -253,12 +287,12 @@ impl Registry {
         self.labs.iter().any(|l| l.asm.iter().any(|f| f == file))
     }
 
-    /// Whether `file` is a lab file whose reference solution needs no
-    /// `unsafe`: there `unsafe` can only be a way around the lab's API.
+    /// Whether `file` is a student file where the lab's reference needs no
+    /// `unsafe`: there `unsafe` can only be a way around the lab's API (or
+    /// its checks, in a host program).
     pub fn forbids_unsafe(&self, file: &str) -> bool {
-        self.labs
-            .iter()
-            .any(|l| !l.needs_unsafe && l.kernel_file().as_deref() == Some(file))
+        self.lab_of_file(file)
+            .is_some_and(|l| !l.allows_unsafe(file))
     }
 
     /// The lab whose test bench's edit-rebuild-grade loop and batch grading
@@ -368,6 +402,33 @@ mod tests {
         assert_eq!(r.lab_of_file("user/src/bin/p.rs").unwrap().name, "u");
         assert!(r.forbids_unsafe("labs/src/j.rs"));
         assert!(!r.forbids_unsafe("labs/src/k.rs"));
-        assert!(!r.forbids_unsafe("user/src/bin/p.rs"));
+        assert!(r.forbids_unsafe("user/src/bin/p.rs"));
+        assert!(!r.forbids_unsafe("user/src/bin/elsewhere.rs"));
+    }
+
+    #[test]
+    fn unsafe_per_lab_or_per_file() {
+        let r = Registry::parse(
+            "[[lab]]\nname = \"t\"\nuser = [\"u\"]\nhost = [\"h/p.rs\", \"h/q.rs\"]\n\
+             unsafe = [\"user/src/bin/u.rs\", \"h/q.rs\"]\npoints = 1\neditions = []\n\
+             [[lab]]\nname = \"k\"\nkernel = \"K\"\nuser = [\"v\"]\nunsafe = true\n\
+             points = 1\neditions = []\n\
+             [[lab]]\nname = \"j\"\nkernel = \"J\"\nunsafe = false\npoints = 1\neditions = []\n",
+        )
+        .unwrap();
+        assert!(!r.forbids_unsafe("user/src/bin/u.rs"));
+        assert!(!r.forbids_unsafe("h/q.rs"));
+        assert!(r.forbids_unsafe("h/p.rs"));
+        assert!(!r.forbids_unsafe("labs/src/k.rs"));
+        assert!(!r.forbids_unsafe("user/src/bin/v.rs"));
+        assert!(r.forbids_unsafe("labs/src/j.rs"));
+        let e = Registry::parse(
+            "[[lab]]\nname = \"t\"\nuser = [\"u\"]\nunsafe = [\"x.rs\"]\npoints = 1\neditions = []\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("unsafe file x.rs is not one of its files"),
+            "{e}"
+        );
     }
 }

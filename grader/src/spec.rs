@@ -59,11 +59,17 @@
 //! a new lab needs no edit here.
 //!
 //! A test (or part) holds one or more checks, all of which must pass:
-//! `match`, `no_match`, `count`, `delta`, `range`, `usertest`, `backtrace`.
+//! `match`, `no_match`, `count`, `delta`, `range`, `ratio`, `usertest`,
+//! `backtrace`.
 //! `delta = { regex = '^copyin: (\d+)$', by = 28 }` (one capture group,
 //! around the number) and `count` may also be lists of such tables.
 //! `range = { regex = '^alarms: (\d+)$', min = 5, max = "{{n + 1}}" }`:
 //! exactly one line matches, and its number is within [min, max].
+//! `ratio = { regex = ' (\d+) puts/second$', min = 1.25 }`: exactly two
+//! lines match, and the second's number is at least `min` times the
+//! first's; with `busy = { regex = '^waited (\d+)%$', max = 10 }`, a
+//! shortfall while a `busy` line said more than `max` is NEEDS CORES (too
+//! busy a machine to tell), not FAIL.
 //! `count`'s `times`, `delta`'s `by` and `range`'s bounds take a number or
 //! a `"{{expression}}"` of random values (`+ - * / %`, parentheses).
 //!
@@ -180,6 +186,15 @@ pub enum Check {
     /// Exactly one line matches, and the number it captures is within
     /// `min..=max`.
     Range { regex: Regex, min: i64, max: i64 },
+    /// Exactly two lines match; the number captured in the second is at
+    /// least `min` times the first's. Failing that, a line of `busy` whose
+    /// number is above its bound makes the check inconclusive (the machine
+    /// was too busy to tell), not failed.
+    Ratio {
+        regex: Regex,
+        min: f64,
+        busy: Option<(Regex, i64)>,
+    },
     /// usertests reported this test, and reported it OK.
     Usertest(String),
     /// The first backtrace's addresses symbolise, in order, to these
@@ -477,6 +492,7 @@ struct RawTest {
     count: Option<OneOrMany<RawCount>>,
     delta: Option<OneOrMany<RawDelta>>,
     range: Option<RawRangeCheck>,
+    ratio: Option<RawRatio>,
     usertest: Option<Spanned<String>>,
     backtrace: Option<Spanned<Vec<String>>>,
     #[serde(default)]
@@ -502,6 +518,21 @@ struct RawDelta {
 struct RawRangeCheck {
     regex: Spanned<String>,
     min: Spanned<Number>,
+    max: Spanned<Number>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRatio {
+    regex: Spanned<String>,
+    min: Spanned<f64>,
+    busy: Option<RawBusy>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBusy {
+    regex: Spanned<String>,
     max: Spanned<Number>,
 }
 
@@ -1276,6 +1307,21 @@ impl Cx<'_> {
             }
             checks.push(Check::Range { regex, min, max });
         }
+        if let Some(r) = &t.ratio {
+            let regex = self.one_number_regex(&r.regex, values, "ratio")?;
+            let min = *r.min.get_ref();
+            if !(min.is_finite() && min > 0.0) {
+                return Err(self.at(&r.min, format!("min is {min}: a ratio is above 0")));
+            }
+            let busy = match &r.busy {
+                Some(b) => Some((
+                    self.one_number_regex(&b.regex, values, "busy")?,
+                    self.number(&b.max, values)?,
+                )),
+                None => None,
+            };
+            checks.push(Check::Ratio { regex, min, busy });
+        }
         if let Some(u) = &t.usertest {
             let name = u.get_ref().trim();
             if name.is_empty() || name.contains(char::is_whitespace) {
@@ -1991,6 +2037,52 @@ delta = { regex = '^k: (\d+)$', by = "{{-n}}" }
         ];
         for (text, want) in cases {
             let got = parse_err(&text);
+            assert!(got.starts_with(want), "want {want:?}\n got {got:?}");
+        }
+    }
+
+    #[test]
+    fn ratio_takes_a_factor_and_a_busy_bound() {
+        let spec = |ratio: &str| {
+            format!(
+                "name = \"demo\"\nfeatures = []\ntimeout = \"30s\"\n\
+                 [random]\nn = {{ min = 10, max = 20 }}\n\
+                 [[run]]\nid = \"r\"\nhost = true\ncommands = [\"ph 1\", \"ph 2\"]\n\
+                 [[test]]\nname = \"fast\"\npoints = 1\nrun = \"r\"\nratio = {ratio}\n"
+            )
+        };
+        let good = spec(
+            "{ regex = ' (\\d+) puts/second$', min = 1.25, busy = { regex = '^w (\\d+)%$', max = \"{{n}}\" } }",
+        );
+        let parsed = parse(&good, "labs/demo.toml", 3).unwrap();
+        let n = parsed.random["n"];
+        let Check::Ratio { regex, min, busy } = &parsed.tests[0].checks[0] else {
+            panic!("a ratio check")
+        };
+        assert_eq!((regex.as_str(), *min), (r" (\d+) puts/second$", 1.25));
+        assert_eq!(
+            busy.as_ref().map(|(r, m)| (r.as_str(), *m)),
+            Some((r"^w (\d+)%$", n))
+        );
+        for (ratio, want) in [
+            (
+                "{ regex = ' \\d+ puts', min = 2 }",
+                "labs/demo.toml:14: a ratio regex needs exactly one capture group",
+            ),
+            (
+                "{ regex = ' (\\d+) puts', min = 0.0 }",
+                "labs/demo.toml:14: min is 0: a ratio is above 0",
+            ),
+            (
+                "{ regex = ' (\\d+) puts', min = 1.5, busy = { regex = 'w', max = 3 } }",
+                "labs/demo.toml:14: a busy regex needs exactly one capture group",
+            ),
+            (
+                "{ regex = ' (\\d+) puts', min = 1.5, max = 3 }",
+                "labs/demo.toml:14: unknown field `max`",
+            ),
+        ] {
+            let got = parse_err(&spec(ratio));
             assert!(got.starts_with(want), "want {want:?}\n got {got:?}");
         }
     }

@@ -18,7 +18,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
-use grader::report::{LabReport, TestReport};
+use grader::report::{LabReport, Outcome, TestReport};
 use grader::spec::Run;
 
 use crate::build;
@@ -42,7 +42,8 @@ pub fn quick_labs() -> Vec<&'static str> {
 pub const USAGE: &str = "\
 usage: cargo xtask check-starters [LAB...] [--quick] [-j N] [--timeout-scale F]
 
-For each lab (default: all): its reference solution scores full marks; its
+For each lab (default: all): its reference solution scores full marks (a
+test this machine cannot judge, NEEDS CORES, is named, not failed); its
 starter, cut into target/starters/tree and built there, has no warning
 (clippy -D warnings, rustfmt), boots, passes the base kernel's tests that
 run no usertests, and scores 0 on every point of the lab's spec (its
@@ -289,6 +290,17 @@ fn check(ctx: &Ctx, labs: Starters, jobs: usize, scale: Option<f64>) -> Result<E
                 None => "as starter".into(),
             }
         );
+        let unsure: Vec<&str> = leaves(r)
+            .filter(|t| t.outcome == Outcome::NeedsCores)
+            .map(|t| t.name.as_str())
+            .collect();
+        if !unsure.is_empty() {
+            eprintln!(
+                "check-starters: lab {lab}: the reference's {} not checked here (NEEDS CORES: \
+                 too few or too busy host cores); check it on an idle machine",
+                unsure.join(", ")
+            );
+        }
         problems.extend(judge(r, s, b).into_iter().map(|p| (Some(*lab), p)));
         match n {
             Some(Some(n)) if n.score > 0 => problems.push((
@@ -393,6 +405,24 @@ fn lint(sctx: &Ctx, labs: &[&'static str], problems: &mut Problems) {
                 .into(),
         ));
     }
+    // The host programs students finish (the thread lab's).
+    let host = [
+        "clippy",
+        "-p",
+        "host",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ];
+    if sctx.run(&mut sctx.cargo(Env::Host, host)).is_err() {
+        problems.push((
+            labs.iter()
+                .copied()
+                .find(|l| crate::labs::lab(l).is_some_and(|l| !l.host.is_empty())),
+            "the starter's host programs have warnings or errors (clippy's output is above)".into(),
+        ));
+    }
     let user = ["clippy"]
         .iter()
         .chain(&USER_PACKAGE)
@@ -436,12 +466,15 @@ fn judge(reference: &LabReport, starter: &LabReport, base: &LabReport) -> Vec<St
         names.join(", ")
     };
     let mut problems = Vec::new();
-    if reference.max_score == 0 || reference.score < reference.max_score {
+    // A test this machine could not judge (NEEDS CORES) is no failure of
+    // the reference: the caller says it was not checked.
+    let failing = names(reference, &|t| {
+        t.points < t.max_points && t.outcome != Outcome::NeedsCores
+    });
+    if reference.max_score == 0 || !failing.is_empty() {
         problems.push(format!(
-            "the reference solution scores {}/{} (failing: {})",
-            reference.score,
-            reference.max_score,
-            names(reference, &|t| t.points < t.max_points)
+            "the reference solution scores {}/{} (failing: {failing})",
+            reference.score, reference.max_score,
         ));
     }
     if starter.max_score == 0 {
@@ -502,7 +535,6 @@ fn strip_ansi(text: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use grader::report::Outcome;
     use grader::spec::Visibility;
 
     fn test(name: &str, points: u32, max: u32) -> TestReport {
@@ -572,6 +604,23 @@ mod tests {
         assert!(p[0].contains("reference solution scores 0/30 (failing: simple)"));
         assert!(p[1].contains("no tests of its own"));
         assert!(p[2].contains("failing: boot"));
+    }
+
+    #[test]
+    fn a_reference_the_machine_could_not_judge_is_no_failure() {
+        let mut unsure = test("ph_fast", 0, 10);
+        unsure.outcome = Outcome::NeedsCores;
+        let r = lab("r", vec![test("ph_safe", 10, 10), unsure]);
+        let s = lab("s", vec![test("ph_safe", 0, 10), test("ph_fast", 0, 10)]);
+        let b = lab("b", vec![test("boot", 5, 5)]);
+        assert!(judge(&r, &s, &b).is_empty());
+        // But a failure beside it still counts, and only it is named.
+        let mut unsure = test("ph_fast", 0, 10);
+        unsure.outcome = Outcome::NeedsCores;
+        let r = lab("r", vec![test("ph_safe", 0, 10), unsure]);
+        let p = judge(&r, &s, &b);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].ends_with("scores 0/20 (failing: ph_safe)"), "{}", p[0]);
     }
 
     #[test]

@@ -457,7 +457,11 @@ mod tests {
         let src = "fn f(p: *const u8) -> u8 { unsafe { *p } }";
         for lab in crate::labs::registry().kernel_labs() {
             let file = lab.kernel_file().unwrap();
-            assert_eq!(check_source(&file, src).is_ok(), lab.needs_unsafe, "{file}");
+            assert_eq!(
+                check_source(&file, src).is_ok(),
+                lab.allows_unsafe(&file),
+                "{file}"
+            );
         }
         assert_eq!(check_source("labs/src/cow.rs", src), Ok(()));
         assert!(check_source("labs/src/trace.rs", src).is_err());
@@ -472,10 +476,49 @@ mod tests {
     }
 
     #[test]
+    fn unsafe_only_in_the_user_and_host_files_that_need_it() {
+        let src = "fn f(p: *const u8) -> u8 { unsafe { *p } }";
+        let registry = crate::labs::registry();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for lab in registry.labs.iter().filter(|l| !l.is_kernel()) {
+            for file in lab.files() {
+                assert_eq!(
+                    check_source(&file, src).is_ok(),
+                    lab.allows_unsafe(&file),
+                    "{file}"
+                );
+                // The references pass their own file's rules.
+                let text = std::fs::read_to_string(root.join(&file)).unwrap();
+                assert_eq!(check_source(&file, &text), Ok(()), "{file}");
+            }
+        }
+        // The thread lab's switch needs it; its host programs and util's
+        // programs do not, nor do they get it.
+        assert_eq!(check_source("user/src/bin/uthread.rs", src), Ok(()));
+        for file in [
+            "host/src/bin/ph/table.rs",
+            "host/src/bin/barrier/sync.rs",
+            "user/src/bin/primes.rs",
+            "user/src/bin/xargs.rs",
+        ] {
+            let e = check_source(file, src).unwrap_err();
+            assert!(e.0.contains("`unsafe` may not be used"), "{file}: {e:?}");
+            let e = check_source(file, "unsafe impl Sync for T {}").unwrap_err();
+            assert!(
+                e.0.starts_with(&format!("{file}:1: `unsafe`")),
+                "{file}: {e:?}"
+            );
+        }
+        // A file of no lab is not the submission's: no rule about it here.
+        assert_eq!(check_source("user/src/bin/usertests/main.rs", src), Ok(()));
+    }
+
+    #[test]
     fn assembly_only_in_the_files_the_registry_names() {
         let registry = grader::registry::Registry::parse(
             "[[lab]]\nname = \"thread\"\nuser = [\"uthread\"]\n\
-             asm = [\"user/src/bin/uthread.rs\"]\npoints = 1\neditions = []\n\
+             asm = [\"user/src/bin/uthread.rs\"]\nunsafe = [\"user/src/bin/uthread.rs\"]\n\
+             points = 1\neditions = []\n\
              [[lab]]\nname = \"other\"\nuser = [\"other\"]\npoints = 1\neditions = []\n",
         )
         .unwrap();
@@ -507,10 +550,16 @@ mod tests {
         ] {
             assert!(check(asm_file, src).is_err(), "{src}");
         }
-        // The registry names no assembly file today: every lab file refuses it.
-        for f in crate::labs::registry().student_files() {
-            assert!(check_source(&f, switch).is_err(), "{f}");
+        // In this tree's registry, only the files it names under `asm`.
+        let registry = crate::labs::registry();
+        for f in registry.student_files() {
+            assert_eq!(
+                check_source(&f, switch).is_ok(),
+                registry.allows_asm(&f),
+                "{f}"
+            );
         }
+        assert!(registry.allows_asm("user/src/bin/uthread.rs"));
     }
 
     #[test]

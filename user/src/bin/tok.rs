@@ -1,7 +1,7 @@
 #![no_std]
 #![no_main]
-//! tok [-t TICKS] [-p] [-primes N] CMD [ARG...]: runs CMD with its standard
-//! output and error through a pipe and prints each line it printed again,
+//! tok [-t TICKS] [-p] [-primes N] [-uthread N] CMD [ARG...]: runs CMD with its
+//! standard output and error through a pipe and prints each line it printed again,
 //! tokened, then `tok: exit <status>`. For grading programs that have no
 //! tokens of their own (the util lab's, which students write): their lines
 //! then reach the grader as lines the kernel did not make up.
@@ -17,6 +17,9 @@
 //! - `-primes N`: at the end, `tok: primes to N` if CMD printed exactly
 //!   `prime P` for each prime P up to N in order and nothing else, else
 //!   `tok: not the primes to N (<what>)`.
+//! - `-uthread N`: at the end, `tok: uthread order for N rounds` if CMD
+//!   printed exactly the thread lab's `uthread N` lines in their order and
+//!   nothing else, else `tok: not uthread's order for N rounds (<what>)`.
 //!
 //! So that CMD cannot print tok's verdicts itself, a line of CMD's that
 //! starts like one of them (`tok:`, `parent:`, `child:`, `other:`) is
@@ -32,6 +35,7 @@ struct Checks {
     ticks: Option<i32>,
     pids: bool,
     primes: Option<u32>,
+    uthread: Option<u32>,
 }
 
 /// The state of the `-primes` check: the next prime expected, or why it
@@ -76,6 +80,67 @@ impl Primes {
     }
 }
 
+/// The state of the `-uthread` check: how many lines matched, or the
+/// first that did not.
+struct Uthread {
+    rounds: u32,
+    seen: u32,
+    wrong: Option<String>,
+}
+
+impl Uthread {
+    /// The lines `uthread ROUNDS` prints: each thread's start, then each
+    /// round in the scheduler's order (c first: it is the last to start
+    /// and the first to find the others started), each thread's exit in
+    /// the same order, and the scheduler's last word.
+    fn expected(&self, i: u32) -> Option<String> {
+        let rounds = self.rounds;
+        let turn = ['c', 'a', 'b'];
+        let body = 3 * rounds;
+        Some(match i {
+            0..3 => format!("thread_{} started", ['a', 'b', 'c'][i as usize]),
+            _ if i - 3 < body => format!("thread_{} {}", turn[((i - 3) % 3) as usize], (i - 3) / 3),
+            _ if i - 3 - body < 3 => {
+                format!(
+                    "thread_{}: exit after {rounds}",
+                    turn[(i - 3 - body) as usize]
+                )
+            }
+            _ if i - 3 - body == 3 => "thread_schedule: no runnable threads".into(),
+            _ => return None,
+        })
+    }
+
+    fn line(&mut self, line: &[u8]) {
+        if self.wrong.is_some() {
+            return;
+        }
+        match self.expected(self.seen) {
+            Some(want) if want.as_bytes() == line => self.seen += 1,
+            Some(want) => {
+                self.wrong = Some(format!(
+                    "line {} is `{}`, expected `{want}`",
+                    self.seen + 1,
+                    Show(line)
+                ))
+            }
+            None => self.wrong = Some(format!("a line after the last: `{}`", Show(line))),
+        }
+    }
+
+    fn verdict(&self) {
+        let rounds = self.rounds;
+        match (&self.wrong, self.expected(self.seen)) {
+            (Some(why), _) => println!("tok: not uthread's order for {rounds} rounds ({why})"),
+            (None, Some(want)) => println!(
+                "tok: not uthread's order for {rounds} rounds (it ended after {} lines, before `{want}`)",
+                self.seen
+            ),
+            (None, None) => println!("tok: uthread order for {rounds} rounds"),
+        }
+    }
+}
+
 /// The first prime above `after`, if it is at most `bound`.
 fn next_prime(after: u32, bound: u32) -> Option<u32> {
     (after + 1..=bound).find(|&n| n >= 2 && (2..n).take_while(|d| d * d <= n).all(|d| n % d != 0))
@@ -97,6 +162,7 @@ fn main(args: Args) -> i32 {
         match opt {
             b"-t" => checks.ticks = number(value),
             b"-primes" => checks.primes = number(value).map(|n| n as u32),
+            b"-uthread" => checks.uthread = number(value).map(|n| n as u32),
             b"-p" => {
                 checks.pids = true;
                 skip += 1;
@@ -116,7 +182,7 @@ fn main(args: Args) -> i32 {
     }
     argv.drain(..skip);
     let Some(&cmd) = argv.first() else {
-        eprintln!("usage: tok [-t TICKS] [-p] [-primes N] CMD [ARG...]");
+        eprintln!("usage: tok [-t TICKS] [-p] [-primes N] [-uthread N] CMD [ARG...]");
         return 1;
     };
     let mut fds = [0i32; 2];
@@ -145,9 +211,17 @@ fn main(args: Args) -> i32 {
     }
     close(fds[1]);
     let mut primes = checks.primes.map(Primes::new);
+    let mut uthread = checks.uthread.map(|rounds| Uthread {
+        rounds,
+        seen: 0,
+        wrong: None,
+    });
     let mut print = |line: &[u8]| {
         if let Some(p) = primes.as_mut() {
             p.line(line);
+        }
+        if let Some(u) = uthread.as_mut() {
+            u.line(line);
         }
         print_line(line, checks.pids.then_some(pid));
     };
@@ -192,6 +266,9 @@ fn main(args: Args) -> i32 {
     }
     if let Some(p) = primes {
         p.verdict();
+    }
+    if let Some(u) = uthread {
+        u.verdict();
     }
     0
 }

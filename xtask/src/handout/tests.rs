@@ -22,12 +22,12 @@ fn parses_labs_groups_and_all() {
         ["util", "backtrace", "alarm", "cow"]
     );
     assert_eq!(Starters::parse("all").unwrap(), Starters::all());
-    assert_eq!(Starters::all().names().count(), 8);
+    assert_eq!(Starters::all().names().count(), labs::registry().labs.len());
     let e = Starters::parse("cow,fs").unwrap_err();
     assert!(e.starts_with("unknown lab `fs`"), "{e}");
     assert_eq!(
         Starters::all().minus(&Starters::parse("syscall").unwrap()),
-        Starters::parse("util,pgtbl,backtrace,alarm,lazy,cow").unwrap()
+        Starters::parse("util,pgtbl,backtrace,alarm,lazy,cow,thread").unwrap()
     );
 }
 
@@ -244,6 +244,9 @@ fn course(name: &str, cow: String, extra: &[(&str, String)]) -> Repo {
         let f = format!("user/src/bin/{f}.rs");
         files.push((f, lines(&[&m(FILE), "fn main() { util_solution(); }"])));
     }
+    for f in registry.labs.iter().flat_map(|l| l.host.iter()) {
+        files.push((f.clone(), region("    solve_host();")));
+    }
     files.push(("README.md".into(), "read me\n".into()));
     files.extend(extra.iter().map(|(p, t)| (p.to_string(), t.clone())));
     let refs: Vec<(&str, String)> = files.iter().map(|(p, t)| (p.as_str(), t.clone())).collect();
@@ -266,9 +269,13 @@ fn writes_a_tree_without_solutions_and_updates_it() {
     let repo = course("ok", cow_ok(), &[]);
     let out = repo.0.join("out");
     let report = write_student_tree(&repo.0, &Starters::all(), &out).unwrap();
-    assert_eq!(report.regions, 7);
-    assert_eq!(report.solution_files.len(), 5);
-    assert_eq!(report.files, 8);
+    let r = labs::registry();
+    let kernel = r.kernel_labs().count();
+    let user: usize = r.labs.iter().map(|l| l.user.len()).sum();
+    let host: usize = r.labs.iter().map(|l| l.host.len()).sum();
+    assert_eq!(report.regions, kernel + host);
+    assert_eq!(report.solution_files.len(), user);
+    assert_eq!(report.files, kernel + host + 1);
     assert!(report.lines_checked >= 8, "{report:?}");
     let cow = std::fs::read_to_string(out.join("labs/src/cow.rs")).unwrap();
     assert_eq!(cow, "pub fn fork() -> bool {\n    false\n}\n");
@@ -280,14 +287,14 @@ fn writes_a_tree_without_solutions_and_updates_it() {
 
     // Kept labs stay as they are; the solution files come back.
     let report = write_student_tree(&repo.0, &Starters::parse("cow").unwrap(), &out).unwrap();
-    assert_eq!(report.kept.len(), 7);
+    assert_eq!(report.kept.len(), r.labs.len() - 1);
     assert!(out.join("user/src/bin/find.rs").exists());
     let trace = std::fs::read_to_string(out.join("labs/src/trace.rs")).unwrap();
     assert!(trace.contains("solve_trace()"));
     // And go again, without touching what did not change.
     let report = write_student_tree(&repo.0, &Starters::all(), &out).unwrap();
-    assert_eq!(report.removed.len(), 5);
-    assert_eq!(report.written, 6, "{report:?}");
+    assert_eq!(report.removed.len(), user);
+    assert_eq!(report.written, kernel - 1 + host, "{report:?}");
     assert!(!out.join("user/src/bin").exists());
 }
 

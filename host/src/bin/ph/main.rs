@@ -1,0 +1,131 @@
+//! `ph THREADS [SEED]`: MIT's thread-lab hash table test, in Rust. Draws
+//! 100,000 distinct keys and a value for each from SEED; THREADS threads
+//! each put their share of them into one table, then each gets every key
+//! put and counts the keys whose value is not the one put. Prints
+//!
+//! ```text
+//! 100000 puts, 1.234 seconds, 81037 puts/second
+//! 1: 0 keys missing
+//! 0: 0 keys missing
+//! 200000 gets, 2.345 seconds, 85288 gets/second
+//! ```
+//!
+//! The table is the student's (`table.rs`); this part, which counts, is
+//! the instructor's. With more than one thread it also prints how long
+//! the putting threads waited for a core (`ph: the threads waited for a
+//! core 3% of the time`): more than a little, and the machine was too busy
+//! for the rate to say how well they run in parallel.
+
+mod table;
+
+use std::collections::HashSet;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use table::Table;
+
+/// MIT's NKEYS.
+const NKEYS: usize = 100_000;
+/// Keys never put, which the table must not find.
+const ABSENT: usize = 1_000;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let number = |i: usize, default: u64| match args.get(i) {
+        None => Some(default),
+        Some(a) => a.parse::<u64>().ok(),
+    };
+    let (Some(threads), Some(seed)) = (number(0, 0), number(1, 1)) else {
+        eprintln!("usage: ph THREADS [SEED]: THREADS from 1 to 64, SEED a number");
+        return ExitCode::from(2);
+    };
+    if !(1..=64).contains(&threads) || args.len() > 2 {
+        eprintln!("usage: ph THREADS [SEED]: THREADS from 1 to 64, SEED a number");
+        return ExitCode::from(2);
+    }
+    let threads = threads as usize;
+
+    // Distinct keys (so that every put adds a key), random values (so that
+    // a table must keep them to give them back), and keys never put.
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut seen = HashSet::with_capacity(NKEYS + ABSENT);
+    let mut draw = || loop {
+        let k = rng.u64(..);
+        if seen.insert(k) {
+            return k;
+        }
+    };
+    let pairs: Vec<(u64, u64)> = (0..NKEYS).map(|_| (draw(), 0)).collect();
+    let absent: Vec<u64> = (0..ABSENT).map(|_| draw()).collect();
+    let pairs: Vec<(u64, u64)> = pairs.into_iter().map(|(k, _)| (k, rng.u64(..))).collect();
+
+    let share = NKEYS / threads;
+    let pairs = &pairs[..share * threads];
+    let table = Table::new(pairs.len());
+
+    let start = Instant::now();
+    let waited: Duration = std::thread::scope(|s| {
+        let workers: Vec<_> = pairs
+            .chunks(share)
+            .map(|mine| {
+                let table = &table;
+                s.spawn(move || {
+                    let before = run_queue_wait();
+                    for &(k, v) in mine {
+                        table.put(k, v);
+                    }
+                    run_queue_wait().saturating_sub(before)
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    let t = start.elapsed().as_secs_f64();
+    println!(
+        "{} puts, {t:.3} seconds, {:.0} puts/second",
+        pairs.len(),
+        pairs.len() as f64 / t
+    );
+    if threads > 1 {
+        let share = waited.as_secs_f64() / (t * threads as f64);
+        println!(
+            "ph: the threads waited for a core {:.0}% of the time",
+            share * 100.0
+        );
+    }
+
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for id in 0..threads {
+            let table = &table;
+            let absent = &absent;
+            s.spawn(move || {
+                let missing = pairs
+                    .iter()
+                    .filter(|&&(k, v)| table.get(k) != Some(v))
+                    .count();
+                let found = absent.iter().filter(|&&k| table.get(k).is_some()).count();
+                println!("{id}: {missing} keys missing");
+                if found > 0 {
+                    println!("{id}: {found} keys found that were never put");
+                }
+            });
+        }
+    });
+    let t = start.elapsed().as_secs_f64();
+    let gets = pairs.len() * threads;
+    println!(
+        "{gets} gets, {t:.3} seconds, {:.0} gets/second",
+        gets as f64 / t
+    );
+    ExitCode::SUCCESS
+}
+
+/// How long the calling thread has waited, runnable, for a core (Linux's
+/// schedstat; zero where there is none).
+fn run_queue_wait() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}

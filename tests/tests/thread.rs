@@ -1,0 +1,168 @@
+//! The thread lab's spec pays for the work: batch-graded as a class would
+//! be, the reference scores every test this machine can judge, and
+//! submissions that get one part wrong lose that part's points only: a
+//! scheduler that runs the threads in another order, a table that makes
+//! values up instead of storing them, one lock for the whole table, a
+//! barrier that never lets its threads go (a TIMEOUT, not a hang).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use tests::{run, xtask};
+
+const UTHREAD: &str = "user/src/bin/uthread.rs";
+const TABLE: &str = "host/src/bin/ph/table.rs";
+const SYNC: &str = "host/src/bin/barrier/sync.rs";
+
+fn write(dir: &Path, file: &str, text: &str) {
+    let path = dir.join(file);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn reference(file: &str) -> String {
+    std::fs::read_to_string(tests::root().join(file)).unwrap()
+}
+
+/// `text` with `from` replaced by `to`, which must be there.
+fn edit(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "{from:?} is not in the reference");
+    text.replacen(from, to, 1)
+}
+
+/// Each test's outcome in a submission's grader report.
+fn outcomes(summary: &serde_json::Value, name: &str) -> HashMap<String, String> {
+    let o = summary["submissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {summary}"));
+    assert_eq!(o["status"], "graded", "{name}: {o}");
+    let path = o["files"]["report_json"].as_str().expect("a report");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    report["labs"][0]["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_owned(),
+                t["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "slow: builds and grades four thread-lab submissions"]
+fn each_part_scores_only_for_its_own_work() {
+    let class = tempfile::tempdir().unwrap();
+    let c = class.path();
+    for f in [UTHREAD, TABLE, SYNC] {
+        write(&c.join("reference"), f, &reference(f));
+    }
+    // Round robin backwards: c, b, a start, in the wrong order; and the
+    // program prints tok's verdict itself, in the hope of passing as tok.
+    let dir = c.join("order");
+    let backwards = edit(
+        &reference(UTHREAD),
+        ".map(|i| (current + i) % MAX_THREAD)",
+        ".map(|i| (current + 2 * MAX_THREAD - i) % MAX_THREAD)",
+    );
+    let spoof = "    println!(\"tok: uthread order for 100 rounds\");\n    thread_init();";
+    write(
+        &dir,
+        UTHREAD,
+        &edit(&backwards, "    thread_init();", spoof),
+    );
+    write(&dir, TABLE, &reference(TABLE));
+    write(&dir, SYNC, &reference(SYNC));
+    // A table that stores nothing and answers every key, and a barrier
+    // that waits for ever.
+    let dir = c.join("fake");
+    write(&dir, UTHREAD, &reference(UTHREAD));
+    write(
+        &dir,
+        TABLE,
+        "pub struct Table;\n\
+         impl Table {\n\
+             pub fn new(_: usize) -> Table { Table }\n\
+             pub fn put(&self, _: u64, _: u64) {}\n\
+             pub fn get(&self, key: u64) -> Option<u64> { Some(key.rotate_left(7)) }\n\
+         }\n",
+    );
+    write(
+        &dir,
+        SYNC,
+        "use std::sync::{Condvar, Mutex};\n\
+         pub struct Barrier { m: Mutex<()>, c: Condvar }\n\
+         impl Barrier {\n\
+             pub fn new(_: usize) -> Barrier { Barrier { m: Mutex::new(()), c: Condvar::new() } }\n\
+             pub fn wait(&self) { let g = self.m.lock().unwrap(); let _g = self.c.wait_while(g, |_| true); }\n\
+             pub fn round(&self) -> u64 { 0 }\n\
+         }\n",
+    );
+    // One lock for the whole table: safe, not faster with two threads.
+    let dir = c.join("onelock");
+    write(&dir, UTHREAD, &reference(UTHREAD));
+    write(
+        &dir,
+        TABLE,
+        &edit(&reference(TABLE), "self.locks[i]", "self.locks[0]"),
+    );
+    write(&dir, SYNC, &reference(SYNC));
+
+    let json = c.join("summary.json");
+    let (out, stdout, stderr) = run(xtask(&[
+        "grade",
+        "lab-thread",
+        "--submissions",
+        &c.to_string_lossy(),
+        "--jobs",
+        "1",
+        "--build-timeout",
+        "900s",
+        "--json",
+        &json.to_string_lossy(),
+    ]));
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&json)
+            .unwrap_or_else(|e| panic!("no summary ({e}):\n{stdout}{stderr}")),
+    )
+    .unwrap();
+    // ph_fast needs two idle cores: where the machine had none it is
+    // NEEDS CORES, never a pass or a FAIL of the reference.
+    let fast = |o: &HashMap<String, String>| o["ph_fast"].clone();
+    let r = outcomes(&summary, "reference");
+    for t in ["uthread", "ph_safe", "barrier"] {
+        assert_eq!(r[t], "pass", "reference {t}: {r:?}\n{stderr}");
+    }
+    assert!(
+        ["pass", "needs_cores"].contains(&fast(&r).as_str()),
+        "{r:?}"
+    );
+
+    let o = outcomes(&summary, "order");
+    assert_eq!(o["uthread"], "fail", "{o:?}");
+    assert_eq!(
+        (o["ph_safe"].as_str(), o["barrier"].as_str()),
+        ("pass", "pass")
+    );
+
+    let f = outcomes(&summary, "fake");
+    assert_eq!(f["uthread"], "pass", "{f:?}");
+    assert_eq!(f["ph_safe"], "fail", "{f:?}");
+    assert_eq!(f["ph_fast"], "skipped", "{f:?}");
+    assert_eq!(f["barrier"], "timeout", "{f:?}");
+
+    let l = outcomes(&summary, "onelock");
+    assert_eq!(l["ph_safe"], "pass", "{l:?}");
+    assert!(
+        ["fail", "needs_cores"].contains(&fast(&l).as_str()),
+        "{l:?}"
+    );
+    // Every submission was graded: batch grading succeeded.
+    assert!(out.status.success(), "{stdout}{stderr}");
+}
