@@ -12,6 +12,11 @@ fn main() {
     println!("cargo:rustc-link-arg-bins=--discard-locals");
     println!("cargo:rerun-if-changed=kernel.ld");
     println!("cargo:rerun-if-changed=registry.toml");
+    // The modules below are written with this tree's absolute paths, and
+    // cargo keeps a build script's output when a tree is copied with its
+    // target directory: xtask names the tree, so that a new place runs this
+    // again (main.rs refuses output written for another tree).
+    println!("cargo:rerun-if-env-changed=XV6_TREE");
 
     let text = std::fs::read_to_string(format!("{dir}/registry.toml"))
         .unwrap_or_else(|e| fail(&format!("cannot read labs/registry.toml: {e}")));
@@ -41,6 +46,7 @@ fn main() {
     }
 
     let mut code = String::from("// Written by labs/build.rs from labs/registry.toml.\n");
+    writeln!(code, "const LABS_WRITTEN_FOR: &str = {dir:?};").unwrap();
     for (name, _) in &kernel_labs {
         writeln!(
             code,

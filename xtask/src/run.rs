@@ -93,6 +93,9 @@ impl Ctx {
             }
         }
         cmd.env("CARGO_TARGET_DIR", &self.target_dir);
+        // labs/build.rs writes the lab files' paths: a tree copied with its
+        // target directory (or moved) must run it again (see there).
+        cmd.env("XV6_TREE", &self.root);
         cmd.args(args);
         cmd
     }
