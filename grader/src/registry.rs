@@ -34,8 +34,8 @@ pub struct Lab {
     /// A lab without it runs on the base kernel (util).
     #[serde(default)]
     pub kernel: Option<String>,
-    /// User programs that are the student's, `user/src/bin/<p>.rs`: written
-    /// from nothing (util's) or finished (uthread's).
+    /// User programs the student writes: `user/src/bin/<p>.rs`, from nothing
+    /// (a `// SOLUTION FILE`) or from a starter (solution markers).
     #[serde(default)]
     pub user: Vec<String>,
     /// Programs the student finishes that run on the host (paths).

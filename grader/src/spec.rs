@@ -67,9 +67,9 @@
 //! exactly one line matches, and its number is within [min, max].
 //! `ratio = { regex = ' (\d+) puts/second$', min = 1.25 }`: exactly two
 //! lines match, and the second's number is at least `min` times the
-//! first's; with `busy = { regex = '^waited (\d+)%$', max = 10 }`, a
-//! shortfall while a `busy` line said more than `max` is NEEDS CORES (too
-//! busy a machine to tell), not FAIL.
+//! first's; with `busy = { regex = '^waited (\d+)%$', max = 10 }`, the
+//! test is NEEDS CORES (too busy a machine to tell) where a `busy` line
+//! says more than `max`, whatever the numbers.
 //! `count`'s `times`, `delta`'s `by` and `range`'s bounds take a number or
 //! a `"{{expression}}"` of random values (`+ - * / %`, parentheses).
 //!
@@ -187,9 +187,9 @@ pub enum Check {
     /// `min..=max`.
     Range { regex: Regex, min: i64, max: i64 },
     /// Exactly two lines match; the number captured in the second is at
-    /// least `min` times the first's. Failing that, a line of `busy` whose
-    /// number is above its bound makes the check inconclusive (the machine
-    /// was too busy to tell), not failed.
+    /// least `min` times the first's. A line of `busy` whose number is
+    /// above its bound makes the check inconclusive (the machine was too
+    /// busy to tell), pass or fail.
     Ratio {
         regex: Regex,
         min: f64,
