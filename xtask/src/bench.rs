@@ -86,15 +86,27 @@ pub struct Results {
     pub figures: Vec<Figure>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(clap::Args, Clone, Debug, Default, PartialEq)]
 pub struct Options {
+    /// Only the first three (boots, the edit-rebuild-grade loop, in-guest
+    /// figures; about 2 minutes)
+    #[arg(long)]
     pub quick: bool,
-    /// Samples of each light figure (default 5; heavier ones take fewer).
+    /// Samples of each light figure (default 5; heavier ones take fewer)
+    #[arg(long, value_name = "N", value_parser = grader::args::parse_jobs)]
     pub runs: Option<usize>,
+    /// Save the figures to FILE
+    #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Compare with a run saved by --json: exit status 1 if a figure got
+    /// slower beyond its spread and the threshold
+    #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
-    /// Compare this saved run with the baseline instead of measuring.
+    /// Compare this saved run with the baseline instead of measuring
+    #[arg(long, value_name = "FILE", requires = "baseline")]
     pub compare: Option<PathBuf>,
+    /// The slowdown --baseline flags, a ratio above 1 [default: 1.25]
+    #[arg(long, value_name = "F", value_parser = grader::args::parse_factor)]
     pub threshold: Option<f64>,
 }
 
