@@ -19,6 +19,7 @@ pub const NAME: &str = "cargo xtask";
     name = NAME,
     bin_name = NAME,
     subcommand_required = true,
+    args_override_self = true,
     about = "Sets the machine up, builds xv6 (kernel, user programs, fs.img), boots \
              it in QEMU or gdb, grades labs and classes, runs the CI checks, and \
              writes student trees.",
