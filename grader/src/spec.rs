@@ -798,7 +798,7 @@ impl Cx<'_> {
         let cpus = match &raw.cpus {
             Some(c) if !crate::args::CPUS.contains(c.get_ref()) => {
                 let max = crate::args::MAX_CPUS;
-                return Err(self.at(c, &format!("cpus must be between 1 and {max}")));
+                return Err(self.at(c, format!("cpus must be between 1 and {max}")));
             }
             Some(c) => *c.get_ref(),
             None => crate::args::DEFAULT_CPUS,

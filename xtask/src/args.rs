@@ -209,7 +209,6 @@ impl FsckArgs {
         mkfs::check::Options {
             no_replay: self.no_replay,
             crashed: self.crashed,
-            ..Default::default()
         }
     }
 }

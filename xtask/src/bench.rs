@@ -93,7 +93,7 @@ pub struct Options {
     #[arg(long)]
     pub quick: bool,
     /// Samples of each light figure (default 5; heavier ones take fewer)
-    #[arg(long, value_name = "N", value_parser = grader::args::parse_jobs)]
+    #[arg(long, value_name = "N", value_parser = parse_runs)]
     pub runs: Option<usize>,
     /// Save the figures to FILE
     #[arg(long, value_name = "FILE")]
@@ -105,9 +105,16 @@ pub struct Options {
     /// Compare this saved run with the baseline instead of measuring
     #[arg(long, value_name = "FILE", requires = "baseline")]
     pub compare: Option<PathBuf>,
-    /// The slowdown --baseline flags, a ratio above 1 [default: 1.25]
-    #[arg(long, value_name = "F", value_parser = grader::args::parse_factor)]
+    #[arg(long, value_name = "F", value_parser = grader::args::parse_factor,
+          help = format!("The slowdown --baseline flags, a ratio above 1 [default: {DEFAULT_THRESHOLD}]"))]
     pub threshold: Option<f64>,
+}
+
+fn parse_runs(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("a number of runs, at least 1".into()),
+    }
 }
 
 /// A slowdown smaller than this is never flagged, however tight the spread.
