@@ -27,7 +27,7 @@ use user::*;
 
 entry!(main);
 
-pub(super) fn main(_: Args) -> i32 {
+fn main(_: Args) -> i32 {
     0
 }
 ";
