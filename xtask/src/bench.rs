@@ -416,7 +416,8 @@ fn timed(mut cmd: Command, what: &str) -> Result<Duration, String> {
 /// Grading each lab alone with -j1, and every lab (`--all`) with -j1 and
 /// with a run per core.
 fn grading(ctx: &Ctx, sheet: &mut Sheet) -> Result<(), String> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // As many runs at once as the grader's default -j.
+    let cores = grader::args::default_jobs();
     let labs = grader::spec::known_labs(&ctx.root);
     // The grades time grading, not the first build of a configuration.
     for lab in labs.iter().filter(|l| !is_group(ctx, l)) {
