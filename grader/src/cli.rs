@@ -1,5 +1,6 @@
-//! The grader's command line, shared by the `grader` binary and
-//! `cargo xtask grade`, which differ only in how a kernel gets built.
+//! A grade from the parsed options ([`crate::args::GradeArgs`]), shared by
+//! the `grader` binary and `cargo xtask grade`, which differ only in how a
+//! kernel gets built.
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
