@@ -1,14 +1,13 @@
-//! The grader's command line, shared by the `grader` binary and
-//! `cargo xtask grade`, which differ only in how a kernel gets built.
+//! A grade from the parsed options ([`crate::args::GradeArgs`]), shared by
+//! the `grader` binary and `cargo xtask grade`, which differ only in how a
+//! kernel gets built.
 
 use std::collections::HashSet;
-use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use lexopt::prelude::*;
-
+use crate::args::{GradeArgs, is_spec_path};
 use crate::calibrate;
 use crate::grade::{self, Lab, Settings, shell_quote};
 use crate::qemu;
@@ -37,79 +36,12 @@ pub trait Builder {
     fn command(&self) -> String {
         "grader".to_owned()
     }
-
-    /// The program's name in the usage lines of `--help`.
-    fn usage_name(&self) -> String {
-        "grader".to_owned()
-    }
-
-    /// More of `--help`: options this front end takes itself.
-    fn extra_help(&self) -> String {
-        String::new()
-    }
 }
 
-/// `--help`, for a program run as `name` (`grader`, `cargo xtask grade`).
-pub fn help(name: &str) -> String {
-    HELP.replace("{name}", name)
-        .replace("{boot}", &format!("{}s", grade::BOOT_TIMEOUT.as_secs()))
-}
-
-const HELP: &str = "\
-Grades labs: boots the kernel in QEMU, types each spec's commands at the
-shell, checks the console and prints a score (specs: labs/<lab>.toml).
-
-Usage: {name} [OPTIONS] <LAB>... [TEST]...
-       {name} [OPTIONS] --all [TEST]...
-       {name} --list [LAB]...
-
-A LAB is a spec's name (lab-NAME, for labs/lab-NAME.toml) or the path of a
-spec file (x/lab-new.toml).
-Words that name no lab select tests: only tests whose name contains one of
-them (ignoring case) are graded, and only the runs they need are booted.
-
-Options:
-  --all                  grade every lab
-  --list                 list the labs and their points (with LABs: their tests)
-  -j, --jobs N           QEMU runs at once [default: the number of cores]
-  --timeout-scale F      multiply every timeout by F [default: measured: how
-                         much slower than the reference machine QEMU runs
-                         here, at least 1; cached per machine]
-  --calibrate            measure this machine's speed again, and say it
-  --cpus N               harts per QEMU, instead of each spec's (default 3)
-  --features LIST        build with these lab features (comma-separated,
-                         possibly empty) instead of each spec's: grade a
-                         kernel with several labs, or prove a lab's tests fail
-                         without its code
-  --no-requires          score every test on its own, as MIT's graders do
-                         (by default a test with `requires`, such as each
-                         lab's usertests parts, scores only when the tests
-                         it names passed)
-  --seed N               seed of the specs' random values [default: a new one;
-                         every report gives the seed and the command that
-                         repeats a failed test]
-  --json [FILE]          JSON report to FILE (- or none: stdout, and the text
-                         report goes to stderr; a lab's name after --json is
-                         the lab, not a file)
-  --junit FILE           JUnit XML report
-  --gradescope FILE      Gradescope results.json
-  -h, --help             this help
-
-Runs start shortest first (one at a time) or longest first (several at
-once); a result the report cannot show yet (a test before it waits for its
-run) is shown on the terminal when it is known. A kernel that prints no
-shell prompt within {boot} of boot (times the timeout scale) is TIMEOUT, and
-its runs not yet started are not run.
-
-Console logs: <target>/grade/<lab>/<run>.log (the latest grader's; each
-grader's own are in <target>/grade/runs/), <target> being $CARGO_TARGET_DIR
-or target/. A flooded console keeps its first and last 512 KiB. Exit status:
-0 full marks, 1 below, 2 a usage or spec error or a missing tool.";
-
-/// Runs the grader with command-line `args` (without the program name),
+/// Runs the grader with the options `args`,
 /// specs found under `root/labs/`. Returns the process exit status:
 /// 0 full marks, 1 below full marks, 2 usage or spec error.
-pub fn run(root: &Path, args: &[OsString], builder: &mut dyn Builder) -> i32 {
+pub fn run(root: &Path, args: &GradeArgs, builder: &mut dyn Builder) -> i32 {
     match grade_labs(root, args, builder) {
         Ok(status) => status,
         Err(message) => {
@@ -117,110 +49,6 @@ pub fn run(root: &Path, args: &[OsString], builder: &mut dyn Builder) -> i32 {
             2
         }
     }
-}
-
-#[derive(Default)]
-struct Options {
-    words: Vec<String>,
-    all: bool,
-    list: bool,
-    calibrate: bool,
-    jobs: Option<usize>,
-    timeout_scale: Option<f64>,
-    cpus: Option<u32>,
-    features: Option<Vec<String>>,
-    no_requires: bool,
-    seed: Option<u64>,
-    json: Option<PathBuf>,
-    /// The word after a bare `--json`: its file, unless it names a lab.
-    json_word: Option<String>,
-    junit: Option<PathBuf>,
-    gradescope: Option<PathBuf>,
-}
-
-/// The value of option `name`, parsed, or an error naming the option and
-/// what it takes.
-fn value<T: std::str::FromStr>(
-    p: &mut lexopt::Parser,
-    name: &str,
-    what: &str,
-) -> Result<T, String> {
-    let v = p
-        .value()
-        .map_err(|_| format!("{name} takes {what} (see --help)"))?;
-    let text = v.to_string_lossy();
-    text.parse()
-        .map_err(|_| format!("{name} takes {what}, not `{text}` (see --help)"))
-}
-
-/// The options, or `None` for `--help`.
-fn parse_args(args: &[OsString]) -> Result<Option<Options>, String> {
-    let mut o = Options::default();
-    let mut p = lexopt::Parser::from_args(args.iter().cloned());
-    let unexpected = |e: lexopt::Error| format!("{e} (see --help)");
-    while let Some(arg) = p.next().map_err(unexpected)? {
-        match arg {
-            Short('h') | Long("help") => return Ok(None),
-            Long("all") => o.all = true,
-            Long("list") => o.list = true,
-            Long("calibrate") => o.calibrate = true,
-            Long("no-requires") => o.no_requires = true,
-            Short('j') | Long("jobs") => o.jobs = Some(value(&mut p, "--jobs", "a number")?),
-            Long("timeout-scale") => {
-                o.timeout_scale = Some(value(&mut p, "--timeout-scale", "a positive number")?)
-            }
-            Long("cpus") => o.cpus = Some(value(&mut p, "--cpus", "a number from 1 to 8")?),
-            Long("seed") => o.seed = Some(value(&mut p, "--seed", "a whole number")?),
-            Long("features") => {
-                let list: String = value(&mut p, "--features", "a comma-separated list")?;
-                o.features = Some(
-                    list.split(',')
-                        .map(str::trim)
-                        .filter(|f| !f.is_empty())
-                        .map(str::to_owned)
-                        .collect(),
-                );
-            }
-            Long("json") => match p.optional_value() {
-                Some(v) => o.json = Some(v.into()),
-                None => {
-                    o.json = Some(PathBuf::from("-"));
-                    // The next word is the file, unless it is an option; a
-                    // lab's name is sorted out once the labs are known.
-                    let next = p
-                        .raw_args()
-                        .map_err(unexpected)?
-                        .next_if(|a| !a.to_string_lossy().starts_with('-') || a == "-");
-                    o.json_word = next.map(|w| w.to_string_lossy().into_owned());
-                }
-            },
-            Long("junit") => o.junit = Some(value::<String>(&mut p, "--junit", "a file")?.into()),
-            Long("gradescope") => {
-                o.gradescope = Some(value::<String>(&mut p, "--gradescope", "a file")?.into())
-            }
-            Value(word) => o.words.push(word.string().map_err(unexpected)?),
-            _ => return Err(unexpected(arg.unexpected())),
-        }
-    }
-    Ok(Some(o))
-}
-
-/// Settles the word after a bare `--json`: a lab (or spec file) stays a
-/// lab and the JSON goes to stdout; any other word is the JSON's file.
-fn resolve_json(o: &mut Options, is_lab: impl Fn(&str) -> bool) {
-    if let Some(word) = o.json_word.take() {
-        if is_lab(&word) || is_spec_path(&word) {
-            o.words.insert(0, word);
-        } else {
-            o.json = Some(word.into());
-        }
-    }
-}
-
-/// Whether a command-line word is a spec file rather than a lab's name or
-/// a test filter.
-fn is_spec_path(word: &str) -> bool {
-    word.ends_with(".toml")
 }
 
 /// A lab named on the command line: by name from `labs/`, or by path.
@@ -235,27 +63,13 @@ fn load_lab(root: &Path, word: &str, seed: u64) -> Result<Spec, String> {
     spec::load_file(root, path, word, seed).map_err(|e| e.to_string())
 }
 
-fn grade_labs(root: &Path, args: &[OsString], builder: &mut dyn Builder) -> Result<i32, String> {
-    let Some(mut o) = parse_args(args)? else {
-        println!("{}{}", help(&builder.usage_name()), builder.extra_help());
-        return Ok(0);
-    };
-    if o.jobs == Some(0) {
-        return Err("--jobs must be at least 1".into());
-    }
-    if let Some(f) = o.timeout_scale.filter(|f| !(*f > 0.0 && f.is_finite())) {
-        return Err(format!(
-            "--timeout-scale takes a positive number, not `{f}` (see --help)"
-        ));
-    }
-    if o.cpus.is_some_and(|c| !(1..=8).contains(&c)) {
-        return Err("--cpus takes a number from 1 to 8".into());
-    }
+fn grade_labs(root: &Path, args: &GradeArgs, builder: &mut dyn Builder) -> Result<i32, String> {
+    let mut o = args.clone();
     if o.calibrate {
         return calibrate_now();
     }
     let known = spec::known_labs(root);
-    resolve_json(&mut o, |w| known.iter().any(|k| k == w));
+    o.resolve_json(|w| known.iter().any(|k| k == w));
     if known.is_empty() && !o.words.iter().any(|w| is_spec_path(w)) {
         return Err(format!("no lab specs in {}", root.join("labs").display()));
     }
@@ -277,7 +91,8 @@ fn grade_labs(root: &Path, args: &[OsString], builder: &mut dyn Builder) -> Resu
     }
     let mut seen = std::collections::HashSet::new();
     names.retain(|n| seen.insert(n.clone()));
-    if let Some(features) = &o.features
+    let features = o.feature_list();
+    if let Some(features) = &features
         && let Some(all) = spec::known_features(root)
         && let Some(bad) = features.iter().find(|f| !all.contains(f))
     {
@@ -317,7 +132,7 @@ fn grade_labs(root: &Path, args: &[OsString], builder: &mut dyn Builder) -> Resu
         specs.iter_mut().for_each(|(_, s)| s.drop_requires());
     }
     let mut specs = select(specs, &filters, &builder.command())?;
-    if let Some(features) = &o.features {
+    if let Some(features) = &features {
         for (_, spec) in &mut specs {
             spec.features = features.clone();
         }
@@ -350,22 +165,15 @@ fn grade_labs(root: &Path, args: &[OsString], builder: &mut dyn Builder) -> Resu
             grade_dir.display()
         )
     })?;
-    let mut replay_options = String::new();
-    if o.no_requires {
-        replay_options.push_str(" --no-requires");
-    }
-    if let Some(features) = &o.features {
-        replay_options.push_str(&format!(" --features {}", shell_quote(&features.join(","))));
-    }
-    if let Some(cpus) = o.cpus {
-        replay_options.push_str(&format!(" --cpus {cpus}"));
-    }
+    let replay_options: String = o
+        .kernel_options()
+        .iter()
+        .map(|a| format!(" {}", shell_quote(a)))
+        .collect();
     let json_to_stdout = o.json.as_deref() == Some(Path::new("-"));
     let settings = Settings {
         qemu: qemu::qemu_binary(),
-        jobs: o
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        jobs: o.jobs(),
         timeout_scale,
         boot_timeout: grade::BOOT_TIMEOUT.mul_f64(timeout_scale),
         cpus: o.cpus,
@@ -613,62 +421,6 @@ fn listing(specs: &[Spec], tests: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn os(args: &[&str]) -> Vec<OsString> {
-        args.iter().map(OsString::from).collect()
-    }
-
-    fn parsed(args: &[&str]) -> Options {
-        let mut o = parse_args(&os(args)).unwrap().unwrap();
-        resolve_json(&mut o, |w| w == "lab-util" || w == "base");
-        o
-    }
-
-    #[test]
-    fn json_takes_any_file_but_a_lab() {
-        let o = parsed(&["--json", "lab-util"]);
-        assert_eq!(o.json, Some(PathBuf::from("-")));
-        assert_eq!(o.words, vec!["lab-util"]);
-        for file in ["out.json", "report", "results.txt"] {
-            let o = parsed(&["--json", file, "base"]);
-            assert_eq!(o.json, Some(PathBuf::from(file)));
-            assert_eq!(o.words, vec!["base"]);
-        }
-        let o = parsed(&["--json=x", "base"]);
-        assert_eq!(o.json, Some(PathBuf::from("x")));
-        let o = parsed(&["base", "--json"]);
-        assert_eq!(o.json, Some(PathBuf::from("-")));
-        let o = parsed(&["--json", "--seed", "3", "base"]);
-        assert_eq!(o.json, Some(PathBuf::from("-")));
-        assert_eq!(o.seed, Some(3));
-        let o = parsed(&["--json", "-", "base"]);
-        assert_eq!(o.json, Some(PathBuf::from("-")));
-        let o = parsed(&["--json", "x/new.toml"]);
-        assert_eq!(o.words, vec!["x/new.toml"]);
-    }
-
-    #[test]
-    fn bad_values_name_their_option() {
-        let err = |args: &[&str]| parse_args(&os(args)).err().unwrap();
-        assert_eq!(
-            err(&["--timeout-scale", "abc"]),
-            "--timeout-scale takes a positive number, not `abc` (see --help)"
-        );
-        assert_eq!(
-            err(&["--jobs", "x"]),
-            "--jobs takes a number, not `x` (see --help)"
-        );
-        assert_eq!(
-            err(&["--seed", "-1"]),
-            "--seed takes a whole number, not `-1` (see --help)"
-        );
-        assert_eq!(
-            err(&["--cpus"]),
-            "--cpus takes a number from 1 to 8 (see --help)"
-        );
-        assert!(err(&["--frobnicate"]).contains("--frobnicate"));
-        assert!(parse_args(&os(&["-h"])).unwrap().is_none());
-    }
 
     fn demo() -> Spec {
         let text = r#"

@@ -7,9 +7,11 @@
 //! for specs' host runs; `check`
 //! judges a console; `symbols` names kernel addresses for backtraces;
 //! `grade` schedules runs and judges tests; `report` formats results;
-//! `cli` is the command line of `grader` and `cargo xtask grade`;
+//! `args` defines the grader's options (the `grader` binary's and
+//! `cargo xtask grade`'s); `cli` runs a grade from them;
 //! `atomic` writes files whole or not at all.
 
+pub mod args;
 pub mod atomic;
 pub mod calibrate;
 pub mod check;

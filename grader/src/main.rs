@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use clap::{CommandFactory, FromArgMatches, Parser};
+use grader::args::GradeArgs;
 use grader::cli::{self, Builder, Built};
 use grader::grade::shell_quote;
 
@@ -77,63 +79,62 @@ impl Builder for GivenFiles {
     }
 }
 
-const STANDALONE_HELP: &str = "
-Standalone options (the `grader` binary):
-  --kernel FILE          the kernel ELF to grade
-  --fs FILE              its file system image
-  --host-bin DIR         where the programs of a spec's host runs are
-                         (`host = true`), built
-  --root DIR             the tree whose labs/ holds the specs
-                         [default: the nearest directory up with a labs/]";
+/// The standalone grader's command line: the grader's options and the
+/// files it grades.
+#[derive(Parser)]
+#[command(name = "grader", args_override_self = true)]
+struct Cli {
+    #[command(flatten)]
+    grade: GradeArgs,
+
+    /// The kernel ELF to grade
+    #[arg(long, value_name = "FILE", help_heading = "Standalone options")]
+    kernel: Option<PathBuf>,
+
+    /// Its file system image
+    #[arg(long = "fs", value_name = "FILE", help_heading = "Standalone options")]
+    fs_img: Option<PathBuf>,
+
+    /// Where the programs of a spec's host runs (`host = true`) are, built
+    #[arg(long, value_name = "DIR", help_heading = "Standalone options")]
+    host_bin: Option<PathBuf>,
+
+    /// The tree whose labs/ holds the specs [default: the nearest
+    /// directory up with a labs/]
+    #[arg(long, value_name = "DIR", help_heading = "Standalone options")]
+    root: Option<PathBuf>,
+}
 
 fn main() {
-    let mut builder = GivenFiles {
-        kernel: None,
-        fs_img: None,
-        used_for: None,
-        root: None,
-        host_bin: None,
-    };
-    let mut root = None;
-    let mut rest = Vec::new();
-    let mut args = std::env::args_os().skip(1);
-    while let Some(arg) = args.next() {
-        let text = arg.to_string_lossy().into_owned();
-        let (flag, inline) = match text.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.into())),
-            _ => (text.clone(), None),
-        };
-        let slot = match flag.as_str() {
-            "--kernel" => &mut builder.kernel,
-            "--fs" => &mut builder.fs_img,
-            "--root" => &mut root,
-            "--host-bin" => &mut builder.host_bin,
-            _ => {
-                rest.push(arg);
-                continue;
-            }
-        };
-        match inline.or_else(|| args.next()) {
-            Some(value) => *slot = Some(PathBuf::from(value)),
-            None => {
-                eprintln!("grader: {flag} needs a value (see --help)");
+    let cmd = grader::args::describe(Cli::command(), "grader", "");
+    let cli = match cmd
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
+        Err(e) => match grader::args::usage_error("grader", "grader", &e) {
+            Some(message) => {
+                eprintln!("{message}");
                 std::process::exit(2);
             }
-        }
-    }
-    for (flag, file) in [("--kernel", &builder.kernel), ("--fs", &builder.fs_img)] {
+            None => e.exit(),
+        },
+    };
+    for (flag, file) in [("--kernel", &cli.kernel), ("--fs", &cli.fs_img)] {
         if let Some(file) = file.as_ref().filter(|f| !f.is_file()) {
             eprintln!("grader: {flag} {}: no such file", file.display());
             std::process::exit(2);
         }
     }
-    builder.root = root.clone();
-    let root = root.unwrap_or_else(find_root);
-    let status = cli::run(&root, &rest, &mut builder);
-    if rest.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{STANDALONE_HELP}");
-    }
-    std::process::exit(status);
+    let mut builder = GivenFiles {
+        kernel: cli.kernel,
+        fs_img: cli.fs_img,
+        used_for: None,
+        root: cli.root.clone(),
+        host_bin: cli.host_bin,
+    };
+    let root = cli.root.unwrap_or_else(find_root);
+    std::process::exit(cli::run(&root, &cli.grade, &mut builder));
 }
 
 /// The nearest directory, from here up, that has a `labs/` directory.

@@ -559,7 +559,7 @@ impl Cx<'_> {
             file: self.file.to_owned(),
             features: Vec::new(),
             timeout: Duration::ZERO,
-            cpus: 3,
+            cpus: crate::args::DEFAULT_CPUS,
             random: BTreeMap::new(),
             runs: Vec::new(),
             tests: Vec::new(),
@@ -639,11 +639,12 @@ impl Cx<'_> {
         };
         let timeout = self.duration(raw_timeout)?;
         let cpus = match &raw.cpus {
-            Some(c) if !(1..=8).contains(c.get_ref()) => {
-                return Err(self.at(c, "cpus must be between 1 and 8"));
+            Some(c) if !crate::args::CPUS.contains(c.get_ref()) => {
+                let max = crate::args::MAX_CPUS;
+                return Err(self.at(c, format!("cpus must be between 1 and {max}")));
             }
             Some(c) => *c.get_ref(),
-            None => 3,
+            None => crate::args::DEFAULT_CPUS,
         };
         let mut features = Vec::new();
         for f in &raw.features {

@@ -440,23 +440,23 @@ fn unknown_labs_and_bad_usage_exit_2() {
         ),
         (
             &["demo", "--jobs", "0"],
-            "grader: --jobs must be at least 1\n",
+            "grader: invalid value '0' for '--jobs <N>': a number of jobs, at least 1\n`grader --help` shows how to call it\n",
         ),
         (
             &["demo", "--bogus"],
-            "grader: invalid option '--bogus' (see --help)\n",
+            "grader: unexpected argument '--bogus' found\n`grader --help` shows how to call it\n",
         ),
         (
             &["demo", "--cpus", "two"],
-            "grader: --cpus takes a number from 1 to 8, not `two` (see --help)\n",
+            "grader: invalid value 'two' for '--cpus <N>': harts are a number from 1 to 8\n`grader --help` shows how to call it\n",
         ),
         (
             &["demo", "--timeout-scale", "abc"],
-            "grader: --timeout-scale takes a positive number, not `abc` (see --help)\n",
+            "grader: invalid value 'abc' for '--timeout-scale <F>': a positive number, such as 2.5\n`grader --help` shows how to call it\n",
         ),
         (
             &["demo", "--timeout-scale", "-2"],
-            "grader: --timeout-scale takes a positive number, not `-2` (see --help)\n",
+            "grader: invalid value '-2' for '--timeout-scale <F>': a positive number, such as 2.5\n`grader --help` shows how to call it\n",
         ),
     ];
     for (args, want) in cases {
@@ -474,7 +474,7 @@ fn unknown_labs_and_bad_usage_exit_2() {
     let o = tree.grade(&["--help"]);
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).contains("Usage: grader [OPTIONS] <LAB>... [TEST]..."));
-    assert!(stdout(&o).contains("--kernel FILE"));
+    assert!(stdout(&o).contains("--kernel <FILE>"));
 }
 
 #[test]

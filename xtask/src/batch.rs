@@ -25,8 +25,51 @@ use crate::run::{Ctx, Env};
 use crate::sandbox::{Mounts, Sandbox};
 use crate::submission::{self, Form, Refused};
 
-/// Batch options, taken out of `cargo xtask grade`'s arguments; the rest go
-/// to the grader for each submission.
+/// What `cargo xtask grade` adds to the grader's options to grade a class.
+/// `-j`, `--json` and `--gradescope` are the grader's, and mean the batch's
+/// with `--submissions`.
+#[derive(clap::Args, Debug, Clone, Default, PartialEq)]
+#[command(next_help_heading = "Grading a class")]
+pub struct BatchArgs {
+    /// Grade every submission in DIR: each directory (a student's tree) or
+    /// .patch file; only the lab's own files are taken, over the starter,
+    /// and built and graded with this tree's specs, test programs and grader
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["all", "list", "calibrate"])]
+    pub submissions: Option<PathBuf>,
+
+    /// Grade only the submission NAME of DIR
+    #[arg(long, value_name = "NAME", requires = "submissions")]
+    pub only: Option<String>,
+
+    /// A build that takes longer is BUILD TIMEOUT
+    #[arg(long, value_name = "T", default_value = "300s", value_parser = parse_build_timeout)]
+    pub build_timeout: Duration,
+
+    /// Build the submissions, do not grade them (warms the worker trees)
+    #[arg(long, requires = "submissions")]
+    pub build_only: bool,
+
+    /// Build and boot without the sandbox (bubblewrap) when it cannot be
+    /// had: a submission's build can then read any file you can
+    #[arg(long, requires = "submissions")]
+    pub no_sandbox: bool,
+
+    /// The class's scores, one row a submission, with its reason (REFUSED,
+    /// BUILD FAILED, TIMEOUT …) and report
+    #[arg(long, value_name = "FILE", requires = "submissions")]
+    pub csv: Option<PathBuf>,
+
+    /// A page of it, linking each submission's report and logs
+    #[arg(long, value_name = "FILE", requires = "submissions")]
+    pub html: Option<PathBuf>,
+}
+
+fn parse_build_timeout(text: &str) -> Result<Duration, String> {
+    grader::spec::parse_duration(text).map_err(|why| format!("a time such as 300s ({why})"))
+}
+
+/// Batch options, from `cargo xtask grade`'s: the batch's own and the
+/// grader's that each submission's grader gets.
 #[derive(Debug, Default)]
 pub struct Options {
     pub lab: String,
@@ -44,91 +87,71 @@ pub struct Options {
     pub no_sandbox: bool,
     /// Grade only the submission of this name (what replay lines use).
     pub only: Option<String>,
-    /// Arguments for each submission's grader (test filters, --seed …).
-    pub grader_args: Vec<String>,
+    /// The grader's options for each submission (--seed, --cpus …; -j and
+    /// the reports are the batch's).
+    pub grader: grader::args::GradeArgs,
+    /// Test filters for each submission's grader.
+    pub filters: Vec<String>,
 }
 
-/// Splits batch options out of `grade`'s arguments; `None` when there is
-/// no `--submissions` (an ordinary grade).
-pub fn parse(args: &[std::ffi::OsString]) -> Result<Option<Options>, String> {
-    let args: Vec<String> = args
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    if !args
-        .iter()
-        .any(|a| a == "--submissions" || a.starts_with("--submissions="))
-    {
-        return Ok(None);
-    }
-    let mut o = Options {
-        jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        build_timeout: Duration::from_secs(300),
-        ..Options::default()
-    };
-    let mut labs = Vec::new();
-    let mut it = args.into_iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
+impl Options {
+    /// The batch `grade` asks for; `None` when there is no `--submissions`
+    /// (an ordinary grade). `known` are the labs, to tell the word after a
+    /// bare `--json` from its file.
+    pub fn new(
+        grader: &grader::args::GradeArgs,
+        batch: &BatchArgs,
+        known: &[String],
+    ) -> Result<Option<Options>, String> {
+        let Some(dir) = &batch.submissions else {
+            return Ok(None);
         };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| it.next())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match flag.as_str() {
-            "--submissions" => o.dir = value("--submissions")?.into(),
-            "-j" | "--jobs" => {
-                let v = value("--jobs")?;
-                o.jobs = v
-                    .parse()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| format!("--jobs takes a number (1 or more), not `{v}`"))?;
-            }
-            "--build-timeout" => {
-                let v = value("--build-timeout")?;
-                o.build_timeout = grader::spec::parse_duration(&v).map_err(|why| {
-                    format!("--build-timeout takes a time such as 300s, not `{v}` ({why})")
-                })?;
-            }
-            "--csv" => o.csv = Some(value("--csv")?.into()),
-            "--json" => o.json = Some(value("--json")?.into()),
-            "--html" => o.html = Some(value("--html")?.into()),
-            "--gradescope" => o.gradescope = Some(value("--gradescope")?.into()),
-            "--build-only" => o.build_only = true,
-            "--no-sandbox" => o.no_sandbox = true,
-            "--only" => o.only = Some(value("--only")?),
-            "--junit" => {
-                return Err(
-                    "--junit is for one kernel; a batch writes --csv, --json and --html".into(),
-                );
-            }
-            _ if !arg.starts_with('-') && labs.is_empty() => labs.push(arg),
-            _ => {
-                o.grader_args.push(arg.clone());
-                // Options the grader takes with a value.
-                if inline.is_none()
-                    && ["--timeout-scale", "--cpus", "--seed"].contains(&flag.as_str())
-                    && let Some(v) = it.next()
-                {
-                    o.grader_args.push(v);
-                }
-            }
+        let mut g = grader.clone();
+        g.resolve_json(|w| known.iter().any(|k| k == w));
+        if g.junit.is_some() {
+            return Err(
+                "--junit is for one kernel; a batch writes --csv, --json and --html".into(),
+            );
         }
-    }
-    o.lab = match labs.as_slice() {
-        [lab] => lab.clone(),
-        _ => {
-            return Err(crate::labs::fill(
+        let mut words = std::mem::take(&mut g.words).into_iter();
+        let one_lab = || {
+            crate::labs::fill(
                 "grade one lab per batch: `cargo xtask grade lab-{lab} --submissions DIR`",
-            ));
+            )
+        };
+        let lab = words.next().ok_or_else(one_lab)?;
+        let filters: Vec<String> = words.collect();
+        if filters.iter().any(|w| known.contains(w)) {
+            return Err(one_lab());
         }
-    };
-    Ok(Some(o))
+        Ok(Some(Options {
+            lab,
+            dir: dir.clone(),
+            jobs: g.jobs(),
+            build_timeout: batch.build_timeout,
+            csv: batch.csv.clone(),
+            json: g.json.take(),
+            html: batch.html.clone(),
+            gradescope: g.gradescope.take(),
+            build_only: batch.build_only,
+            no_sandbox: batch.no_sandbox,
+            only: batch.only.clone(),
+            grader: g,
+            filters,
+        }))
+    }
+
+    /// What each submission's grader is given after the lab: the options
+    /// that choose what is graded and how, then the test filters.
+    fn grader_args(&self, timeout_scale: Option<f64>) -> Vec<String> {
+        let mut g = self.grader.clone();
+        if g.timeout_scale.is_none() {
+            g.timeout_scale = timeout_scale;
+        }
+        let mut args = g.grading_options();
+        args.extend(self.filters.iter().cloned());
+        args
+    }
 }
 
 /// How one submission ended.
@@ -192,7 +215,8 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
     }
     let spec = grader::spec::load(&ctx.root, &opts.lab, 0).map_err(|e| e.to_string())?;
     let max_score = u64::from(spec.points());
-    let labs = LabSet::from_features(&spec.features)?;
+    // --features builds every submission with those labs, as it does one grade.
+    let labs = LabSet::from_features(&opts.grader.feature_list().unwrap_or(spec.features.clone()))?;
     let host_programs = spec.host_programs();
     let files = submission::lab_files(&ctx.root, &opts.lab);
     let work = work_dir(&ctx.root)?.join(&opts.lab);
@@ -234,15 +258,12 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
         .map_err(|e| format!("cannot copy the grader to {}: {e}", grader_bin.display()))?;
     let starter = write_starter(ctx, &work.join("starter"))?;
     let reference = Reference::new(&ctx.root, &starter);
-    let mut grader_args = opts.grader_args.clone();
-    if !opts.build_only
-        && !grader_args
-            .iter()
-            .any(|a| a == "--timeout-scale" || a.starts_with("--timeout-scale="))
-    {
-        let scale = grader::cli::machine_scale()?;
-        grader_args.extend(["--timeout-scale".to_owned(), scale.to_string()]);
-    }
+    // Every submission is graded with the same timeouts: this machine's.
+    let scale = match opts.build_only || opts.grader.timeout_scale.is_some() {
+        true => None,
+        false => Some(grader::cli::machine_scale()?),
+    };
+    let grader_args = opts.grader_args(scale);
     let dir = std::path::absolute(&opts.dir).unwrap_or_else(|_| opts.dir.clone());
 
     let count = submissions.len();
@@ -894,30 +915,62 @@ mod tests {
         ])
     }
 
+    /// The batch `cargo xtask grade ARGS` asks for, or its usage error.
+    fn batch(line: &str) -> Result<Option<Options>, String> {
+        let args = std::iter::once("grade")
+            .chain(line.split_whitespace())
+            .map(std::ffi::OsString::from)
+            .collect::<Vec<_>>();
+        let Ok(crate::args::Command::Grade(g)) = crate::args::parse(args) else {
+            return Err(format!("`grade {line}` does not parse"));
+        };
+        let known = ["lab-cow".to_owned(), "lab-util".to_owned()];
+        Options::new(&g.grader, &g.batch, &known)
+    }
+
     #[test]
     fn parses_batch_options_and_leaves_the_rest_to_the_grader() {
-        let args: Vec<std::ffi::OsString> = [
-            "lab-cow",
-            "--submissions",
-            "subs",
-            "-j",
-            "3",
-            "--seed",
-            "7",
-            "simple",
-            "--csv=x.csv",
-        ]
-        .iter()
-        .map(Into::into)
-        .collect();
-        let o = parse(&args).unwrap().unwrap();
+        let o = batch("lab-cow --submissions subs -j 3 --seed 7 simple --csv=x.csv")
+            .unwrap()
+            .unwrap();
         assert_eq!(o.lab, "lab-cow");
         assert_eq!(o.dir, PathBuf::from("subs"));
         assert_eq!(o.jobs, 3);
         assert_eq!(o.csv, Some(PathBuf::from("x.csv")));
-        assert_eq!(o.grader_args, ["--seed", "7", "simple"]);
-        assert!(parse(&["lab-cow".into()]).unwrap().is_none());
-        assert!(parse(&["--submissions".into(), "d".into()]).is_err());
+        assert_eq!(o.build_timeout, Duration::from_secs(300));
+        assert_eq!(o.grader_args(None), ["--seed", "7", "simple"]);
+        assert_eq!(
+            o.grader_args(Some(2.0)),
+            ["--seed", "7", "--timeout-scale", "2", "simple"]
+        );
+        assert!(batch("lab-cow").unwrap().is_none());
+        assert!(batch("--submissions d").is_err());
+        assert!(batch("lab-cow --submissions d lab-util").is_err());
+        assert!(batch("lab-cow --submissions d --junit j.xml").is_err());
+    }
+
+    #[test]
+    fn a_grader_option_value_is_not_taken_for_the_lab() {
+        // `--features cow` once made `cow` the batch's lab.
+        let o = batch("--features cow lab-cow --submissions d --cpus 2 --build-timeout 1m")
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.lab, "lab-cow");
+        assert_eq!(o.build_timeout, Duration::from_secs(60));
+        assert_eq!(o.grader_args(None), ["--features", "cow", "--cpus", "2"]);
+        // Nor is a file after --json; a lab after a bare --json is the lab.
+        for line in [
+            "--json out.json lab-cow --submissions d",
+            "--submissions d --seed 1 lab-cow --json out.json",
+        ] {
+            let o = batch(line).unwrap().unwrap();
+            assert_eq!(
+                (o.lab.as_str(), o.json),
+                ("lab-cow", Some("out.json".into()))
+            );
+        }
+        let o = batch("--json lab-cow --submissions d").unwrap().unwrap();
+        assert_eq!((o.lab.as_str(), o.json), ("lab-cow", Some("-".into())));
     }
 
     #[test]

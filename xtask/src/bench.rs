@@ -86,16 +86,35 @@ pub struct Results {
     pub figures: Vec<Figure>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(clap::Args, Clone, Debug, Default, PartialEq)]
 pub struct Options {
+    /// Only the first three (boots, the edit-rebuild-grade loop, in-guest
+    /// figures; about 2 minutes)
+    #[arg(long)]
     pub quick: bool,
-    /// Samples of each light figure (default 5; heavier ones take fewer).
+    /// Samples of each light figure (default 5; heavier ones take fewer)
+    #[arg(long, value_name = "N", value_parser = parse_runs)]
     pub runs: Option<usize>,
+    /// Save the figures to FILE
+    #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Compare with a run saved by --json: exit status 1 if a figure got
+    /// slower beyond its spread and the threshold
+    #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
-    /// Compare this saved run with the baseline instead of measuring.
+    /// Compare this saved run with the baseline instead of measuring
+    #[arg(long, value_name = "FILE", requires = "baseline")]
     pub compare: Option<PathBuf>,
+    #[arg(long, value_name = "F", value_parser = grader::args::parse_factor,
+          help = format!("The slowdown --baseline flags, a ratio above 1 [default: {DEFAULT_THRESHOLD}]"))]
     pub threshold: Option<f64>,
+}
+
+fn parse_runs(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("a number of runs, at least 1".into()),
+    }
 }
 
 /// A slowdown smaller than this is never flagged, however tight the spread.
@@ -397,7 +416,8 @@ fn timed(mut cmd: Command, what: &str) -> Result<Duration, String> {
 /// Grading each lab alone with -j1, and every lab (`--all`) with -j1 and
 /// with a run per core.
 fn grading(ctx: &Ctx, sheet: &mut Sheet) -> Result<(), String> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // As many runs at once as the grader's default -j.
+    let cores = grader::args::default_jobs();
     let labs = grader::spec::known_labs(&ctx.root);
     // The grades time grading, not the first build of a configuration.
     for lab in labs.iter().filter(|l| !is_group(ctx, l)) {

@@ -12,7 +12,6 @@
 //! place, so a second run rebuilds only what changed. Every build comes
 //! first; then all grades go to one pool of QEMU runs.
 
-use std::ffi::OsString;
 use std::fs::File;
 use std::io::IsTerminal;
 use std::path::Path;
@@ -39,73 +38,34 @@ pub fn quick_labs() -> Vec<&'static str> {
         .collect()
 }
 
-pub const USAGE: &str = "\
-usage: cargo xtask check-starters [LAB...] [--quick] [-j N] [--timeout-scale F]
-
-For each lab (default: all): its reference solution scores full marks (a
-test this machine cannot judge, NEEDS CORES, is named, not failed); its
-starter, cut into target/starters/tree and built there, has no warning
-(clippy -D warnings, rustfmt), boots, passes the base kernel's tests that
-run no usertests, and scores 0 on every point of the lab's spec (its
-usertests parts require the lab's own tests, so their runs are not booted).
-So does its neutral stub (target/starters/neutral): the starter with each
-hook and system call returning its neutral value instead of panicking, and
-the programs students write doing nothing.
---quick: only {quick}, whose grades run no usertests.
--j N: QEMU runs at once (default: the number of cores); --timeout-scale F
-multiplies every timeout (default: the factor measured for this machine,
-as `grade` uses). Report: target/grade/check-starters/report.txt.";
+/// `cargo xtask check-starters`' options (its help is in `crate::args`).
+#[derive(clap::Args, Debug, Clone, Default, PartialEq)]
+pub struct Args {
+    /// The labs to check [default: all]
+    #[arg(value_name = "LAB", value_parser = Starters::parse)]
+    pub labs: Vec<Starters>,
+    /// Only {quick}, whose grades run no usertests
+    #[arg(long)]
+    pub quick: bool,
+    /// QEMU runs at once [default: the number of cores]
+    #[arg(short = 'j', long, value_name = "N", value_parser = grader::args::parse_jobs)]
+    pub jobs: Option<usize>,
+    /// Multiply every timeout by F [default: the factor measured for this
+    /// machine, as `grade` uses]
+    #[arg(long, value_name = "F", value_parser = grader::args::parse_factor)]
+    pub timeout_scale: Option<f64>,
+}
 
 /// `cargo xtask check-starters …`.
-pub fn command(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
-    use lexopt::prelude::*;
-
-    let usage = |message: String| {
-        eprintln!("check-starters: {message}");
-        eprintln!("`cargo xtask check-starters --help` shows how to call it");
-        Ok(ExitCode::from(2))
-    };
-    let mut p = lexopt::Parser::from_args(args.iter().cloned());
-    let mut labs = Starters::NONE;
-    let mut quick = false;
-    let mut jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut scale = None;
-    loop {
-        let arg = match p.next() {
-            Ok(Some(arg)) => arg,
-            Ok(None) => break,
-            Err(e) => return usage(e.to_string()),
-        };
-        let parsed: Result<(), String> = match arg {
-            Short('h') | Long("help") => {
-                println!("{}", crate::labs::fill(USAGE));
-                return Ok(ExitCode::SUCCESS);
-            }
-            Long("quick") => {
-                quick = true;
-                Ok(())
-            }
-            Short('j') | Long("jobs") => match p.value().map(|v| v.to_string_lossy().parse()) {
-                Ok(Ok(n)) if n > 0 => {
-                    jobs = n;
-                    Ok(())
-                }
-                _ => Err("-j takes a number of QEMU runs, at least 1".into()),
-            },
-            Long("timeout-scale") => match p.value().map(|v| v.to_string_lossy().parse::<f64>()) {
-                Ok(Ok(f)) if f > 0.0 && f.is_finite() => {
-                    scale = Some(f);
-                    Ok(())
-                }
-                _ => Err("--timeout-scale takes a positive number".into()),
-            },
-            Value(v) => Starters::parse(&v.to_string_lossy()).map(|s| labs.extend(s)),
-            other => Err(other.unexpected().to_string()),
-        };
-        if let Err(e) = parsed {
-            return usage(e);
-        }
-    }
+pub fn command(ctx: &Ctx, args: &Args) -> Result<ExitCode, String> {
+    let mut labs = args
+        .labs
+        .iter()
+        .cloned()
+        .fold(Starters::NONE, Starters::union);
+    let quick = args.quick;
+    let jobs = args.jobs.unwrap_or_else(grader::args::default_jobs);
+    let scale = args.timeout_scale;
     if quick {
         labs = quick_labs()
             .iter()

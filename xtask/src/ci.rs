@@ -204,9 +204,7 @@ fn end_to_end(ctx: &Ctx, slow: bool) -> Result<(), String> {
         jobs.extend(tests.into_iter().map(|test| Job { binary: b, test }));
     }
     let total = jobs.len();
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(total.max(1));
+    let workers = grader::args::default_jobs().min(total.max(1));
     eprintln!("ci: {total} {tier} end-to-end tests, {workers} at a time");
     let start = Instant::now();
     let (tx, rx) = mpsc::channel::<(usize, Result<String, String>, Duration)>();

@@ -6,37 +6,25 @@
 //! grade is built and checked exactly as a batch grade is, and writes
 //! `/autograder/results/results.json`.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::handout::{self, Starters};
 use crate::run::Ctx;
 
-pub const USAGE: &str = "\
-usage: cargo xtask gradescope LAB [--out FILE.zip]
+/// `cargo xtask gradescope`'s options (its help is in `crate::args`).
+#[derive(clap::Args, Debug, Clone, Default, PartialEq)]
+pub struct Args {
+    /// The lab (lab-NAME) or group the bundle grades
+    #[arg(value_name = "LAB")]
+    pub lab: Option<String>,
+    /// The zip to write [default: target/gradescope/LAB-autograder.zip]
+    #[arg(long, value_name = "FILE.zip")]
+    pub out: Option<PathBuf>,
+}
 
-Writes a Gradescope autograder bundle for LAB (lab-{lab}, a group, …):
-a student tree with no solution in it, setup.sh and run_autograder.
-Upload it as the assignment's autograder, on Gradescope's Ubuntu 24.04
-base image (QEMU 8.2; 22.04's QEMU 6.2 is too old). The default FILE is
-target/gradescope/LAB-autograder.zip.";
-
-pub fn command(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
-    let mut lab = None;
-    let mut out = None;
-    let mut it = args.iter().map(|a| a.to_string_lossy().into_owned());
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "-h" | "--help" => {
-                println!("{}", crate::labs::fill(USAGE));
-                return Ok(ExitCode::SUCCESS);
-            }
-            "--out" => out = Some(PathBuf::from(it.next().ok_or("--out takes a file")?)),
-            a if !a.starts_with('-') && lab.is_none() => lab = Some(a.to_owned()),
-            a => return Err(format!("unexpected `{a}` for `gradescope` (see --help)")),
-        }
-    }
+pub fn command(ctx: &Ctx, args: &Args) -> Result<ExitCode, String> {
+    let (lab, out) = (args.lab.clone(), args.out.clone());
     let lab =
         lab.ok_or_else(|| crate::labs::fill("name the lab: `cargo xtask gradescope lab-{lab}`"))?;
     if grader::spec::load(&ctx.root, &lab, 0).is_err() {

@@ -3,7 +3,6 @@
 //! `answers-<lab>.txt` where the lab has written questions, `time.txt`),
 //! then packs the committed files into a zip to upload.
 
-use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -14,16 +13,19 @@ use crate::fsutil::AtomicFile;
 use crate::handout::{self, Starters};
 use crate::run::Ctx;
 
-pub const USAGE: &str = "\
-usage: cargo xtask handin LAB [--tree DIR] [--out FILE]
-
-Checks that everything in the tree is committed, that the lab's files are
-there, that time.txt holds the hours you spent (one integer) and, for the
-labs with written questions ({answers}), that the answers
-file holds your answers; then packs the committed files into FILE (default:
-target/lab-LAB-handin.zip) for you to upload.
-
-LAB: {labs} (or lab-<name>). --tree DIR hands in that tree instead of this one.";
+/// `cargo xtask handin`'s options (its help is in `crate::args`).
+#[derive(clap::Args, Debug, Clone, Default, PartialEq)]
+pub struct Args {
+    /// The lab to hand in
+    #[arg(value_name = "LAB")]
+    pub lab: Option<String>,
+    /// Hand in this tree instead of this one
+    #[arg(long, value_name = "DIR")]
+    pub tree: Option<PathBuf>,
+    /// The zip to write [default: target/lab-LAB-handin.zip]
+    #[arg(short, long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
 
 /// The shortest answers file MIT's graders accept.
 const MIN_ANSWER_CHARS: usize = 10;
@@ -36,39 +38,13 @@ pub fn answers_file(lab: &str) -> Option<&'static str> {
 }
 
 /// `cargo xtask handin …`.
-pub fn command(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
-    use lexopt::prelude::*;
-
+pub fn command(ctx: &Ctx, args: &Args) -> Result<ExitCode, String> {
     let usage = |message: String| {
         eprintln!("handin: {message}");
         eprintln!("`cargo xtask handin --help` shows how to call it");
         Ok(ExitCode::from(2))
     };
-    let mut p = lexopt::Parser::from_args(args.iter().cloned());
-    let (mut lab, mut tree, mut out) = (None::<String>, None::<PathBuf>, None::<PathBuf>);
-    loop {
-        let arg = match p.next() {
-            Ok(Some(arg)) => arg,
-            Ok(None) => break,
-            Err(e) => return usage(e.to_string()),
-        };
-        match arg {
-            Short('h') | Long("help") => {
-                println!("{}", crate::labs::fill(USAGE));
-                return Ok(ExitCode::SUCCESS);
-            }
-            Long("tree") => match p.value() {
-                Ok(v) => tree = Some(v.into()),
-                Err(e) => return usage(e.to_string()),
-            },
-            Long("out") | Short('o') => match p.value() {
-                Ok(v) => out = Some(v.into()),
-                Err(e) => return usage(e.to_string()),
-            },
-            Value(v) if lab.is_none() => lab = Some(v.to_string_lossy().into_owned()),
-            other => return usage(other.unexpected().to_string()),
-        }
-    }
+    let (lab, tree, out) = (args.lab.clone(), args.tree.clone(), args.out.clone());
     let Some(word) = lab else {
         return usage(crate::labs::fill(
             "name the lab to hand in, e.g. `cargo xtask handin {lab}`",

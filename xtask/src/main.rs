@@ -1,7 +1,7 @@
 //! `cargo xtask`: sets the machine up, builds the kernel, user programs and
 //! file system image of a lab configuration, boots them in QEMU (with or
 //! without gdb), grades a lab, and runs the CI checks. `cargo xtask help`
-//! lists the commands.
+//! lists the commands; `args` defines them all.
 
 mod args;
 mod batch;
@@ -40,13 +40,17 @@ fn main() -> ExitCode {
         eprintln!("xtask: labs/registry.toml says what the labs are; its header lists the keys");
         return ExitCode::from(2);
     }
-    let command = match args::parse(std::env::args_os().skip(1)) {
+    let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let command = match args::parse(argv.clone()) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("xtask: {e}");
-            eprintln!("`cargo xtask help` lists the commands and options");
-            return ExitCode::from(2);
-        }
+        Err(e) => match args::usage_error(&argv, &e) {
+            Some(message) => {
+                eprintln!("{message}");
+                return ExitCode::from(2);
+            }
+            // --help: clap prints it, to stdout.
+            None => e.exit(),
+        },
     };
     let ctx = match Ctx::new() {
         Ok(ctx) => ctx,
@@ -55,42 +59,39 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = match command {
-        Command::Help => {
-            println!("{}", labs::fill(args::USAGE));
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Setup => setup::setup(&ctx).map(|()| ExitCode::SUCCESS),
-        Command::Build { labs, host } => build::build(&ctx, &labs)
-            .and_then(|_| match host.is_empty() {
-                true => Ok(()),
-                false => build::build_host(&ctx, &host).map(|_| ()),
-            })
-            .map(|()| ExitCode::SUCCESS),
-        Command::Qemu {
-            labs,
-            cpus,
-            gdb,
-            fresh_disk,
-        } => qemu::run(&ctx, labs, cpus, gdb, fresh_disk).map(|()| ExitCode::SUCCESS),
-        Command::Grade { args } => grade(&ctx, &args),
-        Command::Fsck { labs, image, opts } => {
-            fsck::run(&ctx, &fsck::image_path(&ctx, labs, image.as_deref()), opts)
-        }
-        Command::Ci { quick } => ci::run(&ctx, quick).map(|()| ExitCode::SUCCESS),
-        Command::Bench(opts) => bench::run(&ctx, &opts).map(|ok| {
-            if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }),
-        Command::Handout { args } => handout::command(&ctx, &args),
-        Command::CheckStarters { args } => check_starters::command(&ctx, &args),
-        Command::Handin { args } => handin::command(&ctx, &args),
-        Command::Gradescope { args } => gradescope::command(&ctx, &args),
-        Command::VerifyStarter { args } => verify::command(&ctx, &args),
-    };
+    let result =
+        match command {
+            Command::Setup => setup::setup(&ctx).map(|()| ExitCode::SUCCESS),
+            Command::Build(b) => build::build(&ctx, &b.labs.labs())
+                .and_then(|_| match b.host.is_empty() {
+                    true => Ok(()),
+                    false => build::build_host(&ctx, &b.host).map(|_| ()),
+                })
+                .map(|()| ExitCode::SUCCESS),
+            Command::Qemu(b) => qemu::run(&ctx, b.labs.labs(), b.cpus, false, b.fresh_disk)
+                .map(|()| ExitCode::SUCCESS),
+            Command::Gdb(b) => qemu::run(&ctx, b.labs.labs(), b.cpus, true, b.fresh_disk)
+                .map(|()| ExitCode::SUCCESS),
+            Command::Grade(g) => grade(&ctx, &g),
+            Command::Fsck(f) => fsck::run(
+                &ctx,
+                &fsck::image_path(&ctx, f.labs.labs(), f.image.as_deref()),
+                f.options(),
+            ),
+            Command::Ci(c) => ci::run(&ctx, c.quick).map(|()| ExitCode::SUCCESS),
+            Command::Bench(opts) => bench::run(&ctx, &opts).map(|ok| {
+                if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }),
+            Command::Handout(a) => handout::command(&ctx, &a),
+            Command::CheckStarters(a) => check_starters::command(&ctx, &a),
+            Command::Handin(a) => handin::command(&ctx, &a),
+            Command::Gradescope(a) => gradescope::command(&ctx, &a),
+            Command::VerifyStarter(a) => verify::command(&ctx, &a),
+        };
     result.unwrap_or_else(|e| {
         eprintln!("xtask: {e}");
         ExitCode::FAILURE
@@ -120,21 +121,14 @@ impl grader::cli::Builder for Builder<'_> {
     fn command(&self) -> String {
         "cargo xtask grade".to_owned()
     }
-
-    fn usage_name(&self) -> String {
-        "cargo xtask grade".to_owned()
-    }
-
-    fn extra_help(&self) -> String {
-        args::GRADE_HELP.to_owned()
-    }
 }
 
-/// Runs the grader, which reads its own arguments, checks for QEMU (a
-/// missing one is exit status 2: installing is `setup`'s job) and decides
-/// the exit status (0 full marks, 1 below, 2 usage or spec error).
-fn grade(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
-    if let Some(opts) = batch::parse(args)? {
+/// Runs the grader (or, with `--submissions`, a batch), which checks for
+/// QEMU (a missing one is exit status 2: installing is `setup`'s job) and
+/// decides the exit status (0 full marks, 1 below, 2 usage or spec error).
+fn grade(ctx: &Ctx, args: &args::GradeCmd) -> Result<ExitCode, String> {
+    let known = grader::spec::known_labs(&ctx.root);
+    if let Some(opts) = batch::Options::new(&args.grader, &args.batch, &known)? {
         setup::require_qemu()?;
         // Non-zero when a submission was refused, failed to build or could
         // not be graded: the table says which.
@@ -146,6 +140,6 @@ fn grade(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
             }
         });
     }
-    let status = grader::cli::run(&ctx.root, args, &mut Builder { ctx });
+    let status = grader::cli::run(&ctx.root, &args.grader, &mut Builder { ctx });
     Ok(ExitCode::from(u8::try_from(status).unwrap_or(1)))
 }

@@ -12,7 +12,6 @@
 //! cheating. Grades come from batch grading, which uses only the
 //! instructor's files.
 
-use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -45,15 +44,13 @@ const TRUSTED: [&str; 14] = [
     "xtask",
 ];
 
-pub const USAGE: &str = "\
-usage: cargo xtask verify-starter [DIR]
-
-Checks that the files a grade depends on (specs, test programs, user
-library, kernel, grader, xtask, tests, Cargo files, the workflow) are the
-starter's: each has the SHA-256 that `cargo xtask handout` recorded in
-.github/trusted-files.sha256, and none was added or removed. The students'
-lab files are not checked. DIR: the student tree [default: this one].
-Exit status: 0 unchanged, 1 test files modified, 2 no record.";
+/// `cargo xtask verify-starter`'s options (its help is in `crate::args`).
+#[derive(clap::Args, Debug, Clone, Default, PartialEq)]
+pub struct Args {
+    /// The student tree [default: this one]
+    #[arg(value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
+}
 
 /// The trusted files of the tree at `root` and their SHA-256, sorted by
 /// path (relative, with `/`).
@@ -143,25 +140,8 @@ pub fn differences(root: &Path) -> Result<Vec<String>, String> {
 }
 
 /// `cargo xtask verify-starter [DIR]`.
-pub fn command(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
-    let mut dir = None;
-    for arg in args {
-        match arg.to_str() {
-            Some("-h" | "--help") => {
-                println!("{USAGE}");
-                return Ok(ExitCode::SUCCESS);
-            }
-            Some(a) if a.starts_with('-') => {
-                eprintln!("verify-starter: unknown option {a}\n{USAGE}");
-                return Ok(ExitCode::from(2));
-            }
-            _ if dir.is_none() => dir = Some(std::path::PathBuf::from(arg)),
-            _ => {
-                eprintln!("verify-starter: one tree at a time\n{USAGE}");
-                return Ok(ExitCode::from(2));
-            }
-        }
-    }
+pub fn command(ctx: &Ctx, args: &Args) -> Result<ExitCode, String> {
+    let dir = args.dir.clone();
     let root = dir.unwrap_or_else(|| ctx.root.clone());
     let diff = match differences(&root) {
         Ok(d) => d,

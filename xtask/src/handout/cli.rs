@@ -5,69 +5,37 @@ use super::git::describe_source;
 use super::tree::{RECORD, previous_tree};
 use super::*;
 
-pub const USAGE: &str = "\
-usage: cargo xtask handout (LAB... | --all) --out DIR [--solved LABS] [--no-git]
-
-Writes a student tree to DIR: the files git tracks here, without history,
-with the labs' solutions replaced by their starters, then checks that no
-line of a solution is left anywhere in it. A student tree carries no
-reference solution: every lab is a starter, the ones named and the others
-alike (the LABs name what the tree is for, in its commit message).
---solved LABS keeps those labs' reference solutions (comma-separated): for
-a course that releases past labs' solutions, or an instructor's tree.
-DIR becomes a git repository with one commit unless --no-git. DIR must be
-new or empty, or a tree handout wrote before, which is then updated.
-
-LAB: {labs} (the last are MIT's labs that are several of ours), or
-lab-<name>.";
+/// `cargo xtask handout`'s options (its help is in `crate::args`).
+#[derive(clap::Args, Debug, Clone, Default, PartialEq)]
+pub struct Args {
+    /// The labs the tree is for
+    #[arg(value_name = "LAB", value_parser = Starters::parse)]
+    pub labs: Vec<Starters>,
+    /// Every lab
+    #[arg(long)]
+    pub all: bool,
+    /// Where the tree goes
+    #[arg(short, long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Keep these labs' reference solutions (comma-separated): for a
+    /// course that releases past labs' solutions, or an instructor's tree
+    #[arg(long, value_name = "LABS", value_parser = Starters::parse)]
+    pub solved: Vec<Starters>,
+    /// Do not make DIR a git repository
+    #[arg(long)]
+    pub no_git: bool,
+}
 
 /// `cargo xtask handout …`.
-pub fn command(ctx: &Ctx, args: &[OsString]) -> Result<ExitCode, String> {
-    use lexopt::prelude::*;
-
+pub fn command(ctx: &Ctx, args: &Args) -> Result<ExitCode, String> {
     let usage = |message: String| {
         eprintln!("handout: {message}");
         eprintln!("`cargo xtask handout --help` shows how to call it");
         Ok(ExitCode::from(2))
     };
-    let mut p = lexopt::Parser::from_args(args.iter().cloned());
-    let (mut named, mut solved) = (Starters::NONE, Starters::NONE);
-    let (mut all, mut git, mut out) = (false, true, None::<PathBuf>);
-    loop {
-        let arg = match p.next() {
-            Ok(Some(arg)) => arg,
-            Ok(None) => break,
-            Err(e) => return usage(e.to_string()),
-        };
-        let parsed: Result<(), String> = match arg {
-            Short('h') | Long("help") => {
-                println!("{}", labs::fill(USAGE));
-                return Ok(ExitCode::SUCCESS);
-            }
-            Long("all") => {
-                all = true;
-                Ok(())
-            }
-            Long("no-git") => {
-                git = false;
-                Ok(())
-            }
-            Long("out") | Short('o') => p
-                .value()
-                .map(|v| out = Some(v.into()))
-                .map_err(|e| e.to_string()),
-            Long("solved") => p
-                .value()
-                .map_err(|e| e.to_string())
-                .and_then(|v| Starters::parse(&v.to_string_lossy()))
-                .map(|s| solved.extend(s)),
-            Value(v) => Starters::parse(&v.to_string_lossy()).map(|s| named.extend(s)),
-            other => Err(other.unexpected().to_string()),
-        };
-        if let Err(e) = parsed {
-            return usage(e);
-        }
-    }
+    let gather = |sets: &[Starters]| sets.iter().cloned().fold(Starters::NONE, Starters::union);
+    let (mut named, solved) = (gather(&args.labs), gather(&args.solved));
+    let (all, git, out) = (args.all, !args.no_git, args.out.clone());
     let Some(out) = out else {
         return usage("say where the tree goes: --out DIR".into());
     };

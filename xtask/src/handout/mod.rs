@@ -24,7 +24,6 @@
 //! has some: a file without them would hand out its solution.
 
 use std::collections::{BTreeSet, HashMap};
-use std::ffi::OsString;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -80,11 +79,6 @@ impl Starters {
         self
     }
 
-    /// Adds `other`'s labs.
-    pub fn extend(&mut self, other: Starters) {
-        self.0.extend(other.0);
-    }
-
     pub fn minus(&self, other: &Starters) -> Starters {
         Starters(self.0.difference(&other.0).copied().collect())
     }
@@ -121,7 +115,7 @@ mod git;
 mod markers;
 mod tree;
 
-pub use cli::command;
+pub use cli::{Args, command};
 pub use git::init_repository;
 pub use markers::Cut;
 pub use tree::{write_student_tree, write_tree};
