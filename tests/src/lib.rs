@@ -276,3 +276,31 @@ pub fn submission<'a>(summary: &'a serde_json::Value, name: &str) -> &'a serde_j
         .find(|o| o["name"] == name)
         .unwrap_or_else(|| panic!("no {name} in {summary}"))
 }
+
+/// `cargo xtask grade LAB --submissions DIR -j 1` with a build timeout:
+/// its output and the class summary it wrote as JSON (in DIR).
+pub fn grade_class(
+    lab: &str,
+    dir: &Path,
+    build_timeout: &str,
+) -> (Output, String, String, serde_json::Value) {
+    let json = dir.join("summary.json");
+    let (out, stdout, stderr) = run(xtask(&[
+        "grade",
+        lab,
+        "--submissions",
+        &dir.to_string_lossy(),
+        "--jobs",
+        "1",
+        "--build-timeout",
+        build_timeout,
+        "--json",
+        &json.to_string_lossy(),
+    ]));
+    let summary = serde_json::from_str(
+        &std::fs::read_to_string(&json)
+            .unwrap_or_else(|e| panic!("no summary ({e}):\n{stdout}{stderr}")),
+    )
+    .unwrap();
+    (out, stdout, stderr, summary)
+}

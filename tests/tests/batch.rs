@@ -83,24 +83,7 @@ fn a_batch_grades_each_submission_on_its_own_files_only() {
         }),
     );
     // The full solution as a patch against the starter, as handout cuts it.
-    let starter_dir = tempfile::tempdir().unwrap();
-    let mut handout = xtask(&["handout", "trace", "--no-git", "--out"]);
-    handout.arg(starter_dir.path());
-    let (done, _, stderr) = run(handout);
-    assert!(done.status.success(), "handout failed: {stderr}");
-    let diff = std::process::Command::new("diff")
-        .args([
-            "-u",
-            "--label",
-            "a/labs/src/trace.rs",
-            "--label",
-            "b/labs/src/trace.rs",
-        ])
-        .arg(starter_dir.path().join("labs/src/trace.rs"))
-        .arg(root().join("labs/src/trace.rs"))
-        .output()
-        .unwrap();
-    std::fs::write(s.join("patched.patch"), diff.stdout).unwrap();
+    std::fs::write(s.join("patched.patch"), trace_solution_diff()).unwrap();
 
     let json = s.join("summary.json");
     let (csv, html) = (s.join("summary.csv"), s.join("summary.html"));
@@ -247,29 +230,31 @@ fn a_batch_without_submissions_says_so() {
 /// time. It refuses a file over 1 MiB and a lab file that is a symbolic
 /// link; then, graded, the patch has full marks and a submission whose
 /// lab code panics the kernel scores 0 with PANIC as its reason.
-#[test]
-#[ignore = "slow: sets up a cold worker tree, builds and grades a small class"]
-fn a_cold_worker_builds_in_a_small_timeout_and_grades_diffs_refusing_links_and_big_files() {
-    let subs = tempfile::tempdir().unwrap();
-    let s = subs.path();
+/// The trace lab's reference solution as a unified diff against its
+/// starter, as handout cuts it.
+fn trace_solution_diff() -> Vec<u8> {
     let starter_dir = tempfile::tempdir().unwrap();
     let mut handout = xtask(&["handout", "trace", "--no-git", "--out"]);
     handout.arg(starter_dir.path());
     let (done, _, stderr) = run(handout);
     assert!(done.status.success(), "handout failed: {stderr}");
-    let diff = std::process::Command::new("diff")
-        .args([
-            "-u",
-            "--label",
-            "a/labs/src/trace.rs",
-            "--label",
-            "b/labs/src/trace.rs",
-        ])
-        .arg(starter_dir.path().join("labs/src/trace.rs"))
-        .arg(root().join("labs/src/trace.rs"))
+    let file = "labs/src/trace.rs";
+    let (a, b) = (format!("a/{file}"), format!("b/{file}"));
+    std::process::Command::new("diff")
+        .args(["-u", "--label", &a, "--label", &b])
+        .arg(starter_dir.path().join(file))
+        .arg(root().join(file))
         .output()
-        .unwrap();
-    std::fs::write(s.join("diffed.diff"), diff.stdout).unwrap();
+        .unwrap()
+        .stdout
+}
+
+#[test]
+#[ignore = "slow: sets up a cold worker tree, builds and grades a small class"]
+fn a_cold_worker_builds_in_a_small_timeout_and_grades_diffs_refusing_links_and_big_files() {
+    let subs = tempfile::tempdir().unwrap();
+    let s = subs.path();
+    std::fs::write(s.join("diffed.diff"), trace_solution_diff()).unwrap();
     // The reference with a comment that takes it over 1 MiB.
     write(
         &s.join("huge"),

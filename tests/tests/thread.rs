@@ -8,8 +8,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use tests::{run, xtask};
-
 const UTHREAD: &str = "user/src/bin/uthread.rs";
 const TABLE: &str = "host/src/bin/ph/table.rs";
 const SYNC: &str = "host/src/bin/barrier/sync.rs";
@@ -114,24 +112,7 @@ fn each_part_scores_only_for_its_own_work() {
     );
     write(&dir, SYNC, &reference(SYNC));
 
-    let json = c.join("summary.json");
-    let (out, stdout, stderr) = run(xtask(&[
-        "grade",
-        "lab-thread",
-        "--submissions",
-        &c.to_string_lossy(),
-        "--jobs",
-        "1",
-        "--build-timeout",
-        "900s",
-        "--json",
-        &json.to_string_lossy(),
-    ]));
-    let summary: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&json)
-            .unwrap_or_else(|e| panic!("no summary ({e}):\n{stdout}{stderr}")),
-    )
-    .unwrap();
+    let (out, stdout, stderr, summary) = tests::grade_class("lab-thread", c, "900s");
     // ph_fast needs two idle cores: where the machine had none it is
     // NEEDS CORES, never a pass or a FAIL of the reference.
     let fast = |o: &HashMap<String, String>| o["ph_fast"].clone();

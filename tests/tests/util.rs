@@ -3,7 +3,6 @@
 //! score 0, while the reference solution keeps full marks.
 
 use std::path::Path;
-use tests::{run, xtask};
 
 fn write(dir: &Path, file: &str, text: &str) {
     let path = dir.join(file);
@@ -94,24 +93,7 @@ fn print_only_util_programs_score_nothing() {
         let text = std::fs::read_to_string(root.join(&file)).unwrap();
         write(&c.join("reference"), &file, &text);
     }
-    let json = c.join("summary.json");
-    let (out, stdout, stderr) = run(xtask(&[
-        "grade",
-        "lab-util",
-        "--submissions",
-        &c.to_string_lossy(),
-        "--jobs",
-        "1",
-        "--build-timeout",
-        "600s",
-        "--json",
-        &json.to_string_lossy(),
-    ]));
-    let summary: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&json)
-            .unwrap_or_else(|e| panic!("no summary ({e}):\n{stdout}{stderr}")),
-    )
-    .unwrap();
+    let (out, stdout, stderr, summary) = tests::grade_class("lab-util", &c, "600s");
     let score = |name: &str| {
         let o = summary["submissions"]
             .as_array()
