@@ -93,7 +93,7 @@ fn print_only_util_programs_score_nothing() {
         let text = std::fs::read_to_string(root.join(&file)).unwrap();
         write(&c.join("reference"), &file, &text);
     }
-    let (out, stdout, stderr, summary) = tests::grade_class("lab-util", &c, "600s");
+    let (out, stdout, stderr, summary) = tests::grade_class("lab-util", c, "600s");
     let score = |name: &str| {
         let o = summary["submissions"]
             .as_array()
