@@ -601,19 +601,31 @@ fn grade_all_grades_each_lab_on_its_own_kernel_at_full_marks() {
         .collect();
     assert!(expected.contains("lab-cow") && !expected.contains("lab-all"));
     let (out, stdout, stderr) = run(xtask(&["grade", "--all", "--json"]));
-    assert_full_marks(&out, &stdout, &stderr);
-    let report: serde_json::Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("not a JSON report ({e}):\n{stdout}"));
-    let labs = report["labs"].as_array().unwrap();
-    let graded: std::collections::BTreeSet<String> = labs
-        .iter()
-        .map(|l| l["lab"].as_str().unwrap().to_owned())
-        .collect();
+    let report: grader::report::Report = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not a JSON report ({e}):\n{stdout}\n{stderr}"));
+    let graded: std::collections::BTreeSet<String> =
+        report.labs.iter().map(|l| l.lab.clone()).collect();
     assert_eq!(graded, expected, "{stderr}");
-    for lab in labs {
-        assert_eq!(lab["score"], lab["max_score"], "{lab}");
+    // Full marks, but for what this machine could not judge: a speed test
+    // needs two idle cores, and CI runs two tests at once (NEEDS CORES,
+    // which is no FAIL).
+    let mut unjudged = 0;
+    for lab in &report.labs {
+        for t in lab.tests.iter().flat_map(|t| t.leaves()) {
+            if t.outcome == grader::report::Outcome::NeedsCores {
+                unjudged += t.max_points;
+            } else {
+                assert_eq!(
+                    t.points, t.max_points,
+                    "{}: {} {:?}",
+                    lab.lab, t.name, t.outcome
+                );
+            }
+        }
     }
-    assert_eq!(report["score"], report["max_score"]);
+    assert_eq!(report.score + unjudged, report.max_score);
+    let want = if unjudged == 0 { 0 } else { 1 };
+    assert_eq!(out.status.code(), Some(want), "{stderr}");
 }
 
 /// `cargo xtask setup` on a machine without QEMU, the RISC-V gcc and
