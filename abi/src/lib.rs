@@ -142,3 +142,32 @@ mod tests {
         assert_eq!(b[8], 3);
     }
 }
+
+/// Whether two strings are equal, in a `const` context (where `==` on
+/// `str` is not yet allowed): for compile-time checks in the kernel and
+/// user programs.
+pub const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+#[cfg(test)]
+mod str_eq_tests {
+    #[test]
+    fn str_eq_compares_bytes() {
+        assert!(super::str_eq("labs", "labs"));
+        assert!(!super::str_eq("labs", "lab"));
+        assert!(!super::str_eq("labs", "labz"));
+        assert!(super::str_eq("", ""));
+    }
+}

@@ -20,24 +20,9 @@ include!(concat!(env!("OUT_DIR"), "/labs.rs"));
 // The lab files named above are this tree's: build.rs's output from another
 // place (a copied target directory) would compile that tree's lab files.
 const _: () = assert!(
-    same(LABS_WRITTEN_FOR, env!("CARGO_MANIFEST_DIR")),
+    abi::str_eq(LABS_WRITTEN_FOR, env!("CARGO_MANIFEST_DIR")),
     "labs/build.rs's output is another tree's: `touch labs/build.rs` and build again"
 );
-
-const fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
 
 /// Machine-mode boot (`kernel_base::start`) drops to supervisor mode here.
 #[unsafe(no_mangle)]

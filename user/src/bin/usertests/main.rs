@@ -82,21 +82,6 @@ pub fn wait_status() -> (i32, i32) {
 
 const GROUPS: [&[Test]; 3] = [mem::TESTS, proc::TESTS, fs::TESTS];
 
-const fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
-
 /// The `index`th test of all groups, in order.
 const fn nth_test(mut index: usize) -> Option<&'static Test> {
     let mut g = 0;
@@ -116,7 +101,10 @@ const _: () = {
     while let Some(a) = nth_test(i) {
         let mut j = i + 1;
         while let Some(b) = nth_test(j) {
-            assert!(!same(a.name, b.name), "two usertests have the same name");
+            assert!(
+                !abi::str_eq(a.name, b.name),
+                "two usertests have the same name"
+            );
             j += 1;
         }
         i += 1;
