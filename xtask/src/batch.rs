@@ -684,15 +684,9 @@ impl Worker<'_> {
             }
         }
         // The trusted tree afresh (a file unchanged is not rewritten, so
-        // cargo rebuilds only what changed), without the lab files the
-        // starter lacks; then the student's: nothing of an earlier
-        // submission stays.
+        // cargo rebuilds only what changed; a file the starter lacks goes),
+        // then the student's: nothing of an earlier submission stays.
         copy_tree(self.starter, &self.src()).map_err(|message| Status::GraderError { message })?;
-        for f in self.files {
-            if !self.starter.join(f).exists() {
-                let _ = std::fs::remove_file(self.src().join(f));
-            }
-        }
         if let Form::Tree(_) = form {
             // Read as the lab files are: no links out of the submission.
             let extras = submission::extra_files(&self.opts.lab);
@@ -765,30 +759,100 @@ impl Worker<'_> {
     }
 }
 
-/// Makes `to` a copy of `from`, files only. A file whose contents are the
-/// same already is left alone, so that cargo sees it unchanged.
+/// Makes `to` a copy of the tree `from` (without its build output and
+/// history), writing only the files that differ, so that a kept worker
+/// tree stays warm; what `to` holds that `from` does not (files of an older
+/// starter) goes.
 fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
     fn copy(from: &Path, to: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(to)?;
+        let mut kept = std::collections::HashSet::new();
         for entry in std::fs::read_dir(from)? {
             let entry = entry?;
-            let (src, dst) = (entry.path(), to.join(entry.file_name()));
+            let name = entry.file_name();
+            let (src, dst) = (entry.path(), to.join(&name));
+            let dst_type = std::fs::symlink_metadata(&dst).ok().map(|m| m.file_type());
             if entry.file_type()?.is_dir() {
                 // Build output (worker trees among it) and history are not
                 // part of a tree.
-                if entry.file_name() != "target" && entry.file_name() != ".git" {
-                    copy(&src, &dst)?;
+                if name == "target" || name == ".git" {
+                    continue;
                 }
+                if dst_type.is_some_and(|t| !t.is_dir()) {
+                    std::fs::remove_file(&dst)?;
+                }
+                copy(&src, &dst)?;
             } else {
+                if dst_type.is_some_and(|t| t.is_dir()) {
+                    std::fs::remove_dir_all(&dst)?;
+                }
                 let bytes = std::fs::read(&src)?;
                 if std::fs::read(&dst).ok().as_ref() != Some(&bytes) {
                     std::fs::write(&dst, bytes)?;
+                }
+            }
+            kept.insert(name);
+        }
+        for entry in std::fs::read_dir(to)? {
+            let entry = entry?;
+            if !kept.contains(&entry.file_name()) {
+                if entry.file_type()?.is_dir() {
+                    std::fs::remove_dir_all(entry.path())?;
+                } else {
+                    std::fs::remove_file(entry.path())?;
                 }
             }
         }
         Ok(())
     }
     copy(from, to).map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))
+}
+
+#[cfg(test)]
+mod copy_tree_tests {
+    use super::copy_tree;
+
+    #[test]
+    fn a_kept_copy_loses_what_the_tree_no_longer_has() {
+        let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (f, t) = (from.path(), to.path().join("tree"));
+        std::fs::create_dir_all(f.join("src/handout")).unwrap();
+        std::fs::write(f.join("src/handout.rs"), "old").unwrap();
+        std::fs::write(f.join("src/kept.rs"), "kept").unwrap();
+        std::fs::create_dir_all(f.join("target/debug")).unwrap();
+        std::fs::write(f.join("target/debug/x"), "built").unwrap();
+        copy_tree(f, &t).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(t.join("src/handout.rs")).unwrap(),
+            "old"
+        );
+        assert!(!t.join("target").exists());
+        let mtime = |p: &std::path::Path| std::fs::metadata(p).unwrap().modified().unwrap();
+        let kept_before = mtime(&t.join("src/kept.rs"));
+
+        // The file becomes a directory module; an old file and a whole
+        // directory go; a file turns into a directory and back.
+        std::fs::remove_file(f.join("src/handout.rs")).unwrap();
+        std::fs::write(f.join("src/handout/mod.rs"), "new").unwrap();
+        std::fs::create_dir_all(t.join("stale/deep")).unwrap();
+        std::fs::write(t.join("stale/deep/x"), "").unwrap();
+        std::fs::write(t.join("src/stale.rs"), "").unwrap();
+        std::fs::write(f.join("swap"), "file").unwrap();
+        std::fs::create_dir_all(t.join("swap")).unwrap();
+        std::fs::create_dir_all(f.join("swap2")).unwrap();
+        std::fs::write(t.join("swap2"), "").unwrap();
+        copy_tree(f, &t).unwrap();
+        assert!(!t.join("src/handout.rs").exists());
+        assert_eq!(
+            std::fs::read_to_string(t.join("src/handout/mod.rs")).unwrap(),
+            "new"
+        );
+        assert!(!t.join("stale").exists() && !t.join("src/stale.rs").exists());
+        assert_eq!(std::fs::read_to_string(t.join("swap")).unwrap(), "file");
+        assert!(t.join("swap2").is_dir());
+        // Unchanged files are not written again (the worker's build stays warm).
+        assert_eq!(mtime(&t.join("src/kept.rs")), kept_before);
+    }
 }
 
 struct Timeout;

@@ -14,10 +14,11 @@
 //! The table is the student's (`table.rs`); this part, which counts, is
 //! the instructor's. It also prints how long the putting threads waited
 //! for a core (`ph: the threads waited for a core 3% of the time`), or, if
-//! more, how much slower threads scanning memory at once run than one
-//! alone (a second "core" that shares the first's hardware, a busy host):
-//! more than a little, and the machine was too busy for the rate to say how
-//! well they run in parallel.
+//! more, the share of the cores they needed that other programs or the
+//! hypervisor took meanwhile, or how much slower threads scanning memory at
+//! once run than one alone (a second "core" that shares the first's
+//! hardware): more than a little, and the machine was too busy for the rate
+//! to say how well they run in parallel.
 
 mod table;
 
@@ -66,6 +67,7 @@ fn main() -> ExitCode {
     let pairs = &pairs[..share * threads];
     let table = Table::new(pairs.len());
 
+    let machine_before = MachineTimes::now();
     let start = Instant::now();
     let waited: Duration = std::thread::scope(|s| {
         let workers: Vec<_> = pairs
@@ -84,15 +86,19 @@ fn main() -> ExitCode {
         workers.into_iter().map(|w| w.join().unwrap()).sum()
     });
     let t = start.elapsed().as_secs_f64();
+    let others = MachineTimes::now().others_since(&machine_before, t, threads);
     println!(
         "{} puts, {t:.3} seconds, {:.0} puts/second",
         pairs.len(),
         pairs.len() as f64 / t
     );
-    // Time the threads could not run, or ran slowed by each other on shared
-    // hardware (a second core that is another's hyperthread, a busy host):
-    // either way the rate says little about the table.
-    let share = (waited.as_secs_f64() / (t * threads as f64)).max(contention(threads));
+    // Time the threads could not run, cores other programs or the
+    // hypervisor took while they ran, or the threads ran slowed by each
+    // other on shared hardware (a second core that is another's
+    // hyperthread): any of these and the rate says little about the table.
+    let share = (waited.as_secs_f64() / (t * threads as f64))
+        .max(others)
+        .max(contention(threads));
     println!(
         "ph: the threads waited for a core {:.0}% of the time",
         share * 100.0
@@ -171,4 +177,91 @@ fn run_queue_wait() -> Duration {
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse().ok())
         .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
+/// The whole machine's CPU time in use and stolen by a hypervisor, and this
+/// process's own (Linux's /proc, in clock ticks; zeros where there is none).
+struct MachineTimes {
+    busy: u64,
+    stolen: u64,
+    own: u64,
+}
+
+/// Clock ticks per second in /proc's times (USER_HZ, 100 on Linux).
+const TICKS: f64 = 100.0;
+
+impl MachineTimes {
+    fn now() -> MachineTimes {
+        let fields = |line: &str| -> Vec<u64> {
+            line.split_whitespace()
+                .filter_map(|f| f.parse().ok())
+                .collect()
+        };
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        // cpu user nice system idle iowait irq softirq steal ...
+        let all = stat
+            .lines()
+            .find(|l| l.starts_with("cpu "))
+            .map(fields)
+            .unwrap_or_default();
+        let at = |i: usize| all.get(i).copied().unwrap_or(0);
+        // utime and stime, the 14th and 15th fields, the 12th and 13th
+        // after the command name's closing parenthesis.
+        let own = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|s| Some(fields(s.rsplit_once(')')?.1)))
+            .map_or(0, |f| {
+                f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
+            });
+        MachineTimes {
+            busy: at(0) + at(1) + at(2) + at(5) + at(6),
+            stolen: at(7),
+            own,
+        }
+    }
+
+    /// The share of the `threads` cores this process needed that others
+    /// (other programs, the hypervisor) took in the `seconds` since
+    /// `before`: 0 where the machine had cores enough left over.
+    fn others_since(&self, before: &MachineTimes, seconds: f64, threads: usize) -> f64 {
+        if seconds <= 0.0 {
+            return 0.0;
+        }
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let others = (self.busy.saturating_sub(before.busy)
+            + self.stolen.saturating_sub(before.stolen))
+        .saturating_sub(self.own.saturating_sub(before.own));
+        let others_cores = others as f64 / TICKS / seconds;
+        let short = threads as f64 - (cpus - others_cores);
+        (short / threads as f64).clamp(0.0, 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MachineTimes;
+
+    fn at(busy: u64, stolen: u64, own: u64) -> MachineTimes {
+        MachineTimes { busy, stolen, own }
+    }
+
+    #[test]
+    fn cores_others_took_count_only_where_too_few_were_left() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        let before = at(1000, 10, 50);
+        // In one second only this process ran (its 2 threads, 200 ticks).
+        assert_eq!(at(1200, 10, 250).others_since(&before, 1.0, 2), 0.0);
+        // Every core busy with others' work the whole second, or stolen.
+        let all = cpus * 100;
+        assert_eq!(at(1000 + all, 10, 50).others_since(&before, 1.0, 1), 1.0);
+        assert_eq!(at(1000, 10 + all, 50).others_since(&before, 1.0, 1), 1.0);
+        // One core's worth taken by others: two threads lack a core where
+        // the machine has two, and nothing where it has more than three.
+        let one = at(1100, 10, 50).others_since(&before, 1.0, 2);
+        match cpus {
+            2 => assert!((one - 0.5).abs() < 1e-9, "{one}"),
+            c if c > 3 => assert_eq!(one, 0.0),
+            _ => {}
+        }
+    }
 }
