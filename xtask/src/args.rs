@@ -53,7 +53,13 @@ pub enum Command {
     Gdb(BootArgs),
     /// Build and grade a lab, e.g. `cargo xtask grade lab-{lab}`; or a
     /// class (--submissions)
-    Grade(GradeCmd),
+    Grade(Box<GradeCmd>),
+    /// Combine the parts of a class graded in shards (`grade --shard K/N`)
+    /// into its summary, as one run would have written it
+    ///
+    /// Refuses parts graded with other specs, starters or options, and a
+    /// missing or doubled part.
+    Merge(crate::batch::MergeArgs),
     /// Check an xv6 image (default: disk.img, else fs.img)
     ///
     /// A committed log is replayed first, unless --no-replay.

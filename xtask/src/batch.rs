@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use grader::report::{Outcome as TestOutcome, Report, TestReport};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::labs::LabSet;
@@ -62,6 +62,18 @@ pub struct BatchArgs {
     /// A page of it, linking each submission's report and logs
     #[arg(long, value_name = "FILE", requires = "submissions")]
     pub html: Option<PathBuf>,
+
+    /// Grade the K-th of N slices of DIR (by name) and write its part,
+    /// target/batch/<LAB>/part-K-of-N.json, for `cargo xtask merge`
+    /// [default: from JOB_COMPLETION_INDEX and XV6_SHARDS, or
+    /// SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT, where set]
+    #[arg(
+        long,
+        value_name = "K/N",
+        requires = "submissions",
+        conflicts_with = "only"
+    )]
+    pub shard: Option<shard::Shard>,
 }
 
 fn parse_build_timeout(text: &str) -> Result<Duration, String> {
@@ -87,6 +99,8 @@ pub struct Options {
     pub no_sandbox: bool,
     /// Grade only the submission of this name (what replay lines use).
     pub only: Option<String>,
+    /// Grade only this slice of the class, and write its part.
+    pub shard: Option<shard::Shard>,
     /// The grader's options for each submission (--seed, --cpus …; -j and
     /// the reports are the batch's).
     pub grader: grader::args::GradeArgs,
@@ -136,6 +150,11 @@ impl Options {
             build_only: batch.build_only,
             no_sandbox: batch.no_sandbox,
             only: batch.only.clone(),
+            shard: match batch.shard {
+                Some(s) => Some(s),
+                None if batch.only.is_none() => shard::from_env(|v| std::env::var(v).ok())?,
+                None => None,
+            },
             grader: g,
             filters,
         }))
@@ -155,7 +174,7 @@ impl Options {
 }
 
 /// How one submission ended.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "snake_case", tag = "status")]
 pub enum Status {
     Graded,
@@ -173,7 +192,7 @@ pub enum Status {
     },
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outcome {
     pub name: String,
     #[serde(flatten)]
@@ -190,6 +209,15 @@ pub struct Outcome {
 
 pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
     let mut submissions = submission::find(&opts.dir)?;
+    let class = shard::Class::of(submissions.iter().map(|(name, _)| name.as_str()));
+    if let Some(s) = opts.shard {
+        submissions = shard::slice(submissions, s);
+        eprintln!(
+            "batch: shard {s}: {} of the class's {} submissions",
+            submissions.len(),
+            class.submissions
+        );
+    }
     if let Some(only) = &opts.only {
         submissions.retain(|(name, _)| name == only);
         if submissions.is_empty() {
@@ -328,12 +356,48 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
     }
     results.sort_by_key(|(i, _)| *i);
     let outcomes: Vec<Outcome> = results.into_iter().map(|(_, o)| o).collect();
-    let summary = Summary::new(&opts.lab, max_score, &outcomes);
+    if let Some(s) = opts.shard {
+        let (specs, starter) = shard::Grading::hashes(&starter)?;
+        let grading = shard::Grading {
+            lab: opts.lab.clone(),
+            max_score,
+            specs,
+            starter,
+            options: opts.grader_args(None),
+        };
+        let dir = results_dir.parent().expect("results are in a directory");
+        let path = shard::write(dir, grading, s, class, &outcomes)?;
+        eprintln!(
+            "batch: wrote {} (merge the parts with `cargo xtask merge`)",
+            path.display()
+        );
+    }
+    write_summary(
+        &Summary::new(&opts.lab, max_score, &outcomes),
+        &opts.csv,
+        &opts.json,
+        &opts.html,
+    )?;
+    if let (Some(path), [only]) = (&opts.gradescope, outcomes.as_slice()) {
+        std::fs::write(path, gradescope_results(only))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!("batch: wrote {}", path.display());
+    }
+    Ok(outcomes.iter().all(|o| o.status == Status::Graded))
+}
+
+/// Prints the class's table and writes the files asked for.
+fn write_summary(
+    summary: &Summary,
+    csv: &Option<PathBuf>,
+    json: &Option<PathBuf>,
+    html: &Option<PathBuf>,
+) -> Result<(), String> {
     print!("{}", summary.table());
     let outputs = [
-        (&opts.csv, summary.csv()),
-        (&opts.json, summary.json()),
-        (&opts.html, summary.html(html_dir(opts.html.as_deref()))),
+        (csv, summary.csv()),
+        (json, summary.json()),
+        (html, summary.html(html_dir(html.as_deref()))),
     ];
     for (path, text) in outputs {
         if let Some(p) = path {
@@ -341,12 +405,46 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
             eprintln!("batch: wrote {}", p.display());
         }
     }
-    if let (Some(path), [only]) = (&opts.gradescope, outcomes.as_slice()) {
-        std::fs::write(path, gradescope_results(only))
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        eprintln!("batch: wrote {}", path.display());
-    }
+    Ok(())
+}
+
+/// `cargo xtask merge`: the class summary of the shards' parts, as one
+/// batch of the whole class would have printed and written it; whether
+/// every submission was graded.
+pub fn merge(args: &MergeArgs) -> Result<bool, String> {
+    let files = shard::find(&args.parts)?;
+    let (grading, outcomes) = shard::merge(&files)?;
+    eprintln!(
+        "merge: {} parts, {} submissions of {}",
+        files.len(),
+        outcomes.len(),
+        grading.lab
+    );
+    write_summary(
+        &Summary::new(&grading.lab, grading.max_score, &outcomes),
+        &args.csv,
+        &args.json,
+        &args.html,
+    )?;
     Ok(outcomes.iter().all(|o| o.status == Status::Graded))
+}
+
+/// `cargo xtask merge`'s arguments.
+#[derive(clap::Args, Debug, Clone, PartialEq)]
+pub struct MergeArgs {
+    /// The parts (part-K-of-N.json) or directories holding them, each with
+    /// its results/ beside it as the shard wrote it
+    #[arg(value_name = "PART", required = true)]
+    pub parts: Vec<PathBuf>,
+    /// The class's scores, one row a submission (as `grade --csv`)
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// The class's scores with every submission's report (as `grade --json`)
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// A page of it (as `grade --html`)
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// Gradescope's results.json for one submission: the grader's own for a
@@ -904,14 +1002,22 @@ fn build_errors(log: &Path) -> String {
 }
 
 // The class summary (terminal, CSV, JSON, HTML) is in batch/summary.rs.
+#[cfg(test)]
+mod browser_tests;
+pub mod shard;
 mod summary;
 pub use summary::*;
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn outcome(name: &str, score: u64, status: Status, report: Option<Report>) -> Outcome {
+    pub(super) fn outcome(
+        name: &str,
+        score: u64,
+        status: Status,
+        report: Option<Report>,
+    ) -> Outcome {
         Outcome {
             name: name.into(),
             status,
@@ -965,7 +1071,7 @@ mod tests {
         Report::parse(&grader::report::json(&[lab])).unwrap()
     }
 
-    fn report(simple: bool, three: bool) -> Report {
+    pub(super) fn report(simple: bool, three: bool) -> Report {
         let t = |name: &str, ok: bool, msg: &str| {
             if ok {
                 test(name, TestOutcome::Pass, &[])
@@ -1173,7 +1279,7 @@ mod tests {
         for (name, reason) in want {
             let shown = if reason.is_empty() { "OK" } else { reason };
             assert!(
-                html.contains(&format!("<td>{name}</td><td class=\"n\">")),
+                html.contains(&format!("<td>{name}</td><td class=\"n\" data-sort=")),
                 "{name}"
             );
             assert!(html.contains(&format!("<td>{shown}</td>")), "{shown}");

@@ -78,6 +78,10 @@ fn main() -> ExitCode {
                 &fsck::image_path(&ctx, f.labs.labs(), f.image.as_deref()),
                 f.options(),
             ),
+            Command::Merge(m) => batch::merge(&m).map(|all| match all {
+                true => ExitCode::SUCCESS,
+                false => ExitCode::FAILURE,
+            }),
             Command::Ci(c) => ci::run(&ctx, c.quick).map(|()| ExitCode::SUCCESS),
             Command::Bench(opts) => bench::run(&ctx, &opts).map(|ok| {
                 if ok {

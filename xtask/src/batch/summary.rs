@@ -391,14 +391,24 @@ impl<'a> Summary<'a> {
         serde_json::to_string_pretty(&value).expect("summaries serialise") + "\n"
     }
 
-    /// A page an instructor opens from disk: no server, no scripts; links
-    /// relative to `dir`, the directory the page is written in.
+    /// A page an instructor opens from disk: no server, nothing loaded
+    /// from anywhere (its own policy forbids it), links relative to `dir`,
+    /// the directory the page is written in. Tables sort by a click on a
+    /// column's head (or `#sort=<table>.<column>[.desc]` in the address),
+    /// and two pictures, drawn in the page: the scores' histogram and each
+    /// test's pass rate.
     pub fn html(&self, dir: &Path) -> String {
         use maud::{DOCTYPE, PreEscaped, html};
         const STYLE: &str = "body{font-family:sans-serif;margin:2em}\
             table{border-collapse:collapse;margin-bottom:2em}\
             td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}td.n{text-align:right}\
-            tr.bad td{background:#fee}.bar{background:#8c8;height:1em;display:inline-block}";
+            th{cursor:pointer;background:#f4f4f4}th[aria-sort=ascending]::after{content:' \\25B2'}\
+            th[aria-sort=descending]::after{content:' \\25BC'}\
+            tr.bad td{background:#fee}.bar{background:#8c8;height:1em;display:inline-block}\
+            svg{display:block;margin-bottom:1em}svg text{font-size:11px;font-family:sans-serif}";
+        // Only what is in the page: its own style and script.
+        const POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
+            script-src 'unsafe-inline'; img-src 'none'; base-uri 'none'; form-action 'none'";
         let graded: Vec<u64> = self
             .outcomes
             .iter()
@@ -413,69 +423,203 @@ impl<'a> Summary<'a> {
         let full = graded.iter().filter(|&&s| s == self.max_score).count();
         let page = html! {
             (DOCTYPE)
-            html {
+            html lang="en" {
                 head {
                     meta charset="utf-8";
-                    title { (self.lab) " grades" }
+                    meta http-equiv="Content-Security-Policy" content=(POLICY);
+                    title { (shown(self.lab)) " grades" }
                     style { (PreEscaped(STYLE)) }
                 }
                 body {
-                    h1 { (self.lab) ": " (self.outcomes.len()) " submission(s), " (self.max_score) " points" }
+                    h1 { (shown(self.lab)) ": " (self.outcomes.len()) " submission(s), " (self.max_score) " points" }
                     @if let Some(median) = median {
                         p {
                             "Median score " (median) " of " (self.max_score) "; " (full)
                             " at full marks; " (self.outcomes.len() - graded.len()) " not graded."
                         }
                     }
+                    (self.histogram(&graded))
                     h2 { "Submissions" }
-                    table {
-                        tr {
-                            th { "submission" } th { "score" } th { "result" } th { "seconds" }
-                            th { "details" } th { "report and logs" }
+                    table #submissions .sortable {
+                        thead {
+                            tr {
+                                th { "submission" } th { "score" } th { "result" } th { "seconds" }
+                                th { "details" } th { "report and logs" }
+                            }
                         }
-                        @for o in self.outcomes {
-                            tr class=[(o.score < o.max_score).then_some("bad")] {
-                                td { (o.name) }
-                                td.n { (o.score) "/" (o.max_score) }
-                                td { @match reason(o).as_str() { "" => "OK", r => (r) } }
-                                td.n { (format!("{:.1}", o.seconds)) }
-                                td { (detail(o)) }
-                                td {
-                                    @for (label, path) in files(o) {
-                                        a href=(href(&relative(dir, &path))) { (label) } " "
+                        tbody {
+                            @for o in self.outcomes {
+                                tr class=[(o.score < o.max_score).then_some("bad")] {
+                                    td { (shown(&o.name)) }
+                                    td.n data-sort=(o.score) { (o.score) "/" (o.max_score) }
+                                    td { @match reason(o).as_str() { "" => "OK", r => (r) } }
+                                    td.n { (format!("{:.1}", o.seconds)) }
+                                    td { (shown(&detail(o))) }
+                                    td {
+                                        @for (label, path) in files(o) {
+                                            a href=(href(&relative(dir, &path))) { (shown(&label)) } " "
+                                        }
                                     }
                                 }
                             }
                         }
                     }
                     h2 { "Tests" }
-                    table {
-                        tr {
-                            th { "test" } th { "points" } th { "pass rate" } th { "median seconds" }
-                            th { "most common failure" }
-                        }
-                        @for t in &self.tests {
+                    (self.pass_rates())
+                    table #tests .sortable {
+                        thead {
                             tr {
-                                td { (t.name) }
-                                td.n { (t.max_points) }
-                                td {
-                                    span.bar style=(format!("width:{:.0}px", pass_rate(t) * 100.0)) {}
-                                    " " (t.passed) "/" (t.graded)
-                                }
-                                td.n { (t.median_seconds.map_or("-".into(), |x| format!("{x:.1}"))) }
-                                td {
-                                    @if let Some((m, n)) = &t.common_failure {
-                                        (m) " (" (n) ")"
+                                th { "test" } th { "points" } th { "pass rate" } th { "median seconds" }
+                                th { "most common failure" }
+                            }
+                        }
+                        tbody {
+                            @for t in &self.tests {
+                                tr {
+                                    td { (shown(&t.name)) }
+                                    td.n { (t.max_points) }
+                                    td data-sort=(format!("{:.4}", pass_rate(t))) {
+                                        span.bar style=(format!("width:{:.0}px", pass_rate(t) * 100.0)) {}
+                                        " " (t.passed) "/" (t.graded)
+                                    }
+                                    td.n { (t.median_seconds.map_or("-".into(), |x| format!("{x:.1}"))) }
+                                    td {
+                                        @if let Some((m, n)) = &t.common_failure {
+                                            (shown(m)) " (" (n) ")"
+                                        }
                                     }
                                 }
                             }
                         }
                     }
+                    script { (PreEscaped(SORT_SCRIPT)) }
                 }
             }
         };
         page.into_string() + "\n"
     }
+
+    /// The graded submissions' scores in bins ([`score_bins`]), as bars.
+    fn histogram(&self, graded: &[u64]) -> maud::Markup {
+        use maud::html;
+        let bins = score_bins(self.max_score, graded);
+        let most = bins.iter().map(|b| b.2).max().unwrap_or(0).max(1);
+        let (width, height, bar) = (40 * bins.len() as u64 + 20, 140u64, 36u64);
+        html! {
+            h2 { "Scores" }
+            svg #histogram width=(width) height=(height) role="img"
+                aria-label=(format!("histogram of {} graded scores", graded.len())) {
+                @for (i, (low, high, count)) in bins.iter().enumerate() {
+                    @let h = count * 100 / most;
+                    @let x = 10 + 40 * i as u64;
+                    rect x=(x) y=(110 - h) width=(bar) height=(h) fill="#6a6" {
+                        title { (count) " scored " (low) "–" (high) }
+                    }
+                    text x=(x + bar / 2) y=(105 - h) text-anchor="middle" { (count) }
+                    text x=(x + bar / 2) y="125" text-anchor="middle" {
+                        @if low == high { (low) } @else { (low) "–" (high) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Each test's share of passes, as bars.
+    fn pass_rates(&self) -> maud::Markup {
+        use maud::html;
+        let height = 20 * self.tests.len() as u64 + 10;
+        html! {
+            svg #passrates width="620" height=(height) role="img" aria-label="pass rate of each test" {
+                @for (i, t) in self.tests.iter().enumerate() {
+                    @let y = 5 + 20 * i as u64;
+                    @let w = (pass_rate(t) * 300.0).round() as u64;
+                    text x="250" y=(y + 12) text-anchor="end" { (shown(&t.name)) }
+                    rect x="260" y=(y) width="300" height="14" fill="#eee" {}
+                    rect x="260" y=(y) width=(w) height="14" fill="#6a6" {
+                        title { (t.passed) " of " (t.graded) " passed " (shown(&t.name)) }
+                    }
+                    text x="565" y=(y + 12) { (format!("{:.0}%", pass_rate(t) * 100.0)) }
+                }
+            }
+        }
+    }
+}
+
+/// The page's only script: sorts a table by the column whose head is
+/// clicked (numbers as numbers, a cell's `data-sort` first), and once by
+/// the address's `#sort=<table id>.<column>[.desc]`; then marks the body
+/// ready (`data-ready`), and any error it meets (`data-error`).
+const SORT_SCRIPT: &str = r#"(function () {
+  window.addEventListener('error', function (e) {
+    document.body.setAttribute('data-error', String(e.message));
+  });
+  function key(cell) {
+    var text = cell.hasAttribute('data-sort') ? cell.getAttribute('data-sort') : cell.textContent.trim();
+    var n = Number(text);
+    return text !== '' && !isNaN(n) ? n : text.toLowerCase();
+  }
+  function order(a, b) {
+    if (typeof a === typeof b) { return a < b ? -1 : a > b ? 1 : 0; }
+    return typeof a === 'number' ? -1 : 1;
+  }
+  function sort(table, column, descending) {
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var c = order(key(a.cells[column]), key(b.cells[column]));
+      return descending ? -c : c;
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, i) {
+      th.setAttribute('aria-sort', i === column ? (descending ? 'descending' : 'ascending') : 'none');
+    });
+  }
+  Array.prototype.forEach.call(document.querySelectorAll('table.sortable'), function (table) {
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, i) {
+      th.addEventListener('click', function () {
+        sort(table, i, th.getAttribute('aria-sort') === 'ascending');
+      });
+    });
+  });
+  var m = /^#sort=([a-z]+)\.(\d+)(\.desc)?$/.exec(window.location.hash);
+  var table = m && document.getElementById(m[1]);
+  if (table && table.tHead && Number(m[2]) < table.tHead.rows[0].cells.length) {
+    sort(table, Number(m[2]), !!m[3]);
+  }
+  document.body.setAttribute('data-ready', '1');
+})();"#;
+
+/// Bins of the scores 0..=max, each (lowest, highest, count): a score each
+/// up to 12 of them, else at most ten.
+pub(super) fn score_bins(max: u64, scores: &[u64]) -> Vec<(u64, u64, usize)> {
+    let width = match max + 1 {
+        0..=12 => 1,
+        n => n.div_ceil(10),
+    };
+    let mut bins: Vec<(u64, u64, usize)> = (0..=max)
+        .step_by(width as usize)
+        .map(|low| (low, (low + width - 1).min(max), 0))
+        .collect();
+    for &s in scores {
+        let i = ((s.min(max)) / width) as usize;
+        bins[i].2 += 1;
+    }
+    bins
+}
+
+/// Text from a submission as it can be shown: control characters (which
+/// HTML cannot hold, and a terminal would obey) as their visible pictures.
+pub(super) fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| match c as u32 {
+            0x00..=0x1f if c != '\n' && c != '\t' => {
+                char::from_u32(0x2400 + c as u32).unwrap_or('?')
+            }
+            0x7f => '\u{2421}',
+            0x80..=0x9f => '\u{fffd}',
+            _ => c,
+        })
+        .collect()
 }
 
 /// The directory an HTML page at `page` is in (its links are relative to it).
