@@ -89,10 +89,13 @@ pub struct Bench {
     /// The in-guest `bench` program's arguments, taken on the lab's kernel.
     #[serde(default)]
     pub programs: Option<String>,
-    /// The test of its spec that the edit-rebuild-grade loop grades; batch
-    /// grading is timed on this lab too (one lab has it).
+    /// The test of its spec that the edit-rebuild-grade loop grades (one
+    /// lab has it); the merge of a class graded in shards is timed on it.
     #[serde(default)]
     pub grade: Option<String>,
+    /// Batch grading is timed on this lab, at 1 and 2 workers.
+    #[serde(default)]
+    pub batch: bool,
 }
 
 fn three() -> u32 {

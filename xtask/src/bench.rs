@@ -270,7 +270,16 @@ fn measure(ctx: &Ctx, opts: &Options) -> Result<Results, String> {
             }
         }
         grading(ctx, &mut sheet)?;
-        batch_throughput(ctx, &mut sheet, loop_lab)?;
+        for lab in registry
+            .labs
+            .iter()
+            .filter(|l| l.bench.as_ref().is_some_and(|b| b.batch))
+        {
+            for jobs in [1, 2] {
+                batch_throughput(ctx, &mut sheet, lab, jobs)?;
+            }
+        }
+        merge_time(ctx, &mut sheet, loop_lab)?;
     }
     Ok(Results {
         machine,
@@ -438,56 +447,100 @@ fn grading(ctx: &Ctx, sheet: &mut Sheet) -> Result<(), String> {
     Ok(())
 }
 
-/// Submissions in the batch [`batch_throughput`] grades.
+/// Submissions in the batches [`batch_throughput`] grades.
 const BATCH: usize = 4;
 
-/// Submissions an hour `grade <lab> --submissions` gets through (the lab
-/// with bench's `grade` in the registry): a
-/// class of [`BATCH`] reference solutions, each edited (a comment of its
-/// own, so each is rebuilt as a student's would be), after a first batch
-/// that builds the worker trees.
+/// Writes a class of [`BATCH`] reference solutions of `lab` to `dir`, each
+/// edited (a comment of its own, so each is rebuilt as a student's would
+/// be).
+fn write_class(
+    ctx: &Ctx,
+    lab: &grader::registry::Lab,
+    dir: &Path,
+    round: usize,
+) -> Result<(), String> {
+    let file = lab
+        .kernel_file()
+        .ok_or("batch benches are of kernel labs")?;
+    let reference = std::fs::read_to_string(ctx.root.join(&file))
+        .map_err(|e| format!("cannot read {file}: {e}"))?;
+    for i in 0..BATCH {
+        let file = dir.join(format!("s{i}")).join(&file);
+        std::fs::create_dir_all(file.parent().expect("a parent"))
+            .and_then(|()| {
+                std::fs::write(&file, format!("{reference}// round {round}, student {i}\n"))
+            })
+            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    }
+    Ok(())
+}
+
+/// `cargo xtask grade <lab> --submissions dir -j jobs`, and more arguments.
+fn batch_command(ctx: &Ctx, lab: &grader::registry::Lab, dir: &Path, jobs: usize) -> Command {
+    let spec = lab.spec();
+    let mut cmd = ctx.cargo(Env::Host, ["xtask", "grade", &spec, "--submissions"]);
+    cmd.arg(dir).args(["--jobs", &jobs.to_string()]);
+    cmd
+}
+
+/// Submissions an hour `grade <lab> --submissions -j <jobs>` gets through,
+/// after a first batch that builds the worker trees.
 fn batch_throughput(
     ctx: &Ctx,
     sheet: &mut Sheet,
     lab: &grader::registry::Lab,
+    jobs: usize,
 ) -> Result<(), String> {
-    let (spec, file) = (lab.spec(), lab.kernel_file().expect("a kernel lab"));
-    let reference = std::fs::read_to_string(ctx.root.join(&file))
-        .map_err(|e| format!("cannot read {file}: {e}"))?;
+    let spec = lab.spec();
     let dir = ctx.target_dir.join("bench").join("submissions");
-    let class = |round: usize| -> Result<(), String> {
-        for i in 0..BATCH {
-            let file = dir.join(format!("s{i}")).join(&file);
-            std::fs::create_dir_all(file.parent().expect("a parent"))
-                .and_then(|()| {
-                    std::fs::write(&file, format!("{reference}// round {round}, student {i}\n"))
-                })
-                .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-        }
-        Ok(())
-    };
-    let batch = || {
-        let mut cmd = ctx.cargo(Env::Host, ["xtask", "grade", &spec, "--submissions"]);
-        cmd.arg(&dir);
-        cmd
-    };
     progress(&format!(
-        "batch grading, {BATCH} submissions (a first batch builds the workers)"
+        "batch grading {spec}, {BATCH} submissions, {jobs} at a time (a first batch builds \
+         the workers)"
     ));
     let _ = std::fs::remove_dir_all(&dir);
-    class(0)?;
-    timed(batch(), "a first batch")?;
+    write_class(ctx, lab, &dir, 0)?;
+    timed(batch_command(ctx, lab, &dir, jobs), "a first batch")?;
     for round in 1..=2 {
-        class(round)?;
-        let t = timed(batch(), "batch grading")?;
+        write_class(ctx, lab, &dir, round)?;
+        let t = timed(batch_command(ctx, lab, &dir, jobs), "batch grading")?;
         let per_hour = BATCH as f64 * 3600.0 / t.as_secs_f64();
-        sheet.add(
-            &format!("batch grading {spec}"),
-            "submissions/h",
-            Better::Higher,
-            per_hour,
-        );
+        let name = match jobs {
+            1 => format!("batch grading {spec}, 1 worker"),
+            // The figure's name from before workers were counted: 2.
+            _ => format!("batch grading {spec}"),
+        };
+        sheet.add(&name, "submissions/h", Better::Higher, per_hour);
     }
+    Ok(())
+}
+
+/// How long `cargo xtask merge` takes over the two parts of a class of
+/// `lab` graded in two shards.
+fn merge_time(ctx: &Ctx, sheet: &mut Sheet, lab: &grader::registry::Lab) -> Result<(), String> {
+    let dir = ctx.target_dir.join("bench").join("submissions");
+    progress("a class graded in 2 shards, then merged");
+    let _ = std::fs::remove_dir_all(&dir);
+    write_class(ctx, lab, &dir, 3)?;
+    let parts = ctx.target_dir.join("batch").join(lab.spec());
+    for k in 1..=2 {
+        let mut cmd = batch_command(ctx, lab, &dir, 2);
+        cmd.args(["--shard", &format!("{k}/2")]);
+        timed(cmd, "a shard")?;
+    }
+    let mut merge = ctx.cargo(Env::Host, ["xtask", "merge"]);
+    merge.args([1, 2].map(|k| {
+        parts.join(crate::batch::shard::file_name(crate::batch::shard::Shard {
+            k,
+            n: 2,
+        }))
+    }));
+    // Its own build first, so that the time is the merge's.
+    timed(
+        ctx.cargo(Env::Host, ["build", "-q", "-p", "xtask"]),
+        "building xtask",
+    )?;
+    let t = timed(merge, "merging the parts")?;
+    sheet.seconds(&format!("merge 2 parts of {}", lab.spec()), t);
     Ok(())
 }
 
