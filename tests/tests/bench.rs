@@ -129,6 +129,9 @@ fn quick_bench_measures_every_figure() {
         "fork48 (cow)",
         "fork64 (cow)",
         "sbrk1g-grow (lazy)",
+        "uthread-switch",
+        "ph puts, 1 thread",
+        "ph puts, 2 threads",
         "edit lab file, rebuild, grade a test",
     ] {
         assert!(names.contains(&expected), "no {expected} in {names:?}");
