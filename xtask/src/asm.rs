@@ -1,0 +1,79 @@
+//! `cargo xtask asm PROGRAM...`: a user program's disassembly with its
+//! source lines (`target/xv6/user/<P>.asm`, as `kernel.asm` is the
+//! kernel's), and its ELF with symbols, for gdb's `add-symbol-file`.
+//!
+//! The programs on the disk are stripped to fit it. These are built again in
+//! a profile of their own (`user-sym`, in the root Cargo.toml) that keeps
+//! symbols and debug information and is otherwise the same, so that their
+//! code, and every address in it, is the code the disk runs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::build;
+use crate::listing;
+use crate::run::{Ctx, Env, TARGET};
+use crate::setup;
+
+/// The cargo profile of the programs with symbols.
+pub const PROFILE: &str = "user-sym";
+
+#[derive(clap::Args, Debug, Clone, PartialEq)]
+pub struct Args {
+    /// User programs (user/src/bin/<P>.rs), e.g. call
+    #[arg(value_name = "P", required = true)]
+    pub programs: Vec<String>,
+}
+
+/// Where the ELF of program `p` with its symbols is.
+pub fn elf_path(ctx: &Ctx, p: &str) -> PathBuf {
+    ctx.target_profile_dir(PROFILE).join(p)
+}
+
+/// Where the listing of program `p` goes.
+pub fn listing_path(ctx: &Ctx, p: &str) -> PathBuf {
+    ctx.xv6_dir().join("user").join(format!("{p}.asm"))
+}
+
+pub fn command(ctx: &Ctx, args: &Args) -> Result<ExitCode, String> {
+    setup::ensure_target(ctx)?;
+    let known = build::user_programs(&ctx.root.join("user/src/bin"))?;
+    if let Some(p) = args.programs.iter().find(|p| !known.contains(p)) {
+        return Err(format!(
+            "no user program {p}: the programs are the files of user/src/bin ({})",
+            known.join(", ")
+        ));
+    }
+    let Some(dis) = setup::disassembler(ctx) else {
+        return Err("no llvm-objdump (rustup component add llvm-tools) or \
+                    riscv64-linux-gnu-objdump (Debian: binutils-riscv64-linux-gnu): \
+                    install one to disassemble"
+            .into());
+    };
+    let mut cargo_args: Vec<String> = ["build", "-p", "user", "--profile", PROFILE, "--target"]
+        .map(String::from)
+        .into();
+    cargo_args.push(TARGET.into());
+    for p in &args.programs {
+        cargo_args.extend(["--bin".into(), p.clone()]);
+    }
+    ctx.run(&mut ctx.cargo(Env::Target, cargo_args))
+        .map_err(|_| "building the user programs failed (cargo's errors are above)".to_string())?;
+    for p in &args.programs {
+        let out = listing_path(ctx, p);
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let elf = elf_path(ctx, p);
+        listing::disassemble(ctx, &dis, &elf, &out)
+            .map_err(|e| format!("{} not written: {e}", ctx.show(&out)))?;
+        println!("{p}: {} (disassembly with source lines)", ctx.show(&out));
+        println!(
+            "{p}: {} (symbols for gdb: add-symbol-file {})",
+            ctx.show(&elf),
+            ctx.show(&elf)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
