@@ -1,22 +1,26 @@
 //! `cargo xtask asm PROGRAM...`: a user program's disassembly with its
 //! source lines (`target/xv6/user/<P>.asm`, as `kernel.asm` is the
-//! kernel's), and its ELF with symbols, for gdb's `add-symbol-file`.
+//! kernel's), and its ELF with symbols (`target/xv6/user/<P>`), for gdb's
+//! `add-symbol-file`.
 //!
-//! The programs on the disk are stripped to fit it. These are built again in
-//! a profile of their own (`user-sym`, in the root Cargo.toml) that keeps
-//! symbols and debug information and is otherwise the same, so that their
-//! code, and every address in it, is the code the disk runs.
+//! The programs on the disk are stripped to fit it. These are linked again
+//! with their symbols and debug information: the same profile (which
+//! compiles with debug information), only without the linker's
+//! `--strip-all` (user/build.rs, `XV6_USER_SYMBOLS`), in a target directory
+//! of their own so that neither build undoes the other's. So their code, and
+//! every address in it, is the code the disk runs.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::build;
+use crate::fsutil;
 use crate::listing;
-use crate::run::{Ctx, Env, TARGET};
+use crate::run::{Ctx, Env, TARGET, USER_PACKAGE};
 use crate::setup;
 
-/// The cargo profile of the programs with symbols.
-pub const PROFILE: &str = "user-sym";
+/// Where the programs with symbols are built, under the target directory.
+const TARGET_SUBDIR: &str = "user-sym";
 
 #[derive(clap::Args, Debug, Clone, PartialEq)]
 pub struct Args {
@@ -27,7 +31,7 @@ pub struct Args {
 
 /// Where the ELF of program `p` with its symbols is.
 pub fn elf_path(ctx: &Ctx, p: &str) -> PathBuf {
-    ctx.target_profile_dir(PROFILE).join(p)
+    ctx.xv6_dir().join("user").join(p)
 }
 
 /// Where the listing of program `p` goes.
@@ -50,15 +54,21 @@ pub fn command(ctx: &Ctx, args: &Args) -> Result<ExitCode, String> {
                     install one to disassemble"
             .into());
     };
-    let mut cargo_args: Vec<String> = ["build", "-p", "user", "--profile", PROFILE, "--target"]
-        .map(String::from)
-        .into();
-    cargo_args.push(TARGET.into());
+    let mut cargo_args: Vec<String> = ["build"]
+        .iter()
+        .chain(&USER_PACKAGE)
+        .map(|a| a.to_string())
+        .collect();
     for p in &args.programs {
         cargo_args.extend(["--bin".into(), p.clone()]);
     }
-    ctx.run(&mut ctx.cargo(Env::Target, cargo_args))
+    let target_dir = ctx.target_dir.join(TARGET_SUBDIR);
+    let mut cmd = ctx.cargo(Env::Target, cargo_args);
+    cmd.env("CARGO_TARGET_DIR", &target_dir)
+        .env("XV6_USER_SYMBOLS", "1");
+    ctx.run(&mut cmd)
         .map_err(|_| "building the user programs failed (cargo's errors are above)".to_string())?;
+    let built = target_dir.join(TARGET).join("user");
     for p in &args.programs {
         let out = listing_path(ctx, p);
         if let Some(dir) = out.parent() {
@@ -66,6 +76,7 @@ pub fn command(ctx: &Ctx, args: &Args) -> Result<ExitCode, String> {
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         let elf = elf_path(ctx, p);
+        fsutil::copy(&built.join(p), &elf)?;
         listing::disassemble(ctx, &dis, &elf, &out)
             .map_err(|e| format!("{} not written: {e}", ctx.show(&out)))?;
         println!("{p}: {} (disassembly with source lines)", ctx.show(&out));
