@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use grader::spec::{self, Spec};
-use tests::{registry, root, run, target_dir, xtask};
+use object::{Object, ObjectSegment};
+use tests::{build, registry, root, run, target_dir, xtask};
 
 fn handout(lab: &str) -> String {
     let path = root().join(format!("handouts/lab-{lab}.md"));
@@ -303,6 +304,25 @@ fn the_call_exercise_disassembles_as_its_questions_say() {
         );
     }
     assert!(main.contains("<show>"), "main does not call show:\n{main}");
+    // The ELF with symbols holds the disk's code: every loaded byte the
+    // same, at the same address.
+    build("");
+    let loaded = |path: &std::path::Path| -> Vec<(u64, Vec<u8>)> {
+        let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let elf = object::File::parse(&*data).unwrap();
+        elf.segments()
+            .map(|s| (s.address(), s.data().unwrap().to_vec()))
+            .collect()
+    };
+    let disk = target_dir().join("riscv64gc-unknown-none-elf/user/call");
+    let with_symbols = target_dir().join("xv6/user/call");
+    assert_eq!(
+        loaded(&disk),
+        loaded(&with_symbols),
+        "{} and {} load different bytes",
+        disk.display(),
+        with_symbols.display()
+    );
     assert!(
         main.contains("<core::fmt::write>"),
         "main does not call core::fmt::write:\n{main}"
@@ -315,4 +335,51 @@ fn the_call_exercise_disassembles_as_its_questions_say() {
             "{inlined} has code of its own: not inlined"
         );
     }
+}
+
+/// The trace handout's path of a system call names, for each step, a
+/// function (or an assembly label) and its file: each is still there.
+#[test]
+fn the_path_of_a_system_call_names_functions_where_they_are() {
+    let text = handout("trace");
+    let path = section(&text, "The path of a system call").expect("trace has the section");
+    let mut found = 0;
+    let mut wrong = Vec::new();
+    // `**`name`** (`file`` in the steps.
+    for piece in path.split("**`").skip(1) {
+        let Some((name, rest)) = piece.split_once("`**") else {
+            continue;
+        };
+        let Some(file) = rest
+            .trim_start()
+            .strip_prefix("(`")
+            .and_then(|r| r.split_once('`'))
+            .map(|(f, _)| f)
+        else {
+            wrong.push(format!("`{name}` names no file"));
+            continue;
+        };
+        found += 1;
+        let source = std::fs::read_to_string(root().join(file))
+            .unwrap_or_else(|e| panic!("{file} (for {name}): {e}"));
+        let defined = source.lines().any(|l| {
+            let l = l.trim_start();
+            l.starts_with(&format!("{name}:"))
+                || [
+                    "fn ",
+                    "pub fn ",
+                    "pub(crate) fn ",
+                    "pub extern \"C\" fn ",
+                    "extern \"C\" fn ",
+                    "pub unsafe fn ",
+                ]
+                .iter()
+                .any(|f| l.starts_with(&format!("{f}{name}(")))
+        });
+        if !defined {
+            wrong.push(format!("`{name}` is not defined in {file}"));
+        }
+    }
+    assert!(found >= 5, "only {found} steps name a function and a file");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
