@@ -131,6 +131,13 @@ pub enum Command {
     /// removed. The students' lab files are not checked. Exit status: 0
     /// unchanged, 1 test files modified, 2 no record.
     VerifyStarter(crate::verify::Args),
+    /// A user program's disassembly with source lines, and its ELF with
+    /// symbols for gdb
+    ///
+    /// Builds the programs again with their symbols (the disk's are
+    /// stripped; the code is the same), writes target/xv6/user/<P>.asm and
+    /// prints where the ELF is, for gdb's add-symbol-file.
+    Asm(crate::asm::Args),
 }
 
 /// `--lab L`, which several commands take.

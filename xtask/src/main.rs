@@ -4,6 +4,7 @@
 //! lists the commands; `args` defines them all.
 
 mod args;
+mod asm;
 mod batch;
 mod bench;
 mod build;
@@ -95,6 +96,7 @@ fn main() -> ExitCode {
             Command::Handin(a) => handin::command(&ctx, &a),
             Command::Gradescope(a) => gradescope::command(&ctx, &a),
             Command::VerifyStarter(a) => verify::command(&ctx, &a),
+            Command::Asm(a) => asm::command(&ctx, &a),
         };
     result.unwrap_or_else(|e| {
         eprintln!("xtask: {e}");
