@@ -16,7 +16,7 @@ use abi::param::FSSIZE;
 use crate::fsutil::{self, AtomicFile, stale};
 use crate::labs::LabSet;
 use crate::run::{Ctx, Env, KERNEL_PACKAGE, USER_PACKAGE};
-use crate::{listing, setup, usys};
+use crate::{gdbnames, listing, setup, usys};
 
 /// What one configuration's build leaves in its directory.
 pub struct Outputs {
@@ -56,6 +56,11 @@ pub fn build(ctx: &Ctx, labs: &LabSet) -> Result<Outputs, String> {
     if stale(&sym, &[&out.kernel, &xtask]) {
         listing::write_symbols(&out.kernel, &sym)?;
         written.push("kernel.sym");
+    }
+    let names = out.dir.join(gdbnames::FILE);
+    if stale(&names, &[&out.kernel, &xtask]) {
+        gdbnames::write_names(&ctx.root, &out.kernel, &names)?;
+        written.push(gdbnames::FILE);
     }
     let asm = out.dir.join("kernel.asm");
     if stale(&asm, &[&out.kernel, &xtask]) {

@@ -12,6 +12,7 @@ mod ci;
 mod frames;
 mod fsck;
 mod fsutil;
+mod gdbnames;
 mod gradescope;
 mod handin;
 mod handout;
