@@ -56,8 +56,8 @@ pub fn missing() -> String {
     )
 }
 
-/// A fresh socket path for one run's gdb stub, in a directory of its own
-/// (removed when the [`Debugger`] is dropped).
+/// A fresh directory for one run's gdb socket (removed when the
+/// [`Debugger`] is dropped).
 pub fn socket_dir() -> io::Result<PathBuf> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -79,20 +79,30 @@ pub fn qemu_args(socket: &Path) -> Vec<OsString> {
         .collect()
 }
 
-/// gdb, attached to one run's QEMU, waiting for the breakpoint.
+/// gdb for one run's QEMU: waiting for its socket, then attached and
+/// waiting for the breakpoint.
 pub struct Debugger {
+    commands: String,
+    socket: PathBuf,
+    deadline: Instant,
+    gdb: Option<Attached>,
+}
+
+struct Attached {
     // Dropped first: gdb ends before its socket's directory goes.
     _gdb: Running,
     // Kept open: gdb would end at the end of its input.
     _stdin: ChildStdin,
     out: Receiver<Vec<u8>>,
     line: Vec<u8>,
-    dir: PathBuf,
 }
 
 impl Drop for Debugger {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        drop(self.gdb.take());
+        if let Some(dir) = self.socket.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -142,7 +152,9 @@ pub fn commands(stop: &StopAt, socket: &Path) -> String {
 fn names_of(kernel: &Path) -> Option<(String, u64)> {
     use object::{Object, ObjectSection};
     let names = kernel.parent()?.join(NAMES_FILE);
-    if !names.is_file() {
+    let time = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    // Names of an older kernel would put breakpoints anywhere.
+    if time(&names)? < time(kernel)? {
         return None;
     }
     let elf = std::fs::read(kernel).ok()?;
@@ -152,17 +164,18 @@ fn names_of(kernel: &Path) -> Option<(String, u64)> {
 }
 
 impl Debugger {
-    /// Starts gdb on the QEMU that makes `socket` (in a [`socket_dir`]),
-    /// once the socket is there.
-    pub fn attach(stop: &StopAt, socket: &Path) -> Result<Debugger, String> {
-        let dir = socket.parent().unwrap_or(Path::new("/")).to_path_buf();
-        let deadline = Instant::now() + SOCKET_WAIT;
-        while !socket.exists() {
-            if Instant::now() > deadline {
-                return Err(format!("QEMU made no gdb socket within {SOCKET_WAIT:?}"));
-            }
-            std::thread::sleep(Duration::from_millis(20));
+    /// gdb for the QEMU that makes `socket` (in a [`socket_dir`]): it
+    /// starts once the socket is there.
+    pub fn new(stop: &StopAt, socket: &Path) -> Debugger {
+        Debugger {
+            commands: commands(stop, socket),
+            socket: socket.to_path_buf(),
+            deadline: Instant::now() + SOCKET_WAIT,
+            gdb: None,
         }
+    }
+
+    fn attach(&self) -> Result<Attached, String> {
         let mut command = Command::new(GDB);
         command
             .args(["-q", "-nx", "-nh", "--interpreter=mi2"])
@@ -173,29 +186,41 @@ impl Debugger {
         let mut stdin = gdb.child.stdin.take().expect("stdin is piped");
         let out = qemu::forward(gdb.child.stdout.take().expect("stdout is piped"));
         stdin
-            .write_all(commands(stop, socket).as_bytes())
+            .write_all(self.commands.as_bytes())
             .map_err(|e| format!("cannot talk to {GDB}: {e}"))?;
-        Ok(Debugger {
+        Ok(Attached {
             _gdb: gdb,
             _stdin: stdin,
             out,
             line: Vec::new(),
-            dir,
         })
     }
 
-    /// What gdb reported since the last call, if it matters.
+    /// What gdb reported since the last call, if it matters; starts gdb
+    /// when QEMU's socket has come.
     pub fn poll(&mut self) -> Option<Event> {
+        if self.gdb.is_none() {
+            if !self.socket.exists() {
+                return (Instant::now() > self.deadline).then(|| {
+                    Event::Failed(format!("QEMU made no gdb socket within {SOCKET_WAIT:?}"))
+                });
+            }
+            match self.attach() {
+                Ok(a) => self.gdb = Some(a),
+                Err(e) => return Some(Event::Failed(e)),
+            }
+        }
+        let gdb = self.gdb.as_mut()?;
         loop {
-            match self.out.try_recv() {
+            match gdb.out.try_recv() {
                 Ok(bytes) => {
                     for b in bytes {
                         if b != b'\n' {
-                            self.line.push(b);
+                            gdb.line.push(b);
                             continue;
                         }
-                        let line = String::from_utf8_lossy(&self.line).into_owned();
-                        self.line.clear();
+                        let line = String::from_utf8_lossy(&gdb.line).into_owned();
+                        gdb.line.clear();
                         if let Some(e) = event(&line) {
                             return Some(e);
                         }

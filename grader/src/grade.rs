@@ -1249,6 +1249,67 @@ mod tests {
         assert_eq!(run_order(&t, 9), [0, 2, 1, 4, 3]);
         assert_eq!(run_order(&[], 4), Vec::<usize>::new());
     }
+
+    /// `stopped` passes on gdb's word only: a run that finished (the
+    /// program never made the call) fails, whatever the console says, and
+    /// one gdb could not watch is SKIPPED, not FAIL.
+    #[test]
+    fn stopped_is_judged_from_how_the_run_ended() {
+        let test = Test {
+            id: 0,
+            name: "sleep, makes syscall".into(),
+            requires: Vec::new(),
+            points: 10,
+            run: 0,
+            timeout: None,
+            visibility: Default::default(),
+            untrusted: false,
+            checks: vec![Check::Stopped("sys_sleep".into())],
+            parts: Vec::new(),
+        };
+        let judge = |end: End, console: &str| {
+            verdict(
+                &test,
+                console,
+                &end,
+                Duration::from_secs(1),
+                &NoSymbols,
+                None,
+            )
+        };
+        let stopped = End::Stopped {
+            function: "sys_sleep".into(),
+        };
+        assert_eq!(judge(stopped.clone(), "$ sleep 10\n").0, Outcome::Pass);
+        let forged =
+            "$ sleep 10\n*stopped,reason=\"breakpoint-hit\"\nBreakpoint 1, sys_sleep ()\n$ ";
+        let (outcome, context) = judge(End::Finished, forged);
+        assert_eq!(outcome, Outcome::Fail);
+        assert!(
+            context[0].contains("never stopped at sys_sleep"),
+            "{context:?}"
+        );
+        let other = End::Stopped {
+            function: "sys_kill".into(),
+        };
+        assert_eq!(judge(other, "").0, Outcome::Fail);
+        let (outcome, context) = judge(
+            End::NoDebugger {
+                reason: crate::gdb::missing(),
+            },
+            "",
+        );
+        assert_eq!(outcome, Outcome::Skipped);
+        assert_eq!(context, [crate::gdb::missing()]);
+        assert!(context[0].contains("apt-get install gdb-multiarch"));
+    }
+
+    struct NoSymbols;
+    impl Symbolize for NoSymbols {
+        fn functions(&self, _: u64) -> Result<Vec<String>, String> {
+            Ok(Vec::new())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -932,7 +932,7 @@ pub fn run_session_stopping(
     let start = Instant::now();
     let mut qemu = Running::spawn(command)?;
     let mut debugger = match (stop, &socket) {
-        (Some(stop), Some(socket)) => Some(crate::gdb::Debugger::attach(stop, socket)),
+        (Some(stop), Some(socket)) => Some(crate::gdb::Debugger::new(stop, socket)),
         _ => None,
     };
     let mut stdin = qemu.child.stdin.take();
@@ -955,12 +955,7 @@ pub fn run_session_stopping(
         if cancel.load(Ordering::Relaxed) {
             break End::Cancelled;
         }
-        let event = match debugger.as_mut() {
-            Some(Ok(d)) => d.poll(),
-            Some(Err(e)) => Some(crate::gdb::Event::Failed(e.clone())),
-            None => None,
-        };
-        match event {
+        match debugger.as_mut().and_then(crate::gdb::Debugger::poll) {
             Some(crate::gdb::Event::Stopped) => {
                 break End::Stopped {
                     function: stop.map(|s| s.function.to_owned()).unwrap_or_default(),
@@ -1060,9 +1055,6 @@ pub fn run_session_stopping(
     };
     drop(debugger);
     drop(qemu);
-    if let Some(dir) = socket.as_ref().and_then(|s| s.parent()) {
-        let _ = std::fs::remove_dir_all(dir);
-    }
     let trust = key.map(|key| Trust::new(&key, session.commands, shell.unclosed().to_vec()));
     Ok(Transcript {
         output: shell.into_output(),

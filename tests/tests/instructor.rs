@@ -330,6 +330,6 @@ fn the_classroom_workflow_commands_work_in_a_fresh_clone() {
         String::from_utf8_lossy(&out.stderr)
     );
     // The starter has none of util's programs: a grade of zero, reported.
-    assert!(stdout.lines().any(|l| l == "points=0/90"), "{stdout}");
+    assert!(stdout.lines().any(|l| l == "points=0/100"), "{stdout}");
     assert!(clone.join("junit.xml").is_file());
 }

@@ -59,8 +59,11 @@ pub fn build(ctx: &Ctx, labs: &LabSet) -> Result<Outputs, String> {
     }
     let names = out.dir.join(gdbnames::FILE);
     if stale(&names, &[&out.kernel, &xtask]) {
-        gdbnames::write_names(&ctx.root, &out.kernel, &names)?;
-        written.push(gdbnames::FILE);
+        // A help for gdb, like the listings: the build goes on without it.
+        match gdbnames::write_names(&ctx.root, &out.kernel, &names) {
+            Ok(()) => written.push(gdbnames::FILE),
+            Err(e) => eprintln!("note: {} not written: {e}", ctx.show(&names)),
+        }
     }
     let asm = out.dir.join("kernel.asm");
     if stale(&asm, &[&out.kernel, &xtask]) {
