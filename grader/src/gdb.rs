@@ -52,7 +52,7 @@ pub fn available() -> bool {
 pub fn missing() -> String {
     format!(
         "not run: it stops the kernel at a breakpoint through gdb, and {GDB} is not \
-         installed (Debian: apt-get install {GDB}; `cargo xtask setup` does it)"
+         installed (Debian: apt-get install {GDB})"
     )
 }
 

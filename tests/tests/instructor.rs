@@ -109,7 +109,7 @@ fn the_gradescope_bundle_grades_a_submission_as_gradescope_runs_it() {
     assert_eq!(
         std::fs::read_to_string(t.path().join("installs")).unwrap_or_default(),
         "apt-get update -q\n\
-         apt-get install -y -q qemu-system-misc curl ca-certificates build-essential git jq\n",
+         apt-get install -y -q qemu-system-misc gdb-multiarch curl ca-certificates build-essential git jq\n",
         "{setup_log}"
     );
     assert!(setup_log.contains("BUILT (not graded)"), "{setup_log}");
