@@ -16,7 +16,7 @@ use abi::param::FSSIZE;
 use crate::fsutil::{self, AtomicFile, stale};
 use crate::labs::LabSet;
 use crate::run::{Ctx, Env, KERNEL_PACKAGE, USER_PACKAGE};
-use crate::{gdbnames, listing, setup, usys};
+use crate::{listing, setup, usys};
 
 /// What one configuration's build leaves in its directory.
 pub struct Outputs {
@@ -56,14 +56,6 @@ pub fn build(ctx: &Ctx, labs: &LabSet) -> Result<Outputs, String> {
     if stale(&sym, &[&out.kernel, &xtask]) {
         listing::write_symbols(&out.kernel, &sym)?;
         written.push("kernel.sym");
-    }
-    let names = out.dir.join(gdbnames::FILE);
-    if stale(&names, &[&out.kernel, &xtask]) {
-        // A help for gdb, like the listings: the build goes on without it.
-        match gdbnames::write_names(&ctx.root, &out.kernel, &names) {
-            Ok(()) => written.push(gdbnames::FILE),
-            Err(e) => eprintln!("note: {} not written: {e}", ctx.show(&names)),
-        }
     }
     let asm = out.dir.join("kernel.asm");
     if stale(&asm, &[&out.kernel, &xtask]) {

@@ -35,6 +35,9 @@ pub fn run(ctx: &Ctx, labs: LabSet, cpus: u32, gdb: bool, fresh_disk: bool) -> R
             socket.to_string_lossy().replace(',', ",,")
         );
         cmd.args(["-S", "-chardev", &chardev, "-gdb", "chardev:g0"]);
+        if let Err(e) = gdbnames::ensure(&ctx.root, &out.kernel) {
+            eprintln!("xv6: gdb knows the Rust names only (kernel_base::sysproc::sys_sleep): {e}");
+        }
         let gdbinit = ctx.root.join(".gdbinit");
         let script = gdbinit_text(&out, &socket)?;
         fsutil::write_if_changed(&gdbinit, script.as_bytes())?;
@@ -62,16 +65,20 @@ pub fn run(ctx: &Ctx, labs: LabSet, cpus: u32, gdb: bool, fresh_disk: bool) -> R
 pub fn gdbinit_text(out: &Outputs, socket: &Path) -> Result<String, String> {
     let names = out.dir.join(gdbnames::FILE);
     let text = gdbnames::text_address(&out.kernel)?;
+    let add = if names.is_file() {
+        format!("add-symbol-file {} {text:#x}\n", gdb_quote(&names))
+    } else {
+        String::new()
+    };
     Ok(format!(
         "# Written by `cargo xtask gdb` for the QEMU it started (again on each run).\n\
          set confirm off\n\
          set architecture riscv:rv64\n\
          file {kernel}\n\
-         add-symbol-file {names} {text:#x}\n\
+         {add}\
          set confirm on\n\
          target remote {socket}\n",
         kernel = gdb_quote(&out.kernel),
-        names = gdb_quote(&names),
         socket = gdb_quote(socket),
     ))
 }
@@ -156,6 +163,38 @@ mod tests {
         let s = gdb_socket(&deep, "cow");
         assert!(s.as_os_str().len() <= MAX_SOCKET_PATH, "{}", s.display());
         assert!(s.to_string_lossy().ends_with("-cow.sock"));
+    }
+
+    #[test]
+    fn gdbinit_attaches_to_the_socket_with_the_kernel_and_its_names() {
+        let dir = tempfile_dir("gdbinit");
+        let out = Outputs {
+            dir: dir.clone(),
+            kernel: std::env::current_exe().unwrap(),
+            fs_img: dir.join("fs.img"),
+        };
+        let socket = dir.join("gdb.sock");
+        let text = gdbinit_text(&out, &socket).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.contains(&"set architecture riscv:rv64"), "{text}");
+        assert!(
+            lines.contains(&&*format!("file {}", out.kernel.display())),
+            "{text}"
+        );
+        assert_eq!(
+            lines.last(),
+            Some(&&*format!("target remote {}", socket.display()))
+        );
+        // No names file: gdb is not told to load one.
+        assert!(!text.contains("add-symbol-file"), "{text}");
+        std::fs::write(dir.join(gdbnames::FILE), "").unwrap();
+        let text = gdbinit_text(&out, &socket).unwrap();
+        assert!(text.contains(&format!(
+            "add-symbol-file {}",
+            dir.join(gdbnames::FILE).display()
+        )));
+        assert_eq!(gdb_quote(Path::new("/a b/k")), "\"/a b/k\"");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
