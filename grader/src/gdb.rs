@@ -82,7 +82,7 @@ pub fn qemu_args(socket: &Path) -> Vec<OsString> {
 /// gdb for one run's QEMU: waiting for its socket, then attached and
 /// waiting for the breakpoint.
 pub struct Debugger {
-    commands: String,
+    commands: Result<String, String>,
     socket: PathBuf,
     deadline: Instant,
     gdb: Option<Attached>,
@@ -124,8 +124,12 @@ fn mi_quote(s: &str) -> String {
 }
 
 /// The commands that attach gdb to the stub on `socket`, set the
-/// breakpoint and let the kernel run.
-pub fn commands(stop: &StopAt, socket: &Path) -> String {
+/// breakpoint and let the kernel run. Without xv6's names beside the
+/// kernel (a kernel built by other means than `cargo xtask`), the
+/// breakpoint goes on the entry of each function of the kernel's symbol
+/// table so named (`sys_sleep`, the last part of its Rust path); a name
+/// neither knows is an error.
+pub fn commands(stop: &StopAt, socket: &Path) -> Result<String, String> {
     // gdb's own commands, each a C string of the machine interface: `file`
     // and `target remote` take the rest of their line as the path.
     let mut cli = vec![
@@ -134,7 +138,8 @@ pub fn commands(stop: &StopAt, socket: &Path) -> String {
         "set architecture riscv:rv64".to_owned(),
         format!("file {}", stop.kernel.display()),
     ];
-    if let Some((names, text)) = names_of(stop.kernel) {
+    let names = names_of(stop.kernel);
+    if let Some((names, text)) = &names {
         cli.push(format!("add-symbol-file {names} {text:#x}"));
     }
     cli.push(format!("target remote {}", socket.display()));
@@ -142,9 +147,48 @@ pub fn commands(stop: &StopAt, socket: &Path) -> String {
         .iter()
         .map(|l| format!("-interpreter-exec console {}\n", mi_quote(l)))
         .collect();
-    c.push_str(&format!("-break-insert {}\n", mi_quote(stop.function)));
+    if names.is_some() {
+        c.push_str(&format!("-break-insert {}\n", mi_quote(stop.function)));
+    } else {
+        let at = entries(stop.kernel, stop.function);
+        if at.is_empty() {
+            return Err(format!(
+                "no function {} in {} (and no {NAMES_FILE} beside it, which `cargo xtask build \
+                 --gdb-names` writes)",
+                stop.function,
+                stop.kernel.display()
+            ));
+        }
+        for a in at {
+            c.push_str(&format!("-break-insert *{a:#x}\n"));
+        }
+    }
     c.push_str("-exec-continue\n");
-    c
+    Ok(c)
+}
+
+/// The addresses of the kernel's functions whose name (the last part of
+/// the path) is `function`.
+fn entries(kernel: &Path, function: &str) -> Vec<u64> {
+    use object::{Object, ObjectSymbol, SymbolKind};
+    let Ok(elf) = std::fs::read(kernel) else {
+        return Vec::new();
+    };
+    let Ok(file) = object::File::parse(&*elf) else {
+        return Vec::new();
+    };
+    let mut at: Vec<u64> = file
+        .symbols()
+        .filter(|s| s.kind() == SymbolKind::Text && s.is_definition())
+        .filter(|s| {
+            s.name()
+                .is_ok_and(|n| crate::symbols::short_name(n) == function)
+        })
+        .map(|s| s.address())
+        .collect();
+    at.sort_unstable();
+    at.dedup();
+    at
 }
 
 /// The names file beside `kernel` and the kernel's `.text` address, where
@@ -183,10 +227,11 @@ impl Debugger {
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         let mut gdb = Running::spawn(command).map_err(|e| format!("cannot start {GDB}: {e}"))?;
+        let commands = self.commands.as_ref().map_err(String::clone)?;
         let mut stdin = gdb.child.stdin.take().expect("stdin is piped");
         let out = qemu::forward(gdb.child.stdout.take().expect("stdout is piped"));
         stdin
-            .write_all(self.commands.as_bytes())
+            .write_all(commands.as_bytes())
             .map_err(|e| format!("cannot talk to {GDB}: {e}"))?;
         Ok(Attached {
             _gdb: gdb,
@@ -289,22 +334,48 @@ mod tests {
 
     #[test]
     fn commands_quote_paths_and_end_with_continue() {
+        // A kernel without names beside it: this test binary, whose symbol
+        // table has this function.
+        let kernel = std::env::temp_dir().join(format!("no such \"dir\" {}", std::process::id()));
+        std::fs::create_dir_all(&kernel).unwrap();
+        let kernel = kernel.join("kernel");
+        std::fs::copy(std::env::current_exe().unwrap(), &kernel).unwrap();
         let stop = StopAt {
-            function: "sys_sleep",
-            kernel: Path::new("/no/such \"dir\"/kernel"),
+            function: "commands_quote_paths_and_end_with_continue",
+            kernel: &kernel,
         };
-        let c = commands(&stop, Path::new("/tmp/x/gdb.sock"));
+        let c = commands(&stop, Path::new("/tmp/x/gdb.sock")).unwrap();
+        let file = format!("file {}", kernel.display()).replace('"', "\\\"");
         assert!(
-            c.contains(r#"-interpreter-exec console "file /no/such \"dir\"/kernel""#),
+            c.contains(&format!("-interpreter-exec console \"{file}\"\n")),
             "{c}"
         );
         assert!(
             c.contains("-interpreter-exec console \"target remote /tmp/x/gdb.sock\"\n"),
             "{c}"
         );
-        assert!(c.contains("-break-insert \"sys_sleep\"\n"), "{c}");
         assert!(c.ends_with("-exec-continue\n"), "{c}");
-        // No names file beside a missing kernel: none loaded.
+        // No names file: none loaded, and the breakpoint is on the symbol.
         assert!(!c.contains("add-symbol-file"), "{c}");
+        assert!(c.contains("-break-insert *0x"), "{c}");
+        let nothing = StopAt {
+            function: "no_function_is_named_this",
+            kernel: &kernel,
+        };
+        let e = commands(&nothing, Path::new("/s")).unwrap_err();
+        assert!(
+            e.contains("no function no_function_is_named_this in "),
+            "{e}"
+        );
+        // With names beside it (newer than the kernel), gdb takes the name.
+        std::fs::write(kernel.with_file_name(NAMES_FILE), "").unwrap();
+        let stop = StopAt {
+            function: "sys_sleep",
+            kernel: &kernel,
+        };
+        let c = commands(&stop, Path::new("/s")).unwrap();
+        assert!(c.contains("add-symbol-file "), "{c}");
+        assert!(c.contains("-break-insert \"sys_sleep\"\n"), "{c}");
+        std::fs::remove_dir_all(kernel.parent().unwrap()).unwrap();
     }
 }
