@@ -398,7 +398,8 @@ pub fn instances(elf: &[u8], names: &[Name]) -> Result<Vec<Instance>, String> {
                     .map_err(bad)?;
             }
             let decl = describe(&dwarf, &unit, entry, 0).map_err(bad)?;
-            let Some(function) = decl.name.as_deref() else {
+            // A generic function's instances are `sleep<T>`: its name is `sleep`.
+            let Some(function) = decl.name.as_deref().and_then(|n| n.split('<').next()) else {
                 continue;
             };
             let mut matched: Vec<&Name> = Vec::new();
