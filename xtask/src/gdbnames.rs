@@ -15,8 +15,9 @@
 //! DWARF function of the xv6 name over the same addresses, so gdb treats
 //! `b usertrap` as it treats `b kernel_base::trap::usertrap` (it stops at
 //! the end of the prologue and reports usertrap, not an inlined callee); a
-//! copy inlined into a caller gets a plain symbol at its first instruction,
-//! so gdb stops there and reports the inlined function.
+//! copy inlined into a caller gets a plain symbol at its first line of its
+//! own (past what is inlined into it in turn), so gdb stops there and
+//! reports the inlined function.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -195,7 +196,7 @@ fn scan(tokens: TokenStream, scope: &Scope, rel: &str, module: &str, out: &mut V
                             && !cfg_test
                         {
                             let line = name.span().start().line;
-                            emit(&name.to_string(), line, &aliases, scope, rel, module, out);
+                            emit(&name.to_string(), line, &aliases, scope, rel, out);
                         }
                         item = Item::Fn;
                     }
@@ -258,10 +259,8 @@ fn emit(
     aliases: &[String],
     scope: &Scope,
     rel: &str,
-    module: &str,
     out: &mut Vec<Name>,
 ) {
-    let _ = module;
     let mut xv6: Vec<&str> = aliases.iter().map(String::as_str).collect();
     let of_trait = match scope {
         Scope::Module if xv6.is_empty() && rel != HOOKS_FILE => {
