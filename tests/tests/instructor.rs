@@ -109,7 +109,7 @@ fn the_gradescope_bundle_grades_a_submission_as_gradescope_runs_it() {
     assert_eq!(
         std::fs::read_to_string(t.path().join("installs")).unwrap_or_default(),
         "apt-get update -q\n\
-         apt-get install -y -q qemu-system-misc curl ca-certificates build-essential git jq\n",
+         apt-get install -y -q qemu-system-misc gdb-multiarch curl ca-certificates build-essential git jq\n",
         "{setup_log}"
     );
     assert!(setup_log.contains("BUILT (not graded)"), "{setup_log}");
@@ -330,6 +330,6 @@ fn the_classroom_workflow_commands_work_in_a_fresh_clone() {
         String::from_utf8_lossy(&out.stderr)
     );
     // The starter has none of util's programs: a grade of zero, reported.
-    assert!(stdout.lines().any(|l| l == "points=0/90"), "{stdout}");
+    assert!(stdout.lines().any(|l| l == "points=0/100"), "{stdout}");
     assert!(clone.join("junit.xml").is_file());
 }

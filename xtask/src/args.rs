@@ -162,6 +162,10 @@ pub struct BuildArgs {
     /// Also build the host program P (a spec's host runs start them)
     #[arg(long = "host", value_name = "P")]
     pub host: Vec<String>,
+    /// Also write xv6-names.o, xv6's names of the kernel's functions for
+    /// gdb (`cargo xtask gdb` and a spec's `stop_at` write it themselves)
+    #[arg(long)]
+    pub gdb_names: bool,
 }
 
 #[derive(clap::Args, Debug, Clone, PartialEq)]
@@ -300,7 +304,8 @@ mod tests {
             parse_str("build --host a --host b"),
             Ok(Command::Build(BuildArgs {
                 labs: LabArgs::default(),
-                host: vec!["a".into(), "b".into()]
+                host: vec!["a".into(), "b".into()],
+                gdb_names: false,
             }))
         );
     }

@@ -246,6 +246,9 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
     // --features builds every submission with those labs, as it does one grade.
     let labs = LabSet::from_features(&opts.grader.feature_list().unwrap_or(spec.features.clone()))?;
     let host_programs = spec.host_programs();
+    // The grader's gdb needs xv6's names beside the kernel, which it sees
+    // read-only in the sandbox: the build writes them.
+    let gdb_names = spec.runs.iter().any(|r| r.stop_at.is_some());
     let files = submission::lab_files(&ctx.root, &opts.lab);
     let work = work_dir(&ctx.root)?.join(&opts.lab);
     let results_dir = ctx.target_dir.join("batch").join(&opts.lab).join("results");
@@ -313,6 +316,7 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
                     tree: work.join(format!("worker-{w}")),
                     labs: labs.clone(),
                     host_programs,
+                    gdb_names,
                     files,
                     grader: grader_bin,
                     grader_args,
@@ -551,6 +555,8 @@ struct Worker<'a> {
     labs: LabSet,
     /// The programs of the spec's host runs, built with the kernel.
     host_programs: &'a [String],
+    /// Whether the build writes xv6's names for gdb (a run's `stop_at`).
+    gdb_names: bool,
     files: &'a [String],
     grader: &'a Path,
     grader_args: &'a [String],
@@ -594,6 +600,9 @@ impl Worker<'_> {
         }
         for p in self.host_programs {
             cmd.args(["--host", p]);
+        }
+        if self.gdb_names {
+            cmd.arg("--gdb-names");
         }
         cmd.env("CARGO_TARGET_DIR", self.target());
         cmd

@@ -592,6 +592,7 @@ mod tests {
             until: None,
             host: false,
             cores: 1,
+            stop_at: None,
         };
         assert!(runs_usertests(&run("usertests -q")));
         assert!(!runs_usertests(&run("trace 2 usertests forkforkfork")));
