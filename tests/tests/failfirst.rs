@@ -1,0 +1,171 @@
+//! Issue 22's "each defect above has a test that fails before the fix":
+//! every defect the issue lists, the commit that fixed it, and the test
+//! that fails on the defective code (seen failing with the fix reverted,
+//! unless the row says otherwise). Tests here are those no other file had.
+//!
+//! | Defect (issue 22) | Fix | Test that fails on it |
+//! |---|---|---|
+//! | starters score 0 only by panicking; a neutral stub earns points | 2deb840, 85c2196 | starters.rs `check_starters_every_lab` (slow: every neutral stub 0/, trace's stub > 0 with `--no-requires`); check_starters.rs `a_spec_that_passes_the_starter_is_caught` |
+//! | usertests parts left out of the zero check; an unchanged kernel keeps them | 2deb840, 85c2196 | `every_usertests_run_scores_only_after_the_labs_own_tests` (here); grader/tests/cli.rs `a_test_that_requires_another_scores_only_when_that_one_passed`; starters.rs `check_starters_every_lab` (slow) |
+//! | util: print-only programs earn 50 of 90 | 5abfe3c, 2510fef, util spec | util.rs `print_only_util_programs_score_nothing` (slow) |
+//! | memfault `cow_oom` prints ok when fork fails | a07c1cb | `test_programs_fail_when_their_check_cannot_run` (here, slow: fork fails in a once-large process) |
+//! | memfault `lazy_oom` accepts both outcomes | a07c1cb | `test_programs_fail_when_their_check_cannot_run` (here, slow: sbrk fails at 8 MB) |
+//! | base `kill` test passes without `sleep`, kill.rs ignores kill's result | a07c1cb, ea3b83b | specs.rs `kill_passes_only_when_the_sleep_was_there_and_died` (consoles); `test_programs_fail_when_their_check_cannot_run` (here, slow: the real base spec on an image without `sleep`) |
+//! | alarmtest test2 and sysinfotest start `status` at 0: a failed wait passes | a07c1cb | `test_programs_fail_when_their_check_cannot_run` (here, slow: their wait fails) |
+//! | wc and grep accept any positive counts | a07c1cb | specs.rs `wc_and_grep_expect_the_counts_of_the_readme_on_the_image` |
+//! | grind passes "OK after 0 iterations" | d246141 | `grind_must_report_enough_iterations` (here; fs.rs's grind test uses the same check) |
+//! | ci.rs `list()` ignores the test binary's exit status | b582886 | xtask ci.rs `a_test_binary_that_cannot_list_its_tests_fails_the_tier` |
+//! | batch.rs / instructor.rs pass when grep itself fails | d246141 | `a_leak_check_whose_grep_fails_does_not_pass` (here; both tests use its check) |
+//! | instructor.rs needs `unzip`, which .ci/run does not install | a6dcec6 | `the_tests_start_only_programs_ci_installs` (here) |
+//! | listing.rs asserts the marker value it just set | b582886 | none: an assertion that cannot fail was removed; the test's remaining checks (sorted, demangled, marker present) are the ones that can fail |
+//! | documented but untested features | 6049595, 200c74c, dfd90b6 | documented.rs (`qemu --lab`, gdb, unchanged build, fsck, shell `cd`/`>>`, backtrace, two harts, setup, `grade --all`), bench.rs `the_threshold_sets_how_much_slower_is_a_regression`, batch.rs cold worker (`.diff`, `--build-only`, symlink and 1 MiB refusals, panics), hostile.rs (floods), instructor.rs (`setup.sh`), memlabs.rs (memtests on pgtbl); README "Not tested end to end" names what is left |
+//! | alarmtest's `elapsed < 19` against lost ticks | a07c1cb (now 15) | none: it fails only on a machine that loses ticks, not on demand |
+//! | randlab alarm's lower bound under lost ticks | a07c1cb | none, as above |
+//! | batch's cold first build per worker against `--build-timeout` | 200c74c | batch.rs `a_cold_worker_builds_in_a_small_timeout_and_grades_diffs_refusing_links_and_big_files` (slow) |
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use tests::root;
+
+/// The leak check batch.rs and instructor.rs run: it passes on a clean
+/// tree only, not when it finds the text, and not when grep itself fails
+/// (a missing tree read as "nothing found" before d246141).
+#[test]
+fn a_leak_check_whose_grep_fails_does_not_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("lab.rs"), "fn main() {}\n").unwrap();
+    std::fs::write(tree.join("notes.md"), "EXTRA_REFS\n").unwrap();
+    assert_eq!(
+        tests::no_file_contains(&[&tree], &["*.rs"], &["EXTRA_REFS"]),
+        Ok(())
+    );
+    let found = tests::no_file_contains(&[&tree], &[], &["EXTRA_REFS"]).unwrap_err();
+    assert!(found.contains("notes.md"), "{found}");
+    let missing = dir.path().join("no-such-tree");
+    let failed = tests::no_file_contains(&[&tree, &missing], &["*.rs"], &["EXTRA_REFS"])
+        .expect_err("a grep that cannot read a tree passed");
+    assert!(
+        failed.contains("grep failed") && failed.contains("no-such-tree"),
+        "{failed}"
+    );
+}
+
+/// fs.rs's grind check: "OK" after too few iterations (0 passed before
+/// d246141) fails, as does no verdict; enough passes, token or not.
+#[test]
+fn grind_must_report_enough_iterations() {
+    let console = |n: u64| format!("$ grind 60 7\ngrind: OK after {n} iterations\n$ ");
+    assert!(tests::grind_iterations(&console(0)).is_err());
+    assert!(tests::grind_iterations(&console(tests::GRIND_AT_LEAST - 1)).is_err());
+    assert!(tests::grind_iterations("$ grind 60 7\ngrind: FAILED\n$ ").is_err());
+    assert_eq!(tests::grind_iterations(&console(4321)), Ok(4321));
+    let tokened = format!(
+        "grind: OK after 4321 iterations{}grind.0000000000000001.3.0123456789abcdef",
+        abi::tok::TOKEN_START
+    );
+    assert!(abi::tok::split(&tokened).is_some(), "{tokened}");
+    assert_eq!(tests::grind_iterations(&tokened), Ok(4321));
+}
+
+/// Programs any machine the README supports has (Debian's base, git, the
+/// Rust toolchain): the rest must be ones .ci/run installs.
+const EVERYWHERE: [&str; 11] = [
+    "apt-get", "bash", "cargo", "diff", "git", "grep", "kill", "rustc", "rustup", "sh", "sudo",
+];
+
+/// The programs the tests, xtask and the grader start by name
+/// (a literal name given to `Command::new`) are on a fresh CI machine: .ci/run installs
+/// what Debian lacks. instructor.rs once ran `unzip`, which it does not.
+#[test]
+fn the_tests_start_only_programs_ci_installs() {
+    let ci = std::fs::read_to_string(root().join(".ci/run")).unwrap();
+    let installed: BTreeSet<&str> = ci
+        .split("command -v ")
+        .skip(1)
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert!(installed.contains("qemu-system-riscv64"), "{installed:?}");
+    let mut started = Vec::new();
+    for dir in ["tests", "xtask/src", "grader/src", "grader/tests"] {
+        sources(&root().join(dir), &mut started);
+    }
+    let missing: Vec<String> = started
+        .iter()
+        .filter(|(_, program)| {
+            let name = program.rsplit('/').next().unwrap_or(program);
+            !installed.contains(name) && !EVERYWHERE.contains(&name)
+        })
+        .map(|(file, program)| format!("{file}: {program}"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "programs CI does not install (add them to .ci/run, or do without):\n{}",
+        missing.join("\n")
+    );
+    // The scan finds what it looks for.
+    assert!(started.iter().any(|(_, p)| p == "grep"), "{started:?}");
+}
+
+/// (file, program) for each literal program name given to `Command::new` in the Rust files
+/// under `dir`.
+fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
+    const CALL: &str = concat!("Command::new", "(\"");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for rest in text.split(CALL).skip(1) {
+                if let Some((program, _)) = rest.split_once('"') {
+                    out.push((path.display().to_string(), program.to_owned()));
+                }
+            }
+        }
+    }
+}
+
+/// An unchanged kernel passes usertests, so a lab's usertests points must
+/// wait for its own tests: every test of every lab spec that is scored on
+/// a usertests run requires tests that are not (issue 22: 176 of the 417
+/// lab points went to an untouched starter).
+#[test]
+fn every_usertests_run_scores_only_after_the_labs_own_tests() {
+    let registry = tests::registry();
+    let mut checked = 0;
+    for lab in &registry.labs {
+        let spec = grader::spec::load(&root(), &lab.spec(), 1)
+            .unwrap_or_else(|e| panic!("{}: {e}", lab.spec()));
+        let usertests = |run: usize| {
+            spec.runs[run]
+                .commands
+                .iter()
+                .any(|c| c.split_whitespace().next() == Some("usertests"))
+        };
+        for test in &spec.tests {
+            if !usertests(test.run) {
+                continue;
+            }
+            checked += 1;
+            let own: Vec<&str> = spec
+                .tests
+                .iter()
+                .flat_map(|t| std::iter::once(t).chain(&t.parts))
+                .filter(|t| test.requires.contains(&t.id) && !usertests(t.run))
+                .map(|t| t.name.as_str())
+                .collect();
+            assert!(
+                !own.is_empty(),
+                "{}: test `{}` runs usertests but requires none of the lab's own tests \
+                 (add `requires = [...]`)",
+                lab.spec(),
+                test.name
+            );
+        }
+    }
+    // pgtbl, alarm, lazy and cow have usertests parts.
+    assert!(checked >= 4, "only {checked} usertests tests found");
+}
