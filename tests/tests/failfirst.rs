@@ -169,3 +169,263 @@ fn every_usertests_run_scores_only_after_the_labs_own_tests() {
     // pgtbl, alarm, lazy and cow have usertests parts.
     assert!(checked >= 4, "only {checked} usertests tests found");
 }
+
+/// A workspace of copies of `abi` and `user` under the target directory
+/// (kept between runs, files rewritten only when they differ, so cargo
+/// rebuilds only what changed), with `extra` added as user programs.
+fn user_scratch(extra: &[(String, String)]) -> std::path::PathBuf {
+    let dir = tests::target_dir().join("failfirst/user");
+    for krate in ["abi", "user"] {
+        copy_dir(&root().join(krate), &dir.join(krate));
+    }
+    for file in ["Cargo.lock", "rust-toolchain.toml", ".cargo/config.toml"] {
+        write_if_changed(&dir.join(file), &std::fs::read(root().join(file)).unwrap());
+    }
+    let manifest: String = std::fs::read_to_string(root().join("Cargo.toml"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("default-members"))
+        .map(|l| {
+            if l.starts_with("members") {
+                r#"members = ["abi", "user"]"#
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    write_if_changed(&dir.join("Cargo.toml"), manifest.as_bytes());
+    for (name, text) in extra {
+        write_if_changed(
+            &dir.join("user/src/bin").join(format!("{name}.rs")),
+            text.as_bytes(),
+        );
+    }
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let dest = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &dest);
+        } else {
+            write_if_changed(&dest, &std::fs::read(&path).unwrap());
+        }
+    }
+}
+
+fn write_if_changed(path: &Path, bytes: &[u8]) {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return;
+    }
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Test program `program` (user/src/bin) with `replacement` added: items
+/// there shadow the user library's of the same name (the program imports
+/// it with `use user::*`), so its own calls get the misbehaviour.
+fn variant(program: &str, replacement: &str) -> String {
+    let text =
+        std::fs::read_to_string(root().join("user/src/bin").join(format!("{program}.rs"))).unwrap();
+    assert!(
+        text.contains("use user::*;"),
+        "{program}.rs no longer imports the user library with a glob"
+    );
+    format!("{text}\n// The misbehaviour this variant is for.\n{replacement}")
+}
+
+/// A wait that fails when asked for the status, storing none, as the
+/// kernel's does when it cannot copy the status out.
+const FAILING_WAIT: &str = "
+fn wait(status: Option<&mut i32>) -> i32 {
+    match status {
+        Some(_) => -1,
+        None => user::wait(None),
+    }
+}
+";
+
+/// A fork that fails in a process that once had more than 64 MB, however
+/// much memory is free now: the eager path of `cow_oom` (fork failing for
+/// want of memory) with a fork that does not come back.
+const FORK_FAILS_ONCE_LARGE: &str = "
+static ONCE_LARGE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+fn sbrk(n: i32) -> *mut u8 {
+    let old = user::sbrk(n);
+    if !sbrk_failed(old) && (old as usize).wrapping_add(n as isize as usize) > 64 << 20 {
+        ONCE_LARGE.store(true, core::sync::atomic::Ordering::Relaxed);
+    }
+    old
+}
+
+fn fork() -> i32 {
+    if ONCE_LARGE.load(core::sync::atomic::Ordering::Relaxed) {
+        return -1;
+    }
+    user::fork()
+}
+";
+
+/// An sbrk that fails past 8 MB: out of memory long before memory is.
+const SBRK_FAILS_EARLY: &str = "
+fn sbrk(n: i32) -> *mut u8 {
+    if n > 0 && (user::sbrk(0) as usize).saturating_add(n as usize) > 8 << 20 {
+        return usize::MAX as *mut u8;
+    }
+    user::sbrk(n)
+}
+";
+
+/// The variants: (name on the image, at most 14 bytes; program; what it
+/// gets instead of the library's calls).
+const VARIANTS: [(&str, &str, &str); 4] = [
+    ("alarm_wait", "alarmtest", FAILING_WAIT),
+    ("sysinfo_wait", "sysinfotest", FAILING_WAIT),
+    ("memf_fork", "memfault", FORK_FAILS_ONCE_LARGE),
+    ("memf_sbrk", "memfault", SBRK_FAILS_EARLY),
+];
+
+const VARIANT_SPEC: &str = r#"
+name = "failfirst"
+# Tests of the test programs, not grades: the variants are not tokened.
+untrusted = true
+timeout = "300s"
+
+[[run]]
+id = "variants"
+# alarmtest last: the child its failed wait leaves behind goes on printing
+# for a while.
+commands = ["sysinfo_wait", "memf_fork", "memf_sbrk", "alarm_wait", "echo still here"]
+
+[[test]]
+name = "alarmtest test2 fails when its wait fails"
+points = 1
+run = "variants"
+match = '^test2 failed: wait returned -1, not child [0-9]+$'
+no_match = '^test2 passed$'
+
+[[test]]
+name = "sysinfotest fails when its wait fails"
+points = 1
+run = "variants"
+match = '^sysinfotest: FAIL wait returned -1, not child [0-9]+$'
+no_match = '^sysinfotest: OK$'
+
+[[test]]
+name = "cow_oom fails when fork fails with memory free"
+points = 1
+run = "variants"
+match = '^memfault: out of memory in copy-on-write faults FAILED \(exit status 8, wanted 42\)$'
+
+[[test]]
+name = "lazy_oom fails when sbrk fails early"
+points = 1
+run = "variants"
+match = '^memfault: out of memory in lazy faults FAILED \(exit status 7, wanted 42\)$'
+
+[[test]]
+name = "the kernel survives"
+points = 1
+run = "variants"
+match = 'still here$'
+no_match = '^panic: '
+"#;
+
+/// The test programs' checks run on the paths where they once did not:
+/// alarmtest's and sysinfotest's when `wait` fails (their status started at
+/// 0, so a failed wait passed), memfault's `cow_oom` when fork fails with
+/// memory free (it printed ok whenever fork failed) and `lazy_oom` when
+/// sbrk fails long before memory runs out (it accepted any outcome). Each
+/// program is itself, built from its source with one library call
+/// replaced, on the kernel with every lab. On the same image, without
+/// `sleep`, base's real `kill` test fails (it passed without `sleep`).
+#[test]
+#[ignore = "slow: builds four test-program variants and boots twice"]
+fn test_programs_fail_when_their_check_cannot_run() {
+    let extra: Vec<(String, String)> = VARIANTS
+        .iter()
+        .map(|(name, program, with)| (name.to_string(), variant(program, with)))
+        .collect();
+    let dir = user_scratch(&extra);
+    let mut build = tests::cargo(&["build", "-q", "-p", "user", "--profile", "user"]);
+    build
+        .args(["--target", tests::TARGET])
+        .args(VARIANTS.iter().flat_map(|(name, _, _)| ["--bin", name]))
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", dir.join("target"));
+    let (out, stdout, stderr) = tests::run(build);
+    assert!(
+        out.status.success(),
+        "the variants do not build:\n{stdout}{stderr}"
+    );
+
+    // The image of the kernel with every lab, without sleep, with the variants.
+    let all = tests::build("all");
+    let bytes = std::fs::read(&all.fs_img).unwrap();
+    let image = mkfs::Image::open(&bytes).unwrap();
+    let mut files: Vec<(String, Vec<u8>)> = image
+        .root_names()
+        .unwrap()
+        .into_iter()
+        .filter(|n| n != "." && n != ".." && n != "sleep")
+        .map(|n| {
+            let data = image.read_file(&n).unwrap();
+            (n, data)
+        })
+        .collect();
+    assert!(
+        files.iter().any(|(n, _)| n == "kill"),
+        "no kill on the image"
+    );
+    let elves = dir.join("target").join(tests::TARGET).join("user");
+    for (name, _, _) in VARIANTS {
+        files.push((name.to_owned(), std::fs::read(elves.join(name)).unwrap()));
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let fs_img = scratch.path().join("fs.img");
+    std::fs::write(
+        &fs_img,
+        mkfs::make_image(abi::param::FSSIZE, &files).unwrap(),
+    )
+    .unwrap();
+    let config = tests::Config {
+        kernel: all.kernel.clone(),
+        fs_img,
+    };
+
+    let s = tests::Scenario::with_text("failfirst", VARIANT_SPEC);
+    let (out, stdout, stderr) = s.grade(&config, &[]);
+    assert!(
+        out.status.success(),
+        "a variant passed, or did not fail as it should:\n{stdout}{stderr}\n{}",
+        s.log("variants")
+    );
+
+    // base's kill test, as graded, on the image without sleep.
+    let mut grade = std::process::Command::new(tests::grader_bin());
+    grade
+        .arg("--root")
+        .arg(root())
+        .arg("--kernel")
+        .arg(&config.kernel)
+        .arg("--fs")
+        .arg(&config.fs_img)
+        .args(["base", "kill"])
+        .env("CARGO_TARGET_DIR", scratch.path().join("out"))
+        .env("NO_COLOR", "1");
+    let (out, stdout, stderr) = tests::run(grade);
+    let log = std::fs::read_to_string(scratch.path().join("out/grade/base/kill.log"))
+        .unwrap_or_else(|e| format!("(no kill log: {e})"));
+    assert!(
+        !out.status.success() && stdout.contains("kill: FAIL"),
+        "base's kill test passed without sleep:\n{stdout}{stderr}\n{log}"
+    );
+    assert!(
+        log.contains("kill: 4: no such process") && log.contains("after kill"),
+        "the kill run did not go as expected:\n{log}"
+    );
+}
