@@ -6,7 +6,7 @@
 //! | Defect (issue 22) | Fix | Test that fails on it |
 //! |---|---|---|
 //! | starters score 0 only by panicking; a neutral stub earns points | 2deb840, 85c2196 | starters.rs `check_starters_every_lab` (slow: every neutral stub 0/, trace's stub > 0 with `--no-requires`); check_starters.rs `a_spec_that_passes_the_starter_is_caught` |
-//! | usertests parts left out of the zero check; an unchanged kernel keeps them | 2deb840, 85c2196 | `every_usertests_run_scores_only_after_the_labs_own_tests` (here); grader/tests/cli.rs `a_test_that_requires_another_scores_only_when_that_one_passed`; starters.rs `check_starters_every_lab` (slow) |
+//! | usertests parts left out of the zero check; an unchanged kernel keeps them | 2deb840, 85c2196 | `every_usertests_run_scores_only_after_the_labs_own_tests` (here: the specs); xtask check_starters.rs `starters_are_graded_on_every_part_usertests_included` (check-starters); grader/tests/cli.rs `a_test_that_requires_another_scores_only_when_that_one_passed`; starters.rs `check_starters_every_lab` (slow) |
 //! | util: print-only programs earn 50 of 90 | 5abfe3c, 2510fef, util spec | util.rs `print_only_util_programs_score_nothing` (slow) |
 //! | memfault `cow_oom` prints ok when fork fails | a07c1cb | `test_programs_fail_when_their_check_cannot_run` (here, slow: fork fails in a once-large process) |
 //! | memfault `lazy_oom` accepts both outcomes | a07c1cb | `test_programs_fail_when_their_check_cannot_run` (here, slow: sbrk fails at 8 MB) |
