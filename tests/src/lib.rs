@@ -304,3 +304,57 @@ pub fn grade_class(
     .unwrap();
     (out, stdout, stderr, summary)
 }
+
+/// Checks that no file under `dirs` (with a name matching one of the
+/// `include` globs, or any file if there are none) holds one of `needles`.
+/// Err names the files that do, or grep's failure: grep exits 1 when it
+/// read everything and found nothing, 0 when it found something and 2 on
+/// an error (a directory missing or unreadable), which must not read as
+/// "nothing found".
+pub fn no_file_contains(dirs: &[&Path], include: &[&str], needles: &[&str]) -> Result<(), String> {
+    let mut grep = Command::new("grep");
+    grep.arg("-rlF");
+    for glob in include {
+        grep.arg(format!("--include={glob}"));
+    }
+    for needle in needles {
+        grep.args(["-e", needle]);
+    }
+    let out = grep.args(dirs).output().expect("cannot start grep");
+    let found = String::from_utf8_lossy(&out.stdout);
+    match out.status.code() {
+        Some(1) if found.is_empty() => Ok(()),
+        Some(0) => Err(format!("found in: {}", found.trim_end())),
+        _ => Err(format!(
+            "grep failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        )),
+    }
+}
+
+/// The fewest iterations a grind run must report: four workers doing
+/// file-system calls for a minute do thousands even on a loaded machine; a
+/// handful means they hardly ran (died at once, or the deadline came
+/// early), which must not pass.
+pub const GRIND_AT_LEAST: u64 = 100;
+
+/// The iterations a grind console reports (`grind: OK after N
+/// iterations`, token or not), if it says it passed with at least
+/// [`GRIND_AT_LEAST`]; Err says what is wrong otherwise.
+pub fn grind_iterations(console: &str) -> Result<u64, String> {
+    let iterations = console.lines().find_map(|l| {
+        let l = abi::tok::split(l.trim_end()).map_or(l.trim_end(), |(text, _)| text);
+        l.strip_prefix("grind: OK after ")?
+            .strip_suffix(" iterations")?
+            .parse::<u64>()
+            .ok()
+    });
+    match iterations {
+        None => Err("grind did not say it passed".into()),
+        Some(n) if n < GRIND_AT_LEAST => Err(format!(
+            "grind did {n} iterations, fewer than {GRIND_AT_LEAST}"
+        )),
+        Some(n) => Ok(n),
+    }
+}

@@ -357,6 +357,38 @@ mod tests {
         assert_eq!(lines.len(), 15);
     }
 
+    /// A stand-in test binary: a shell script printing `listing` and
+    /// exiting with `status`.
+    fn fake_binary(dir: &Path, listing: &str, status: i32) -> Binary {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(format!("fake-test-{status}"));
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\nprintf '{listing}'\necho 'cannot list' >&2\nexit {status}\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Binary {
+            name: "fake".into(),
+            path,
+        }
+    }
+
+    /// Issue 22: a binary that cannot list its tests contributed none, and
+    /// the tier still passed. Its failure is an error now, with what it said.
+    #[test]
+    fn a_test_binary_that_cannot_list_its_tests_fails_the_tier() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = fake_binary(dir.path(), "a: test\\nb: test\\nnot a test\\n", 0);
+        assert_eq!(list(&good, false).unwrap(), ["a", "b"]);
+        let bad = fake_binary(dir.path(), "a: test\\n", 101);
+        let err = list(&bad, true).unwrap_err();
+        assert!(
+            err.contains("--list failed") && err.contains("cannot list"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn finds_test_executables_in_cargo_messages() {
         let messages = [
