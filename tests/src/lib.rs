@@ -447,16 +447,6 @@ pub fn seed_target(target: &Path, tree: &Path) -> bool {
     true
 }
 
-/// Seeds the trees `cargo xtask check-starters` writes in `target/starters/`
-/// (`tree` and `neutral`, each with a target directory of its own) where
-/// they are not there yet.
-pub fn seed_starter_trees(target: &Path) {
-    for tree in ["tree", "neutral"] {
-        let tree = target.join("starters").join(tree);
-        seed_target(&tree.join("target"), &tree);
-    }
-}
-
 /// `cmd` (a batch) with new worker trees starting from [`worker_seed`].
 pub fn with_seed(cmd: &mut Command) -> &mut Command {
     cmd.env(SEED_TARGET, worker_seed())

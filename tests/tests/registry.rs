@@ -264,7 +264,6 @@ fn a_lab_added_by_the_documented_steps_is_picked_up_by_every_command() {
     assert_eq!(score("untouched"), 0, "{summary:#}\n{stderr}");
 
     // check-starters: the reference scores 2, the starter 0.
-    tests::seed_starter_trees(&s.target);
     let (o, stdout, stderr) = s.xtask(&["check-starters", "toy", "-j", "1"]);
     assert!(o.status.success(), "{stdout}{stderr}");
     assert!(

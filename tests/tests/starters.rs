@@ -412,7 +412,6 @@ fn handin_packs_exactly_the_committed_files() {
 
 #[test]
 fn check_starters_quick() {
-    tests::seed_starter_trees(&tests::target_dir());
     let (o, stdout, stderr) = run(xtask(&["check-starters", "--quick"]));
     assert!(
         o.status.success(),
@@ -433,7 +432,6 @@ fn check_starters_quick() {
 #[test]
 #[ignore = "slow: grades every lab's reference, with usertests, and every starter"]
 fn check_starters_every_lab() {
-    tests::seed_starter_trees(&tests::target_dir());
     let (o, stdout, stderr) = run(xtask(&["check-starters"]));
     assert!(
         o.status.success(),
