@@ -665,6 +665,17 @@ fn grade_all_grades_each_lab_on_its_own_kernel_at_full_marks() {
     let graded: std::collections::BTreeSet<String> =
         report.labs.iter().map(|l| l.lab.clone()).collect();
     assert_eq!(graded, expected, "{stderr}");
+    // Their totals: the base kernel and the memory labs are graded at full
+    // marks here only (each grade runs usertests: once is enough).
+    for (lab, max) in [
+        ("base", 100),
+        ("lab-pgtbl", 60),
+        ("lab-lazy", 124),
+        ("lab-cow", 110),
+    ] {
+        let l = report.labs.iter().find(|l| l.lab == lab).unwrap();
+        assert_eq!((l.score, l.max_score), (max, max), "{lab}: {stderr}");
+    }
     // Full marks, but for what this machine could not judge: a speed test
     // needs two idle cores, and CI runs two tests at once (NEEDS CORES,
     // which is no FAIL).

@@ -25,8 +25,9 @@ fn unzip(zip: &Path, into: &Path) {
 }
 
 #[test]
-#[ignore = "slow: builds the bundle's tree from scratch and grades in it"]
+#[ignore = "slow: builds the bundle's tree (its own crates from scratch) and grades in it"]
 fn the_gradescope_bundle_grades_a_submission_as_gradescope_runs_it() {
+    tests::worker_seed();
     let t = tempfile::tempdir().unwrap();
     let zip = t.path().join("autograder.zip");
     let (out, stdout, stderr) = run(xtask(&[
@@ -84,9 +85,13 @@ fn the_gradescope_bundle_grades_a_submission_as_gradescope_runs_it() {
             }
         }
     };
+    // The bundle's target and its worker's start with the registry's
+    // crates built: the cold worker test in batch.rs builds from nothing.
+    tests::seed_target(&source.join("target"), &source);
     let mut setup = Command::new("bash");
     setup.arg(source.join("setup.sh"));
     gradescope_env(&mut setup);
+    tests::with_seed(&mut setup);
     let out = setup.output().unwrap();
     let setup_log = format!(
         "{}{}",
@@ -127,6 +132,7 @@ fn the_gradescope_bundle_grades_a_submission_as_gradescope_runs_it() {
     cmd.arg(source.join("run_autograder"))
         .env("AUTOGRADER_ROOT", &ag);
     gradescope_env(&mut cmd);
+    tests::with_seed(&mut cmd);
     let out = cmd.output().unwrap();
     let log = format!(
         "{}{}",
@@ -254,8 +260,9 @@ fn the_classroom_workflow_refuses_points_when_the_test_files_were_modified() {
 }
 
 #[test]
-#[ignore = "slow: a fresh clone of a student tree, built from scratch"]
+#[ignore = "slow: a fresh clone of a student tree, its own crates built from scratch"]
 fn the_classroom_workflow_commands_work_in_a_fresh_clone() {
+    tests::worker_seed();
     let t = tempfile::tempdir().unwrap();
     let tree = t.path().join("tree");
     let (out, stdout, stderr) = run(xtask(&[
@@ -273,6 +280,9 @@ fn the_classroom_workflow_commands_work_in_a_fresh_clone() {
         .arg(&clone)
         .status();
     assert!(status.unwrap().success());
+    // The clone's files are all new: it builds every crate of its own, and
+    // takes the registry's from the seed.
+    assert!(tests::seed_target(&clone.join("target"), &clone));
     let text = std::fs::read_to_string(clone.join(".github/workflows/grade.yml")).unwrap();
     let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     let grade = yaml["jobs"]["grade"]["steps"]

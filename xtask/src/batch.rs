@@ -572,6 +572,11 @@ struct Worker<'a> {
 /// stops what it refuses.
 const UNCHECKED_FOR_TESTS: &str = "XTASK_BATCH_UNCHECKED_FOR_TESTS";
 
+/// A warm target directory ([`crate::fsutil::seed_target`]) that a new
+/// worker's starts as a copy of, so that the worker trees of a CI run do not
+/// each build every crate of the registry cold.
+const SEED_TARGET: &str = "XTASK_BATCH_SEED_TARGET";
+
 impl Worker<'_> {
     fn src(&self) -> PathBuf {
         self.tree.join("tree")
@@ -617,7 +622,34 @@ impl Worker<'_> {
             "batch: worker {w}: copying the starter tree to {}",
             self.src().display()
         );
+        // A new worker may start from a warm target directory (CI names one)
+        // instead of building every crate cold.
+        let seeded = match std::env::var_os(SEED_TARGET) {
+            Some(seed) if !self.tree.exists() => {
+                eprintln!(
+                    "batch: worker {w}: starting its target directory as a copy of {}",
+                    Path::new(&seed).display()
+                );
+                Some(crate::fsutil::seed_target(
+                    Path::new(&seed),
+                    &self.target(),
+                )?)
+            }
+            _ => None,
+        };
         copy_tree(self.starter, &self.src())?;
+        if let Some(stamp) = seeded
+            && let Some(old) = crate::fsutil::not_newer(&self.src(), stamp)
+        {
+            // Cargo could take the seed's artifact built from another text
+            // of this file for fresh.
+            eprintln!(
+                "batch: worker {w}: {} is not newer than the seed: building cold",
+                old.display()
+            );
+            std::fs::remove_dir_all(self.target())
+                .map_err(|e| format!("cannot remove {}: {e}", self.target().display()))?;
+        }
         let host = self.ctx.host()?.to_owned();
         let mut fetch = self.ctx.cargo(
             Env::Host,
