@@ -3,7 +3,7 @@
 //! A lab is a value of a type that implements [`Lab`]: one method per call
 //! site, each doing nothing unless the lab overrides it. The kernel binary
 //! (the `labs` crate) hands the enabled labs to [`crate::main`] in the
-//! canonical order: trace, sysinfo, pgtbl, backtrace, alarm, lazy, cow.
+//! canonical order: trace, sysinfo, pgtbl, backtrace, alarm, lazy, cow, lock.
 //! Without labs every hook is a loop over an empty list.
 //!
 //! How several labs combine at one call site is fixed here, once:
