@@ -159,7 +159,11 @@ impl BufPolicy for Hashed {
     }
 
     fn bucket_of(&self, dev: u32, blockno: u32) -> usize {
-        (dev as usize * 31 + blockno as usize) % NBUCKET
+        // Mixed (Fibonacci hashing), not `blockno % NBUCKET`: processes
+        // reading files laid out a multiple of NBUCKET blocks apart, in
+        // step, would otherwise meet in the same bucket at every block.
+        let h = (blockno ^ dev.rotate_left(16)).wrapping_mul(0x9e37_79b9);
+        (h >> 16) as usize % NBUCKET
     }
 
     fn get(&self, dev: u32, blockno: u32) -> Option<Held> {
