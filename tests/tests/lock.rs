@@ -38,14 +38,14 @@ commands = ["kalloctest 200 test1", "bcachetest 2 test0"]
 name = "kalloctest"
 points = 1
 run = "nostats"
-match = '^test1 FAIL: no statistics device'
+match = '^test1 FAIL: the statistics device gave no text'
 no_match = '^test1 OK$'
 
 [[test]]
 name = "bcachetest"
 points = 1
 run = "nostats"
-match = '^test0: FAIL: no statistics device'
+match = '^test0: FAIL: the statistics device gave no text'
 no_match = '^test0: OK$'
 "#;
     let (out, stdout, stderr) = Scenario::with_text("nostats", spec).grade(&build(""), &[]);

@@ -20,6 +20,11 @@ pub fn read_text() -> Result<Vec<u8>, &'static str> {
     let mut len = 0;
     let end = loop {
         let n = read(fd, &mut text[len..]);
+        if n < 0 && len == 0 {
+            // No driver (the node is init's), or one with nothing to say.
+            close(fd);
+            return Err("the statistics device gave no text (a kernel without lock statistics?)");
+        }
         if n < 0 {
             break len;
         }
