@@ -118,8 +118,9 @@ impl PagePolicy for PerCpuLists {
 }
 
 /// Buckets of the buffer cache: a prime, so that block numbers in a
-/// stride spread over them.
-const NBUCKET: usize = 13;
+/// stride spread over them; more than MIT's 13, as harts meet in a bucket
+/// about 1/NBUCKET as often as at one lock.
+const NBUCKET: usize = 61;
 
 const fn bucket(name: &'static str) -> SpinLock<Bucket> {
     SpinLock::new(name, Bucket::new())
@@ -149,6 +150,54 @@ static BCACHE: Hashed = Hashed {
         bucket("bcache10"),
         bucket("bcache11"),
         bucket("bcache12"),
+        bucket("bcache13"),
+        bucket("bcache14"),
+        bucket("bcache15"),
+        bucket("bcache16"),
+        bucket("bcache17"),
+        bucket("bcache18"),
+        bucket("bcache19"),
+        bucket("bcache20"),
+        bucket("bcache21"),
+        bucket("bcache22"),
+        bucket("bcache23"),
+        bucket("bcache24"),
+        bucket("bcache25"),
+        bucket("bcache26"),
+        bucket("bcache27"),
+        bucket("bcache28"),
+        bucket("bcache29"),
+        bucket("bcache30"),
+        bucket("bcache31"),
+        bucket("bcache32"),
+        bucket("bcache33"),
+        bucket("bcache34"),
+        bucket("bcache35"),
+        bucket("bcache36"),
+        bucket("bcache37"),
+        bucket("bcache38"),
+        bucket("bcache39"),
+        bucket("bcache40"),
+        bucket("bcache41"),
+        bucket("bcache42"),
+        bucket("bcache43"),
+        bucket("bcache44"),
+        bucket("bcache45"),
+        bucket("bcache46"),
+        bucket("bcache47"),
+        bucket("bcache48"),
+        bucket("bcache49"),
+        bucket("bcache50"),
+        bucket("bcache51"),
+        bucket("bcache52"),
+        bucket("bcache53"),
+        bucket("bcache54"),
+        bucket("bcache55"),
+        bucket("bcache56"),
+        bucket("bcache57"),
+        bucket("bcache58"),
+        bucket("bcache59"),
+        bucket("bcache60"),
     ],
     evict: SpinLock::new("bcache.evict", ()),
 };
@@ -159,11 +208,16 @@ impl BufPolicy for Hashed {
     }
 
     fn bucket_of(&self, dev: u32, blockno: u32) -> usize {
-        // Mixed (Fibonacci hashing), not `blockno % NBUCKET`: processes
-        // reading files laid out a multiple of NBUCKET blocks apart, in
-        // step, would otherwise meet in the same bucket at every block.
-        let h = (blockno ^ dev.rotate_left(16)).wrapping_mul(0x9e37_79b9);
-        (h >> 16) as usize % NBUCKET
+        // Mixed (murmur3's finalizer), not `blockno % NBUCKET`: processes
+        // reading, in step, files laid out so that their k-th blocks share
+        // a bucket would otherwise meet there at every block.
+        let mut h = blockno ^ dev.rotate_left(16);
+        h ^= h >> 16;
+        h = h.wrapping_mul(0x85eb_ca6b);
+        h ^= h >> 13;
+        h = h.wrapping_mul(0xc2b2_ae35);
+        h ^= h >> 16;
+        h as usize % NBUCKET
     }
 
     fn get(&self, dev: u32, blockno: u32) -> Option<Held> {
