@@ -566,6 +566,9 @@ pub fn compare(base: &Results, new: &Results, threshold: f64) -> Vec<Row> {
         .filter_map(|n| {
             let b = base.figures.iter().find(|b| b.name == n.name)?;
             let (slowdown, apart) = match n.better {
+                // A count (failed test-and-sets) may be 0: 0 against 0 is
+                // no change.
+                Better::Lower if b.median() == 0.0 && n.median() == 0.0 => (1.0, false),
                 Better::Lower => (n.median() / b.median(), n.min() > b.max()),
                 Better::Higher => (b.median() / n.median(), n.max() < b.min()),
             };
