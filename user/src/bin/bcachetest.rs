@@ -5,7 +5,7 @@
 //!
 //! - test0: three children, each in a directory of its own, read a file of
 //!   BLOCKS blocks (default 6) one byte at a time, checking every byte,
-//!   PASSES (8) times. MIT's reads 10-block files once, but counts every
+//!   PASSES (16) times. MIT's reads 10-block files once, but counts every
 //!   spin, where our spinlock counts only races lost (see kernel-base's
 //!   spinlock), so one pass on a busy host may show the base kernel's one
 //!   lock under 500; and three files of at most 8 blocks, with their
@@ -119,7 +119,7 @@ fn wait_all(n: usize) -> bool {
 }
 
 /// How many times each of test0's children reads its file.
-const PASSES: usize = 8;
+const PASSES: usize = 16;
 
 fn test0(blocks: usize) -> bool {
     const NCHILD: usize = 3;

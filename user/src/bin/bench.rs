@@ -22,7 +22,7 @@
 //!   of the lock lab's kernel): the kmem locks' failed test-and-sets while
 //!   two children each sbrk a page and back 100,000 times (kalloctest's
 //!   test1), and the bcache locks' while three children read a 6-block
-//!   file of their own a byte at a time, 8 times (bcachetest's test0) (`tas`, a
+//!   file of their own a byte at a time, 16 times (bcachetest's test0) (`tas`, a
 //!   count; `failed` without statistics).
 
 use abi::memlayout::PGSIZE;
@@ -318,9 +318,9 @@ fn bcache(name: &str) {
     let Some((_, before)) = lock_spins() else {
         return failed(name);
     };
-    // bcachetest's eight passes over the file.
+    // bcachetest's sixteen passes over the file.
     let ok = in_children(3, |i| {
-        (0..8).all(|_| {
+        (0..16).all(|_| {
             let fd = open(names[i], O_RDONLY);
             let mut c = [0u8; 1];
             let ok = fd >= 0 && (0..BLOCKS * block.len()).all(|_| read(fd, &mut c) == 1);
