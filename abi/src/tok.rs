@@ -38,9 +38,11 @@ pub const EMPTY_SLOT: KeySlot = KeySlot {
 /// The trusted test programs: only files of these names get the key.
 pub const TOKENED: &[&str] = &[
     "alarmtest",
+    "bcachetest",
     "bttest",
     "cowtest",
     "forktest",
+    "kalloctest",
     "lazytests",
     "randlab",
     "stressfs",

@@ -24,6 +24,7 @@ extern crate alloc;
 mod args;
 pub mod heap;
 mod io;
+pub mod lockstat;
 mod mem;
 pub mod sys;
 pub mod tok;
