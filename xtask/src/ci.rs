@@ -24,7 +24,7 @@ use crate::setup;
 /// The package of the end-to-end tests.
 const E2E_PACKAGE: &str = "tests";
 /// The host crates whose unit tests run as one cargo call.
-const UNIT_PACKAGES: [&str; 4] = ["abi", "mkfs", "grader", "xtask"];
+const UNIT_PACKAGES: [&str; 5] = ["abi", "mkfs", "grader", "xtask", "host"];
 /// How often a test that is still running is mentioned.
 const STILL_RUNNING: Duration = Duration::from_secs(60);
 /// Seconds each end-to-end test took in a full CI run, by `binary::test`
@@ -390,10 +390,10 @@ mod tests {
         );
         assert!(
             lines[3]
-                .contains("--features trace,sysinfo,pgtbl,backtrace,alarm,lazy,cow -- -D warnings")
+                .contains("--features trace,sysinfo,pgtbl,backtrace,alarm,lazy,cow,lock -- -D warnings")
         );
         assert!(lines[4].starts_with("cargo clippy -p user --profile user"));
-        assert_eq!(lines[5], "cargo test -p abi -p mkfs -p grader -p xtask");
+        assert_eq!(lines[5], "cargo test -p abi -p mkfs -p grader -p xtask -p host");
         assert_eq!(lines[6], "end-to-end slow=false");
         assert_eq!(lines.len(), 7);
     }
@@ -404,8 +404,9 @@ mod tests {
         assert_eq!(lines[..7], self::lines(true)[..]);
         assert!(lines[7].contains("--features trace -- -D warnings"));
         assert!(lines[13].contains("--features cow -- -D warnings"));
+        assert!(lines[14].contains("--features lock -- -D warnings"));
         assert_eq!(lines.last().unwrap(), "end-to-end slow=true");
-        assert_eq!(lines.len(), 15);
+        assert_eq!(lines.len(), 16);
     }
 
     /// A stand-in test binary: a shell script printing `listing` and
