@@ -76,8 +76,9 @@ fn grind_must_report_enough_iterations() {
 
 /// Programs any machine the README supports has (Debian's base, git, the
 /// Rust toolchain): the rest must be ones .ci/run installs.
-const EVERYWHERE: [&str; 11] = [
-    "apt-get", "bash", "cargo", "diff", "git", "grep", "kill", "rustc", "rustup", "sh", "sudo",
+const EVERYWHERE: [&str; 12] = [
+    "apt-get", "bash", "cargo", "cp", "diff", "git", "grep", "kill", "rustc", "rustup", "sh",
+    "sudo",
 ];
 
 /// The programs the tests, xtask and the grader start by name

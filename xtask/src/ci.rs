@@ -388,12 +388,14 @@ mod tests {
                 "cargo clippy -p labs --bin kernel --profile kernel --target {TARGET} -- -D warnings"
             )
         );
-        assert!(
-            lines[3]
-                .contains("--features trace,sysinfo,pgtbl,backtrace,alarm,lazy,cow,lock -- -D warnings")
-        );
+        assert!(lines[3].contains(
+            "--features trace,sysinfo,pgtbl,backtrace,alarm,lazy,cow,lock -- -D warnings"
+        ));
         assert!(lines[4].starts_with("cargo clippy -p user --profile user"));
-        assert_eq!(lines[5], "cargo test -p abi -p mkfs -p grader -p xtask -p host");
+        assert_eq!(
+            lines[5],
+            "cargo test -p abi -p mkfs -p grader -p xtask -p host"
+        );
         assert_eq!(lines[6], "end-to-end slow=false");
         assert_eq!(lines.len(), 7);
     }
