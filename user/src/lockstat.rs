@@ -51,3 +51,21 @@ pub fn read_totals() -> Result<(Vec<u8>, Totals), &'static str> {
     let t = parse(&text)?;
     Ok((text, t))
 }
+
+/// The statistics now, their text printed first if `show` (as MIT's
+/// programs print it); `None`, and the line `<failed>: <why>` (the caller's
+/// FAIL prefix), if the text is missing or malformed.
+pub fn stats(failed: &str, show: bool) -> Option<Totals> {
+    match read_totals() {
+        Ok((text, t)) => {
+            if show {
+                crate::print!("{}", crate::Show(&text));
+            }
+            Some(t)
+        }
+        Err(why) => {
+            crate::println!("{}: {}", failed, why);
+            None
+        }
+    }
+}

@@ -29,7 +29,6 @@
 //! (default both).
 
 use abi::fs::BSIZE;
-use user::lockstat::{Totals, read_totals};
 use user::*;
 
 entry!(main);
@@ -90,21 +89,6 @@ fn readfile(name: &str, bytes: usize, inc: usize) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn stats(test: &str, show: bool) -> Option<Totals> {
-    match read_totals() {
-        Ok((text, t)) => {
-            if show {
-                print!("{}", Show(&text));
-            }
-            Some(t)
-        }
-        Err(why) => {
-            println!("{}: FAIL: {}", test, why);
-            None
-        }
-    }
-}
-
 /// Waits for `n` children; whether all exited with 0.
 fn wait_all(n: usize) -> bool {
     let mut ok = true;
@@ -137,7 +121,7 @@ fn test0(blocks: usize) -> bool {
             return false;
         }
     }
-    let Some(before) = stats("test0", false) else {
+    let Some(before) = user::lockstat::stats("test0: FAIL", false) else {
         return false;
     };
     for i in 0..NCHILD {
@@ -160,7 +144,7 @@ fn test0(blocks: usize) -> bool {
     }
     let ok = wait_all(NCHILD);
     println!("test0 results:");
-    let Some(after) = stats("test0", true) else {
+    let Some(after) = user::lockstat::stats("test0: FAIL", true) else {
         return false;
     };
     if !ok {

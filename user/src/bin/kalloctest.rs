@@ -22,7 +22,6 @@
 //! both).
 
 use abi::memlayout::{KERNBASE, PGSIZE, PHYSTOP};
-use user::lockstat::{Totals, read_totals};
 use user::*;
 
 entry!(main);
@@ -30,26 +29,9 @@ entry!(main);
 const NCHILD: u64 = 2;
 const PAGE: i32 = 4096;
 
-/// The statistics now, printed as MIT's program prints them; `None` (and a
-/// FAIL line) if the text is missing or malformed.
-fn stats(test: &str, show: bool) -> Option<Totals> {
-    match read_totals() {
-        Ok((text, t)) => {
-            if show {
-                print!("{}", Show(&text));
-            }
-            Some(t)
-        }
-        Err(why) => {
-            println!("{} FAIL: {}", test, why);
-            None
-        }
-    }
-}
-
 fn test1(rounds: u64) -> bool {
     println!("start test1");
-    let Some(before) = stats("test1", false) else {
+    let Some(before) = user::lockstat::stats("test1 FAIL", false) else {
         return false;
     };
     for _ in 0..NCHILD {
@@ -83,7 +65,7 @@ fn test1(rounds: u64) -> bool {
         ok &= status == 0;
     }
     println!("test1 results:");
-    let Some(after) = stats("test1", true) else {
+    let Some(after) = user::lockstat::stats("test1 FAIL", true) else {
         return false;
     };
     println!("test1: {} children x {} rounds", NCHILD, rounds);
