@@ -505,3 +505,27 @@ pub fn seed_target(target: &Path, tree: &Path) -> bool {
 pub fn with_seed(cmd: &mut Command) -> &mut Command {
     cmd.env(SEED_TARGET, worker_seed())
 }
+
+/// Each test's outcome (`"pass"`, `"fail"`, …) in the grader report of the
+/// graded submission `name` of a class summary.
+pub fn outcomes(
+    summary: &serde_json::Value,
+    name: &str,
+) -> std::collections::HashMap<String, String> {
+    let o = submission(summary, name);
+    assert_eq!(o["status"], "graded", "{name}: {o}");
+    let path = o["files"]["report_json"].as_str().expect("a report");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    report["labs"][0]["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_owned(),
+                t["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}

@@ -5,7 +5,6 @@
 //! one global lock for all harts' free lists. (The reference's full marks
 //! and the starter's 0 are `cargo xtask check-starters lock`'s.)
 
-use std::collections::HashMap;
 use std::path::Path;
 use tests::{Scenario, build};
 
@@ -52,25 +51,7 @@ no_match = '^test0: OK$'
     tests::assert_full_marks(&out, &stdout, &stderr);
 }
 
-/// Each test's outcome in a submission's grader report.
-fn outcomes(summary: &serde_json::Value, name: &str) -> HashMap<String, String> {
-    let o = tests::submission(summary, name);
-    assert_eq!(o["status"], "graded", "{name}: {o}");
-    let path = o["files"]["report_json"].as_str().expect("a report");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    report["labs"][0]["tests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                t["name"].as_str().unwrap().to_owned(),
-                t["outcome"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
+use tests::outcomes;
 
 fn write(dir: &Path, text: &str) {
     let path = dir.join(LOCK);
