@@ -212,13 +212,6 @@ fn a_batch_without_submissions_says_so() {
     assert!(stderr.contains("no submissions in"), "{stderr}");
 }
 
-/// A batch's first worker is set up cold (a fresh cache directory and no
-/// seed: [`tests::worker_seed`] is that batch, with a build timeout far
-/// below a cold build), each worker's setup building the starter under its
-/// own timeout. Then a batch on a seeded worker: `--build-only` builds a
-/// `.diff` submission, refuses a file over 1 MiB and a lab file that is a
-/// symbolic link; graded, the patch has full marks and a submission whose
-/// lab code panics the kernel scores 0 with PANIC as its reason.
 /// The trace lab's reference solution as a unified diff against its
 /// starter, as handout cuts it.
 fn trace_solution_diff() -> Vec<u8> {
@@ -238,6 +231,13 @@ fn trace_solution_diff() -> Vec<u8> {
         .stdout
 }
 
+/// A batch's first worker is set up cold (a fresh cache directory and no
+/// seed: [`tests::worker_seed`] is that batch, with a build timeout far
+/// below a cold build), each worker's setup building the starter under its
+/// own timeout. Then a batch on a seeded worker: `--build-only` builds a
+/// `.diff` submission, refuses a file over 1 MiB and a lab file that is a
+/// symbolic link; graded, the patch has full marks and a submission whose
+/// lab code panics the kernel scores 0 with PANIC as its reason.
 #[test]
 #[ignore = "slow: sets up a worker tree, builds and grades a small class"]
 fn a_cold_worker_builds_in_a_small_timeout_and_grades_diffs_refusing_links_and_big_files() {
