@@ -196,7 +196,7 @@ fn hold(i: u32) {
 fn exclusion(lock: &RwSpinLock, ticket: u32, rounds: u32) -> Result<(), RwFail> {
     let mut ok = true;
     for i in 0..rounds {
-        if (i + ticket) % 8 == 0 {
+        if (i + ticket).is_multiple_of(8) {
             let _g = lock.write();
             ok &= RUN.inside.fetch_or(W, Ordering::AcqRel) == 0;
             hold(i);
