@@ -45,6 +45,7 @@ pub const TOKENED: &[&str] = &[
     "kalloctest",
     "lazytests",
     "randlab",
+    "rwlktest",
     "stressfs",
     "stats",
     "sysinfotest",
