@@ -430,7 +430,7 @@ fn check_starters_quick() {
 }
 
 #[test]
-#[ignore = "slow: grades every lab's reference, with usertests, and every starter"]
+#[ignore = "slow: builds and grades every lab's reference, starter and neutral stub"]
 fn check_starters_every_lab() {
     let (o, stdout, stderr) = run(xtask(&["check-starters"]));
     assert!(

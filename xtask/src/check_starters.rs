@@ -1,5 +1,7 @@
 //! `cargo xtask check-starters`: for each lab, the reference solution
-//! scores full marks, and its starter builds without a warning, boots,
+//! scores full marks on the lab's own tests (its usertests too with
+//! `--reference-usertests`; `grade --all` grades them anyway, and they are
+//! the slow part), and its starter builds without a warning, boots,
 //! passes the base kernel's quick tests and scores 0 on every test of the
 //! lab's spec, usertests parts included (those `requires` the lab's own
 //! tests, so a starter that passes usertests as the base kernel does still
@@ -47,6 +49,10 @@ pub struct Args {
     /// Only {quick}, whose grades run no usertests
     #[arg(long)]
     pub quick: bool,
+    /// Grade the references' usertests too (as `grade --all` does); by
+    /// default a reference is graded on its lab's own tests only
+    #[arg(long)]
+    pub reference_usertests: bool,
     /// QEMU runs at once [default: the number of cores]
     #[arg(short = 'j', long, value_name = "N", value_parser = grader::args::parse_jobs)]
     pub jobs: Option<usize>,
@@ -73,13 +79,19 @@ pub fn command(ctx: &Ctx, args: &Args) -> Result<ExitCode, String> {
     } else if labs.is_empty() {
         labs = Starters::all();
     }
-    check(ctx, labs, jobs, scale)
+    check(ctx, labs, jobs, scale, args.reference_usertests)
 }
 
 /// What went wrong, per lab (`None`: the tree as a whole).
 type Problems = Vec<(Option<&'static str>, String)>;
 
-fn check(ctx: &Ctx, labs: Starters, jobs: usize, scale: Option<f64>) -> Result<ExitCode, String> {
+fn check(
+    ctx: &Ctx,
+    labs: Starters,
+    jobs: usize,
+    scale: Option<f64>,
+    reference_usertests: bool,
+) -> Result<ExitCode, String> {
     let base_dir = ctx.target_dir.join("starters");
     std::fs::create_dir_all(&base_dir)
         .map_err(|e| format!("cannot create {}: {e}", base_dir.display()))?;
@@ -167,7 +179,7 @@ fn check(ctx: &Ctx, labs: Starters, jobs: usize, scale: Option<f64>) -> Result<E
         let mut to_grade = Vec::new();
         for (lab, reference, starter, neutral) in &built {
             let spec_name = format!("lab-{lab}");
-            let [full, own, base, stub] = specs_for(&load, lab)?;
+            let [full, own, base, stub] = specs_for(&load, lab, reference_usertests)?;
             let mut graded = vec![(full, reference), (own, starter), (base, starter)];
             if let Some(neutral) = neutral {
                 graded.push((stub, neutral));
@@ -390,13 +402,16 @@ fn lint(sctx: &Ctx, labs: &[&'static str], problems: &mut Problems) {
 }
 
 /// Whether a run is usertests: its tests are not the lab's own.
-/// The specs `lab`'s kernels are graded on: its whole spec for the
-/// reference, the starter and the neutral stub (usertests parts included:
-/// they require the lab's own tests, so an untouched starter must score 0
-/// on them too), and base's tests but usertests for the starter.
+/// The specs `lab`'s kernels are graded on: its whole spec for the starter
+/// and the neutral stub (usertests parts included: they require the lab's
+/// own tests, so an untouched starter must score 0 on them too), base's
+/// tests but usertests for the starter, and for the reference its whole
+/// spec, or without usertests unless `reference_usertests` (a minute of
+/// QEMU each that `grade --all` spends too).
 fn specs_for(
     load: &dyn Fn(&str) -> Result<grader::spec::Spec, String>,
     lab: &str,
+    reference_usertests: bool,
 ) -> Result<[grader::spec::Spec; 4], String> {
     let spec_name = format!("lab-{lab}");
     let named = |spec: &str, name: String| {
@@ -407,8 +422,14 @@ fn specs_for(
     };
     let mut base = named("base", format!("base.starter-{lab}"))?;
     base.tests.retain(|t| !runs_usertests(&base.runs[t.run]));
+    let mut reference = named(&spec_name, format!("{spec_name}.reference"))?;
+    if !reference_usertests {
+        reference
+            .tests
+            .retain(|t| !runs_usertests(&reference.runs[t.run]));
+    }
     Ok([
-        named(&spec_name, format!("{spec_name}.reference"))?,
+        reference,
         named(&spec_name, format!("{spec_name}.starter"))?,
         base,
         named(&spec_name, format!("{spec_name}.neutral"))?,
@@ -623,7 +644,7 @@ mod tests {
         let root = grader::registry::source_root();
         let load = |name: &str| grader::spec::load(&root, name, 1).map_err(|e| e.to_string());
         for lab in ["pgtbl", "alarm", "lazy", "cow"] {
-            let [full, own, base, stub] = specs_for(&load, lab).unwrap();
+            let [full, own, base, stub] = specs_for(&load, lab, true).unwrap();
             let has_usertests =
                 |s: &grader::spec::Spec| s.tests.iter().any(|t| runs_usertests(&s.runs[t.run]));
             assert!(has_usertests(&full), "{lab}'s spec runs no usertests");
@@ -631,6 +652,11 @@ mod tests {
             assert!(has_usertests(&stub), "{lab}'s neutral stub skips usertests");
             assert_eq!(own.tests.len(), full.tests.len(), "{lab}");
             assert!(!has_usertests(&base), "{lab}");
+            // By default the reference's usertests are left to `grade --all`.
+            let [reference, own, _, _] = specs_for(&load, lab, false).unwrap();
+            assert!(!has_usertests(&reference), "{lab}");
+            assert!(has_usertests(&own), "{lab}'s starter skips usertests");
+            assert!(reference.tests.len() < own.tests.len(), "{lab}");
         }
     }
 
