@@ -96,6 +96,7 @@ impl Pipe {
     }
 
     /// Writes `n` bytes from user memory, waiting for room as needed.
+    #[doc(alias = "pipewrite")]
     pub fn write(&self, addr: UserAddr, n: usize) -> i64 {
         let p = current();
         let mut r = self.ring().lock();
@@ -126,6 +127,7 @@ impl Pipe {
 
     /// Reads up to `n` bytes into user memory; waits while the pipe is empty
     /// and a writer remains.
+    #[doc(alias = "piperead")]
     pub fn read(&self, addr: UserAddr, n: usize) -> i64 {
         let p = current();
         let mut r = self.ring().lock();

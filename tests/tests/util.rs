@@ -90,14 +90,17 @@ fn print_only_util_programs_score_nothing() {
     );
     // sleep waits as it should, but on uptime, without the sleep system
     // call: it earns sleep's first two tests, not "sleep, makes syscall"
-    // (gdb's breakpoint on sys_sleep is never hit).
+    // (gdb's breakpoint on sys_sleep is never hit). pingpong forks, and
+    // the child prints and exits before the parent prints: the right lines
+    // from the right processes, in order, with no pipe (no piperead).
     fakes(
         c,
         "waiting",
         "let Some(t) = args.bytes(1) else { eprintln!(\"Usage: sleep ticks\"); return 1; };\n\
          let t: i32 = core::str::from_utf8(t).ok().and_then(|t| t.parse().ok()).unwrap_or(0);\n\
          let start = uptime();\nwhile uptime() - start < t {}\n0",
-        "0",
+        "if fork() == 0 { println!(\"{}: received ping\", getpid()); return 0; }\n\
+         wait(None);\nprintln!(\"{}: received pong\", getpid());\n0",
     );
     // The reference solution, as its own submission: full marks.
     let root = tests::root();
@@ -124,23 +127,33 @@ fn print_only_util_programs_score_nothing() {
     assert_eq!(score("waiting"), 10, "{summary}");
     // The gdb test, batch-graded in the sandbox: the reference stops the
     // kernel at sys_sleep; print-only and busy-waiting sleeps do not.
-    let syscall = |name: &str| {
+    let outcome = |name: &str, test: &str| {
         let o = summary["submissions"]
             .as_array()
             .unwrap()
             .iter()
             .find(|o| o["name"] == name);
         let tests = &o.unwrap()["report"]["labs"][0]["tests"];
-        let t = tests
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["name"] == "sleep, makes syscall");
-        t.unwrap_or_else(|| panic!("no gdb test for {name}: {tests}"))["outcome"].clone()
+        let t = tests.as_array().unwrap().iter().find(|t| t["name"] == test);
+        t.unwrap_or_else(|| panic!("no {test:?} for {name}: {tests}"))["outcome"].clone()
     };
-    assert_eq!(syscall("reference"), "pass", "{summary}");
-    for name in ["printing", "spoofing", "waiting"] {
-        assert_eq!(syscall(name), "fail", "{name}: {summary}");
+    // And pingpong's pipe, through gdb too: the forking pingpong printed
+    // pingpong's lines, but reads no pipe, so pingpong is not scored.
+    for test in ["sleep, makes syscall", "pingpong, reads a pipe", "pingpong"] {
+        assert_eq!(outcome("reference", test), "pass", "{test}: {summary}");
     }
+    for name in ["printing", "spoofing", "waiting"] {
+        assert_eq!(
+            outcome(name, "sleep, makes syscall"),
+            "fail",
+            "{name}: {summary}"
+        );
+        assert_eq!(
+            outcome(name, "pingpong, reads a pipe"),
+            "fail",
+            "{name}: {summary}"
+        );
+    }
+    assert_eq!(outcome("waiting", "pingpong"), "skipped", "{summary}");
     assert!(out.status.success(), "{stdout}{stderr}");
 }
