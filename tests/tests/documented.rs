@@ -250,7 +250,8 @@ fn qemu_boots_a_labs_kernel_where_usertests_time_and_loop() {
 /// xv6's names are breakpoints: `b usertrap` reports the hit as usertrap
 /// (not an inlined callee), and `b sys_sleep`, hit while `sleep 1` runs,
 /// has a backtrace through the system call dispatch to the user-trap
-/// handler.
+/// handler; a hook's name (`b user_fault`) stops in the lab's own
+/// implementation of it.
 #[test]
 fn gdb_attaches_by_itself_and_stops_at_xv6_names() {
     if Command::new("gdb-multiarch")
@@ -263,8 +264,8 @@ fn gdb_attaches_by_itself_and_stops_at_xv6_names() {
         );
         return;
     }
-    build("backtrace");
-    let mut t = Terminal::start(&["gdb", "--lab", "backtrace", "--cpus", "1"]);
+    build("cow");
+    let mut t = Terminal::start(&["gdb", "--lab", "cow", "--cpus", "1"]);
     t.expect_said("run gdb-multiarch in");
     let gdbinit = tests::root().join(".gdbinit");
     let script = std::fs::read_to_string(&gdbinit).expect("cargo xtask gdb wrote no .gdbinit");
@@ -292,6 +293,16 @@ fn gdb_attaches_by_itself_and_stops_at_xv6_names() {
         ])
         .args(["-ex", "break fork", "-ex", "delete"])
         .args(["-ex", "break usertrap", "-ex", "continue", "-ex", "delete"])
+        // A hook by its name stops in the lab's implementation: init's
+        // fork shares its pages, and the first write to one faults.
+        .args([
+            "-ex",
+            "break user_fault",
+            "-ex",
+            "continue",
+            "-ex",
+            "delete",
+        ])
         .args([
             "-ex",
             "break sys_sleep",
@@ -354,6 +365,12 @@ fn gdb_attaches_by_itself_and_stops_at_xv6_names() {
     assert!(
         hit("kernel_base::sysproc::sys_sleep"),
         "b sys_sleep was not hit:\n{said}"
+    );
+    assert!(
+        said.lines().any(|l| l.starts_with("Breakpoint ")
+            && l.contains("user_fault")
+            && l.contains("labs/src/cow.rs")),
+        "b user_fault did not stop in the cow lab's user_fault:\n{said}"
     );
     let frames: Vec<&str> = said.lines().filter(|l| l.starts_with('#')).collect();
     let at = |f: &str| frames.iter().position(|l| l.contains(f));
