@@ -441,7 +441,11 @@ fn index_mismatches(text: &str, totals: &BTreeMap<String, u32>) -> Vec<String> {
             wrong.push(format!("row {name}: not a lab of labs/registry.toml"));
         }
     }
-    let mut whole: Vec<String> = reg.groups.iter().map(|g| format!("lab-{}", g.name)).collect();
+    let mut whole: Vec<String> = reg
+        .groups
+        .iter()
+        .map(|g| format!("lab-{}", g.name))
+        .collect();
     whole.push("lab-all".to_owned());
     for spec in whole {
         let marker = format!("`cargo xtask grade {spec}`");
@@ -486,13 +490,12 @@ fn the_handouts_index_lists_every_lab_with_its_specs_total() {
         .into_iter()
         .map(|w| format!("handouts/README.md: {w}"))
         .collect();
-    let kernel: Vec<&str> = registry()
-        .kernel_labs()
-        .map(|l| l.name.as_str())
-        .collect();
+    let kernel: Vec<&str> = registry().kernel_labs().map(|l| l.name.as_str()).collect();
     let path = format!("target/xv6/{}/", kernel.join("-"));
     if !index.contains(&path) {
-        wrong.push(format!("handouts/README.md: lab-all's kernel is not {path}"));
+        wrong.push(format!(
+            "handouts/README.md: lab-all's kernel is not {path}"
+        ));
     }
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     let said = points_after(&readme, "`lab-all` grades");

@@ -238,7 +238,10 @@ fn a_merge_that_fails_exits_2() {
     std::fs::create_dir(&empty).unwrap();
     let bad = dir.path().join("part-1-of-2.json");
     std::fs::write(&bad, "{ not a part").unwrap();
-    for (part, said) in [(&empty, "no part-K-of-N.json in"), (&bad, "part-1-of-2.json")] {
+    for (part, said) in [
+        (&empty, "no part-K-of-N.json in"),
+        (&bad, "part-1-of-2.json"),
+    ] {
         let (out, stdout, stderr) = tests::run(tests::xtask(&["merge", &part.to_string_lossy()]));
         assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
         assert!(stderr.contains(said), "{stderr}");
@@ -402,18 +405,30 @@ fn the_templates_take_exactly_statuses_0_and_1_as_success() {
             .into_iter()
             .filter(|&s| passes_with(bash, script, s, env))
             .collect();
-        assert_eq!(taken, [0, 1], "{what} takes these statuses as success:\n{script}");
+        assert_eq!(
+            taken,
+            [0, 1],
+            "{what} takes these statuses as success:\n{script}"
+        );
     };
     // GitHub's default shell for `run`.
     let github = ["--noprofile", "--norc", "-eo", "pipefail", "-c"];
     let mut checked = 0;
     for (file, value) in [
-        ("deploy/github/grade-class.yml", yaml("deploy/github/grade-class.yml")),
-        ("xtask/templates/classroom.yml", yaml("xtask/templates/classroom.yml")),
+        (
+            "deploy/github/grade-class.yml",
+            yaml("deploy/github/grade-class.yml"),
+        ),
+        (
+            "xtask/templates/classroom.yml",
+            yaml("xtask/templates/classroom.yml"),
+        ),
     ] {
         for (name, job) in value["jobs"].as_mapping().unwrap() {
             for step in job["steps"].as_sequence().unwrap() {
-                let Some(run) = step["run"].as_str() else { continue };
+                let Some(run) = step["run"].as_str() else {
+                    continue;
+                };
                 if run.contains("cargo xtask grade") || run.contains("cargo xtask merge") {
                     check(&format!("{file} {name:?}"), &github, &expand(run, "x"), &[]);
                     checked += 1;
@@ -438,8 +453,8 @@ fn the_templates_take_exactly_statuses_0_and_1_as_success() {
     let index = [("JOB_COMPLETION_INDEX", "0".to_owned())];
     check("deploy/k8s/grade-class.yaml", &["-c"], script, &index);
 
-    let slurm = std::fs::read_to_string(tests::root().join("deploy/slurm/grade-class.sbatch"))
-        .unwrap();
+    let slurm =
+        std::fs::read_to_string(tests::root().join("deploy/slurm/grade-class.sbatch")).unwrap();
     let task = [
         ("SUBMISSIONS", "/nonexistent".to_owned()),
         ("SLURM_ARRAY_JOB_ID", "7".to_owned()),
@@ -450,7 +465,10 @@ fn the_templates_take_exactly_statuses_0_and_1_as_success() {
 
 /// The lines of `text` with backslash-continued lines joined.
 fn logical_lines(text: &str) -> Vec<String> {
-    text.replace("\\\n", " ").lines().map(str::to_owned).collect()
+    text.replace("\\\n", " ")
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
