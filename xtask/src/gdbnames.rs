@@ -956,7 +956,10 @@ mod tests {
                     continue;
                 };
                 let name = name.trim();
-                if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                // A name, not a placeholder such as `b NAME`.
+                if name.starts_with(|c: char| c.is_ascii_lowercase())
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
                     said.insert((name.to_owned(), doc.clone()));
                 }
             }
