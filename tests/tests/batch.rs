@@ -208,7 +208,8 @@ fn a_batch_without_submissions_says_so() {
         "--submissions",
         &empty.path().to_string_lossy(),
     ]));
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // Nothing graded is the run failing (2), not a refused submission (1).
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("no submissions in"), "{stderr}");
 }
 

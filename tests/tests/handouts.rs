@@ -383,3 +383,177 @@ fn the_path_of_a_system_call_names_functions_where_they_are() {
     assert!(found >= 5, "only {found} steps name a function and a file");
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// The rows of the lab table of handouts/README.md: each lab's name (the
+/// `[name](lab-name.md)` of its first cell) and its points cell.
+fn index_rows(text: &str) -> Vec<(String, String)> {
+    let mut lines = text.lines().skip_while(|l| !l.starts_with("| lab |"));
+    let Some(header) = lines.next() else {
+        return Vec::new();
+    };
+    let cells = |l: &str| -> Vec<String> { l.split('|').map(|c| c.trim().to_owned()).collect() };
+    let points = cells(header).iter().position(|c| c == "points");
+    lines
+        .skip(1) // | --- | … |
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let row = cells(l);
+            let name = row[1]
+                .strip_prefix('[')
+                .and_then(|n| n.split_once(']'))
+                .map_or(row[1].clone(), |(n, _)| n.to_owned());
+            let p = points.and_then(|i| row.get(i)).cloned().unwrap_or_default();
+            (name, p)
+        })
+        .collect()
+}
+
+/// The N of the first `N points` after `marker`, in its paragraph.
+fn points_after(text: &str, marker: &str) -> Option<u32> {
+    let rest = &text[text.find(marker)? + marker.len()..];
+    let paragraph = &rest[..rest.find("\n\n").unwrap_or(rest.len())];
+    let before = &paragraph[..paragraph.find(" points")?];
+    let digits = before.len() - before.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    before[before.len() - digits..].parse().ok()
+}
+
+/// What handouts/README.md says wrongly of the registry's labs: a lab
+/// without its row or with another total than its spec's (`totals`, by
+/// spec name), a row of no lab, and the groups' and lab-all's totals.
+fn index_mismatches(text: &str, totals: &BTreeMap<String, u32>) -> Vec<String> {
+    let reg = registry();
+    let rows = index_rows(text);
+    let mut wrong = Vec::new();
+    for lab in &reg.labs {
+        let want = totals[&lab.spec()];
+        match rows.iter().find(|(name, _)| *name == lab.name) {
+            None => wrong.push(format!("no row for {}", lab.name)),
+            Some((_, p)) if p.parse() != Ok(want) => wrong.push(format!(
+                "row {}: {p} points, labs/{}.toml's {want}",
+                lab.name,
+                lab.spec()
+            )),
+            Some(_) => {}
+        }
+    }
+    for (name, _) in &rows {
+        if reg.lab(name).is_none() {
+            wrong.push(format!("row {name}: not a lab of labs/registry.toml"));
+        }
+    }
+    let mut whole: Vec<String> = reg
+        .groups
+        .iter()
+        .map(|g| format!("lab-{}", g.name))
+        .collect();
+    whole.push("lab-all".to_owned());
+    for spec in whole {
+        let marker = format!("`cargo xtask grade {spec}`");
+        let said = points_after(text, &marker);
+        if said != Some(totals[&spec]) {
+            wrong.push(format!(
+                "{marker}: says {said:?} points, labs/{spec}.toml's {}",
+                totals[&spec]
+            ));
+        }
+    }
+    wrong
+}
+
+/// Every spec's total, by spec name: the registry's labs, its groups and
+/// lab-all.
+fn spec_totals() -> BTreeMap<String, u32> {
+    let reg = registry();
+    let mut names: Vec<String> = reg.labs.iter().map(|l| l.spec()).collect();
+    names.extend(reg.groups.iter().map(|g| format!("lab-{}", g.name)));
+    names.push("lab-all".to_owned());
+    names
+        .into_iter()
+        .map(|n| {
+            let total = spec::load(&root(), &n, 1)
+                .unwrap_or_else(|e| panic!("{n}: {e}"))
+                .points();
+            (n, total)
+        })
+        .collect()
+}
+
+/// The handouts' index lists every lab of the registry (read from it, so
+/// that a new lab must add its row) with its spec's total, and MIT's
+/// groupings and lab-all with theirs; the README's lab-all total and its
+/// list of `quick` labs are the registry's too.
+#[test]
+fn the_handouts_index_lists_every_lab_with_its_specs_total() {
+    let totals = spec_totals();
+    let index = std::fs::read_to_string(root().join("handouts/README.md")).unwrap();
+    let mut wrong: Vec<String> = index_mismatches(&index, &totals)
+        .into_iter()
+        .map(|w| format!("handouts/README.md: {w}"))
+        .collect();
+    let kernel: Vec<&str> = registry().kernel_labs().map(|l| l.name.as_str()).collect();
+    let path = format!("target/xv6/{}/", kernel.join("-"));
+    if !index.contains(&path) {
+        wrong.push(format!(
+            "handouts/README.md: lab-all's kernel is not {path}"
+        ));
+    }
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let said = points_after(&readme, "`lab-all` grades");
+    if said != Some(totals["lab-all"]) {
+        wrong.push(format!(
+            "README.md: lab-all is {said:?} points, its spec's {}",
+            totals["lab-all"]
+        ));
+    }
+    let quick: Vec<&str> = registry()
+        .labs
+        .iter()
+        .filter(|l| l.quick)
+        .map(|l| l.name.as_str())
+        .collect();
+    let list = format!("labs marked `quick` in the registry ({})", quick.join(", "));
+    if !readme.replace('\n', " ").contains(&list) {
+        wrong.push(format!("README.md does not say: {list}"));
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The index check finds a stale total, a missing row, a row of no lab and
+/// a stale lab-all or group total.
+#[test]
+fn the_index_check_finds_each_kind_of_mismatch() {
+    let totals = spec_totals();
+    let index = std::fs::read_to_string(root().join("handouts/README.md")).unwrap();
+    assert_eq!(index_mismatches(&index, &totals), Vec::<String>::new());
+    let lock_row = index
+        .lines()
+        .find(|l| l.starts_with("| [lock]"))
+        .expect("a lock row");
+    let thread_row = index
+        .lines()
+        .find(|l| l.starts_with("| [thread]"))
+        .expect("a thread row");
+    let all = format!("({} points", totals["lab-all"]);
+    let syscall = format!("({} points", totals["lab-syscall"]);
+    let edits = [
+        (
+            lock_row.to_owned(),
+            lock_row.replace(&format!("| {} |", totals["lab-lock"]), "| 69 |"),
+        ),
+        (format!("{thread_row}\n"), String::new()),
+        (
+            format!("{lock_row}\n"),
+            format!("{lock_row}\n| [nope](lab-nope.md) | x | x | x | 1 | x |\n"),
+        ),
+        (all.clone(), "(486 points".to_owned()),
+        (syscall, "(33 points".to_owned()),
+    ];
+    for (from, to) in edits {
+        assert!(index.contains(&from), "{from}");
+        let stale = index.replacen(&from, &to, 1);
+        assert!(
+            !index_mismatches(&stale, &totals).is_empty(),
+            "`{from}` as `{to}` passed"
+        );
+    }
+}

@@ -219,12 +219,34 @@ fn shards_merged_give_the_single_runs_results_and_a_lost_part_is_an_error() {
         &parts[0].to_string_lossy(),
         &parts[2].to_string_lossy(),
     ]));
-    assert!(!out.status.success(), "{stdout}{stderr}");
+    // 2, not a batch's 1: the templates take 1 for a graded class.
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
     assert!(
         stderr.contains("part 2/3 missing") && stderr.contains("8 submissions"),
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// A merge that cannot give the class's summary exits 2, which the
+/// templates do not take for success, never a batch's 1: no parts at all,
+/// and a part that is not one.
+#[test]
+fn a_merge_that_fails_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let bad = dir.path().join("part-1-of-2.json");
+    std::fs::write(&bad, "{ not a part").unwrap();
+    for (part, said) in [
+        (&empty, "no part-K-of-N.json in"),
+        (&bad, "part-1-of-2.json"),
+    ] {
+        let (out, stdout, stderr) = tests::run(tests::xtask(&["merge", &part.to_string_lossy()]));
+        assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+        assert!(stderr.contains(said), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
 }
 
 fn yaml(file: &str) -> serde_yaml::Value {
@@ -322,5 +344,148 @@ fn the_engine_templates_parse_and_agree_on_their_shards() {
         if args[0] == "grade" {
             assert!(stdout.contains("--shard <K/N>"), "{stdout}");
         }
+    }
+}
+
+/// `text` with GitHub's `${{ … }}` expressions replaced by `value`.
+fn expand(text: &str, value: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${{") {
+        let end = rest[start..].find("}}").expect("an unclosed ${{") + start;
+        out.push_str(&rest[..start]);
+        out.push_str(value);
+        rest = &rest[end + 2..];
+    }
+    out + rest
+}
+
+/// Whether `script` (run as `bash ARGS… script` in `dir`, with `env`)
+/// succeeds when `cargo` exits with `status`: a stand-in `cargo` first
+/// on PATH makes its target's batch directory, as grading would, and
+/// exits so; `jq` is a stand-in too.
+fn passes_with(bash: &[&str], script: &str, status: u8, env: &[(&str, String)]) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for (name, body) in [
+        (
+            "cargo",
+            format!("mkdir -p \"${{CARGO_TARGET_DIR:-target}}/batch/$LAB\"\nexit {status}\n"),
+        ),
+        ("jq", "exit 0\n".to_owned()),
+    ] {
+        let path = bin.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
+        let mut perms = std::fs::metadata(&path).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&path, perms).unwrap();
+    }
+    let script = script.replace("/results", &dir.path().join("results").to_string_lossy());
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = std::process::Command::new("bash")
+        .args(bash)
+        .arg(&script)
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env("TMPDIR", dir.path())
+        .env("LAB", "lab-trace")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    out.status.success()
+}
+
+#[test]
+fn the_templates_take_exactly_statuses_0_and_1_as_success() {
+    // 0 graded, 1 a submission refused: success. 2 (the run failed, as a
+    // lost part) and anything else, such as cargo's own 101: failure.
+    let check = |what: &str, bash: &[&str], script: &str, env: &[(&str, String)]| {
+        let taken: Vec<u8> = [0, 1, 2, 3, 101]
+            .into_iter()
+            .filter(|&s| passes_with(bash, script, s, env))
+            .collect();
+        assert_eq!(
+            taken,
+            [0, 1],
+            "{what} takes these statuses as success:\n{script}"
+        );
+    };
+    // GitHub's default shell for `run`.
+    let github = ["--noprofile", "--norc", "-eo", "pipefail", "-c"];
+    let mut checked = 0;
+    for (file, value) in [
+        (
+            "deploy/github/grade-class.yml",
+            yaml("deploy/github/grade-class.yml"),
+        ),
+        (
+            "xtask/templates/classroom.yml",
+            yaml("xtask/templates/classroom.yml"),
+        ),
+    ] {
+        for (name, job) in value["jobs"].as_mapping().unwrap() {
+            for step in job["steps"].as_sequence().unwrap() {
+                let Some(run) = step["run"].as_str() else {
+                    continue;
+                };
+                if run.contains("cargo xtask grade") || run.contains("cargo xtask merge") {
+                    check(&format!("{file} {name:?}"), &github, &expand(run, "x"), &[]);
+                    checked += 1;
+                }
+            }
+        }
+    }
+    // The GitHub template's grade and merge, and the classroom's grade.
+    assert_eq!(checked, 3);
+
+    let k8s = yaml("deploy/k8s/grade-class.yaml");
+    let container = &k8s["spec"]["template"]["spec"]["containers"][0];
+    let command: Vec<&str> = container["command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let ["bash", "-c", script] = command[..] else {
+        panic!("not bash -c: {command:?}")
+    };
+    let index = [("JOB_COMPLETION_INDEX", "0".to_owned())];
+    check("deploy/k8s/grade-class.yaml", &["-c"], script, &index);
+
+    let slurm =
+        std::fs::read_to_string(tests::root().join("deploy/slurm/grade-class.sbatch")).unwrap();
+    let task = [
+        ("SUBMISSIONS", "/nonexistent".to_owned()),
+        ("SLURM_ARRAY_JOB_ID", "7".to_owned()),
+        ("SLURM_ARRAY_TASK_ID", "0".to_owned()),
+    ];
+    check("deploy/slurm/grade-class.sbatch", &["-c"], &slurm, &task);
+}
+
+/// The lines of `text` with backslash-continued lines joined.
+fn logical_lines(text: &str) -> Vec<String> {
+    text.replace("\\\n", " ")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_templates_install_gdb_for_the_breakpoint_tests() {
+    // Without gdb-multiarch, util's "sleep, makes syscall" is SKIPPED and
+    // the class gets 90 of 100.
+    for file in [
+        "deploy/github/grade-class.yml",
+        "deploy/k8s/Dockerfile",
+        "xtask/templates/classroom.yml",
+    ] {
+        let text = std::fs::read_to_string(tests::root().join(file)).unwrap();
+        assert!(
+            logical_lines(&text)
+                .iter()
+                .any(|l| l.contains("apt-get install") && l.contains(" gdb-multiarch")),
+            "{file} does not install gdb-multiarch:\n{text}"
+        );
     }
 }

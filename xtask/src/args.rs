@@ -58,7 +58,8 @@ pub enum Command {
     /// into its summary, as one run would have written it
     ///
     /// Refuses parts graded with other specs, starters or options, and a
-    /// missing or doubled part.
+    /// missing or doubled part. Exit status: 0 every submission graded, 1
+    /// some refused or not built, 2 no summary (a part refused or missing).
     Merge(crate::batch::MergeArgs),
     /// Check an xv6 image (default: disk.img, else fs.img)
     ///
@@ -199,8 +200,9 @@ Building: `cargo xtask grade` builds each lab's kernel configuration first
 
 Grading a class: cargo xtask grade <LAB> --submissions DIR [OPTIONS] [TEST]...
 each submission (a student's tree, or a .patch) is built and run in a
-bubblewrap sandbox, in parallel; exit status 1 if any submission was
-refused or did not build. With --submissions, -j is submissions at once,
+bubblewrap sandbox, in parallel; exit status 0 when every submission was
+graded (whatever the scores), 1 when one was refused or did not build, 2
+when the run itself failed (usage, no submissions, no worker tree). With --submissions, -j is submissions at once,
 --json the class's scores with every submission's report, and --gradescope
 Gradescope's results.json (a DIR of one submission). Seeds, test filters,
 --features, --cpus and --timeout-scale go to each submission's grader.

@@ -933,4 +933,91 @@ mod tests {
         );
         assert!(file.section_by_name(".debug_info").is_some());
     }
+
+    /// The xv6 names the README and the handouts tell students to break on
+    /// (`b NAME`, a bare name): each is one the source declares, and, when
+    /// the kernel with every lab is built and newer than its source, one
+    /// gdb finds there (as `a_built_kernel_has_each_name_somewhere`).
+    #[test]
+    fn the_names_the_docs_break_on_exist() {
+        let mut docs = vec![root().join("README.md")];
+        for e in std::fs::read_dir(root().join("handouts")).unwrap() {
+            let path = e.unwrap().path();
+            if path.extension().is_some_and(|x| x == "md") {
+                docs.push(path);
+            }
+        }
+        // `b name` in backticks, where a line may break after the `b`.
+        let mut said = BTreeSet::new();
+        for doc in &docs {
+            let text = std::fs::read_to_string(doc).unwrap().replace('\n', " ");
+            for piece in text.split('`').skip(1).step_by(2) {
+                let Some(name) = piece.trim().strip_prefix("b ") else {
+                    continue;
+                };
+                let name = name.trim();
+                // A name, not a placeholder such as `b NAME`.
+                if name.starts_with(|c: char| c.is_ascii_lowercase())
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
+                    said.insert((name.to_owned(), doc.clone()));
+                }
+            }
+        }
+        assert!(said.iter().any(|(n, _)| n == "user_fault"), "{said:?}");
+        // A user program's function (`b show`, after add-symbol-file) is
+        // the program's, not the kernel's.
+        let mut user = Vec::new();
+        rust_files(&root().join("user/src"), &mut user).unwrap();
+        let user: Vec<String> = user
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect();
+        let in_user = |n: &str| user.iter().any(|t| t.contains(&format!("fn {n}(")));
+        said.retain(|(n, _)| !in_user(n));
+        let names = source_names(&root()).unwrap();
+        let known: BTreeSet<&str> = names.iter().map(|n| n.xv6.as_str()).collect();
+        let unknown: Vec<String> = said
+            .iter()
+            .filter(|(n, _)| !known.contains(n.as_str()))
+            .map(|(n, doc)| format!("{}: b {n}", doc.display()))
+            .collect();
+        assert!(unknown.is_empty(), "no such xv6 name: {unknown:?}");
+
+        crate::labs::load().unwrap();
+        let config = crate::labs::LabSet::all().config_name();
+        let kernel = root().join("target/xv6").join(config).join("kernel");
+        let Ok(elf) = std::fs::read(&kernel) else {
+            eprintln!(
+                "SKIPPED: no {} (cargo xtask build --lab all)",
+                kernel.display()
+            );
+            return;
+        };
+        let built = std::fs::metadata(&kernel)
+            .and_then(|m| m.modified())
+            .unwrap();
+        let mut files = Vec::new();
+        for (dir, _) in CRATES {
+            rust_files(&root().join(dir), &mut files).unwrap();
+        }
+        if files
+            .iter()
+            .any(|f| std::fs::metadata(f).and_then(|m| m.modified()).unwrap() > built)
+        {
+            eprintln!("SKIPPED: {} is older than its source", kernel.display());
+            return;
+        }
+        let found = instances(&elf, &names).unwrap();
+        let missing: Vec<String> = said
+            .iter()
+            .filter(|(n, _)| !found.iter().any(|i| i.xv6 == *n))
+            .map(|(n, doc)| format!("{}: b {n}", doc.display()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "not in {}: {missing:?}",
+            kernel.display()
+        );
+    }
 }

@@ -54,11 +54,19 @@ fn main() -> ExitCode {
             None => e.exit(),
         },
     };
+    // Grading and merging keep 1 for "a submission was refused or did not
+    // build": a run that fails as a whole (a lost or foreign part, no
+    // submissions, no QEMU) is 2, so that scripts accepting 1 do not take
+    // a failed run for a graded class.
+    let run_failed = match command {
+        Command::Grade(_) | Command::Merge(_) => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
+    };
     let ctx = match Ctx::new() {
         Ok(ctx) => ctx,
         Err(e) => {
             eprintln!("xtask: {e}");
-            return ExitCode::FAILURE;
+            return run_failed;
         }
     };
     let result =
@@ -105,7 +113,7 @@ fn main() -> ExitCode {
         };
     result.unwrap_or_else(|e| {
         eprintln!("xtask: {e}");
-        ExitCode::FAILURE
+        run_failed
     })
 }
 
@@ -140,7 +148,9 @@ impl grader::cli::Builder for Builder<'_> {
 
 /// Runs the grader (or, with `--submissions`, a batch), which checks for
 /// QEMU (a missing one is exit status 2: installing is `setup`'s job) and
-/// decides the exit status (0 full marks, 1 below, 2 usage or spec error).
+/// decides the exit status (0 full marks, 1 below, 2 usage or spec error;
+/// a batch: 0 all graded, 1 a submission refused or not built, 2 the run
+/// itself failed, as `Err`).
 fn grade(ctx: &Ctx, args: &args::GradeCmd) -> Result<ExitCode, String> {
     let known = grader::spec::known_labs(&ctx.root);
     if let Some(opts) = batch::Options::new(&args.grader, &args.batch, &known)? {
