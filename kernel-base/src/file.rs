@@ -128,6 +128,51 @@ impl File {
         unsafe { *self.slot().writable.get() }
     }
 
+    /// The size in bytes of an inode file (`None` for pipes and devices).
+    pub fn size(&self) -> Option<u32> {
+        match self.kind() {
+            FileKind::Inode(ip) => Some(ip.lock().stat().size as u32),
+            _ => None,
+        }
+    }
+
+    /// Reads up to `buf.len()` bytes of an inode file at `off` into `buf`,
+    /// leaving the file offset alone (the mmap lab's page-in). Returns the
+    /// count read (short at the end of the file).
+    pub fn read_at(&self, off: u32, buf: &mut [u8]) -> Result<usize, ()> {
+        let FileKind::Inode(ip) = self.kind() else {
+            return Err(());
+        };
+        let n = buf.len();
+        let r = ip.lock().read(Dst::Kernel(buf), off, n);
+        r
+    }
+
+    /// Writes `buf` to an inode file at `off`, inside the file's current
+    /// size only (the mmap lab's write-back never grows a file), in one log
+    /// operation (`buf` is at most a page). Returns the count written.
+    pub fn write_at(&self, off: u32, buf: &[u8]) -> Result<usize, ()> {
+        let FileKind::Inode(ip) = self.kind() else {
+            return Err(());
+        };
+        if buf.len() > 4096 {
+            return Err(());
+        }
+        let op = log::begin_op();
+        let r = {
+            let mut g = ip.lock();
+            let size = g.stat().size as u32;
+            let n = (size.saturating_sub(off) as usize).min(buf.len());
+            if n == 0 {
+                Ok(0)
+            } else {
+                g.write(Src::Kernel(&buf[..n]), off, n)
+            }
+        };
+        log::end_op(op);
+        r
+    }
+
     /// Copies the file's `struct stat` to user address `addr`.
     pub fn stat(&self, addr: UserAddr) -> i64 {
         let ip = match self.kind() {

@@ -11,7 +11,7 @@
 //! | hook | called from | several labs |
 //! | --- | --- | --- |
 //! | `syscalls` | system call dispatch, for numbers the base kernel lacks | a number belongs to one lab; two claiming one is a boot panic |
-//! | `syscall_return`, `fork`, `exec`, `proc_free`, `user_timer_tick`, `sleep_syscall`, `panic` | their call sites | every lab, in order |
+//! | `syscall_return`, `fork`, `exec`, `exit_memory`, `proc_free`, `user_timer_tick`, `sleep_syscall`, `panic` | their call sites | every lab, in order |
 //! | `fork_memory`, `grow`, `copy_in`, `copy_in_str`, `kernel_pagetable` | fork, sbrk, copyin, allocproc | the first lab that answers `Some` does the work; none: the base kernel does |
 //! | `user_fault` | a page fault from user mode, or copyin/copyout meeting a page it may not use | labs in order until one answers other than `NotMine` |
 //! | `user_frame_released` | every unmapping of a user page | the frame is freed only if every lab answers `Free` |
@@ -113,6 +113,10 @@ pub trait Lab: Sync {
     ) -> Option<Result<(), OutOfMemory>> {
         None
     }
+
+    /// The current process is exiting and `mem` is still its memory (the
+    /// mmap lab writes shared pages back here). Every lab, in order.
+    fn exit_memory(&self, _mem: &mut UserMemory<'_>) {}
 
     /// `sbrk` grows `mem` to `newsz` bytes. Return `None` to let the kernel
     /// allocate and map the pages now.
@@ -414,6 +418,13 @@ pub(crate) fn fork_memory(
 ) -> Option<Result<(), OutOfMemory>> {
     let _running = crate::trap::hook_running(&"fork_memory");
     labs().iter().find_map(|l| l.fork_memory(parent, child))
+}
+
+pub(crate) fn exit_memory(mem: &mut UserMemory<'_>) {
+    let _running = crate::trap::hook_running(&"exit_memory");
+    for l in labs().iter() {
+        l.exit_memory(mem);
+    }
 }
 
 pub(crate) fn grow(mem: &mut UserMemory<'_>, newsz: usize) -> Option<Result<(), OutOfMemory>> {

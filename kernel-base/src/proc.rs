@@ -677,6 +677,8 @@ pub fn exit(status: i32) -> ! {
     // Before anything that could wait for memory (the parent's `wait`
     // copying the status out may need a page, and with lazy allocation
     // this process may be exiting because none was left).
+    // A lab may still need the memory (mmap writes shared pages back).
+    hooks::exit_memory(&mut p.space().user());
     p.space().release_user_pages();
     let cwd = {
         let mut files = p.files();

@@ -715,6 +715,23 @@ impl UserMemory<'_> {
         Ok(())
     }
 
+    /// Unmaps the user page at `va` (if mapped), releasing its frame.
+    #[doc(alias = "uvmunmap")]
+    pub fn unmap_page(&mut self, va: usize) -> Result<(), MapError> {
+        let va = user_page(va)?;
+        self.unmap_range(va..va + PGSIZE);
+        Ok(())
+    }
+
+    /// Copies the contents of the user page mapped at `va` into `buf`.
+    pub fn read_page(&self, va: usize, buf: &mut [u8; PGSIZE]) -> Result<(), MapError> {
+        let pte = self.pte(va).ok_or(MapError::NotMapped)?;
+        // SAFETY: a mapped user page is a whole page of RAM; `buf` is a
+        // kernel buffer, never that page.
+        unsafe { ptr::copy_nonoverlapping(pte.pa().as_mut_ptr::<u8>(), buf.as_mut_ptr(), PGSIZE) };
+        Ok(())
+    }
+
     /// Copies the user page mapped at `va` into `to`.
     pub fn copy_page(&self, va: usize, to: &mut Frame) -> Result<(), MapError> {
         let pte = self.pte(va).ok_or(MapError::NotMapped)?;
