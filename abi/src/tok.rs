@@ -46,6 +46,7 @@ pub const TOKENED: &[&str] = &[
     "lazytests",
     "mmaptest",
     "randlab",
+    "rwlktest",
     "stressfs",
     "stats",
     "sysinfotest",
