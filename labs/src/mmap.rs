@@ -245,6 +245,6 @@ impl Lab for Mmap {
         // BEGIN SOLUTION
         drop(VMAS.take(p));
         // END SOLUTION
-        // STARTER: let _ = p;
+        // STARTER: let _freed = p;
     }
 }
