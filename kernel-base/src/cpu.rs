@@ -79,12 +79,6 @@ pub fn pop_off() {
 }
 
 /// Depth of `push_off` nesting on this hart (interrupts off).
-/// Whether this hart may sleep now: it holds no spinlock (a fault hook
-/// asks before it reads a file, since it may run under a pipe's lock).
-pub fn may_sleep() -> bool {
-    noff() == 0
-}
-
 pub(crate) fn noff() -> u32 {
     mycpu().noff.get()
 }

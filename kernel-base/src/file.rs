@@ -6,7 +6,7 @@ use crate::fs::{Dst, Inode, Src};
 use crate::log;
 use crate::pipe::Pipe;
 use crate::spinlock::SpinLock;
-use crate::vm::UserAddr;
+use crate::vm::{Access, UserAddr};
 use abi::fs::BSIZE;
 use abi::param::{MAXOPBLOCKS, NDEV, NFILE};
 use core::cell::UnsafeCell;
@@ -144,8 +144,8 @@ impl File {
             return Err(());
         };
         let n = buf.len();
-        let r = ip.lock().read(Dst::Kernel(buf), off, n);
-        r
+        let mut g = ip.lock();
+        g.read(Dst::Kernel(buf), off, n)
     }
 
     /// Writes `buf` to an inode file at `off`, inside the file's current
@@ -198,17 +198,29 @@ impl File {
                 Some(d) => (d.read)(addr, n),
                 None => -1,
             },
-            FileKind::Inode(ip) => {
+            // Each retry follows a fault-in that mapped a page, and only
+            // this process changes its memory: it ends.
+            FileKind::Inode(ip) => loop {
                 let mut g = ip.lock();
                 let off = self.slot().off.load(Ordering::Relaxed);
                 match g.read(Dst::User(addr), off, n) {
                     Ok(r) => {
                         self.slot().off.store(off + r as u32, Ordering::Relaxed);
-                        r as i64
+                        return r as i64;
                     }
-                    Err(()) => -1,
+                    Err(()) => {
+                        // A page of `addr` may need a fault handler that
+                        // cannot run under this inode's lock (a mapping of
+                        // a file): fault in what the read fills with no
+                        // lock held, and read again if that mapped a page.
+                        let want = (g.stat().size as u32).saturating_sub(off) as usize;
+                        drop(g);
+                        if !fault_in(addr, want.min(n), Access::Write) {
+                            return -1;
+                        }
+                    }
                 }
-            }
+            },
         }
     }
 
@@ -244,14 +256,31 @@ impl File {
                     log::end_op(op);
                     match r {
                         Ok(w) if w == chunk => done += w,
-                        // A short write: an error (disk full or bad address).
-                        _ => break,
+                        // A short write: the disk is full, or a page of
+                        // `addr` needs a fault handler that cannot run under
+                        // the inode's lock (a mapping of a file: as in
+                        // `read`), or is bad. Write on only if faulting in
+                        // the rest of the chunk with no lock held mapped a
+                        // page.
+                        Ok(w) => {
+                            done += w;
+                            if !fault_in(addr.offset(done), chunk - w, Access::Read) {
+                                break;
+                            }
+                        }
+                        Err(()) => break,
                     }
                 }
                 if done == n { n as i64 } else { -1 }
             }
         }
     }
+}
+
+/// Faults in the user pages of `len` bytes at `addr` for `access` (with no
+/// lock held); whether that mapped any.
+fn fault_in(addr: UserAddr, len: usize, access: Access) -> bool {
+    crate::proc::with_current_memory(|m| m.fault_in(addr, len, access)) > 0
 }
 
 impl Clone for File {

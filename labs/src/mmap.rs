@@ -5,7 +5,7 @@
 //! mappings (the child faults its own pages in).
 //!
 //! Hooks used: `syscalls` (mmap 27, munmap 28), `user_fault`, `fork`,
-//! `exit_memory` (write-back at exit) and `proc_free`.
+//! `memory_ending` (write-back at exit and exec) and `proc_free`.
 // Safe Rust only, as every lab: the kernel's API keeps a mapping's file
 // open for it (a `File` it owns) and maps only freshly allocated frames.
 #![forbid(unsafe_code)]
@@ -19,6 +19,7 @@ use abi::memlayout::PGSIZE;
 use abi::mman::{MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE};
 use kernel_base::file::File;
 use kernel_base::proc::{current, with_current_memory, PerProc};
+use kernel_base::sleeplock::SleepLock;
 use kernel_base::syscall::{arg_file, arg_int, arg_raw};
 use kernel_base::vm::{Frame, USER_TOP, PTE_D, PTE_R, PTE_W};
 
@@ -60,7 +61,7 @@ fn sys_mmap() -> i64 {
     let Ok(off) = usize::try_from(arg_int(5)) else {
         return -1;
     };
-    if len == 0 || len > MAX_LEN || off % PGSIZE != 0 {
+    if len == 0 || len > MAX_LEN || !off.is_multiple_of(PGSIZE) {
         return -1;
     }
     if prot & !(PROT_READ | PROT_WRITE) != 0 || (flags != MAP_SHARED && flags != MAP_PRIVATE) {
@@ -106,17 +107,24 @@ fn sys_mmap() -> i64 {
     r.map_or(-1, |start| start as i64)
 }
 
+/// The page a write-back copies through: too big for a kernel stack, and
+/// taken from no allocator, so that an exit for want of memory still writes
+/// back. A sleep lock, as it is held while the file is written.
+static WRITE_BACK: SleepLock<[u8; PGSIZE]> = SleepLock::new("mmap write-back", [0; PGSIZE]);
+
 /// Writes the dirty pages of `v` in `range` back (if shared) and unmaps them.
 fn unmap(mem: &mut UserMemory<'_>, v: &Vma, range: core::ops::Range<usize>) {
-    let mut buf = [0u8; PGSIZE];
     for va in range.step_by(PGSIZE) {
         let Some(pte) = mem.pte(va) else {
             continue;
         };
-        if v.shared && pte.flags() & PTE_D != 0 && mem.read_page(va, &mut buf).is_ok() {
-            // Within the file's size only (write_at stops there); an error
-            // (the disk) loses the page, as a failed write would.
-            let _ = v.file.write_at((v.off + (va - v.start)) as u32, &buf);
+        if v.shared && pte.flags() & PTE_D != 0 {
+            let mut buf = WRITE_BACK.lock();
+            if mem.read_page(va, &mut buf).is_ok() {
+                // Within the file's size only (write_at stops there); an
+                // error (the disk) loses the page, as a failed write would.
+                let _ = v.file.write_at((v.off + (va - v.start)) as u32, &buf[..]);
+            }
         }
         let _ = mem.unmap_page(va);
     }
@@ -125,7 +133,7 @@ fn unmap(mem: &mut UserMemory<'_>, v: &Vma, range: core::ops::Range<usize>) {
 fn sys_munmap() -> i64 {
     let addr = arg_raw(0);
     let len = arg_raw(1);
-    if addr % PGSIZE != 0 || len == 0 || len > MAX_LEN {
+    if !addr.is_multiple_of(PGSIZE) || len == 0 || len > MAX_LEN {
         return -1;
     }
     let end = addr + round_up(len);
@@ -198,9 +206,11 @@ impl Lab for Mmap {
             Access::Write => prot & PROT_WRITE != 0,
             _ => prot & PROT_READ != 0,
         };
-        // Reading the file sleeps: under a spinlock (a pipe's copy) the
-        // access fails instead.
-        if !allowed || !kernel_base::cpu::may_sleep() {
+        // Reading the file sleeps and takes its locks: under a spinlock (a
+        // pipe's copy) or a sleep lock (a read into this very mapping holds
+        // the file's inode and buffer) the access fails instead, and the
+        // kernel faults the page in again once it has let go of its locks.
+        if !allowed || !kernel_base::sleeplock::may_acquire() {
             return Fault::Failed;
         }
         let Some(mut frame) = Frame::alloc() else {
@@ -229,8 +239,8 @@ impl Lab for Mmap {
         // STARTER: let _ = (parent, child);
     }
 
-    /// Exit: every mapping is unmapped as by munmap.
-    fn exit_memory(&self, mem: &mut UserMemory<'_>) {
+    /// Exit or exec: every mapping is unmapped as by munmap.
+    fn memory_ending(&self, mem: &mut UserMemory<'_>) {
         // BEGIN SOLUTION
         if let Some(t) = VMAS.take(current()) {
             for v in t.iter().flatten() {

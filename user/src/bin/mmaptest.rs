@@ -6,8 +6,13 @@
 //! Prints `test mmap f: OK`, `test mmap private: OK`, `test mmap
 //! read-only: OK`, `test mmap read/write: OK`, `test mmap dirty: OK`,
 //! `test not-mapped unmap: OK`, `test mmap two files: OK`, `mmap_test: ALL
-//! OK`, then `fork_test OK` and `mmaptest: all tests succeeded`. On the
-//! first failure it prints `mmaptest: <test> failed: <what>` and exits 1.
+//! OK`, then `fork_test OK`, then (beyond MIT's tests) `test mmap exec:
+//! OK`, `test mmap read into mapping: OK`, `test mmap write from mapping:
+//! OK` and `mmaptest: all tests succeeded`. On the first failure it prints
+//! `mmaptest: <test> failed: <what>` and exits 1.
+//!
+//! `mmaptest exec-probe ADDR` is the program the exec test runs: it exits
+//! 0 if nothing is mapped at ADDR any more, 3 if something is.
 
 use abi::memlayout::PGSIZE;
 use abi::mman::{MAP_FAILED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE};
@@ -241,7 +246,145 @@ fn fork_test() {
     println!("fork_test OK");
 }
 
-fn main(_args: Args) -> i32 {
+/// exec ends the old image's mappings: a child writes to a shared mapping
+/// and execs; the file then holds what it wrote, and the new image has
+/// nothing at the old address.
+fn exec_test() {
+    let t = "mmap exec";
+    let f = "mmap.dur";
+    let len = file_size();
+    let data = make_file(t, f, len);
+    let mark = (rand() as u8) | 1;
+    let pid = fork();
+    if pid < 0 {
+        fail(t, "fork failed");
+    }
+    if pid == 0 {
+        let fd = open(f, O_RDWR);
+        let p = mmap(len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        close(fd);
+        if p == MAP_FAILED {
+            exit(4);
+        }
+        for i in 0..PGSIZE {
+            set_byte(p, i, mark);
+        }
+        let addr = format!("{}", p);
+        exec("mmaptest", &["mmaptest", "exec-probe", addr.as_str()]);
+        exit(5);
+    }
+    let mut st = -1;
+    wait(Some(&mut st));
+    match st {
+        0 => {}
+        3 => fail(t, "the mapping is still there after exec"),
+        4 => fail(t, "mmap returned -1"),
+        5 => fail(t, "exec failed"),
+        _ => fail(t, "the exec'd probe did not exit normally"),
+    }
+    let now = read_file(t, f, len);
+    if now[..PGSIZE].iter().any(|&b| b != mark) || now[PGSIZE..] != data[PGSIZE..] {
+        fail(t, "exec did not write the mapping's dirty page back");
+    }
+    unlink(f);
+    println!("test mmap exec: OK");
+}
+
+/// The exec test's new image: is anything mapped at `addr`? A write from
+/// there to a file succeeds if so (it would fault a surviving mapping in).
+fn exec_probe(addr: Option<&str>) -> i32 {
+    let Some(addr) = addr.and_then(|a| a.parse::<usize>().ok()) else {
+        return 2;
+    };
+    let f = "mmap.probe";
+    let fd = open(f, O_WRONLY | O_CREATE);
+    // SAFETY: the kernel checks the address; nothing here reads it.
+    let n = unsafe { sys::write(fd, addr as *const u8, 1) };
+    close(fd);
+    unlink(f);
+    if n == 1 { 3 } else { 0 }
+}
+
+/// read() and write() between a file and a mapping of that same file, on
+/// pages not yet faulted in: the kernel copies holding the file's inode
+/// and buffer locks, and a page-in needs them too.
+fn file_io_test() {
+    let t = "mmap read into mapping";
+    let f = "mmap.dur";
+    let len = 2 * PGSIZE + 1 + rand() as usize % (PGSIZE - 1);
+    let data = make_file(t, f, len);
+    let fd = open(f, O_RDWR);
+    let p = mmap(len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if p == MAP_FAILED {
+        fail(t, "mmap returned -1");
+    }
+    let fd = open(f, O_RDONLY);
+    let mut skip = vec![0u8; PGSIZE];
+    if read(fd, &mut skip) != PGSIZE as i32 {
+        fail(t, "cannot read the test file");
+    }
+    // The file's second page into the mapping's first, then its third page
+    // into the mapping's third (the very block the page-in reads).
+    // SAFETY: inside the mapping, which is writable.
+    let n1 = unsafe { sys::read(fd, p as *mut u8, PGSIZE as i32) };
+    let rest = (len - 2 * PGSIZE) as i32;
+    // SAFETY: as above.
+    let n2 = unsafe { sys::read(fd, (p as usize + 2 * PGSIZE) as *mut u8, rest) };
+    close(fd);
+    if n1 != PGSIZE as isize || n2 != rest as isize {
+        fail(t, "read into the mapping did not read everything");
+    }
+    for i in 0..PGSIZE {
+        if byte(p, i) != data[PGSIZE + i] {
+            fail(t, "the mapping does not hold what read put there");
+        }
+    }
+    check(t, p.wrapping_add(2 * PGSIZE as u64), &data[2 * PGSIZE..]);
+    // What read wrote is dirty: munmap writes it back.
+    if munmap(p, len) != 0 {
+        fail(t, "munmap returned -1");
+    }
+    let now = read_file(t, f, len);
+    if now[..PGSIZE] != data[PGSIZE..2 * PGSIZE] || now[PGSIZE..] != data[PGSIZE..] {
+        fail(t, "the file does not hold what read wrote into the mapping");
+    }
+    println!("test mmap read into mapping: OK");
+
+    // The mapping's untouched third page written over the file's start.
+    let t = "mmap write from mapping";
+    let fd = open(f, O_RDONLY);
+    let q = mmap(len, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if q == MAP_FAILED {
+        fail(t, "mmap returned -1");
+    }
+    let fd = open(f, O_WRONLY);
+    // SAFETY: inside the mapping, which is readable.
+    let n = unsafe { sys::write(fd, (q as usize + 2 * PGSIZE) as *const u8, rest) };
+    close(fd);
+    if n != rest as isize {
+        fail(t, "write from the mapping did not write everything");
+    }
+    if munmap(q, len) != 0 {
+        fail(t, "munmap returned -1");
+    }
+    let mut want = now;
+    want[..rest as usize].copy_from_slice(&data[2 * PGSIZE..]);
+    if read_file(t, f, len) != want {
+        fail(
+            t,
+            "the file does not hold what was written from the mapping",
+        );
+    }
+    unlink(f);
+    println!("test mmap write from mapping: OK");
+}
+
+fn main(args: Args) -> i32 {
+    if args.get(1) == Some("exec-probe") {
+        return exec_probe(args.get(2));
+    }
     user::tok_enable!();
     // SAFETY: one thread; before any use.
     unsafe { SEED = uptime() as u64 ^ (getpid() as u64) << 32 ^ 0x9e37_79b9 };
@@ -249,6 +392,8 @@ fn main(_args: Args) -> i32 {
     mmap_test();
     println!("fork_test starting");
     fork_test();
+    exec_test();
+    file_io_test();
     println!("mmaptest: all tests succeeded");
     0
 }
