@@ -6,9 +6,9 @@
 //! Prints `test mmap f: OK`, `test mmap private: OK`, `test mmap
 //! read-only: OK`, `test mmap read/write: OK`, `test mmap dirty: OK`,
 //! `test not-mapped unmap: OK`, `test mmap two files: OK`, `mmap_test: ALL
-//! OK`, then `fork_test OK`, then (beyond MIT's tests) `test mmap exec:
-//! OK`, `test mmap read into mapping: OK`, `test mmap write from mapping:
-//! OK` and `mmaptest: all tests succeeded`. On the first failure it prints
+//! OK`, then `fork_test OK`, then (beyond MIT's tests) `test mmap exit:
+//! OK`, `test mmap exec: OK`, `test mmap read into mapping: OK`, `test mmap
+//! write from mapping: OK` and `mmaptest: all tests succeeded`. On the first failure it prints
 //! `mmaptest: <test> failed: <what>` and exits 1.
 //!
 //! `mmaptest exec-probe ADDR` is the program the exec test runs: it exits
@@ -246,6 +246,44 @@ fn fork_test() {
     println!("fork_test OK");
 }
 
+/// exit writes back: a child writes to a shared mapping and exits without
+/// munmap; the file then holds what it wrote.
+fn exit_test() {
+    let t = "mmap exit";
+    let f = "mmap.dur";
+    let len = file_size();
+    let data = make_file(t, f, len);
+    let mark = (rand() as u8) | 1;
+    let pid = fork();
+    if pid < 0 {
+        fail(t, "fork failed");
+    }
+    if pid == 0 {
+        let fd = open(f, O_RDWR);
+        let p = mmap(len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        close(fd);
+        if p == MAP_FAILED {
+            exit(4);
+        }
+        // The last page only, up to the end of the file.
+        for i in PGSIZE..len {
+            set_byte(p, i, mark);
+        }
+        exit(0);
+    }
+    let mut st = -1;
+    wait(Some(&mut st));
+    if st != 0 {
+        fail(t, "the child's mmap failed");
+    }
+    let now = read_file(t, f, len);
+    if now[..PGSIZE] != data[..PGSIZE] || now[PGSIZE..].iter().any(|&b| b != mark) {
+        fail(t, "exit did not write the mapping's dirty page back");
+    }
+    unlink(f);
+    println!("test mmap exit: OK");
+}
+
 /// exec ends the old image's mappings: a child writes to a shared mapping
 /// and execs; the file then holds what it wrote, and the new image has
 /// nothing at the old address.
@@ -392,6 +430,7 @@ fn main(args: Args) -> i32 {
     mmap_test();
     println!("fork_test starting");
     fork_test();
+    exit_test();
     exec_test();
     file_io_test();
     println!("mmaptest: all tests succeeded");
