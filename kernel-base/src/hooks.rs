@@ -130,7 +130,11 @@ pub trait Lab: Sync {
     /// The user page at `va` (page-aligned, below USER_TOP) does not allow
     /// `access`: from a page fault in user mode, or from the kernel copying
     /// to or from user memory. May run with spinlocks held (a pipe's, the
-    /// process table's): allocate, never sleep.
+    /// process table's) or a file's sleep locks (a `read` into user
+    /// memory): allocate, never sleep, unless `sleeplock::may_acquire()`
+    /// says so (then reading a file is fine; the kernel's file `read` and
+    /// `write` fault their pages in again with no lock held when a copy
+    /// under their locks fails).
     fn user_fault(&self, _mem: &mut UserMemory<'_>, _va: usize, _access: Access) -> Fault {
         Fault::NotMine
     }
