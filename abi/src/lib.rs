@@ -25,6 +25,16 @@ pub mod fcntl {
     pub const O_TRUNC: i32 = 0x400;
 }
 
+/// `mmap`'s protection and flags (the mmap lab; MIT's `fcntl.h`).
+pub mod mman {
+    pub const PROT_READ: i32 = 1;
+    pub const PROT_WRITE: i32 = 2;
+    pub const MAP_SHARED: i32 = 1;
+    pub const MAP_PRIVATE: i32 = 2;
+    /// What a failed `mmap` returns (`(void *)-1`).
+    pub const MAP_FAILED: u64 = u64::MAX;
+}
+
 /// Device major numbers.
 pub mod dev {
     /// The console; init creates `console` with this major.

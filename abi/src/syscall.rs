@@ -36,6 +36,8 @@ macro_rules! syscall_table {
             sysinfo = 23 (info: *mut $crate::SysInfo);
             sigalarm = 24 (ticks: i32, handler: usize);
             sigreturn = 25 ();
+            mmap = 27 (addr: usize, len: usize, prot: i32, flags: i32, fd: i32, off: i32);
+            munmap = 28 (addr: usize, len: usize);
             rwlktest = 32 (n: i32, rounds: i32);
         }
     };

@@ -208,7 +208,7 @@ pub fn exec(path: &[u8], argv: &[UserAddr]) -> i64 {
             return -1;
         }
     }
-    let old = core::mem::replace(&mut *space, new);
+    let mut old = core::mem::replace(&mut *space, new);
     drop(space);
 
     // The last path element names the process.
@@ -221,6 +221,8 @@ pub fn exec(path: &[u8], argv: &[UserAddr]) -> i64 {
         tf.a1 = sp;
     }
     hooks::exec(p, &p.space().user());
+    // A lab's state for the old image goes with it (mmap writes back).
+    hooks::memory_ending(&mut old.user());
     drop(old);
     argv.len() as i64
 }

@@ -6,7 +6,7 @@ use crate::fs::{Dst, Inode, Src};
 use crate::log;
 use crate::pipe::Pipe;
 use crate::spinlock::SpinLock;
-use crate::vm::UserAddr;
+use crate::vm::{Access, UserAddr};
 use abi::fs::BSIZE;
 use abi::param::{MAXOPBLOCKS, NDEV, NFILE};
 use core::cell::UnsafeCell;
@@ -128,6 +128,51 @@ impl File {
         unsafe { *self.slot().writable.get() }
     }
 
+    /// The size in bytes of an inode file (`None` for pipes and devices).
+    pub fn size(&self) -> Option<u32> {
+        match self.kind() {
+            FileKind::Inode(ip) => Some(ip.lock().stat().size as u32),
+            _ => None,
+        }
+    }
+
+    /// Reads up to `buf.len()` bytes of an inode file at `off` into `buf`,
+    /// leaving the file offset alone (the mmap lab's page-in). Returns the
+    /// count read (short at the end of the file).
+    pub fn read_at(&self, off: u32, buf: &mut [u8]) -> Result<usize, ()> {
+        let FileKind::Inode(ip) = self.kind() else {
+            return Err(());
+        };
+        let n = buf.len();
+        let mut g = ip.lock();
+        g.read(Dst::Kernel(buf), off, n)
+    }
+
+    /// Writes `buf` to an inode file at `off`, inside the file's current
+    /// size only (the mmap lab's write-back never grows a file), in one log
+    /// operation (`buf` is at most a page). Returns the count written.
+    pub fn write_at(&self, off: u32, buf: &[u8]) -> Result<usize, ()> {
+        let FileKind::Inode(ip) = self.kind() else {
+            return Err(());
+        };
+        if buf.len() > 4096 {
+            return Err(());
+        }
+        let op = log::begin_op();
+        let r = {
+            let mut g = ip.lock();
+            let size = g.stat().size as u32;
+            let n = (size.saturating_sub(off) as usize).min(buf.len());
+            if n == 0 {
+                Ok(0)
+            } else {
+                g.write(Src::Kernel(&buf[..n]), off, n)
+            }
+        };
+        log::end_op(op);
+        r
+    }
+
     /// Copies the file's `struct stat` to user address `addr`.
     pub fn stat(&self, addr: UserAddr) -> i64 {
         let ip = match self.kind() {
@@ -153,17 +198,29 @@ impl File {
                 Some(d) => (d.read)(addr, n),
                 None => -1,
             },
-            FileKind::Inode(ip) => {
+            // Each retry follows a fault-in that mapped a page, and only
+            // this process changes its memory: it ends.
+            FileKind::Inode(ip) => loop {
                 let mut g = ip.lock();
                 let off = self.slot().off.load(Ordering::Relaxed);
                 match g.read(Dst::User(addr), off, n) {
                     Ok(r) => {
                         self.slot().off.store(off + r as u32, Ordering::Relaxed);
-                        r as i64
+                        return r as i64;
                     }
-                    Err(()) => -1,
+                    Err(()) => {
+                        // A page of `addr` may need a fault handler that
+                        // cannot run under this inode's lock (a mapping of
+                        // a file): fault in what the read fills with no
+                        // lock held, and read again if that mapped a page.
+                        let want = (g.stat().size as u32).saturating_sub(off) as usize;
+                        drop(g);
+                        if !fault_in(addr, want.min(n), Access::Write) {
+                            return -1;
+                        }
+                    }
                 }
-            }
+            },
         }
     }
 
@@ -199,14 +256,31 @@ impl File {
                     log::end_op(op);
                     match r {
                         Ok(w) if w == chunk => done += w,
-                        // A short write: an error (disk full or bad address).
-                        _ => break,
+                        // A short write: the disk is full, or a page of
+                        // `addr` needs a fault handler that cannot run under
+                        // the inode's lock (a mapping of a file: as in
+                        // `read`), or is bad. Write on only if faulting in
+                        // the rest of the chunk with no lock held mapped a
+                        // page.
+                        Ok(w) => {
+                            done += w;
+                            if !fault_in(addr.offset(done), chunk - w, Access::Read) {
+                                break;
+                            }
+                        }
+                        Err(()) => break,
                     }
                 }
                 if done == n { n as i64 } else { -1 }
             }
         }
     }
+}
+
+/// Faults in the user pages of `len` bytes at `addr` for `access` (with no
+/// lock held); whether that mapped any.
+fn fault_in(addr: UserAddr, len: usize, access: Access) -> bool {
+    crate::proc::with_current_memory(|m| m.fault_in(addr, len, access)) > 0
 }
 
 impl Clone for File {

@@ -11,7 +11,7 @@
 //! | hook | called from | several labs |
 //! | --- | --- | --- |
 //! | `syscalls` | system call dispatch, for numbers the base kernel lacks | a number belongs to one lab; two claiming one is a boot panic |
-//! | `syscall_return`, `fork`, `exec`, `proc_free`, `user_timer_tick`, `sleep_syscall`, `panic` | their call sites | every lab, in order |
+//! | `syscall_return`, `fork`, `exec`, `memory_ending`, `proc_free`, `user_timer_tick`, `sleep_syscall`, `panic` | their call sites | every lab, in order |
 //! | `fork_memory`, `grow`, `copy_in`, `copy_in_str`, `kernel_pagetable` | fork, sbrk, copyin, allocproc | the first lab that answers `Some` does the work; none: the base kernel does |
 //! | `user_fault` | a page fault from user mode, or copyin/copyout meeting a page it may not use | labs in order until one answers other than `NotMine` |
 //! | `user_frame_released` | every unmapping of a user page | the frame is freed only if every lab answers `Free` |
@@ -114,6 +114,12 @@ pub trait Lab: Sync {
         None
     }
 
+    /// The current process's user memory `mem` is about to go, still whole:
+    /// the process is exiting, or `exec` has replaced it (after the `exec`
+    /// hook; `mem` is then the old image). The mmap lab writes shared pages
+    /// back here. No locks held: may sleep. Every lab, in order.
+    fn memory_ending(&self, _mem: &mut UserMemory<'_>) {}
+
     /// `sbrk` grows `mem` to `newsz` bytes. Return `None` to let the kernel
     /// allocate and map the pages now.
     #[doc(alias = "growproc")]
@@ -124,7 +130,11 @@ pub trait Lab: Sync {
     /// The user page at `va` (page-aligned, below USER_TOP) does not allow
     /// `access`: from a page fault in user mode, or from the kernel copying
     /// to or from user memory. May run with spinlocks held (a pipe's, the
-    /// process table's): allocate, never sleep.
+    /// process table's) or a file's sleep locks (a `read` into user
+    /// memory): allocate, never sleep, unless `sleeplock::may_acquire()`
+    /// says so (then reading a file is fine; the kernel's file `read` and
+    /// `write` fault their pages in again with no lock held when a copy
+    /// under their locks fails).
     fn user_fault(&self, _mem: &mut UserMemory<'_>, _va: usize, _access: Access) -> Fault {
         Fault::NotMine
     }
@@ -414,6 +424,13 @@ pub(crate) fn fork_memory(
 ) -> Option<Result<(), OutOfMemory>> {
     let _running = crate::trap::hook_running(&"fork_memory");
     labs().iter().find_map(|l| l.fork_memory(parent, child))
+}
+
+pub(crate) fn memory_ending(mem: &mut UserMemory<'_>) {
+    let _running = crate::trap::hook_running(&"memory_ending");
+    for l in labs().iter() {
+        l.memory_ending(mem);
+    }
 }
 
 pub(crate) fn grow(mem: &mut UserMemory<'_>, newsz: usize) -> Option<Result<(), OutOfMemory>> {

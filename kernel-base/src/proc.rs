@@ -26,7 +26,9 @@ use abi::memlayout::{MAXVA, PGSIZE, TRAPFRAME};
 use abi::param::{NOFILE, NPROC, ROOTDEV};
 use core::cell::UnsafeCell;
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 
 /// Pages of each process's kernel stack (Rust frames are larger than C's).
 pub const KSTACK_PAGES: usize = 4;
@@ -237,6 +239,8 @@ pub struct Proc {
     /// lets `wakeup` pass over the other processes without taking their
     /// locks. Set before the sleeper lets go of its condition's lock.
     sleeping_on: AtomicUsize,
+    /// How many sleep locks it holds (see `sleeplock::may_acquire`).
+    pub(crate) sleep_locks_held: AtomicU32,
     /// With pgtbl a process has its own kernel stack (with the base kernel
     /// each slot's is made at boot).
     #[cfg(feature = "pgtbl")]
@@ -266,6 +270,7 @@ impl Proc {
             ),
             pid: AtomicI32::new(0),
             sleeping_on: AtomicUsize::new(0),
+            sleep_locks_held: AtomicU32::new(0),
             index,
             name: Name([const { AtomicU8::new(0) }; 16]),
             memory: ExclusiveCell::new("a process's memory", None),
@@ -677,6 +682,8 @@ pub fn exit(status: i32) -> ! {
     // Before anything that could wait for memory (the parent's `wait`
     // copying the status out may need a page, and with lazy allocation
     // this process may be exiting because none was left).
+    // A lab may still need the memory (mmap writes shared pages back).
+    hooks::memory_ending(&mut p.space().user());
     p.space().release_user_pages();
     let cwd = {
         let mut files = p.files();

@@ -1,11 +1,25 @@
 //! Long-term locks for things held across disk I/O (buffers, inodes): a
 //! waiter sleeps instead of spinning.
 
-use crate::proc::{self, myproc};
+use crate::proc::{self, Proc, myproc};
 use crate::spinlock::SpinLock;
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
+use core::sync::atomic::Ordering;
+
+/// Whether the current process may wait for a file's locks now without
+/// risking waiting for itself: this hart holds no spinlock, and the process
+/// holds no sleep lock. A page fault taken while the kernel copies to or
+/// from user memory may come with an inode's or a buffer's lock held (a
+/// `read` into a mapping of the same file); a fault handler that reads a
+/// file (the mmap lab's page-in) asks this first and, if not, fails the
+/// access: the base kernel then faults the pages in with no lock held and
+/// copies again.
+pub fn may_acquire() -> bool {
+    crate::cpu::noff() == 0
+        && myproc().is_none_or(|p| p.sleep_locks_held.load(Ordering::Relaxed) == 0)
+}
 
 struct State {
     locked: bool,
@@ -51,9 +65,14 @@ impl<T> SleepLock<T> {
             s.waiters -= 1;
         }
         s.locked = true;
-        s.pid = myproc().map_or(0, |p| p.pid());
+        let holder = myproc();
+        s.pid = holder.map_or(0, |p| p.pid());
+        if let Some(p) = holder {
+            p.sleep_locks_held.fetch_add(1, Ordering::Relaxed);
+        }
         SleepLockGuard {
             lock: self,
+            holder,
             _shares: PhantomData,
         }
     }
@@ -77,6 +96,8 @@ impl<T> SleepLock<T> {
 
 pub struct SleepLockGuard<'a, T> {
     lock: &'a SleepLock<T>,
+    /// The process that took it (its count of sleep locks held).
+    holder: Option<&'static Proc>,
     /// A shared guard hands out `&T`: sharing it between harts needs
     /// `T: Sync`, as for std's `MutexGuard` (the lock alone asks `T: Send`).
     _shares: PhantomData<&'a mut T>,
@@ -99,6 +120,9 @@ impl<T> DerefMut for SleepLockGuard<'_, T> {
 
 impl<T> Drop for SleepLockGuard<'_, T> {
     fn drop(&mut self) {
+        if let Some(p) = self.holder {
+            p.sleep_locks_held.fetch_sub(1, Ordering::Relaxed);
+        }
         let mut s = self.lock.state.lock();
         s.locked = false;
         s.pid = 0;

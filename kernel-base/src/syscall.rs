@@ -144,3 +144,5 @@ pub fn syscall() {
     crate::trap::syscall_done(p.index());
     current_trapframe().a0 = ret as usize;
 }
+
+pub use crate::sysfile::arg_file;

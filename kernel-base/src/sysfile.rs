@@ -31,6 +31,13 @@ fn with_fd(n: usize, f: impl FnOnce(&File) -> i64) -> i64 {
     f(files.ofile[fd].as_ref().expect("checked by arg_fd"))
 }
 
+/// A new reference to the open file at descriptor argument `n` (for a lab
+/// that keeps a file open, as an mmap mapping does), or `None`.
+pub fn arg_file(n: usize) -> Option<File> {
+    let fd = arg_fd(n)?;
+    current().files().ofile[fd].clone()
+}
+
 /// Installs `f` at the lowest free descriptor. On failure `f` is dropped.
 #[doc(alias = "fdalloc")]
 fn fd_alloc(f: File) -> Option<usize> {

@@ -715,6 +715,23 @@ impl UserMemory<'_> {
         Ok(())
     }
 
+    /// Unmaps the user page at `va` (if mapped), releasing its frame.
+    #[doc(alias = "uvmunmap")]
+    pub fn unmap_page(&mut self, va: usize) -> Result<(), MapError> {
+        let va = user_page(va)?;
+        self.unmap_range(va..va + PGSIZE);
+        Ok(())
+    }
+
+    /// Copies the contents of the user page mapped at `va` into `buf`.
+    pub fn read_page(&self, va: usize, buf: &mut [u8; PGSIZE]) -> Result<(), MapError> {
+        let pte = self.pte(va).ok_or(MapError::NotMapped)?;
+        // SAFETY: a mapped user page is a whole page of RAM; `buf` is a
+        // kernel buffer, never that page.
+        unsafe { ptr::copy_nonoverlapping(pte.pa().as_mut_ptr::<u8>(), buf.as_mut_ptr(), PGSIZE) };
+        Ok(())
+    }
+
     /// Copies the user page mapped at `va` into `to`.
     pub fn copy_page(&self, va: usize, to: &mut Frame) -> Result<(), MapError> {
         let pte = self.pte(va).ok_or(MapError::NotMapped)?;
@@ -796,6 +813,47 @@ impl UserMemory<'_> {
         Err(BadAddress)
     }
 
+    /// Makes each page of the `len` bytes at `start` allow `access` as a
+    /// copy would, asking the labs' fault handlers, and returns how many
+    /// pages needed one; stops at the first page that stays inaccessible.
+    /// For a copy under a file's locks that failed: a handler that reads a
+    /// file refuses there (see `sleeplock::may_acquire`) and works here,
+    /// with no lock held.
+    pub(crate) fn fault_in(&mut self, start: UserAddr, len: usize, access: Access) -> usize {
+        let Some(end) = start.0.checked_add(len) else {
+            return 0;
+        };
+        let mut faulted = 0;
+        let mut va = pg_round_down(start.0);
+        while va < end {
+            let Ok(page) = user_page(va) else {
+                break;
+            };
+            if self.accessible(page, access).is_none() {
+                let resolved = hooks::user_fault(self, page, access) == hooks::Fault::Resolved;
+                if !resolved || self.accessible(page, access).is_none() {
+                    break;
+                }
+                faulted += 1;
+            }
+            va += PGSIZE;
+        }
+        faulted
+    }
+
+    /// Sets the accessed and dirty bits of the user page at `va`, as the
+    /// hardware does for the user's own store: a kernel copy writes through
+    /// the frame's physical address, which leaves them alone (and the mmap
+    /// lab writes back the dirty pages of a shared mapping).
+    fn mark_dirty(&mut self, va: usize) {
+        if let Ok(slot) = self.user_slot(pg_round_down(va)) {
+            let pte = PageTable::read(slot);
+            if pte.flags() & PTE_D == 0 {
+                PageTable::write(slot, Pte::new(pte.pa(), pte.flags() | PTE_A | PTE_D));
+            }
+        }
+    }
+
     fn accessible(&self, page: usize, access: Access) -> Option<PhysAddr> {
         let pte = self.space.pt.lookup(page)?;
         let needed = access.needed();
@@ -868,6 +926,9 @@ impl UserMemory<'_> {
         while done < len {
             let va = start.0.checked_add(done).ok_or(BadAddress)?;
             let pa = self.resolve(va, access)?;
+            if access == Access::Write {
+                self.mark_dirty(va);
+            }
             let off = va % PGSIZE;
             let n = (PGSIZE - off).min(len - done);
             if !f(pa.as_mut_ptr::<u8>().wrapping_add(off), n, done) {

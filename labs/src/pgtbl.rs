@@ -150,8 +150,10 @@ fn print_level(table: TableView<'_>, depth: usize) {
 #[doc(alias = "copyin_new")]
 fn copy_in_new(mem: &mut UserMemory<'_>, dst: &mut [u8], src: UserAddr) -> Result<(), BadAddress> {
     let end = src.0.checked_add(dst.len()).ok_or(BadAddress)?;
+    // Past the end of memory the mirror shows nothing; only a mapped file
+    // (the mmap lab) is there, and the page-table walk decides.
     if end > mem.size() {
-        return Err(BadAddress);
+        return mem.copy_in(dst, src);
     }
     // A page the mirror does not show may still be fine: one lazy
     // allocation has not made yet, or one above PLIC. The page-table walk
@@ -167,7 +169,10 @@ fn copy_in_str_new(
     dst: &mut [u8],
     src: UserAddr,
 ) -> Result<usize, BadAddress> {
-    let room = mem.size().checked_sub(src.0).ok_or(BadAddress)?;
+    // Past the end of memory: as in `copy_in_new`.
+    let Some(room) = mem.size().checked_sub(src.0) else {
+        return mem.copy_in_str(dst, src);
+    };
     let n = dst.len().min(room);
     mem.copy_in_str_direct(&mut dst[..n], src)
         .or_else(|_| mem.copy_in_str(&mut dst[..n], src))

@@ -388,9 +388,13 @@ mod tests {
                 "cargo clippy -p labs --bin kernel --profile kernel --target {TARGET} -- -D warnings"
             )
         );
-        assert!(lines[3].contains(
-            "--features trace,sysinfo,pgtbl,backtrace,alarm,lazy,cow,lock -- -D warnings"
-        ));
+        // Every kernel lab of the registry, in its order.
+        let every: Vec<String> = crate::labs::registry()
+            .kernel_labs()
+            .map(|l| l.name.clone())
+            .collect();
+        assert!(every.len() >= 9 && every[..2] == ["trace", "sysinfo"]);
+        assert!(lines[3].contains(&format!("--features {} -- -D warnings", every.join(","))));
         assert!(lines[4].starts_with("cargo clippy -p user --profile user"));
         assert_eq!(
             lines[5],
@@ -404,11 +408,20 @@ mod tests {
     fn the_full_tier_adds_every_lab_alone_and_the_slow_tests() {
         let lines = lines(false);
         assert_eq!(lines[..7], self::lines(true)[..]);
-        assert!(lines[7].contains("--features trace -- -D warnings"));
-        assert!(lines[13].contains("--features cow -- -D warnings"));
-        assert!(lines[14].contains("--features lock -- -D warnings"));
+        // Each kernel lab alone, in the registry's order.
+        let every: Vec<String> = crate::labs::registry()
+            .kernel_labs()
+            .map(|l| l.name.clone())
+            .collect();
+        for (i, lab) in every.iter().enumerate() {
+            assert!(
+                lines[7 + i].contains(&format!("--features {lab} -- -D warnings")),
+                "{lab}: {}",
+                lines[7 + i]
+            );
+        }
         assert_eq!(lines.last().unwrap(), "end-to-end slow=true");
-        assert_eq!(lines.len(), 16);
+        assert_eq!(lines.len(), 7 + every.len() + 1);
     }
 
     /// A stand-in test binary: a shell script printing `listing` and

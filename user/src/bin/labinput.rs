@@ -128,11 +128,119 @@ fn alarm_bad_handlers() {
 
 static HANDLER: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
+fn mmap(len: usize, prot: i32, flags: i32, fd: i32, off: i32) -> u64 {
+    // SAFETY: the kernel checks every argument; the result is a number.
+    unsafe { sys::mmap(0, len, prot, flags, fd, off) as u64 }
+}
+
+fn munmap(addr: u64, len: usize) -> i64 {
+    // SAFETY: as for mmap.
+    unsafe { sys::munmap(addr as usize, len) as i64 }
+}
+
+/// mmap and munmap given bad input fail (-1); with the lab, a full table
+/// and a store to a read-only mapping fail cleanly too.
+fn mmap_arguments() {
+    use abi::memlayout::PGSIZE;
+    use abi::mman::{MAP_FAILED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE};
+    let case = "mmap arguments";
+    let f = "labinput.mmap";
+    unlink(f);
+    let fd = open(f, O_CREATE | O_RDWR);
+    if fd < 0 || write(fd, &[7u8; 100]) != 100 {
+        fail(case, "cannot make the test file");
+    }
+    let mut pipefd = [0i32; 2];
+    if pipe(&mut pipefd) != 0 {
+        fail(case, "pipe failed");
+    }
+    let rw = PROT_READ | PROT_WRITE;
+    let bad: [(usize, i32, i32, i32, i32); 11] = [
+        (0, PROT_READ, MAP_SHARED, fd, 0),
+        (usize::MAX, PROT_READ, MAP_SHARED, fd, 0),
+        (1 << 40, PROT_READ, MAP_PRIVATE, fd, 0),
+        (PGSIZE, 0x40, MAP_SHARED, fd, 0),
+        (PGSIZE, PROT_READ, 0, fd, 0),
+        (PGSIZE, PROT_READ, MAP_SHARED | MAP_PRIVATE, fd, 0),
+        (PGSIZE, PROT_READ, MAP_SHARED, fd, 1),
+        (PGSIZE, PROT_READ, MAP_SHARED, fd, -4096),
+        (PGSIZE, PROT_READ, MAP_SHARED, -1, 0),
+        (PGSIZE, PROT_READ, MAP_SHARED, 1000, 0),
+        (PGSIZE, rw, MAP_SHARED, pipefd[0], 0),
+    ];
+    for (len, prot, flags, fd, off) in bad {
+        if mmap(len, prot, flags, fd, off) != MAP_FAILED {
+            fail(case, "a bad mmap succeeded");
+        }
+    }
+    let mapped = mmap(PGSIZE, PROT_READ, MAP_SHARED, fd, 0);
+    let present = mapped != MAP_FAILED;
+    for (addr, len) in [
+        (0u64, PGSIZE),
+        (1, PGSIZE),
+        (MAXVA as u64, PGSIZE),
+        (!0xfffu64, PGSIZE),
+        (mapped, 0),
+        (mapped, usize::MAX),
+    ] {
+        if munmap(addr, len) != -1 {
+            fail(case, "a bad munmap succeeded");
+        }
+    }
+    if present {
+        if munmap(mapped, PGSIZE) != 0 {
+            fail(case, "munmap of a mapping failed");
+        }
+        // Until the table is full; then mmap fails, and all unmap again.
+        let mut maps = Vec::new();
+        loop {
+            let p = mmap(3 * PGSIZE, PROT_READ, MAP_PRIVATE, fd, 0);
+            if p == MAP_FAILED {
+                break;
+            }
+            maps.push(p);
+            if maps.len() > 1000 {
+                fail(case, "mmap never runs out of mappings");
+            }
+        }
+        // A hole in the middle may be refused, but must not break the
+        // mapping: the whole of it unmaps after.
+        let _ = munmap(maps[0] + PGSIZE as u64, PGSIZE);
+        for p in maps {
+            let _ = munmap(p + PGSIZE as u64, 2 * PGSIZE);
+            let _ = munmap(p, PGSIZE);
+        }
+        if mmap(PGSIZE, PROT_READ, MAP_PRIVATE, fd, 0) == MAP_FAILED {
+            fail(case, "mmap fails after every mapping was unmapped");
+        }
+        // A store to a read-only mapping kills the storer.
+        let status = in_child(case, || {
+            let fd = open("labinput.mmap", O_RDONLY);
+            let p = mmap(PGSIZE, PROT_READ, MAP_SHARED, fd, 0);
+            // SAFETY: inside the mapping; the kernel must refuse the store.
+            unsafe { (p as *mut u8).write_volatile(1) };
+            exit(2)
+        });
+        if status != -1 {
+            fail(
+                case,
+                "a store to a read-only mapping did not kill the child",
+            );
+        }
+    }
+    close(pipefd[0]);
+    close(pipefd[1]);
+    close(fd);
+    unlink(f);
+    println!("labinput: mmap arguments ok");
+}
+
 fn main(_args: Args) -> i32 {
     trace_masks();
     sysinfo_pointers();
     alarm_arguments();
     alarm_bad_handlers();
+    mmap_arguments();
     println!("labinput: ALL OK");
     0
 }
