@@ -36,6 +36,7 @@ macro_rules! syscall_table {
             sysinfo = 23 (info: *mut $crate::SysInfo);
             sigalarm = 24 (ticks: i32, handler: usize);
             sigreturn = 25 ();
+            connect = 29 (raddr: u32, lport: i32, rport: i32);
         }
     };
 }

@@ -33,7 +33,7 @@ fn with_fd(n: usize, f: impl FnOnce(&File) -> i64) -> i64 {
 
 /// Installs `f` at the lowest free descriptor. On failure `f` is dropped.
 #[doc(alias = "fdalloc")]
-fn fd_alloc(f: File) -> Option<usize> {
+pub(crate) fn fd_alloc(f: File) -> Option<usize> {
     let mut files = current().files();
     let fd = files.ofile.iter().position(|o| o.is_none())?;
     files.ofile[fd] = Some(f);
