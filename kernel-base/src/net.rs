@@ -258,9 +258,10 @@ impl E1000 {
     }
 
     /// Hands TX descriptors up to (not including) `i` to the card: only
-    /// the one right after the tail, after it was filled with `tx_put`.
+    /// the one right after the tail (modulo the ring's size), after it was filled with `tx_put`.
     /// Returns false (and does nothing) for any other `i`.
     pub fn set_tx_tail(&mut self, i: usize) -> bool {
+        let i = i % TX_RING_SIZE;
         let t = self.tx_tail();
         let filled = self.tx_read(t).status & DESC_STAT_DD == 0 && self.tx_mbufs[t].is_some();
         if i != (t + 1) % TX_RING_SIZE || !filled {
@@ -316,6 +317,7 @@ impl E1000 {
     /// Gives RX descriptor `i` back to the card: only the one right after
     /// the tail, once `rx_take` emptied it. Returns false otherwise.
     pub fn set_rx_tail(&mut self, i: usize) -> bool {
+        let i = i % RX_RING_SIZE;
         let t = self.rx_tail();
         if i != (t + 1) % RX_RING_SIZE || self.rx_read(i).status & DESC_STAT_DD != 0 {
             return false;
