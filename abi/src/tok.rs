@@ -44,6 +44,7 @@ pub const TOKENED: &[&str] = &[
     "forktest",
     "kalloctest",
     "lazytests",
+    "nettests",
     "randlab",
     "stressfs",
     "stats",

@@ -19,6 +19,7 @@ pub mod cli;
 pub mod gdb;
 pub mod grade;
 pub mod hash;
+pub mod netpeer;
 pub mod host;
 pub mod qemu;
 pub mod registry;
