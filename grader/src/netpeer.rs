@@ -94,7 +94,8 @@ mod tests {
         let c = UdpSocket::bind("127.0.0.1:0").unwrap();
         c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         for _ in 0..3 {
-            c.send_to(b"a message from xv6!", ("127.0.0.1", port)).unwrap();
+            c.send_to(b"a message from xv6!", ("127.0.0.1", port))
+                .unwrap();
             let mut buf = [0u8; 64];
             let (n, _) = c.recv_from(&mut buf).unwrap();
             assert_eq!(&buf[..n], REPLY);

@@ -16,7 +16,10 @@ use core::sync::atomic::{AtomicU32, Ordering};
 pub enum FileKind {
     Pipe(Pipe),
     Inode(Inode),
-    Device { ip: Inode, major: i16 },
+    Device {
+        ip: Inode,
+        major: i16,
+    },
     #[cfg(feature = "net")]
     Socket(crate::net::Socket),
 }

@@ -489,7 +489,9 @@ fn be32(b: &[u8]) -> u32 {
 }
 
 fn tx_eth(mut m: Mbuf, ethtype: u16, dst: [u8; 6]) -> bool {
-    let Some(h) = m.push(ETH_HDR) else { return false };
+    let Some(h) = m.push(ETH_HDR) else {
+        return false;
+    };
     h[..6].copy_from_slice(&dst);
     h[6..12].copy_from_slice(&LOCAL_MAC);
     h[12..14].copy_from_slice(&ethtype.to_be_bytes());
@@ -506,7 +508,9 @@ fn ip_checksum(h: &[u8]) -> u16 {
 
 fn tx_ip(mut m: Mbuf, proto: u8, dst: u32) -> bool {
     let len = m.len() + IP_HDR;
-    let Some(h) = m.push(IP_HDR) else { return false };
+    let Some(h) = m.push(IP_HDR) else {
+        return false;
+    };
     h.fill(0);
     h[0] = 0x45;
     h[2..4].copy_from_slice(&(len as u16).to_be_bytes());
@@ -523,7 +527,9 @@ fn tx_ip(mut m: Mbuf, proto: u8, dst: u32) -> bool {
 
 fn tx_udp(mut m: Mbuf, dst: u32, sport: u16, dport: u16) -> bool {
     let len = m.len() + UDP_HDR;
-    let Some(h) = m.push(UDP_HDR) else { return false };
+    let Some(h) = m.push(UDP_HDR) else {
+        return false;
+    };
     h[0..2].copy_from_slice(&sport.to_be_bytes());
     h[2..4].copy_from_slice(&dport.to_be_bytes());
     h[4..6].copy_from_slice(&(len as u16).to_be_bytes());
@@ -544,7 +550,12 @@ fn rx_eth(mut m: Mbuf) {
 /// Answers ARP requests for LOCAL_IP (QEMU asks before it sends to us).
 fn rx_arp(mut m: Mbuf) {
     let Some(a) = m.pull(ARP_LEN) else { return };
-    let (op, sha, sip, tip) = (be16(&a[6..8]), <[u8; 6]>::try_from(&a[8..14]), &a[14..18], be32(&a[24..28]));
+    let (op, sha, sip, tip) = (
+        be16(&a[6..8]),
+        <[u8; 6]>::try_from(&a[8..14]),
+        &a[14..18],
+        be32(&a[24..28]),
+    );
     let Ok(sha) = sha else { return };
     if be16(&a[0..2]) != 1 || be16(&a[2..4]) != ETHTYPE_IP || op != 1 || tip != LOCAL_IP {
         return;
@@ -567,7 +578,11 @@ fn rx_arp(mut m: Mbuf) {
 fn rx_ip(mut m: Mbuf) {
     let Some(h) = m.pull(IP_HDR) else { return };
     // Options, fragments and other protocols are not for this stack.
-    if h[0] != 0x45 || be16(&h[6..8]) & 0x3fff != 0 || h[9] != IPPROTO_UDP || be32(&h[16..20]) != LOCAL_IP {
+    if h[0] != 0x45
+        || be16(&h[6..8]) & 0x3fff != 0
+        || h[9] != IPPROTO_UDP
+        || be32(&h[16..20]) != LOCAL_IP
+    {
         return;
     }
     let total = usize::from(be16(&h[2..4]));
@@ -631,7 +646,9 @@ impl Socket {
     pub fn read(&self, addr: UserAddr, n: usize) -> i64 {
         let mut g = SOCKS.lock();
         let m = loop {
-            let Some(s) = g[self.0].as_mut() else { return -1 };
+            let Some(s) = g[self.0].as_mut() else {
+                return -1;
+            };
             if s.count > 0 {
                 let m = s.queue[s.first].take();
                 s.first = (s.first + 1) % SOCK_QUEUE;
@@ -656,18 +673,26 @@ impl Socket {
     pub fn write(&self, addr: UserAddr, n: usize) -> i64 {
         let (raddr, lport, rport) = {
             let g = SOCKS.lock();
-            let Some(s) = g[self.0].as_ref() else { return -1 };
+            let Some(s) = g[self.0].as_ref() else {
+                return -1;
+            };
             (s.raddr, s.lport, s.rport)
         };
         if n > MBUF_SIZE - ETH_HDR - IP_HDR - UDP_HDR {
             return -1;
         }
-        let Some(mut m) = Mbuf::alloc() else { return -1 };
+        let Some(mut m) = Mbuf::alloc() else {
+            return -1;
+        };
         let Some(b) = m.put(n) else { return -1 };
         if copy_in(b, addr).is_err() {
             return -1;
         }
-        if tx_udp(m, raddr, lport, rport) { n as i64 } else { -1 }
+        if tx_udp(m, raddr, lport, rport) {
+            n as i64
+        } else {
+            -1
+        }
     }
 }
 

@@ -52,7 +52,11 @@ pub(crate) fn init_hart() {
     #[cfg(feature = "net")]
     write(
         senable(hart) + 4,
-        if hart == 0 { 1 << (crate::net::E1000_IRQ - 32) } else { 0 },
+        if hart == 0 {
+            1 << (crate::net::E1000_IRQ - 32)
+        } else {
+            0
+        },
     );
     write(spriority(hart), 0);
 }

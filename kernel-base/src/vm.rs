@@ -1077,7 +1077,7 @@ fn map_kernel(pt: &PageTable) -> Result<(), OutOfMemory> {
         pt.map(PLIC, 0x40_0000, PLIC, rw)?;
         #[cfg(feature = "net")]
         {
-            use crate::net::{ECAM, ECAM_SIZE, E1000_REGS, E1000_REGS_SIZE};
+            use crate::net::{E1000_REGS, E1000_REGS_SIZE, ECAM, ECAM_SIZE};
             pt.map(ECAM, ECAM_SIZE, ECAM, rw)?;
             pt.map(E1000_REGS, E1000_REGS_SIZE, E1000_REGS, rw)?;
         }

@@ -32,7 +32,8 @@ impl Driver for E1000Driver {
         nic.set_tx_tail(i + 1);
         Ok(())
         // END SOLUTION
-        // STARTER: let _ = nic; Err(m)
+        // STARTER: let _ = nic;
+        // STARTER: Err(m)
     }
 
     /// Delivers each packet the card received (descriptors after the

@@ -43,7 +43,11 @@ fn ping(lport: u16, dport: u16, attempts: usize) -> bool {
 
 fn main(args: Args) -> i32 {
     user::tok_enable!();
-    let Some(dport) = args.get(1).and_then(|p| u16::try_from(atoi(p)).ok()).filter(|&p| p != 0) else {
+    let Some(dport) = args
+        .get(1)
+        .and_then(|p| u16::try_from(atoi(p)).ok())
+        .filter(|&p| p != 0)
+    else {
         eprintln!("usage: nettests PORT (the host's UDP port that answers)");
         return 1;
     };
