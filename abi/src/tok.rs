@@ -46,6 +46,7 @@ pub const TOKENED: &[&str] = &[
     "lazytests",
     "nettests",
     "randlab",
+    "rwlktest",
     "stressfs",
     "stats",
     "sysinfotest",

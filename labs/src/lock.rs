@@ -5,8 +5,13 @@
 //! each under its own `bcache` lock, and recycles the least recently
 //! released buffer.
 //!
-//! Hooks used: `page_policy` (xv6's `kalloc`/`kfree` and their `kmem`) and
-//! `buf_policy` (xv6's `bget`/`brelse` and their `bcache`). The lab's
+//! The 2025 edition adds a reader-writer spin lock with writer priority:
+//! its policy is [`WriterFirst`] below, and the `rwlktest` system call
+//! tests it on every hart.
+//!
+//! Hooks used: `page_policy` (xv6's `kalloc`/`kfree` and their `kmem`),
+//! `buf_policy` (xv6's `bget`/`brelse` and their `bcache`) and `syscalls`
+//! (`rwlktest`). The lab's
 //! kernel counts every spinlock's acquires and failed test-and-set
 //! attempts (the `lockstat` feature) and shows them in the `statistics`
 //! device: only locks whose names start with `kmem` or `bcache` count
@@ -19,12 +24,16 @@
 use kernel_base::bio::BufPolicy;
 use kernel_base::hooks::Lab;
 use kernel_base::kalloc::PagePolicy;
+use kernel_base::rwlock::{RwPolicy, RwSpinLock, RwState};
+use kernel_base::syscall::{SysFn, arg_int};
 // BEGIN SOLUTION
 use abi::param::NCPU;
 use kernel_base::bio::{Bucket, Held};
 use kernel_base::cpu::PerCpu;
 use kernel_base::kalloc::{FreePages, Page};
 use kernel_base::spinlock::SpinLock;
+use core::hint::spin_loop;
+use core::sync::atomic::Ordering;
 // END SOLUTION
 
 pub struct Lock;
@@ -48,6 +57,80 @@ impl Lab for Lock {
         Some(&BCACHE)
         // END SOLUTION
         // STARTER: None
+    }
+
+    fn syscalls(&self) -> &'static [(usize, SysFn)] {
+        &[(abi::syscall::nr::rwlktest, sys_rwlktest)]
+    }
+}
+
+/// `rwlktest(n, rounds)`: one of `n` processes testing [`RWLOCK`].
+fn sys_rwlktest() -> i64 {
+    kernel_base::rwlock::rwlktest(&RWLOCK, arg_int(0), arg_int(1))
+}
+
+static RWLOCK: RwSpinLock = RwSpinLock::new("rwlk", &WriterFirst);
+
+/// A reader-writer lock's policy with writer priority: readers share the
+/// lock, a writer holds it alone, and a reader that comes while a writer
+/// waits lets the writer go first (so that a stream of readers cannot
+/// keep writers out for ever).
+struct WriterFirst;
+
+// BEGIN SOLUTION
+/// In `word`: a writer is in.
+const WRITER: u32 = 1 << 31;
+// END SOLUTION
+
+impl RwPolicy for WriterFirst {
+    fn read_acquire(&self, s: &RwState) {
+        // BEGIN SOLUTION
+        loop {
+            // `word` counts the readers in, below the writer bit;
+            // `waiting` the writers waiting.
+            if s.waiting.load(Ordering::Acquire) == 0 {
+                let w = s.word.load(Ordering::Relaxed);
+                if w & WRITER == 0
+                    && s.word
+                        .compare_exchange_weak(w, w + 1, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    return;
+                }
+            }
+            spin_loop();
+        }
+        // END SOLUTION
+        // STARTER: let _ = s;
+    }
+
+    fn read_release(&self, s: &RwState) {
+        // BEGIN SOLUTION
+        s.word.fetch_sub(1, Ordering::Release);
+        // END SOLUTION
+        // STARTER: let _ = s;
+    }
+
+    fn write_acquire(&self, s: &RwState) {
+        // BEGIN SOLUTION
+        s.waiting.fetch_add(1, Ordering::AcqRel);
+        while s
+            .word
+            .compare_exchange_weak(0, WRITER, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            spin_loop();
+        }
+        s.waiting.fetch_sub(1, Ordering::AcqRel);
+        // END SOLUTION
+        // STARTER: let _ = s;
+    }
+
+    fn write_release(&self, s: &RwState) {
+        // BEGIN SOLUTION
+        s.word.fetch_and(!WRITER, Ordering::Release);
+        // END SOLUTION
+        // STARTER: let _ = s;
     }
 }
 

@@ -212,12 +212,6 @@ fn a_batch_without_submissions_says_so() {
     assert!(stderr.contains("no submissions in"), "{stderr}");
 }
 
-/// A batch on cold worker trees (a fresh cache directory) with a build
-/// timeout far below a cold build: each worker's setup builds the starter
-/// under its own timeout, so `--build-only` builds a `.diff` submission in
-/// time. It refuses a file over 1 MiB and a lab file that is a symbolic
-/// link; then, graded, the patch has full marks and a submission whose
-/// lab code panics the kernel scores 0 with PANIC as its reason.
 /// The trace lab's reference solution as a unified diff against its
 /// starter, as handout cuts it.
 fn trace_solution_diff() -> Vec<u8> {
@@ -237,9 +231,24 @@ fn trace_solution_diff() -> Vec<u8> {
         .stdout
 }
 
+/// A batch's first worker is set up cold (a fresh cache directory and no
+/// seed: [`tests::worker_seed`] is that batch, with a build timeout far
+/// below a cold build), each worker's setup building the starter under its
+/// own timeout. Then a batch on a seeded worker: `--build-only` builds a
+/// `.diff` submission, refuses a file over 1 MiB and a lab file that is a
+/// symbolic link; graded, the patch has full marks and a submission whose
+/// lab code panics the kernel scores 0 with PANIC as its reason.
 #[test]
-#[ignore = "slow: sets up a cold worker tree, builds and grades a small class"]
+#[ignore = "slow: sets up a worker tree, builds and grades a small class"]
 fn a_cold_worker_builds_in_a_small_timeout_and_grades_diffs_refusing_links_and_big_files() {
+    // The cold worker: the seed's build (30 s build timeout), every run
+    // where the target directory is new, as in CI.
+    let seed = tests::worker_seed();
+    let log = std::fs::read_to_string(seed.join(tests::SEED_LOG)).unwrap();
+    assert!(
+        log.contains("building the starter's kernel") && !log.contains("as a copy of"),
+        "the seed was not a cold worker's setup:\n{log}"
+    );
     let subs = tempfile::tempdir().unwrap();
     let s = subs.path();
     std::fs::write(s.join("diffed.diff"), trace_solution_diff()).unwrap();
@@ -280,8 +289,7 @@ fn a_cold_worker_builds_in_a_small_timeout_and_grades_diffs_refusing_links_and_b
             s.to_str().unwrap(),
             "-j",
             "1",
-            // A cold worker's setup (its xtask, then the starter's kernel)
-            // takes minutes, a submission's build seconds.
+            // A submission's build takes seconds.
             "--build-timeout",
             "30s",
             "--json",
@@ -289,9 +297,8 @@ fn a_cold_worker_builds_in_a_small_timeout_and_grades_diffs_refusing_links_and_b
         ];
         args.extend_from_slice(extra);
         let mut cmd = xtask(&args);
-        // The one worker built from nothing: no seed (tests::worker_seed).
-        cmd.env("XDG_CACHE_HOME", cache.path())
-            .env_remove("XTASK_BATCH_SEED_TARGET");
+        cmd.env("XDG_CACHE_HOME", cache.path());
+        tests::with_seed(&mut cmd);
         let (out, stdout, stderr) = run(cmd);
         let summary: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(&json)
@@ -314,10 +321,7 @@ fn a_cold_worker_builds_in_a_small_timeout_and_grades_diffs_refusing_links_and_b
 
     let (out, summary, stderr) = batch(&["--build-only"]);
     assert_eq!(out.status.code(), Some(1), "refusals are exit 1:\n{stderr}");
-    assert!(
-        stderr.contains("building the starter's kernel") && !stderr.contains("as a copy of"),
-        "no cold worker setup:\n{stderr}"
-    );
+    assert!(stderr.contains("as a copy of"), "not seeded:\n{stderr}");
     refusals(&summary);
     for name in ["diffed", "panicky"] {
         let o = row(&summary, name);

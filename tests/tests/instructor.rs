@@ -86,7 +86,7 @@ fn the_gradescope_bundle_grades_a_submission_as_gradescope_runs_it() {
         }
     };
     // The bundle's target and its worker's start with the registry's
-    // crates built: the cold worker test in batch.rs builds from nothing.
+    // crates built: the seed itself is the cold worker (tests::worker_seed).
     tests::seed_target(&source.join("target"), &source);
     let mut setup = Command::new("bash");
     setup.arg(source.join("setup.sh"));

@@ -118,3 +118,76 @@ fn misnamed_locks_and_one_global_lock_fail() {
     assert_eq!(g["kalloctest: test1"], "fail", "{g:?}\n{stderr}");
     assert_eq!(g["kalloctest: test2"], "skipped", "{g:?}\n{stderr}");
 }
+
+/// rwlktest fails a lock without writer priority (readers that come while
+/// a writer waits go in first, so readers handing the lock on between them
+/// starve it) and one without mutual exclusion (readers go in beside a
+/// writer): the reference with one edit each, graded as a class.
+#[test]
+#[ignore = "slow: builds and grades two lock-lab submissions"]
+fn rwlktest_fails_reader_priority_and_no_exclusion() {
+    let class = tempfile::tempdir().unwrap();
+    let c = class.path();
+    let r = reference();
+    write(
+        &c.join("reader-priority"),
+        &edit(
+            &r,
+            "if s.waiting.load(Ordering::Acquire) == 0 {",
+            "if s.waiting.load(Ordering::Acquire) < u32::MAX {",
+        ),
+    );
+    write(
+        &c.join("no-exclusion"),
+        &edit(&r, "if w & WRITER == 0", "if w & WRITER == w & WRITER"),
+    );
+    let (_, stdout, stderr) = tests::run(tests::xtask(&[
+        "grade",
+        "lab-lock",
+        "rwlktest",
+        "--submissions",
+        &c.to_string_lossy(),
+        "--jobs",
+        "1",
+        "--build-timeout",
+        "600s",
+        "--json",
+        &c.join("summary.json").to_string_lossy(),
+    ]));
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(c.join("summary.json"))
+            .unwrap_or_else(|e| panic!("no summary ({e}):\n{stdout}{stderr}")),
+    )
+    .unwrap();
+    // Each fails for its own fault, which its console names.
+    for (who, fault) in [
+        ("reader-priority", "kept out by a stream of readers"),
+        ("no-exclusion", "a writer was in beside"),
+    ] {
+        let o = outcomes(&summary, who);
+        assert_eq!(o["rwlktest (2025)"], "fail", "{who}: {o:?}\n{stderr}");
+        let report = tests::submission(&summary, who)["files"]["report_json"]
+            .as_str()
+            .map(std::path::PathBuf::from)
+            .unwrap();
+        let console = find_file(report.parent().unwrap(), "rwlktest.log")
+            .unwrap_or_else(|| panic!("{who}: no rwlktest.log near {}", report.display()));
+        let text = std::fs::read_to_string(&console).unwrap();
+        assert!(text.contains(fault), "{who}: {fault:?} not in\n{text}");
+    }
+}
+
+/// The first file named `name` under `dir`.
+fn find_file(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if let Some(f) = find_file(&p, name) {
+                return Some(f);
+            }
+        } else if p.file_name().is_some_and(|n| n == name) {
+            return Some(p);
+        }
+    }
+    None
+}

@@ -22,11 +22,24 @@
 //!   times, both checking what they read: `test1 OK` (MIT's: no panic, no
 //!   hang, and here also the right data).
 //!
+//! - test2 (2024 edition): four children each create 50 files of BLOCKS
+//!   blocks in a directory of their own (ten at a time: the file system
+//!   holds 200 inodes), read them back, checking every byte, and unlink
+//!   them; the directory must then be empty and removable:
+//!   `test2 OK`, after `test2: 4 x 50 files of BLOCKS blocks`.
+//! - test3 (2024 edition): five children write files of BIG/4 blocks at
+//!   once, then read them back and check them: `test3 OK`, after
+//!   `test3: 5 writers x N blocks`.
+//!
+//! Each file's bytes depend on SEED (default 1) and on which file it is,
+//! so that a buffer cached under the wrong block, or data read from
+//! another child's file, reads wrong.
+//!
 //! A statistics text that is missing or malformed is a FAIL (MIT's program
 //! passes with none).
 //!
-//! `bcachetest [BLOCKS [BIG]] [test0|test1]...` runs the tests named
-//! (default both).
+//! `bcachetest [BLOCKS [BIG [SEED]]] [test0|test1|test2|test3]...` runs
+//! the tests named (default all four).
 
 use abi::fs::BSIZE;
 use user::*;
@@ -35,24 +48,31 @@ entry!(main);
 
 /// The byte at `off` of a file: differs from block to block and within
 /// one, so a wrong block or offset reads wrong.
-fn byte_at(off: usize) -> u8 {
-    (off / BSIZE * 7 + off % BSIZE * 13 + off / (BSIZE * 251)) as u8
+/// `salt` picks the file: 0 is test0's and test1's.
+fn salted(off: usize, salt: u32) -> u8 {
+    let mix = salt.wrapping_mul(0x9e37_79b9).rotate_left(13) as usize;
+    (off / BSIZE * 7 + off % BSIZE * 13 + off / (BSIZE * 251) + mix + (mix >> 8) * off / BSIZE)
+        as u8
 }
 
 fn createfile(test: &str, name: &str, blocks: usize) -> bool {
+    createfile_salted(test, name.as_bytes(), blocks, 0)
+}
+
+fn createfile_salted(test: &str, name: &[u8], blocks: usize, salt: u32) -> bool {
     unlink(name);
     let fd = open(name, O_CREATE | O_RDWR);
     if fd < 0 {
-        println!("{}: FAIL: cannot create {}", test, name);
+        println!("{}: FAIL: cannot create a file", test);
         return false;
     }
     let mut buf = [0u8; BSIZE];
     for b in 0..blocks {
         for (i, c) in buf.iter_mut().enumerate() {
-            *c = byte_at(b * BSIZE + i);
+            *c = salted(b * BSIZE + i, salt);
         }
         if write(fd, &buf) != BSIZE as i32 {
-            println!("{}: FAIL: cannot write {}", test, name);
+            println!("{}: FAIL: cannot write a file", test);
             close(fd);
             return false;
         }
@@ -63,6 +83,10 @@ fn createfile(test: &str, name: &str, blocks: usize) -> bool {
 
 /// Reads `bytes` bytes of the file, `inc` at a time, checking each.
 fn readfile(name: &str, bytes: usize, inc: usize) -> Result<(), &'static str> {
+    readfile_salted(name.as_bytes(), bytes, inc, 0)
+}
+
+fn readfile_salted(name: &[u8], bytes: usize, inc: usize, salt: u32) -> Result<(), &'static str> {
     let fd = open(name, O_RDONLY);
     if fd < 0 {
         return Err("cannot open the file");
@@ -78,7 +102,7 @@ fn readfile(name: &str, bytes: usize, inc: usize) -> Result<(), &'static str> {
         if buf[..inc]
             .iter()
             .enumerate()
-            .any(|(i, &c)| c != byte_at(off + i))
+            .any(|(i, &c)| c != salted(off + i, salt))
         {
             close(fd);
             return Err("read the wrong data");
@@ -210,22 +234,136 @@ fn test1(big: usize) -> bool {
     true
 }
 
+/// A name `<tag><child><two digits>`, NUL-free (open takes bytes).
+fn name(tag: u8, child: usize, file: usize) -> [u8; 4] {
+    [
+        tag,
+        b'0' + child as u8,
+        b'0' + (file / 10) as u8,
+        b'0' + (file % 10) as u8,
+    ]
+}
+
+/// Forks `n` children running `f(i)` (its exit status); whether all
+/// exited with 0.
+fn in_children(test: &str, n: usize, f: impl Fn(usize) -> i32) -> bool {
+    for i in 0..n {
+        let pid = fork();
+        if pid < 0 {
+            println!("{}: FAIL: fork failed", test);
+            return false;
+        }
+        if pid == 0 {
+            exit(f(i));
+        }
+    }
+    wait_all(n)
+}
+
+fn test2(blocks: usize, seed: u32) -> bool {
+    const NCHILD: usize = 4;
+    const NFILE: usize = 50;
+    const BATCH: usize = 10;
+    println!("start test2");
+    let ok = in_children("test2", NCHILD, |i| {
+        let dir = [b'd', b'0' + i as u8];
+        mkdir(&dir);
+        if chdir(&dir) < 0 {
+            println!("test2: FAIL: chdir failed");
+            return 1;
+        }
+        let salt = |f: usize| seed.wrapping_add((i * NFILE + f) as u32 + 1);
+        // In batches: the file system has inodes and blocks for about a
+        // fifth of the 200 files at once.
+        for batch in (0..NFILE).step_by(BATCH) {
+            let files = batch..batch + BATCH;
+            for f in files.clone() {
+                if !createfile_salted("test2", &name(b'f', i, f), blocks, salt(f)) {
+                    return 1;
+                }
+            }
+            for f in files.clone() {
+                let n = name(b'f', i, f);
+                if let Err(why) = readfile_salted(&n, blocks * BSIZE, BSIZE, salt(f)) {
+                    println!("test2: FAIL: {}", why);
+                    return 1;
+                }
+            }
+            for f in files.clone() {
+                if unlink(&name(b'f', i, f)) < 0 {
+                    println!("test2: FAIL: unlink failed");
+                    return 1;
+                }
+            }
+            for f in files {
+                let fd = open(&name(b'f', i, f), O_RDONLY);
+                if fd >= 0 {
+                    close(fd);
+                    println!("test2: FAIL: a file is still there after its unlink");
+                    return 1;
+                }
+            }
+        }
+        chdir("..");
+        if unlink(&dir) < 0 {
+            println!("test2: FAIL: the emptied directory cannot be removed");
+            return 1;
+        }
+        0
+    });
+    println!("test2: {} x {} files of {} blocks", NCHILD, NFILE, blocks);
+    if !ok {
+        println!("test2: FAIL: a child failed");
+        return false;
+    }
+    println!("test2 OK");
+    true
+}
+
+fn test3(big: usize, seed: u32) -> bool {
+    const NCHILD: usize = 5;
+    let blocks = (big / 4).max(1);
+    println!("start test3");
+    let ok = in_children("test3", NCHILD, |i| {
+        let file = name(b'w', i, 0);
+        let salt = seed.wrapping_mul(31).wrapping_add(i as u32 + 1000);
+        if !createfile_salted("test3", &file, blocks, salt) {
+            return 1;
+        }
+        let r = readfile_salted(&file, blocks * BSIZE, BSIZE, salt);
+        unlink(&file);
+        if let Err(why) = r {
+            println!("test3: FAIL: {}", why);
+            return 1;
+        }
+        0
+    });
+    println!("test3: {} writers x {} blocks", NCHILD, blocks);
+    if !ok {
+        println!("test3: FAIL: a child failed");
+        return false;
+    }
+    println!("test3 OK");
+    true
+}
+
 fn main(args: Args) -> i32 {
     user::tok_enable!();
     let mut sizes: Vec<usize> = Vec::new();
     let mut named: Vec<&str> = Vec::new();
     for a in args.iter().skip(1) {
         match a.parse::<usize>() {
-            Ok(n) if n > 0 && sizes.len() < 2 => sizes.push(n),
-            _ if a == "test0" || a == "test1" => named.push(a),
+            Ok(n) if n > 0 && sizes.len() < 3 => sizes.push(n),
+            _ if ["test0", "test1", "test2", "test3"].contains(&a) => named.push(a),
             _ => {
-                eprintln!("usage: bcachetest [BLOCKS [BIG]] [test0|test1]...");
+                eprintln!("usage: bcachetest [BLOCKS [BIG [SEED]]] [test0|test1|test2|test3]...");
                 return 1;
             }
         }
     }
     let blocks = sizes.first().copied().unwrap_or(6);
     let big = sizes.get(1).copied().unwrap_or(100);
+    let seed = sizes.get(2).copied().unwrap_or(1) as u32;
     let run = |t: &str| named.is_empty() || named.contains(&t);
     let mut ok = true;
     if run("test0") {
@@ -233,6 +371,12 @@ fn main(args: Args) -> i32 {
     }
     if run("test1") {
         ok &= test1(big);
+    }
+    if run("test2") {
+        ok &= test2(blocks, seed);
+    }
+    if run("test3") {
+        ok &= test3(big, seed);
     }
     if ok { 0 } else { 1 }
 }
