@@ -26,6 +26,20 @@ pub fn run(ctx: &Ctx, labs: LabSet, cpus: u32, gdb: bool, fresh_disk: bool) -> R
     let mut cmd = Command::new(QEMU);
     cmd.args(grader::qemu::machine_args(&out.kernel, &disk, cpus))
         .arg("-nographic");
+    // The net lab's kernel gets its card and a peer, as when graded; the
+    // peer lives until QEMU ends.
+    let _peer = if labs.names().any(|l| l == "net") {
+        let peer = grader::netpeer::Peer::start()
+            .map_err(|e| format!("xv6: cannot start the net lab's UDP peer: {e}"))?;
+        cmd.args(grader::netpeer::Peer::qemu_args());
+        eprintln!(
+            "xv6: a UDP peer answers on the host's port {0}: run `nettests {0}` in xv6",
+            peer.port()
+        );
+        Some(peer)
+    } else {
+        None
+    };
     if gdb {
         let socket = gdb_socket(&out.dir, &labs.config_name());
         // A socket left by an earlier QEMU would make this one fail to bind.
