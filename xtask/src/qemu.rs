@@ -32,9 +32,15 @@ pub fn run(ctx: &Ctx, labs: LabSet, cpus: u32, gdb: bool, fresh_disk: bool) -> R
         let peer = grader::netpeer::Peer::start()
             .map_err(|e| format!("xv6: cannot start the net lab's UDP peer: {e}"))?;
         cmd.args(grader::netpeer::Peer::qemu_args());
+        let (port, dns, name, addr) = (
+            peer.port(),
+            peer.dns_port(),
+            peer.dns_name(),
+            peer.dns_addr(),
+        );
         eprintln!(
-            "xv6: a UDP peer answers on the host's port {0}: run `nettests {0}` in xv6",
-            peer.port()
+            "xv6: a UDP peer answers on the host's port {port}, DNS on {dns} ({name} is {addr}): \
+             run `nettests {port} {dns} {name} {addr}` in xv6"
         );
         Some(peer)
     } else {
