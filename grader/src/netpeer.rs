@@ -13,6 +13,7 @@
 
 use std::ffi::OsString;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -105,6 +106,17 @@ impl Peer {
         .iter()
         .map(OsString::from)
         .collect()
+    }
+
+    /// QEMU's arguments that save every packet of the e1000's network
+    /// (both ways) to `pcap`, a pcap file (Wireshark, `tcpdump -r`).
+    pub fn pcap_args(pcap: &Path) -> Vec<OsString> {
+        // QEMU's option syntax: a comma in a value is written twice.
+        let file = pcap.to_string_lossy().replace(',', ",,");
+        vec![
+            "-object".into(),
+            format!("filter-dump,id=dump0,netdev=net0,file={file}").into(),
+        ]
     }
 
     /// `commands` with the placeholders replaced by this peer's values.
@@ -251,6 +263,18 @@ mod tests {
         drop(peer);
         // The thread is gone and the port free again.
         UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    }
+
+    #[test]
+    fn the_pcap_path_is_one_qemu_option_value() {
+        let args = Peer::pcap_args(Path::new("/logs/a,b/nettests.pcap"));
+        assert_eq!(
+            args,
+            [
+                "-object",
+                "filter-dump,id=dump0,netdev=net0,file=/logs/a,,b/nettests.pcap"
+            ]
+        );
     }
 
     #[test]

@@ -32,6 +32,12 @@ pub fn run(ctx: &Ctx, labs: LabSet, cpus: u32, gdb: bool, fresh_disk: bool) -> R
         let peer = grader::netpeer::Peer::start()
             .map_err(|e| format!("xv6: cannot start the net lab's UDP peer: {e}"))?;
         cmd.args(grader::netpeer::Peer::qemu_args());
+        let pcap = out.dir.join("packets.pcap");
+        cmd.args(grader::netpeer::Peer::pcap_args(&pcap));
+        eprintln!(
+            "xv6: the e1000's packets go to {} (tcpdump -r, Wireshark)",
+            ctx.show(&pcap)
+        );
         let (port, dns, name, addr) = (
             peer.port(),
             peer.dns_port(),
