@@ -115,7 +115,7 @@ fn udp_ports_of(pid: u32) -> Vec<u16> {
 }
 
 #[test]
-#[ignore = "slow: boots the net lab's kernel twice"]
+#[ignore = "slow: boots the net lab's kernel three times"]
 fn net_lab_full_marks_with_its_packets_saved_and_nothing_left_after_the_grader() {
     let built = build("net");
     // A copy of the kernel, so that the QEMUs found by its path are this
@@ -177,7 +177,16 @@ fn net_lab_full_marks_with_its_packets_saved_and_nothing_left_after_the_grader()
         "a QEMU outlived its grader"
     );
 
-    // A grader killed in the middle of the run: its QEMU and its peer go.
+    // A grader interrupted (Ctrl-C) or killed in the middle of the run:
+    // its QEMU and its peer go with it.
+    for signal in [libc::SIGINT, libc::SIGKILL] {
+        stopped_grader_leaves_nothing(&config, &kernel, signal);
+    }
+}
+
+/// Starts the grader on the lab, sends it `signal` once its QEMU and its
+/// peer's two sockets exist, and checks that both go.
+fn stopped_grader_leaves_nothing(config: &Config, kernel: &str, signal: i32) {
     let s = scenario();
     let mut grader = Command::new(grader_bin());
     grader
@@ -196,7 +205,7 @@ fn net_lab_full_marks_with_its_packets_saved_and_nothing_left_after_the_grader()
     let pid = child.id();
     let end = Instant::now() + Duration::from_secs(60);
     let (qemu, held) = loop {
-        let q = qemus_mentioning(&kernel);
+        let q = qemus_mentioning(kernel);
         let held = udp_ports_of(pid);
         if let (Some(&q), 2..) = (q.first(), held.len()) {
             break (q, held);
@@ -208,14 +217,14 @@ fn net_lab_full_marks_with_its_packets_saved_and_nothing_left_after_the_grader()
         std::thread::sleep(Duration::from_millis(100));
     };
     // SAFETY: kill(2) on the grader this test started, by its PID.
-    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+    assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
     child.wait().unwrap();
     assert!(
         gone(qemu, Duration::from_secs(10)),
-        "QEMU {qemu} outlived the killed grader"
+        "QEMU {qemu} outlived the grader stopped by signal {signal}"
     );
     assert!(
         held.iter().all(|&p| free(p)),
-        "the peer's ports {held:?} are still held"
+        "the peer's ports {held:?} are still held after signal {signal}"
     );
 }
