@@ -38,6 +38,7 @@ macro_rules! syscall_table {
             sigreturn = 25 ();
             mmap = 27 (addr: usize, len: usize, prot: i32, flags: i32, fd: i32, off: i32);
             munmap = 28 (addr: usize, len: usize);
+            connect = 29 (raddr: u32, lport: i32, rport: i32);
             rwlktest = 32 (n: i32, rounds: i32);
         }
     };

@@ -45,6 +45,7 @@ pub const TOKENED: &[&str] = &[
     "kalloctest",
     "lazytests",
     "mmaptest",
+    "nettests",
     "randlab",
     "rwlktest",
     "stressfs",

@@ -372,10 +372,37 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
                         let _ = tx.send(Event::Finished(j, transcript));
                         continue;
                     }
+                    // A net lab kernel gets the e1000 and a UDP peer of
+                    // its own for the run (dropped, and so ended, with it);
+                    // its packets are saved beside the run's console log.
+                    let net = job.spec.features.iter().any(|f| f == "net");
+                    let peer = if net {
+                        match crate::netpeer::Peer::start() {
+                            Ok(p) => Some(p),
+                            Err(e) => {
+                                done(j);
+                                let _ = tx.send(Event::Finished(j, Err(e)));
+                                continue;
+                            }
+                        }
+                    } else {
+                        None
+                    };
+                    let mut args = job.args.clone();
+                    let mut commands = run.commands.clone();
+                    if let Some(p) = &peer {
+                        args.extend(crate::netpeer::Peer::qemu_args());
+                        let dir = settings.logs.join(&job.spec.name);
+                        if std::fs::create_dir_all(&dir).is_ok() {
+                            let pcap = dir.join(format!("{}.pcap", run.id));
+                            args.extend(crate::netpeer::Peer::pcap_args(&pcap));
+                        }
+                        commands = p.commands(&run.commands);
+                    }
                     let session = Session {
                         qemu: &settings.qemu,
-                        args: &job.args,
-                        commands: &run.commands,
+                        args: &args,
+                        commands: &commands,
                         until: run.until.as_ref(),
                         timeout: job.timeout,
                     };

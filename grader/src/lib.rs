@@ -20,6 +20,7 @@ pub mod gdb;
 pub mod grade;
 pub mod hash;
 pub mod host;
+pub mod netpeer;
 pub mod qemu;
 pub mod registry;
 pub mod report;

@@ -16,7 +16,12 @@ use core::sync::atomic::{AtomicU32, Ordering};
 pub enum FileKind {
     Pipe(Pipe),
     Inode(Inode),
-    Device { ip: Inode, major: i16 },
+    Device {
+        ip: Inode,
+        major: i16,
+    },
+    #[cfg(feature = "net")]
+    Socket(crate::net::Socket),
 }
 
 struct Slot {
@@ -178,6 +183,8 @@ impl File {
         let ip = match self.kind() {
             FileKind::Inode(ip) | FileKind::Device { ip, .. } => ip,
             FileKind::Pipe(_) => return -1,
+            #[cfg(feature = "net")]
+            FileKind::Socket(_) => return -1,
         };
         let st = ip.lock().stat();
         match crate::syscall::copy_out(addr, &st.encode()) {
@@ -193,6 +200,8 @@ impl File {
         }
         match self.kind() {
             FileKind::Pipe(p) => p.read(addr, n),
+            #[cfg(feature = "net")]
+            FileKind::Socket(s) => s.read(addr, n),
             // As in xv6, a device without a driver opens but cannot be read.
             FileKind::Device { major, .. } => match device(*major) {
                 Some(d) => (d.read)(addr, n),
@@ -231,6 +240,8 @@ impl File {
         }
         match self.kind() {
             FileKind::Pipe(p) => p.write(addr, n),
+            #[cfg(feature = "net")]
+            FileKind::Socket(s) => s.write(addr, n),
             FileKind::Device { major, .. } => match device(*major) {
                 Some(d) => (d.write)(addr, n),
                 None => -1,
@@ -323,6 +334,8 @@ impl Drop for File {
                 drop(ip);
                 log::end_op(op);
             }
+            #[cfg(feature = "net")]
+            Some(FileKind::Socket(s)) => drop(s),
             None => {}
         }
     }

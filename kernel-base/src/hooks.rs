@@ -214,6 +214,13 @@ pub trait Lab: Sync {
         None
     }
 
+    /// The e1000 driver's transmit and receive (the net lab), if this lab
+    /// has them. Asked when a packet goes out or comes in.
+    #[cfg(feature = "net")]
+    fn net_driver(&self) -> Option<&'static dyn crate::net::Driver> {
+        None
+    }
+
     /// The user mappings in `range` (page-aligned, below the mirror's
     /// limit, PLIC) changed (mapped, unmapped, remapped or new flags) in an
     /// address space with a kernel page table: bring the mirror up to date
@@ -493,4 +500,9 @@ pub(crate) fn user_mappings_changed(
     labs()
         .iter()
         .try_for_each(|l| l.user_mappings_changed(mirror, range.clone()))
+}
+
+#[cfg(feature = "net")]
+pub(crate) fn net_driver() -> Option<&'static dyn crate::net::Driver> {
+    labs().iter().find_map(|l| l.net_driver())
 }

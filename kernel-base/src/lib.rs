@@ -21,6 +21,8 @@ pub mod kalloc;
 #[cfg(feature = "lockstat")]
 pub mod lockstat;
 pub mod log;
+#[cfg(feature = "net")]
+pub mod net;
 pub mod pipe;
 pub mod plic;
 pub mod printf;
@@ -70,6 +72,8 @@ pub unsafe fn main(labs: &'static &'static [&'static dyn hooks::Lab]) -> ! {
         plic::init();
         plic::init_hart();
         virtio_disk::init();
+        #[cfg(feature = "net")]
+        net::init();
         proc::user_init();
         STARTED.store(true, Ordering::Release);
     } else {

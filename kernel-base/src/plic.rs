@@ -38,6 +38,8 @@ fn sclaim(hart: usize) -> usize {
 pub(crate) fn init() {
     write(UART0_IRQ as usize * 4, 1);
     write(VIRTIO0_IRQ as usize * 4, 1);
+    #[cfg(feature = "net")]
+    write(crate::net::E1000_IRQ as usize * 4, 1);
 }
 
 /// Enables both devices for hart 0's S-mode, at any priority; none for
@@ -46,6 +48,16 @@ pub(crate) fn init_hart() {
     let hart = cpuid();
     let devices = (1 << UART0_IRQ) | (1 << VIRTIO0_IRQ);
     write(senable(hart), if hart == 0 { devices } else { 0 });
+    // The e1000's interrupt (33) is in the second enable word.
+    #[cfg(feature = "net")]
+    write(
+        senable(hart) + 4,
+        if hart == 0 {
+            1 << (crate::net::E1000_IRQ - 32)
+        } else {
+            0
+        },
+    );
     write(spriority(hart), 0);
 }
 

@@ -40,7 +40,7 @@ pub fn arg_file(n: usize) -> Option<File> {
 
 /// Installs `f` at the lowest free descriptor. On failure `f` is dropped.
 #[doc(alias = "fdalloc")]
-fn fd_alloc(f: File) -> Option<usize> {
+pub(crate) fn fd_alloc(f: File) -> Option<usize> {
     let mut files = current().files();
     let fd = files.ofile.iter().position(|o| o.is_none())?;
     files.ofile[fd] = Some(f);

@@ -515,6 +515,8 @@ fn devintr(scause: usize) -> Intr {
             match irq {
                 UART0_IRQ => uart::intr(),
                 VIRTIO0_IRQ => virtio_disk::intr(),
+                #[cfg(feature = "net")]
+                crate::net::E1000_IRQ => crate::net::intr(),
                 0 => {}
                 _ => crate::println!("unexpected interrupt irq={}", irq),
             }

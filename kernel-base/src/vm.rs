@@ -1136,6 +1136,12 @@ fn map_kernel(pt: &PageTable) -> Result<(), OutOfMemory> {
         pt.map(UART0, PGSIZE, UART0, rw)?;
         pt.map(VIRTIO0, PGSIZE, VIRTIO0, rw)?;
         pt.map(PLIC, 0x40_0000, PLIC, rw)?;
+        #[cfg(feature = "net")]
+        {
+            use crate::net::{E1000_REGS, E1000_REGS_SIZE, ECAM, ECAM_SIZE};
+            pt.map(ECAM, ECAM_SIZE, ECAM, rw)?;
+            pt.map(E1000_REGS, E1000_REGS_SIZE, E1000_REGS, rw)?;
+        }
         pt.map(KERNBASE, text_end - KERNBASE, KERNBASE, PTE_R | PTE_X)?;
         pt.map(text_end, PHYSTOP - text_end, text_end, rw)?;
         pt.map(TRAMPOLINE, PGSIZE, trampoline_pa().0, PTE_R | PTE_X)?;

@@ -67,7 +67,18 @@ impl Disk {
         let before = args.len();
         args.retain(|a| a != "-snapshot");
         assert_eq!(args.len() + 1, before, "the grader's arguments changed");
+        if self.is_net_kernel() {
+            // As the grader boots it: the e1000 on QEMU's user network.
+            args.extend(grader::netpeer::Peer::qemu_args());
+        }
         args
+    }
+
+    /// Whether the kernel has the net lab: its configuration's directory
+    /// is named by its labs joined with `-` (`trace-...-net`).
+    fn is_net_kernel(&self) -> bool {
+        let config = self.kernel.parent().and_then(Path::file_name);
+        config.is_some_and(|c| c.to_string_lossy().split('-').any(|l| l == "net"))
     }
 
     /// Boots, types `commands` at the prompts and stops QEMU at the prompt

@@ -26,6 +26,32 @@ pub fn run(ctx: &Ctx, labs: LabSet, cpus: u32, gdb: bool, fresh_disk: bool) -> R
     let mut cmd = Command::new(QEMU);
     cmd.args(grader::qemu::machine_args(&out.kernel, &disk, cpus))
         .arg("-nographic");
+    // The net lab's kernel gets its card and a peer, as when graded; the
+    // peer lives until QEMU ends.
+    let _peer = if labs.names().any(|l| l == "net") {
+        let peer = grader::netpeer::Peer::start()
+            .map_err(|e| format!("xv6: cannot start the net lab's UDP peer: {e}"))?;
+        cmd.args(grader::netpeer::Peer::qemu_args());
+        let pcap = out.dir.join("packets.pcap");
+        cmd.args(grader::netpeer::Peer::pcap_args(&pcap));
+        eprintln!(
+            "xv6: the e1000's packets go to {} (tcpdump -r, Wireshark)",
+            ctx.show(&pcap)
+        );
+        let (port, dns, name, addr) = (
+            peer.port(),
+            peer.dns_port(),
+            peer.dns_name(),
+            peer.dns_addr(),
+        );
+        eprintln!(
+            "xv6: a UDP peer answers on the host's port {port}, DNS on {dns} ({name} is {addr}): \
+             run `nettests {port} {dns} {name} {addr}` in xv6"
+        );
+        Some(peer)
+    } else {
+        None
+    };
     if gdb {
         let socket = gdb_socket(&out.dir, &labs.config_name());
         // A socket left by an earlier QEMU would make this one fail to bind.
