@@ -17,7 +17,7 @@
 //! | `user_frame_released` | every unmapping of a user page | the frame is freed only if every lab answers `Free` |
 //! | `user_mappings_changed` | every change of user mappings | every lab, in order, until one fails |
 //! | `devices` | boot | every lab's devices are registered; two for one major is a boot panic |
-//! | `page_policy`, `buf_policy` | boot, before the allocator and the buffer cache start | at most one lab may replace each; two is a boot panic (a configuration bug) |
+//! | `page_policy`, `buf_policy`, `block_map` | boot, before the allocator, the buffer cache and the file system start | at most one lab may replace each; two is a boot panic (a configuration bug) |
 //!
 //! So lazy and cow together: a fault on a missing page below the size is
 //! lazy's (cow answers `NotMine`), a write to a present copy-on-write page
@@ -26,6 +26,7 @@
 
 use crate::bio::BufPolicy;
 use crate::file::Device;
+use crate::fs::BlockMap;
 use crate::kalloc::PagePolicy;
 use crate::proc::{Proc, TrapFrame};
 use crate::syscall::SysFn;
@@ -173,6 +174,14 @@ pub trait Lab: Sync {
         None
     }
 
+    /// The inode's doubly-indirect block, if this lab gives files one (11
+    /// direct addresses, a singly- and a doubly-indirect block instead of
+    /// xv6's 12 and one). Asked once at boot, before the file system starts;
+    /// see [`crate::fs::BlockMap`].
+    fn block_map(&self) -> Option<&'static dyn BlockMap> {
+        None
+    }
+
     /// The devices this lab adds: (major number, driver). Registered at
     /// boot.
     fn devices(&self) -> &'static [(i16, &'static Device)] {
@@ -229,6 +238,10 @@ pub(crate) fn install(labs: &'static LabList) {
     if let Some(p) = choose(labs, "buffer cache's policy", |l| l.buf_policy()) {
         // SAFETY: as for the page policy, before the buffer cache starts.
         unsafe { crate::bio::set_policy(p) };
+    }
+    if let Some(p) = choose(labs, "inode's block map", |l| l.block_map()) {
+        // SAFETY: as for the page policy, before the file system starts.
+        unsafe { crate::fs::set_block_map(p) };
     }
     for (i, a) in labs.iter().enumerate() {
         for b in &labs[..i] {
