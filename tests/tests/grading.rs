@@ -67,7 +67,7 @@ fn memory_labs_full_marks() {
 #[ignore = "slow: every lab's tests on one kernel"]
 fn every_lab_in_one_kernel_full_marks() {
     let out = grade_full_marks(&["lab-all"]);
-    assert!(out.contains("Score: 417/417"), "{out}");
+    assert!(out.contains("Score: 476/476"), "{out}");
 }
 
 #[test]

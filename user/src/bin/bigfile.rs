@@ -5,7 +5,7 @@
 //! singly-indirect, 65,536 doubly-indirect), reads every block back, and
 //! removes the file.
 //!
-//! Prints `wrote N blocks`, `reading bigfile`, then `bigfile done; ok`; on
+//! Prints `writing big.SEED`, `wrote N blocks`, `reading bigfile`, then `bigfile done; ok`; on
 //! a failure, `bigfile: <what failed>` and exits with status 1.
 //!
 //! `bigfile [SEED]`: the seed (default 1) names the file (`big.SEED`) and
@@ -49,6 +49,7 @@ fn main(args: Args) -> i32 {
     if fd < 0 {
         fail(&format!("cannot create {name}"));
     }
+    println!("writing {name}");
     let mut buf = [0u8; BSIZE];
     let mut blocks = 0u32;
     loop {
