@@ -10,6 +10,7 @@
 pub mod console;
 pub mod elf;
 pub mod fs;
+pub mod lockstat;
 pub mod memlayout;
 pub mod param;
 pub mod syscall;

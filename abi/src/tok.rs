@@ -38,12 +38,15 @@ pub const EMPTY_SLOT: KeySlot = KeySlot {
 /// The trusted test programs: only files of these names get the key.
 pub const TOKENED: &[&str] = &[
     "alarmtest",
+    "bcachetest",
     "bigfile",
     "bttest",
     "cowtest",
     "forktest",
+    "kalloctest",
     "lazytests",
     "randlab",
+    "rwlktest",
     "stressfs",
     "stats",
     "sysinfotest",

@@ -453,7 +453,24 @@ pub fn evaluate(check: &Check, console: &Console, symbols: &dyn Symbolize) -> Ve
         Check::Ratio { regex, min, busy } => ratio(console, regex, *min, busy.as_ref()),
         Check::Usertest(name) => usertest(console, name),
         Check::Backtrace(expected) => backtrace(console, expected, symbols),
+        // The console cannot show it; `grade::verdict` judges it from how
+        // the run ended.
+        Check::Stopped(function) => stopped(function, false, console),
     }
+}
+
+/// The verdict of a [`Check::Stopped`]: whether the kernel stopped at
+/// `function` (gdb reported it).
+pub fn stopped(function: &str, stopped: bool, console: &Console) -> Verdict {
+    if stopped {
+        return Verdict::pass();
+    }
+    let mut context = vec![format!(
+        "the kernel never stopped at {function} (a breakpoint, through gdb) while the \
+         commands ran: they did not make that call"
+    )];
+    context.extend(console.tail());
+    Verdict::fail(context)
 }
 
 fn times_word(n: usize) -> String {

@@ -31,6 +31,13 @@ pub trait Builder {
         ))
     }
 
+    /// Writes xv6's names for the kernel's functions beside `built`'s
+    /// kernel ([`crate::gdb::NAMES_FILE`]), for a spec whose runs stop at a
+    /// breakpoint (`stop_at`). Without them gdb knows the Rust names only.
+    fn gdb_names(&mut self, _built: &Built) -> Result<(), String> {
+        Ok(())
+    }
+
     /// How a person runs this grader, for the commands reports suggest
     /// (`cargo xtask grade`, or `grader --kernel K --fs F`).
     fn command(&self) -> String {
@@ -363,6 +370,12 @@ fn build(specs: Vec<(String, Spec)>, seed: u64, builder: &mut dyn Builder) -> Ve
                     built
                 }
             };
+            if let Ok(b) = &built
+                && spec.runs.iter().any(|r| r.stop_at.is_some())
+                && let Err(e) = builder.gdb_names(b)
+            {
+                eprintln!("grader: {}: gdb knows the Rust names only: {e}", spec.name);
+            }
             let programs = spec.host_programs();
             let built = match built {
                 Ok(mut b) if !programs.is_empty() => match builder.build_host(&programs) {

@@ -379,8 +379,13 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
                         until: run.until.as_ref(),
                         timeout: job.timeout,
                     };
-                    let transcript = qemu::run_session_cancellable(
+                    let stop = run.stop_at.as_deref().map(|function| crate::gdb::StopAt {
+                        function,
+                        kernel: job.kernel,
+                    });
+                    let transcript = qemu::run_session_stopping(
                         &session,
+                        stop.as_ref(),
                         settings.boot_timeout,
                         &cancel[j],
                         &mut |ok| {
@@ -1062,6 +1067,12 @@ pub fn verdict(
 ) -> (Outcome, Vec<String>) {
     let console = Console::with_trust(text, trust);
     let mut verdicts = evaluate_all(&test.checks, test.untrusted, &console, symbols);
+    for (v, check) in verdicts.iter_mut().zip(&test.checks) {
+        if let Check::Stopped(function) = check {
+            let at = matches!(end, End::Stopped { function: f } if f == function);
+            *v = crate::check::stopped(function, at, &console);
+        }
+    }
     verdicts.extend(crate::check::closing(trust));
     let passed = verdicts.iter().all(|v| v.passed);
     let unsure = !passed && verdicts.iter().all(|v| v.passed || v.inconclusive);
@@ -1069,7 +1080,12 @@ pub fn verdict(
         .into_iter()
         .filter(|v| !v.passed)
         .flat_map(|v| v.context);
-    if *end == End::Finished {
+    // Nothing ran: what the checks would say of the empty console is noise.
+    if let End::NoDebugger { reason } = end {
+        return (Outcome::Skipped, vec![reason.clone()]);
+    }
+    // A run that stopped at its breakpoint ended as planned.
+    if *end == End::Finished || matches!(end, End::Stopped { .. }) {
         return if passed {
             (Outcome::Pass, Vec::new())
         } else if unsure {
@@ -1135,6 +1151,11 @@ fn ended_early(end: &End, console: &Console, timeout: Duration) -> (Outcome, Vec
             Outcome::Skipped,
             vec!["stopped: a test it requires failed".to_owned()],
         ),
+        End::Stopped { function } => (
+            Outcome::Pass,
+            vec![format!("the kernel stopped at {function}")],
+        ),
+        End::NoDebugger { reason } => (Outcome::Skipped, vec![reason.clone()]),
         End::NeedsCores { needed, have } => (
             Outcome::NeedsCores,
             vec![format!(
@@ -1227,6 +1248,67 @@ mod tests {
         // More workers than runs: all start, longest first.
         assert_eq!(run_order(&t, 9), [0, 2, 1, 4, 3]);
         assert_eq!(run_order(&[], 4), Vec::<usize>::new());
+    }
+
+    /// `stopped` passes on gdb's word only: a run that finished (the
+    /// program never made the call) fails, whatever the console says, and
+    /// one gdb could not watch is SKIPPED, not FAIL.
+    #[test]
+    fn stopped_is_judged_from_how_the_run_ended() {
+        let test = Test {
+            id: 0,
+            name: "sleep, makes syscall".into(),
+            requires: Vec::new(),
+            points: 10,
+            run: 0,
+            timeout: None,
+            visibility: Default::default(),
+            untrusted: false,
+            checks: vec![Check::Stopped("sys_sleep".into())],
+            parts: Vec::new(),
+        };
+        let judge = |end: End, console: &str| {
+            verdict(
+                &test,
+                console,
+                &end,
+                Duration::from_secs(1),
+                &NoSymbols,
+                None,
+            )
+        };
+        let stopped = End::Stopped {
+            function: "sys_sleep".into(),
+        };
+        assert_eq!(judge(stopped.clone(), "$ sleep 10\n").0, Outcome::Pass);
+        let forged =
+            "$ sleep 10\n*stopped,reason=\"breakpoint-hit\"\nBreakpoint 1, sys_sleep ()\n$ ";
+        let (outcome, context) = judge(End::Finished, forged);
+        assert_eq!(outcome, Outcome::Fail);
+        assert!(
+            context[0].contains("never stopped at sys_sleep"),
+            "{context:?}"
+        );
+        let other = End::Stopped {
+            function: "sys_kill".into(),
+        };
+        assert_eq!(judge(other, "").0, Outcome::Fail);
+        let (outcome, context) = judge(
+            End::NoDebugger {
+                reason: crate::gdb::missing(),
+            },
+            "",
+        );
+        assert_eq!(outcome, Outcome::Skipped);
+        assert_eq!(context, [crate::gdb::missing()]);
+        assert!(context[0].contains("apt-get install gdb-multiarch"));
+    }
+
+    struct NoSymbols;
+    impl Symbolize for NoSymbols {
+        fn functions(&self, _: u64) -> Result<Vec<String>, String> {
+            Ok(Vec::new())
+        }
     }
 }
 

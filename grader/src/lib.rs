@@ -16,6 +16,7 @@ pub mod atomic;
 pub mod calibrate;
 pub mod check;
 pub mod cli;
+pub mod gdb;
 pub mod grade;
 pub mod hash;
 pub mod host;

@@ -186,6 +186,12 @@ pub enum End {
     Cancelled,
     /// Not run: a host run needs more cores than this machine has.
     NeedsCores { needed: u32, have: u32 },
+    /// The kernel stopped at the run's breakpoint (`stop_at`), in this
+    /// function, as gdb reported.
+    Stopped { function: String },
+    /// The run's breakpoint could not be watched: gdb is missing, or it
+    /// could not attach or set the breakpoint (why).
+    NoDebugger { reason: String },
 }
 
 /// A finished run: the console as printed and how it ended.
@@ -753,13 +759,13 @@ pub fn install_interrupt_handler() -> Result<(), String> {
 
 /// A running QEMU in its own process group, killed (group and all) and
 /// reaped when dropped, whatever ended the run.
-struct Running {
-    child: Child,
+pub(crate) struct Running {
+    pub(crate) child: Child,
     pgid: i32,
 }
 
 impl Running {
-    fn spawn(mut command: Command) -> io::Result<Running> {
+    pub(crate) fn spawn(mut command: Command) -> io::Result<Running> {
         command.process_group(0);
         die_with_parent(&mut command);
         // Spawn under the lock: an interrupt now waits until the new group is listed.
@@ -854,7 +860,38 @@ pub fn run_session_cancellable(
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(usize),
 ) -> io::Result<Transcript> {
-    let (args, key, _keyed_image) = keyed_args(session.args)?;
+    run_session_stopping(session, None, boot, cancel, progress)
+}
+
+/// [`run_session_cancellable`]; with `stop`, the kernel runs under gdb and
+/// the run ends as [`End::Stopped`] when it stops at the breakpoint (or
+/// [`End::NoDebugger`] when gdb is missing or cannot stop it there).
+pub fn run_session_stopping(
+    session: &Session,
+    stop: Option<&crate::gdb::StopAt>,
+    boot: Duration,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(usize),
+) -> io::Result<Transcript> {
+    if stop.is_some() && !crate::gdb::available() {
+        return Ok(Transcript {
+            output: Vec::new(),
+            end: End::NoDebugger {
+                reason: crate::gdb::missing(),
+            },
+            elapsed: Duration::ZERO,
+            trust: None,
+        });
+    }
+    let (mut args, key, _keyed_image) = keyed_args(session.args)?;
+    let socket = match stop {
+        Some(_) => {
+            let socket = crate::gdb::socket_dir()?.join("gdb.sock");
+            args.extend(crate::gdb::qemu_args(&socket));
+            Some(socket)
+        }
+        None => None,
+    };
     let mut command = Command::new(session.qemu);
     command
         .args(&args)
@@ -863,6 +900,10 @@ pub fn run_session_cancellable(
         .stderr(Stdio::piped());
     let start = Instant::now();
     let mut qemu = Running::spawn(command)?;
+    let mut debugger = match (stop, &socket) {
+        (Some(stop), Some(socket)) => Some(crate::gdb::Debugger::new(stop, socket)),
+        _ => None,
+    };
     let mut stdin = qemu.child.stdin.take();
     let chunks = forward(qemu.child.stdout.take().expect("stdout is piped"));
     let errors = forward(qemu.child.stderr.take().expect("stderr is piped"));
@@ -882,6 +923,15 @@ pub fn run_session_cancellable(
     let end = loop {
         if cancel.load(Ordering::Relaxed) {
             break End::Cancelled;
+        }
+        match debugger.as_mut().and_then(crate::gdb::Debugger::poll) {
+            Some(crate::gdb::Event::Stopped) => {
+                break End::Stopped {
+                    function: stop.map(|s| s.function.to_owned()).unwrap_or_default(),
+                };
+            }
+            Some(crate::gdb::Event::Failed(reason)) => break End::NoDebugger { reason },
+            None => {}
         }
         if panic_line_at.is_none() && shell.panic_line_complete() {
             panic_line_at = Some(Instant::now());
@@ -972,6 +1022,7 @@ pub fn run_session_cancellable(
             }
         }
     };
+    drop(debugger);
     drop(qemu);
     let trust = key.map(|key| Trust::new(&key, session.commands, shell.unclosed().to_vec()));
     Ok(Transcript {

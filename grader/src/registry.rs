@@ -110,6 +110,26 @@ pub struct Bench {
     /// Batch grading is timed on this lab, at 1 and 2 workers.
     #[serde(default)]
     pub batch: bool,
+    /// Commands run in the guest on the lab's kernel (the base kernel for
+    /// a lab without one), at `cpus` harts, whose `bench <name>: <number>
+    /// <unit>` lines are figures.
+    #[serde(default)]
+    pub guest: Vec<String>,
+    /// Runs of the lab's host programs, each a figure.
+    #[serde(default)]
+    pub host: Vec<HostFigure>,
+}
+
+/// A figure a host program prints: `run` (the program and its arguments)
+/// prints a line `regex` matches, whose first group is the number.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostFigure {
+    pub run: String,
+    pub figure: String,
+    pub regex: String,
+    /// Its unit; a rate (`…/s`) is better higher, anything else lower.
+    pub unit: String,
 }
 
 fn three() -> u32 {

@@ -33,6 +33,19 @@
 //!                            # alone, and where the host has fewer its
 //!                            # tests are NEEDS CORES, not FAIL
 //!
+//! [[run]]                    # the kernel under gdb: the run ends when
+//! id = "sleep-syscall"       # it reaches this function (xv6's name, as
+//! commands = ["sleep 10"]    # `b` takes it in `cargo xtask gdb`); where
+//! stop_at = "sys_sleep"      # gdb-multiarch is missing its tests are
+//!                            # SKIPPED, not FAIL
+//!
+//! [[test]]
+//! name = "sleep, makes syscall"
+//! points = 10
+//! run = "sleep-syscall"
+//! stopped = true             # the kernel stopped at stop_at (gdb says so,
+//!                            # not the console)
+//!
 //! [[test]]
 //! name = "primes"
 //! points = 20
@@ -60,7 +73,7 @@
 //!
 //! A test (or part) holds one or more checks, all of which must pass:
 //! `match`, `no_match`, `count`, `delta`, `range`, `ratio`, `usertest`,
-//! `backtrace`.
+//! `backtrace`, `stopped`.
 //! `delta = { regex = '^copyin: (\d+)$', by = 28 }` (one capture group,
 //! around the number) and `count` may also be lists of such tables.
 //! `range = { regex = '^alarms: (\d+)$', min = 5, max = "{{n + 1}}" }`:
@@ -159,6 +172,9 @@ pub struct Run {
     /// The host cores it needs (host runs): more than one, and it runs
     /// with no other run beside it.
     pub cores: u32,
+    /// The kernel function the run stops at, through gdb (`stop_at`):
+    /// the run ends when the kernel reaches it.
+    pub stop_at: Option<String>,
 }
 
 impl Run {
@@ -200,6 +216,10 @@ pub enum Check {
     /// The first backtrace's addresses symbolise, in order, to these
     /// functions (last path component of the demangled name).
     Backtrace(Vec<String>),
+    /// The kernel stopped at the run's breakpoint, this function (its
+    /// `stop_at`), as gdb reported: judged from how the run ended, not
+    /// from the console.
+    Stopped(String),
 }
 
 impl Check {
@@ -594,6 +614,7 @@ impl Cx<'_> {
                 let same = spec.runs.iter().position(|r| {
                     r.commands == run.commands
                         && r.host == run.host
+                        && r.stop_at == run.stop_at
                         && r.until.as_ref().map(Regex::as_str)
                             == run.until.as_ref().map(Regex::as_str)
                 });
@@ -718,6 +739,26 @@ impl Cx<'_> {
                 Some(c) => *c.get_ref(),
                 None => 1,
             };
+            let stop_at = match &r.stop_at {
+                Some(f) if host => {
+                    return Err(self.at(f, "a host run has no kernel to stop: remove `stop_at`"));
+                }
+                Some(f) => {
+                    let name = f.get_ref().trim();
+                    let ok = !name.is_empty()
+                        && name
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "_:".contains(c));
+                    if !ok {
+                        return Err(self.at(
+                            f,
+                            format!("stop_at names a kernel function, as gdb takes it (\"sys_sleep\"), not \"{name}\""),
+                        ));
+                    }
+                    Some(name.to_owned())
+                }
+                None => None,
+            };
             runs.push(Run {
                 id: id.clone(),
                 commands,
@@ -729,6 +770,7 @@ impl Cx<'_> {
                     .transpose()?,
                 host,
                 cores,
+                stop_at,
             });
         }
 
@@ -929,7 +971,25 @@ impl Cx<'_> {
             .visibility
             .or(parent.map(|(_, _, v, ..)| v))
             .unwrap_or_default();
-        let checks = self.checks(t, values)?;
+        let mut checks = self.checks(t, values)?;
+        if let Some(s) = &t.stopped {
+            let function = raw_runs[run].stop_at.as_ref().map(|f| f.get_ref().trim());
+            match (*s.get_ref(), function) {
+                (false, _) => {
+                    return Err(self.at(s, "`stopped = false` checks nothing: remove it"));
+                }
+                (true, None) => {
+                    return Err(self.at(
+                        s,
+                        format!(
+                            "`stopped` needs a run that stops at a function: give run \"{}\" `stop_at`",
+                            raw_runs[run].id.get_ref()
+                        ),
+                    ));
+                }
+                (true, Some(f)) => checks.push(Check::Stopped(f.to_owned())),
+            }
+        }
         let untrusted = t
             .untrusted
             .or(parent.map(|(_, _, _, u, _)| u))
@@ -940,7 +1000,7 @@ impl Cx<'_> {
                 return Err(self.at(
                     &t.name,
                     format!(
-                        "test \"{name}\" checks nothing: give it match, no_match, count, delta, range, usertest or backtrace"
+                        "test \"{name}\" checks nothing: give it match, no_match, count, delta, range, usertest, backtrace or stopped"
                     ),
                 ));
             }

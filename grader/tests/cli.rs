@@ -599,10 +599,20 @@ fn the_base_spec_gives_full_marks_to_a_working_kernel() {
 fn the_util_spec_gives_full_marks_to_a_working_solution() {
     let root = manifest().parent().unwrap();
     let (tree, session) = shipped("lab-util", "util-session.txt", 9);
-    let o = tree
-        .command(root, &["lab-util", "--seed", "9"])
-        .output()
-        .unwrap();
+    // All but "sleep, makes syscall": a recording cannot stop at a
+    // breakpoint (`tests/tests/util.rs` grades it on QEMU).
+    let all_but_gdb = [
+        "lab-util",
+        "--seed",
+        "9",
+        "sleep, no",
+        "sleep, returns",
+        "pingpong",
+        "primes",
+        "find",
+        "xargs",
+    ];
+    let o = tree.command(root, &all_but_gdb).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).ends_with("Score: 90/90\n"), "{}", stdout(&o));
 
@@ -632,10 +642,7 @@ fn the_util_spec_gives_full_marks_to_a_working_solution() {
                 &joined,
             ),
     );
-    let o = tree
-        .command(root, &["lab-util", "--seed", "9"])
-        .output()
-        .unwrap();
+    let o = tree.command(root, &all_but_gdb).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
     assert!(
@@ -645,6 +652,49 @@ fn the_util_spec_gives_full_marks_to_a_working_solution() {
     );
     assert!(out.contains("xargs: one command per line: FAIL"), "{out}");
     assert!(out.ends_with("Score: 65/90\n"), "{out}");
+}
+
+/// Where gdb-multiarch is missing, util's gdb test is SKIPPED with the
+/// reason and how to install it, never FAIL, and the others still count.
+#[test]
+fn without_gdb_the_syscall_test_is_skipped_not_failed() {
+    let root = manifest().parent().unwrap();
+    let (tree, _) = shipped("lab-util", "util-session.txt", 9);
+    // A PATH with the fake QEMU's tools and no gdb-multiarch.
+    let bin = tree.path("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for tool in ["bash", "sleep", "cat", "kill"] {
+        if let Some(p) = grader::qemu::find_in_path(tool) {
+            std::os::unix::fs::symlink(p, bin.join(tool)).unwrap();
+        }
+    }
+    let o = tree
+        .command(
+            root,
+            &[
+                "lab-util",
+                "--seed",
+                "9",
+                "sleep, makes syscall",
+                "pingpong",
+            ],
+        )
+        .env("PATH", &bin)
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(
+        out.contains("sleep, makes syscall: SKIPPED"),
+        "{out}{}",
+        stderr(&o)
+    );
+    assert!(
+        out.contains("is not installed (Debian: apt-get install gdb-multiarch)"),
+        "{out}"
+    );
+    assert!(!out.contains("FAIL"), "{out}");
+    assert!(out.contains("pingpong: OK"), "{out}");
+    assert!(out.ends_with("Score: 20/30\n"), "{out}");
 }
 
 /// The pids the fake QEMU recorded: its own and its child's.

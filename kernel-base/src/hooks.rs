@@ -3,7 +3,7 @@
 //! A lab is a value of a type that implements [`Lab`]: one method per call
 //! site, each doing nothing unless the lab overrides it. The kernel binary
 //! (the `labs` crate) hands the enabled labs to [`crate::main`] in the
-//! canonical order: trace, sysinfo, pgtbl, backtrace, alarm, lazy, cow.
+//! canonical order: trace, sysinfo, pgtbl, backtrace, alarm, lazy, cow, lock.
 //! Without labs every hook is a loop over an empty list.
 //!
 //! How several labs combine at one call site is fixed here, once:
@@ -17,6 +17,7 @@
 //! | `user_frame_released` | every unmapping of a user page | the frame is freed only if every lab answers `Free` |
 //! | `user_mappings_changed` | every change of user mappings | every lab, in order, until one fails |
 //! | `devices` | boot | every lab's devices are registered; two for one major is a boot panic |
+//! | `statistics` | a read of the `statistics` device | every lab's text, in order (then, with the `lockstat` feature, the lock statistics) |
 //! | `page_policy`, `buf_policy`, `block_map` | boot, before the allocator, the buffer cache and the file system start | at most one lab may replace each; two is a boot panic (a configuration bug) |
 //!
 //! So lazy and cow together: a fault on a missing page below the size is
@@ -188,6 +189,16 @@ pub trait Lab: Sync {
         &[]
     }
 
+    /// This lab's part of the `statistics` device's text (major
+    /// `abi::dev::STATISTICS`, which the kernel serves when some lab has a
+    /// part or the `lockstat` feature is on): a function that writes it.
+    /// It runs with a spinlock held: no sleeping. See
+    /// [`crate::statistics`].
+    #[doc(alias = "statsread")]
+    fn statistics(&self) -> Option<StatsFn> {
+        None
+    }
+
     /// A kernel page table for the new process `p`, whose kernel stack is
     /// `kstack` (map it). The scheduler switches to it while `p` runs.
     /// Return `None` to run `p` on the kernel's page table. Runs with `p`'s
@@ -220,6 +231,9 @@ pub trait Lab: Sync {
         Ok(())
     }
 }
+
+/// Writes a lab's part of the statistics text.
+pub type StatsFn = fn(&mut dyn core::fmt::Write) -> core::fmt::Result;
 
 type LabList = &'static [&'static dyn Lab];
 
@@ -260,6 +274,18 @@ pub(crate) fn install(labs: &'static LabList) {
                 .unwrap_or_else(|()| panic!("lab {}: device {} is taken", a.name(), major));
         }
     }
+    if cfg!(feature = "lockstat") || labs.iter().any(|l| l.statistics().is_some()) {
+        crate::statistics::register()
+            .unwrap_or_else(|()| panic!("the statistics device's major is taken by a lab"));
+    }
+}
+
+/// Every lab's part of the statistics text, in order.
+pub(crate) fn statistics(w: &mut dyn core::fmt::Write) -> core::fmt::Result {
+    for f in labs().iter().filter_map(|l| l.statistics()) {
+        f(w)?;
+    }
+    Ok(())
 }
 
 /// The one lab's answer to `pick`; two labs answering is a boot panic.

@@ -26,6 +26,7 @@ pub mod plic;
 pub mod printf;
 pub mod proc;
 pub mod riscv;
+pub mod rwlock;
 pub mod sleeplock;
 pub mod spinlock;
 pub mod start;

@@ -10,6 +10,7 @@
 //! leaves a row behind, never a dangling pointer. Locks beyond the table's
 //! rows are not counted.
 
+use abi::lockstat::{HEADER, TOP, TOT};
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
@@ -109,9 +110,7 @@ pub fn locks() -> impl Iterator<Item = LockCounts> {
 
 /// Whether the lock lab counts the lock: its name starts with `kmem` or
 /// `bcache`.
-pub fn is_lab_lock(name: &str) -> bool {
-    name.starts_with("kmem") || name.starts_with("bcache")
-}
+pub use abi::lockstat::is_lab_lock;
 
 fn line(w: &mut dyn Write, l: &LockCounts) -> fmt::Result {
     writeln!(
@@ -126,13 +125,13 @@ fn line(w: &mut dyn Write, l: &LockCounts) -> fmt::Result {
 /// locks.
 #[doc(alias = "statslock")]
 pub fn report(w: &mut dyn Write) -> fmt::Result {
-    writeln!(w, "--- lock kmem/bcache stats")?;
+    writeln!(w, "{HEADER}")?;
     let mut tot = 0;
     for l in locks().filter(|l| is_lab_lock(l.name)) {
         tot += l.spins;
         line(w, &l)?;
     }
-    writeln!(w, "--- top 5 contended locks:")?;
+    writeln!(w, "{TOP}")?;
     // The first five by failed attempts, earlier locks first among equals.
     let mut top: [Option<LockCounts>; 5] = [None; 5];
     for l in locks() {
@@ -144,7 +143,7 @@ pub fn report(w: &mut dyn Write) -> fmt::Result {
     for l in top.iter().flatten() {
         line(w, l)?;
     }
-    writeln!(w, "tot= {tot}")
+    writeln!(w, "{TOT}{tot}")
 }
 
 /// Writes [`report`] into `buf` (cut at its end); returns the bytes written.

@@ -46,7 +46,13 @@ impl<T> SpinLock<T> {
         if self.holding() {
             panic!("acquire {}: already held by this hart", self.name);
         }
-        // Test-and-set (amoswap), as xv6: each failed attempt is a spin.
+        // Test-and-set (amoswap), as xv6, but after a failed one wait by
+        // reading until the lock looks free (test-and-test-and-set). So a
+        // failed test-and-set (a spin, for lockstat) is a race lost, and
+        // their count says how often harts met at the lock, not how long
+        // one waited: harts are host threads, and the host may stop the
+        // holder's for a whole time slice (with 3 harts on 2 host cores,
+        // often), which xv6's count would show as a million spins.
         #[cfg(feature = "lockstat")]
         let mut spins = 0;
         while self.locked.swap(true, Ordering::Acquire) {
@@ -54,7 +60,9 @@ impl<T> SpinLock<T> {
             {
                 spins += 1;
             }
-            core::hint::spin_loop();
+            while self.locked.load(Ordering::Relaxed) {
+                core::hint::spin_loop();
+            }
         }
         #[cfg(feature = "lockstat")]
         self.row.record(self.name, spins);

@@ -1,18 +1,25 @@
-//! The `statistics` device's reading protocol (xv6's `statsread`), for the
-//! labs that report counts through it (pgtbl's copyin counts; the lock
-//! lab's contention counts): the first read takes a snapshot of the text,
+//! The `statistics` device (major `abi::dev::STATISTICS`), for the labs
+//! that report counts through it: each lab's part of the text
+//! ([`Lab::statistics`](crate::hooks::Lab::statistics): pgtbl's copyin counts), then, with the `lockstat`
+//! feature (the lock lab's), MIT's lock statistics
+//! ([`crate::lockstat::report`]). One device for all, so that the labs
+//! coexist in one kernel. The kernel serves it only when there is a text.
+//!
+//! The reading protocol (xv6's `statsread`): the first read takes a snapshot of the text,
 //! reads return it a piece at a time, and the read after its last byte
 //! returns -1, once; the read after that takes a fresh snapshot. MIT's
 //! user-side `statistics()` reads until a read returns a negative value,
 //! so -1, not 0, is what ends its loop.
 
+use crate::file::Device;
 use crate::spinlock::SpinLock;
 use crate::syscall::copy_out;
 use crate::vm::UserAddr;
 use core::fmt::Write;
 
-/// Room for the text of one snapshot (what does not fit is cut).
-const TEXT: usize = 512;
+/// Room for the text of one snapshot (what does not fit is cut): MIT's
+/// lock statistics take about 4 KB with the lock lab's 70 locks.
+const TEXT: usize = 8192;
 
 struct Snapshot {
     text: [u8; TEXT],
@@ -80,6 +87,29 @@ impl Statistics {
         s.off = Some(off + m);
         m as i64
     }
+}
+
+static STATS: Statistics = Statistics::new();
+
+static DEVICE: Device = Device {
+    read,
+    write: |_, _| -1,
+};
+
+/// Serves the device (at boot, when some lab has a text).
+pub(crate) fn register() -> Result<(), ()> {
+    crate::file::register_device(abi::dev::STATISTICS, &DEVICE)
+}
+
+/// A read of the device: the labs' parts, then the lock statistics.
+#[doc(alias = "statsread")]
+fn read(dst: UserAddr, n: usize) -> i64 {
+    STATS.read(dst, n, |w| {
+        crate::hooks::statistics(w)?;
+        #[cfg(feature = "lockstat")]
+        crate::lockstat::report(w)?;
+        Ok(())
+    })
 }
 
 /// Formats into a snapshot's text.

@@ -9,18 +9,15 @@
 //! switches to it in the scheduler and frees it with the process),
 //! `user_mappings_changed` (every change of user mappings: xv6's fork,
 //! exec, sbrk and userinit), `copy_in` and `copy_in_str` (xv6's
-//! `copyin_new`, `copyinstr_new`) and `devices` (the statistics device).
+//! `copyin_new`, `copyinstr_new`) and `statistics` (its part of the statistics device).
 // Safe Rust only: the kernel's API keeps this lab's code from corrupting
 // kernel memory as long as it uses no `unsafe`, and it needs none.
 #![forbid(unsafe_code)]
 
-use abi::dev::STATISTICS;
 use core::ops::Range;
 use core::sync::atomic::{AtomicU64, Ordering};
-use kernel_base::file::Device;
-use kernel_base::hooks::Lab;
+use kernel_base::hooks::{Lab, StatsFn};
 use kernel_base::proc::Proc;
-use kernel_base::statistics::Statistics;
 use kernel_base::vm::{
     BadAddress, KernelPageTable, KernelStack, Mirror, OutOfMemory, UserAddr, UserMemory,
 };
@@ -118,8 +115,9 @@ impl Lab for Pgtbl {
         // STARTER: None
     }
 
-    fn devices(&self) -> &'static [(i16, &'static Device)] {
-        &DEVICES
+    /// The counts, in the `statistics` device's text.
+    fn statistics(&self) -> Option<StatsFn> {
+        Some(stats)
     }
 }
 
@@ -180,25 +178,15 @@ fn copy_in_str_new(
 static COPYIN: AtomicU64 = AtomicU64::new(0);
 static COPYINSTR: AtomicU64 = AtomicU64::new(0);
 
-static DEVICES: [(i16, &Device); 1] = [(STATISTICS, &STATS_DEVICE)];
-
-/// The `statistics` device: a read returns the counts as text, a piece at
-/// a time, then -1 once; the next read starts over with fresh counts.
-static STATS_DEVICE: Device = Device {
-    read: stats_read,
-    write: |_, _| -1,
-};
-
-static STATS: Statistics = Statistics::new();
-
+/// The `statistics` device's part of this lab: a read returns the text a
+/// piece at a time, then -1 once; the next read starts over with fresh
+/// counts (`kernel_base::statistics`).
 #[doc(alias = "statscopyin")]
-fn stats_read(dst: UserAddr, n: usize) -> i64 {
-    STATS.read(dst, n, |w| {
-        write!(
-            w,
-            "copyin: {}\ncopyinstr: {}\n",
-            COPYIN.load(Ordering::Relaxed),
-            COPYINSTR.load(Ordering::Relaxed)
-        )
-    })
+fn stats(w: &mut dyn core::fmt::Write) -> core::fmt::Result {
+    write!(
+        w,
+        "copyin: {}\ncopyinstr: {}\n",
+        COPYIN.load(Ordering::Relaxed),
+        COPYINSTR.load(Ordering::Relaxed)
+    )
 }

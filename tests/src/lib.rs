@@ -277,15 +277,15 @@ pub fn submission<'a>(summary: &'a serde_json::Value, name: &str) -> &'a serde_j
         .unwrap_or_else(|| panic!("no {name} in {summary}"))
 }
 
-/// `cargo xtask grade LAB --submissions DIR -j 1` with a build timeout:
-/// its output and the class summary it wrote as JSON (in DIR).
+/// `cargo xtask grade LAB --submissions DIR -j 1` with a build timeout,
+/// new worker trees starting from [`worker_seed`]: its output and the class summary it wrote as JSON (in DIR).
 pub fn grade_class(
     lab: &str,
     dir: &Path,
     build_timeout: &str,
 ) -> (Output, String, String, serde_json::Value) {
     let json = dir.join("summary.json");
-    let (out, stdout, stderr) = run(xtask(&[
+    let mut batch = xtask(&[
         "grade",
         lab,
         "--submissions",
@@ -296,11 +296,246 @@ pub fn grade_class(
         build_timeout,
         "--json",
         &json.to_string_lossy(),
-    ]));
+    ]);
+    with_seed(&mut batch);
+    let (out, stdout, stderr) = run(batch);
     let summary = serde_json::from_str(
         &std::fs::read_to_string(&json)
             .unwrap_or_else(|e| panic!("no summary ({e}):\n{stdout}{stderr}")),
     )
     .unwrap();
     (out, stdout, stderr, summary)
+}
+
+/// Checks that no file under `dirs` (with a name matching one of the
+/// `include` globs, or any file if there are none) holds one of `needles`.
+/// Err names the files that do, or grep's failure: grep exits 1 when it
+/// read everything and found nothing, 0 when it found something and 2 on
+/// an error (a directory missing or unreadable), which must not read as
+/// "nothing found".
+pub fn no_file_contains(dirs: &[&Path], include: &[&str], needles: &[&str]) -> Result<(), String> {
+    let mut grep = Command::new("grep");
+    grep.arg("-rlF");
+    for glob in include {
+        grep.arg(format!("--include={glob}"));
+    }
+    for needle in needles {
+        grep.args(["-e", needle]);
+    }
+    let out = grep.args(dirs).output().expect("cannot start grep");
+    let found = String::from_utf8_lossy(&out.stdout);
+    match out.status.code() {
+        Some(1) if found.is_empty() => Ok(()),
+        Some(0) => Err(format!("found in: {}", found.trim_end())),
+        _ => Err(format!(
+            "grep failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        )),
+    }
+}
+
+/// The fewest iterations a grind run must report: four workers doing
+/// file-system calls for a minute do thousands even on a loaded machine; a
+/// handful means they hardly ran (died at once, or the deadline came
+/// early), which must not pass.
+pub const GRIND_AT_LEAST: u64 = 100;
+
+/// The iterations a grind console reports (`grind: OK after N
+/// iterations`, token or not), if it says it passed with at least
+/// [`GRIND_AT_LEAST`]; Err says what is wrong otherwise.
+pub fn grind_iterations(console: &str) -> Result<u64, String> {
+    let iterations = console.lines().find_map(|l| {
+        let l = abi::tok::split(l.trim_end()).map_or(l.trim_end(), |(text, _)| text);
+        l.strip_prefix("grind: OK after ")?
+            .strip_suffix(" iterations")?
+            .parse::<u64>()
+            .ok()
+    });
+    match iterations {
+        None => Err("grind did not say it passed".into()),
+        Some(n) if n < GRIND_AT_LEAST => Err(format!(
+            "grind did {n} iterations, fewer than {GRIND_AT_LEAST}"
+        )),
+        Some(n) => Ok(n),
+    }
+}
+
+/// The file of a seed no older than anything else in it (xtask's
+/// `fsutil::SEED_STAMP`).
+const SEED_STAMP: &str = "seed-stamp";
+
+/// The batch's messages of the seed's cold build, in the seed.
+pub const SEED_LOG: &str = "seed-build.log";
+
+/// The variable naming a batch's seed (xtask's `batch::SEED_TARGET`).
+const SEED_TARGET: &str = "XTASK_BATCH_SEED_TARGET";
+
+/// A warm target directory for new copies of this tree (batch worker
+/// trees, scratch copies, clones): the target of a batch worker that built
+/// the trace lab's starter, made once per `Cargo.lock` and toolchain in
+/// `target/worker-seed-<hash>/` (the first test that needs it builds it
+/// cold, the others wait). A copy of it ([`seed_target`], or a batch with
+/// [`with_seed`]) keeps the registry's crates and builds the tree's own
+/// again: every test starts warm, and the seed's own build is the test of a
+/// cold worker under a small build timeout ([`SEED_LOG`]). It holds no
+/// solution (a batch's workers can read their target directory).
+pub fn worker_seed() -> PathBuf {
+    static SEED: OnceLock<PathBuf> = OnceLock::new();
+    SEED.get_or_init(|| {
+        // The seed's format: 2 keeps its build's log.
+        let mut key = b"2".to_vec();
+        for file in ["Cargo.lock", "rust-toolchain.toml"] {
+            key.extend(std::fs::read(root().join(file)).unwrap_or_default());
+        }
+        let name = format!("worker-seed-{:016x}", grader::hash::fnv1a(&key));
+        let seed = target_dir().join(&name);
+        if seed.join(SEED_STAMP).exists() {
+            return seed;
+        }
+        std::fs::create_dir_all(target_dir()).unwrap();
+        let lock = std::fs::File::create(target_dir().join("worker-seed.lock")).unwrap();
+        lock.lock().unwrap();
+        if seed.join(SEED_STAMP).exists() {
+            return seed;
+        }
+        // Seeds for another Cargo.lock or toolchain are a gigabyte each.
+        for entry in std::fs::read_dir(target_dir()).unwrap().flatten() {
+            let other = entry.file_name().to_string_lossy().into_owned();
+            if other.starts_with("worker-seed-") && other != name {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let _ = std::fs::remove_dir_all(&seed);
+        // A class of one: the trace lab's starter file, as handout cuts it.
+        let scratch = tempfile::tempdir().unwrap();
+        let starter = scratch.path().join("starter");
+        let mut handout = xtask(&["handout", "trace", "--no-git", "--out"]);
+        handout.arg(&starter);
+        let (out, stdout, stderr) = run(handout);
+        assert!(out.status.success(), "handout failed:\n{stdout}{stderr}");
+        let file = "labs/src/trace.rs";
+        let sub = scratch.path().join("class/starter").join(file);
+        std::fs::create_dir_all(sub.parent().unwrap()).unwrap();
+        std::fs::copy(starter.join(file), &sub).unwrap();
+        let cache = scratch.path().join("cache");
+        let class = scratch.path().join("class");
+        let mut cmd = xtask(&[
+            "grade",
+            "lab-trace",
+            "--submissions",
+            &class.to_string_lossy(),
+            "--build-only",
+            "-j",
+            "1",
+            // Far below a cold worker's setup (its xtask, then the
+            // starter's kernel: minutes), which the build timeout does not
+            // bound: the seed is also the test of a cold worker
+            // (batch.rs reads its log).
+            "--build-timeout",
+            "30s",
+        ]);
+        cmd.env("XDG_CACHE_HOME", &cache).env_remove(SEED_TARGET);
+        let (out, stdout, stderr) = run(cmd);
+        assert!(
+            out.status.success(),
+            "building the worker seed (a cold batch worker) failed:\n{stdout}{stderr}"
+        );
+        let trees = cache.join("xv6-batch");
+        let tree = std::fs::read_dir(&trees)
+            .unwrap_or_else(|e| panic!("no worker trees in {}: {e}", trees.display()))
+            .flatten()
+            .next()
+            .expect("no worker tree")
+            .path();
+        let built = tree.join("lab-trace/worker-0/target");
+        if std::fs::rename(&built, &seed).is_err() {
+            let done = Command::new("cp").arg("-a").arg(&built).arg(&seed).status();
+            assert!(done.unwrap().success(), "cannot copy {}", built.display());
+        }
+        std::fs::write(seed.join(SEED_LOG), &stderr).unwrap();
+        // Written last: newer than every artifact.
+        std::fs::write(seed.join(SEED_STAMP), "").unwrap();
+        seed
+    })
+    .clone()
+}
+
+/// A file of `tree` (its `target` and `.git` left out) not newer than
+/// `stamp`.
+fn not_newer(tree: &Path, stamp: std::time::SystemTime) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(tree).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if entry.file_name() != "target"
+                && entry.file_name() != ".git"
+                && let Some(old) = not_newer(&path, stamp)
+            {
+                return Some(old);
+            }
+        } else if std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t <= stamp)
+        {
+            return Some(path);
+        }
+    }
+    None
+}
+
+/// Makes `target`, the target directory of the copy of this tree at `tree`,
+/// a copy of [`worker_seed`] (mtimes kept), if it does not exist yet and
+/// every file of the tree is newer than the seed: cargo then takes none of
+/// the seed's artifacts of the tree's own crates for fresh, only the
+/// registry's. Whether it did. Call [`worker_seed`] before making the tree:
+/// a seed made after it is newer than its files.
+pub fn seed_target(target: &Path, tree: &Path) -> bool {
+    if target.exists() {
+        return false;
+    }
+    let seed = worker_seed();
+    let stamp = std::fs::metadata(seed.join(SEED_STAMP))
+        .and_then(|m| m.modified())
+        .unwrap();
+    if let Some(old) = not_newer(tree, stamp) {
+        eprintln!(
+            "not seeding {}: {} is older than the seed",
+            target.display(),
+            old.display()
+        );
+        return false;
+    }
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    let done = Command::new("cp").arg("-a").arg(&seed).arg(target).status();
+    assert!(done.unwrap().success(), "cannot copy {}", seed.display());
+    true
+}
+
+/// `cmd` (a batch) with new worker trees starting from [`worker_seed`].
+pub fn with_seed(cmd: &mut Command) -> &mut Command {
+    cmd.env(SEED_TARGET, worker_seed())
+}
+
+/// Each test's outcome (`"pass"`, `"fail"`, …) in the grader report of the
+/// graded submission `name` of a class summary.
+pub fn outcomes(
+    summary: &serde_json::Value,
+    name: &str,
+) -> std::collections::HashMap<String, String> {
+    let o = submission(summary, name);
+    assert_eq!(o["status"], "graded", "{name}: {o}");
+    let path = o["files"]["report_json"].as_str().expect("a report");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    report["labs"][0]["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_owned(),
+                t["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
 }

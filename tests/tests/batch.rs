@@ -87,7 +87,7 @@ fn a_batch_grades_each_submission_on_its_own_files_only() {
 
     let json = s.join("summary.json");
     let (csv, html) = (s.join("summary.csv"), s.join("summary.html"));
-    let (out, stdout, stderr) = run(xtask(&[
+    let mut batch = xtask(&[
         "grade",
         "lab-trace",
         "--submissions",
@@ -100,7 +100,10 @@ fn a_batch_grades_each_submission_on_its_own_files_only() {
         &csv.to_string_lossy(),
         "--html",
         &html.to_string_lossy(),
-    ]));
+    ]);
+    // Its worker trees start warm: the next test proves a cold one works.
+    tests::with_seed(&mut batch);
+    let (out, stdout, stderr) = run(batch);
     // A refused submission and failed builds: the batch says so in its
     // exit status.
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
@@ -177,28 +180,13 @@ fn a_batch_grades_each_submission_on_its_own_files_only() {
         .unwrap_or_else(|| panic!("no worker trees named in {stderr}"));
     assert!(!workers.starts_with(root()), "{}", workers.display());
     assert!(workers.join("worker-0/tree/labs/src/trace.rs").exists());
-    let leaked = std::process::Command::new("grep")
-        .args([
-            "-rl",
-            "--include=*.rs",
-            "--include=*.log",
-            "--include=*.json",
-            "--include=*.txt",
-            secret,
-        ])
-        .arg(target_dir().join("batch/lab-trace"))
-        .arg(&workers)
-        .output()
-        .unwrap();
-    // grep exits 1 when it read everything and found nothing; 0 is a find,
-    // 2 an error (a tree missing or unreadable), which must not pass.
-    assert!(
-        leaked.status.code() == Some(1) && leaked.stdout.is_empty(),
-        "solution text in the batch's trees, or grep failed ({}): {}{}",
-        leaked.status,
-        String::from_utf8_lossy(&leaked.stdout),
-        String::from_utf8_lossy(&leaked.stderr)
-    );
+    if let Err(e) = tests::no_file_contains(
+        &[&target_dir().join("batch/lab-trace"), &workers],
+        &["*.rs", "*.log", "*.json", "*.txt"],
+        &[secret],
+    ) {
+        panic!("solution text in the batch's trees, or no check: {e}");
+    }
     let csv = std::fs::read_to_string(&csv).unwrap();
     assert!(
         csv.starts_with("submission,score,max_score,status,seconds,"),
@@ -224,12 +212,6 @@ fn a_batch_without_submissions_says_so() {
     assert!(stderr.contains("no submissions in"), "{stderr}");
 }
 
-/// A batch on cold worker trees (a fresh cache directory) with a build
-/// timeout far below a cold build: each worker's setup builds the starter
-/// under its own timeout, so `--build-only` builds a `.diff` submission in
-/// time. It refuses a file over 1 MiB and a lab file that is a symbolic
-/// link; then, graded, the patch has full marks and a submission whose
-/// lab code panics the kernel scores 0 with PANIC as its reason.
 /// The trace lab's reference solution as a unified diff against its
 /// starter, as handout cuts it.
 fn trace_solution_diff() -> Vec<u8> {
@@ -249,9 +231,24 @@ fn trace_solution_diff() -> Vec<u8> {
         .stdout
 }
 
+/// A batch's first worker is set up cold (a fresh cache directory and no
+/// seed: [`tests::worker_seed`] is that batch, with a build timeout far
+/// below a cold build), each worker's setup building the starter under its
+/// own timeout. Then a batch on a seeded worker: `--build-only` builds a
+/// `.diff` submission, refuses a file over 1 MiB and a lab file that is a
+/// symbolic link; graded, the patch has full marks and a submission whose
+/// lab code panics the kernel scores 0 with PANIC as its reason.
 #[test]
-#[ignore = "slow: sets up a cold worker tree, builds and grades a small class"]
+#[ignore = "slow: sets up a worker tree, builds and grades a small class"]
 fn a_cold_worker_builds_in_a_small_timeout_and_grades_diffs_refusing_links_and_big_files() {
+    // The cold worker: the seed's build (30 s build timeout), every run
+    // where the target directory is new, as in CI.
+    let seed = tests::worker_seed();
+    let log = std::fs::read_to_string(seed.join(tests::SEED_LOG)).unwrap();
+    assert!(
+        log.contains("building the starter's kernel") && !log.contains("as a copy of"),
+        "the seed was not a cold worker's setup:\n{log}"
+    );
     let subs = tempfile::tempdir().unwrap();
     let s = subs.path();
     std::fs::write(s.join("diffed.diff"), trace_solution_diff()).unwrap();
@@ -292,8 +289,7 @@ fn a_cold_worker_builds_in_a_small_timeout_and_grades_diffs_refusing_links_and_b
             s.to_str().unwrap(),
             "-j",
             "1",
-            // A cold worker's setup (its xtask, then the starter's kernel)
-            // takes minutes, a submission's build seconds.
+            // A submission's build takes seconds.
             "--build-timeout",
             "30s",
             "--json",
@@ -302,6 +298,7 @@ fn a_cold_worker_builds_in_a_small_timeout_and_grades_diffs_refusing_links_and_b
         args.extend_from_slice(extra);
         let mut cmd = xtask(&args);
         cmd.env("XDG_CACHE_HOME", cache.path());
+        tests::with_seed(&mut cmd);
         let (out, stdout, stderr) = run(cmd);
         let summary: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(&json)
@@ -324,10 +321,7 @@ fn a_cold_worker_builds_in_a_small_timeout_and_grades_diffs_refusing_links_and_b
 
     let (out, summary, stderr) = batch(&["--build-only"]);
     assert_eq!(out.status.code(), Some(1), "refusals are exit 1:\n{stderr}");
-    assert!(
-        stderr.contains("building the starter's kernel"),
-        "no worker setup:\n{stderr}"
-    );
+    assert!(stderr.contains("as a copy of"), "not seeded:\n{stderr}");
     refusals(&summary);
     for name in ["diffed", "panicky"] {
         let o = row(&summary, name);

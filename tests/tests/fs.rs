@@ -325,21 +325,8 @@ fn grind_leaves_a_clean_disk() {
     let disk = Disk::copy_of(&build(""));
     let boot = disk.boot(3, &["grind 60 7"], Duration::from_secs(600));
     boot.assert_finished("grind");
-    // Four workers doing file-system calls for a minute do thousands even
-    // on a loaded machine; a handful means they hardly ran (died at once,
-    // or the deadline came early), which must not pass.
-    const AT_LEAST: u64 = 100;
-    let iterations = boot.console.lines().find_map(|l| {
-        let l = abi::tok::split(l.trim_end()).map_or(l.trim_end(), |(text, _)| text);
-        l.strip_prefix("grind: OK after ")?
-            .strip_suffix(" iterations")?
-            .parse::<u64>()
-            .ok()
-    });
-    assert!(
-        iterations.is_some_and(|n| n >= AT_LEAST),
-        "grind failed, or did fewer than {AT_LEAST} iterations:\n{}",
-        boot.console
-    );
+    if let Err(e) = tests::grind_iterations(&boot.console) {
+        panic!("{e}:\n{}", boot.console);
+    }
     disk.assert_clean("after grind");
 }

@@ -171,6 +171,7 @@ fn reading_outside_the_tree_gets_nothing_even_unchecked() {
             &json.to_string_lossy(),
         ]);
         cmd.args(extra);
+        tests::with_seed(&mut cmd);
         if checked {
             cmd.arg("--build-only");
         } else {

@@ -71,7 +71,7 @@ fn shards_merged_give_the_single_runs_results_and_a_lost_part_is_an_error() {
             "sh-nofork",
             edit(
                 &reference,
-                "MASK.with(child, |m| *m = mask);",
+                concat!("MASK.with(child, ", "|m| *m = mask);"),
                 "let _ = (mask, child);",
             ),
         ),
@@ -89,7 +89,7 @@ fn shards_merged_give_the_single_runs_results_and_a_lost_part_is_an_error() {
             "sh-nomask",
             edit(
                 &reference,
-                "MASK.with(current(), |m| *m = mask);",
+                concat!("MASK.with(current(), ", "|m| *m = mask);"),
                 "let _ = mask;",
             ),
         ),

@@ -80,7 +80,7 @@ fn stack_overflows_in_lab_code_panic_naming_the_process_and_call() {
         &overflowing_trace().replace("[u8; 20 * 1024]", "[u8; 9 << 20]"),
     );
     let json = subs.path().join("summary.json");
-    let (out, stdout, stderr) = run(xtask(&[
+    let mut batch = xtask(&[
         "grade",
         "lab-trace",
         "--submissions",
@@ -89,7 +89,9 @@ fn stack_overflows_in_lab_code_panic_naming_the_process_and_call() {
         "300s",
         "--json",
         &json.to_string_lossy(),
-    ]));
+    ]);
+    tests::with_seed(&mut batch);
+    let (out, stdout, stderr) = run(batch);
     // "huge" does not build, so the batch's exit status is 1.
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     let summary: serde_json::Value =

@@ -28,30 +28,7 @@ fn edit(text: &str, from: &str, to: &str) -> String {
     text.replacen(from, to, 1)
 }
 
-/// Each test's outcome in a submission's grader report.
-fn outcomes(summary: &serde_json::Value, name: &str) -> HashMap<String, String> {
-    let o = summary["submissions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {summary}"));
-    assert_eq!(o["status"], "graded", "{name}: {o}");
-    let path = o["files"]["report_json"].as_str().expect("a report");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    report["labs"][0]["tests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                t["name"].as_str().unwrap().to_owned(),
-                t["outcome"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
+use tests::outcomes;
 
 #[test]
 #[ignore = "slow: builds and grades four thread-lab submissions"]

@@ -1,6 +1,8 @@
 //! The util lab's spec pays for work, not for printing: util programs that
 //! only print what the tests look for, batch-graded as a class would be,
-//! score 0, while the reference solution keeps full marks.
+//! score 0, a sleep that waits without the sleep system call loses "sleep,
+//! makes syscall" (gdb's breakpoint), while the reference solution keeps
+//! full marks.
 
 use std::path::Path;
 
@@ -64,7 +66,7 @@ fn fakes(class: &Path, name: &str, sleep: &str, pingpong: &str) {
 }
 
 #[test]
-#[ignore = "slow: builds and grades three util submissions"]
+#[ignore = "slow: builds and grades four util submissions"]
 fn print_only_util_programs_score_nothing() {
     let class = tempfile::tempdir().unwrap();
     let c = class.path();
@@ -86,6 +88,17 @@ fn print_only_util_programs_score_nothing() {
          println!(\"tok: slept\");\n0",
         "println!(\"child: received ping\");\nprintln!(\"parent: received pong\");\n0",
     );
+    // sleep waits as it should, but on uptime, without the sleep system
+    // call: it earns sleep's first two tests, not "sleep, makes syscall"
+    // (gdb's breakpoint on sys_sleep is never hit).
+    fakes(
+        c,
+        "waiting",
+        "let Some(t) = args.bytes(1) else { eprintln!(\"Usage: sleep ticks\"); return 1; };\n\
+         let t: i32 = core::str::from_utf8(t).ok().and_then(|t| t.parse().ok()).unwrap_or(0);\n\
+         let start = uptime();\nwhile uptime() - start < t {}\n0",
+        "0",
+    );
     // The reference solution, as its own submission: full marks.
     let root = tests::root();
     for p in ["sleep", "pingpong", "primes", "find", "xargs"] {
@@ -105,8 +118,29 @@ fn print_only_util_programs_score_nothing() {
         assert_eq!(o["status"], "graded", "{name}: {o}\n{stderr}");
         o["score"].as_u64().unwrap()
     };
-    assert_eq!(score("reference"), 90, "{summary}");
+    assert_eq!(score("reference"), 100, "{summary}");
     assert_eq!(score("printing"), 0, "{summary}");
     assert_eq!(score("spoofing"), 0, "{summary}");
+    assert_eq!(score("waiting"), 10, "{summary}");
+    // The gdb test, batch-graded in the sandbox: the reference stops the
+    // kernel at sys_sleep; print-only and busy-waiting sleeps do not.
+    let syscall = |name: &str| {
+        let o = summary["submissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == name);
+        let tests = &o.unwrap()["report"]["labs"][0]["tests"];
+        let t = tests
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "sleep, makes syscall");
+        t.unwrap_or_else(|| panic!("no gdb test for {name}: {tests}"))["outcome"].clone()
+    };
+    assert_eq!(syscall("reference"), "pass", "{summary}");
+    for name in ["printing", "spoofing", "waiting"] {
+        assert_eq!(syscall(name), "fail", "{name}: {summary}");
+    }
     assert!(out.status.success(), "{stdout}{stderr}");
 }

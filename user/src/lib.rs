@@ -24,6 +24,7 @@ extern crate alloc;
 mod args;
 pub mod heap;
 mod io;
+pub mod lockstat;
 mod mem;
 pub mod sys;
 pub mod tok;
@@ -237,6 +238,13 @@ pub fn sigalarm(ticks: i32, handler: usize) -> i32 {
 pub fn sigreturn() -> i32 {
     // SAFETY: no arguments.
     unsafe { sys::sigreturn() as i32 }
+}
+
+/// The lock lab's reader-writer lock test, as one of `n` processes calling
+/// it at once: 0 when this one saw no fault (see kernel-base's `rwlock`).
+pub fn rwlktest(n: i32, rounds: i32) -> i32 {
+    // SAFETY: no pointers.
+    unsafe { sys::rwlktest(n, rounds) as i32 }
 }
 
 /// Ticks per second of the `time` CSR (QEMU virt's 10 MHz clock).

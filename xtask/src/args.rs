@@ -131,6 +131,13 @@ pub enum Command {
     /// removed. The students' lab files are not checked. Exit status: 0
     /// unchanged, 1 test files modified, 2 no record.
     VerifyStarter(crate::verify::Args),
+    /// A user program's disassembly with source lines, and its ELF with
+    /// symbols for gdb
+    ///
+    /// Builds the programs again with their symbols (the disk's are
+    /// stripped; the code is the same), writes target/xv6/user/<P>.asm and
+    /// prints where the ELF is, for gdb's add-symbol-file.
+    Asm(crate::asm::Args),
 }
 
 /// `--lab L`, which several commands take.
@@ -155,6 +162,10 @@ pub struct BuildArgs {
     /// Also build the host program P (a spec's host runs start them)
     #[arg(long = "host", value_name = "P")]
     pub host: Vec<String>,
+    /// Also write xv6-names.o, xv6's names of the kernel's functions for
+    /// gdb (`cargo xtask gdb` and a spec's `stop_at` write it themselves)
+    #[arg(long)]
+    pub gdb_names: bool,
 }
 
 #[derive(clap::Args, Debug, Clone, PartialEq)]
@@ -293,7 +304,8 @@ mod tests {
             parse_str("build --host a --host b"),
             Ok(Command::Build(BuildArgs {
                 labs: LabArgs::default(),
-                host: vec!["a".into(), "b".into()]
+                host: vec!["a".into(), "b".into()],
+                gdb_names: false,
             }))
         );
     }

@@ -246,6 +246,9 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
     // --features builds every submission with those labs, as it does one grade.
     let labs = LabSet::from_features(&opts.grader.feature_list().unwrap_or(spec.features.clone()))?;
     let host_programs = spec.host_programs();
+    // The grader's gdb needs xv6's names beside the kernel, which it sees
+    // read-only in the sandbox: the build writes them.
+    let gdb_names = spec.runs.iter().any(|r| r.stop_at.is_some());
     let files = submission::lab_files(&ctx.root, &opts.lab);
     let work = work_dir(&ctx.root)?.join(&opts.lab);
     let results_dir = ctx.target_dir.join("batch").join(&opts.lab).join("results");
@@ -313,6 +316,7 @@ pub fn run(ctx: &Ctx, opts: &Options) -> Result<bool, String> {
                     tree: work.join(format!("worker-{w}")),
                     labs: labs.clone(),
                     host_programs,
+                    gdb_names,
                     files,
                     grader: grader_bin,
                     grader_args,
@@ -551,6 +555,8 @@ struct Worker<'a> {
     labs: LabSet,
     /// The programs of the spec's host runs, built with the kernel.
     host_programs: &'a [String],
+    /// Whether the build writes xv6's names for gdb (a run's `stop_at`).
+    gdb_names: bool,
     files: &'a [String],
     grader: &'a Path,
     grader_args: &'a [String],
@@ -565,6 +571,11 @@ struct Worker<'a> {
 /// Set to skip the source check, so that tests can show the sandbox alone
 /// stops what it refuses.
 const UNCHECKED_FOR_TESTS: &str = "XTASK_BATCH_UNCHECKED_FOR_TESTS";
+
+/// A warm target directory ([`crate::fsutil::seed_target`]) that a new
+/// worker's starts as a copy of, so that the worker trees of a CI run do not
+/// each build every crate of the registry cold.
+const SEED_TARGET: &str = "XTASK_BATCH_SEED_TARGET";
 
 impl Worker<'_> {
     fn src(&self) -> PathBuf {
@@ -595,6 +606,9 @@ impl Worker<'_> {
         for p in self.host_programs {
             cmd.args(["--host", p]);
         }
+        if self.gdb_names {
+            cmd.arg("--gdb-names");
+        }
         cmd.env("CARGO_TARGET_DIR", self.target());
         cmd
     }
@@ -608,7 +622,34 @@ impl Worker<'_> {
             "batch: worker {w}: copying the starter tree to {}",
             self.src().display()
         );
+        // A new worker may start from a warm target directory (CI names one)
+        // instead of building every crate cold.
+        let seeded = match std::env::var_os(SEED_TARGET) {
+            Some(seed) if !self.tree.exists() => {
+                eprintln!(
+                    "batch: worker {w}: starting its target directory as a copy of {}",
+                    Path::new(&seed).display()
+                );
+                Some(crate::fsutil::seed_target(
+                    Path::new(&seed),
+                    &self.target(),
+                )?)
+            }
+            _ => None,
+        };
         copy_tree(self.starter, &self.src())?;
+        if let Some(stamp) = seeded
+            && let Some(old) = crate::fsutil::not_newer(&self.src(), stamp)
+        {
+            // Cargo could take the seed's artifact built from another text
+            // of this file for fresh.
+            eprintln!(
+                "batch: worker {w}: {} is not newer than the seed: building cold",
+                old.display()
+            );
+            std::fs::remove_dir_all(self.target())
+                .map_err(|e| format!("cannot remove {}: {e}", self.target().display()))?;
+        }
         let host = self.ctx.host()?.to_owned();
         let mut fetch = self.ctx.cargo(
             Env::Host,

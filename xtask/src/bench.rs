@@ -7,7 +7,7 @@
 //! `time` CSR (10 MHz) around what it measures.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -208,6 +208,32 @@ fn measure(ctx: &Ctx, opts: &Options) -> Result<Results, String> {
             guest_labs.push((lab.name.as_str(), b.cpus, programs.as_str(), built));
         }
     }
+    // Labs with figures of their own: guest commands on their kernel, runs
+    // of their host programs.
+    let mut own_labs = Vec::new();
+    for lab in &registry.labs {
+        let Some(b) = lab
+            .bench
+            .as_ref()
+            .filter(|b| !b.guest.is_empty() || !b.host.is_empty())
+        else {
+            continue;
+        };
+        let built = match lab.is_kernel() {
+            true => Some(build::build(ctx, &LabSet::parse(&lab.name)?)?),
+            false => None,
+        };
+        let programs: Vec<String> = b
+            .host
+            .iter()
+            .filter_map(|h| h.run.split_whitespace().next().map(str::to_owned))
+            .collect();
+        let host_dir = match programs.is_empty() {
+            true => None,
+            false => Some(build::build_host(ctx, &programs)?),
+        };
+        own_labs.push((b, built, host_dir));
+    }
     let (loop_lab, loop_test) = registry
         .bench_loop()
         .ok_or("no lab of labs/registry.toml has bench's `grade`: bench needs one")?;
@@ -230,6 +256,17 @@ fn measure(ctx: &Ctx, opts: &Options) -> Result<Results, String> {
         guest_figures(&mut sheet, &base, 3, "", figures)?;
         for (name, cpus, programs, built) in &guest_labs {
             guest_figures(&mut sheet, built, *cpus, name, programs)?;
+        }
+    }
+    progress("the labs' own figures");
+    for _ in 0..medium {
+        for (b, built, host_dir) in &own_labs {
+            lab_figures(
+                &mut sheet,
+                b,
+                built.as_ref().unwrap_or(&base),
+                host_dir.as_deref(),
+            )?;
         }
     }
     // The trap path alone, as xv6's figure was taken: 1 hart, so that idle
@@ -380,13 +417,69 @@ fn guest_figures(
     Ok(())
 }
 
+/// A lab's own figures (its registry entry's `bench.guest` and
+/// `bench.host`): the guest commands booted on `built`, each `bench` line
+/// they print a figure; each host run's number.
+fn lab_figures(
+    sheet: &mut Sheet,
+    b: &grader::registry::Bench,
+    built: &build::Outputs,
+    host_dir: Option<&Path>,
+) -> Result<(), String> {
+    if !b.guest.is_empty() {
+        let commands: Vec<&str> = b.guest.iter().map(String::as_str).collect();
+        let boot = guest(built, b.cpus, &commands)?;
+        let lines: Vec<_> = boot.console.lines().filter_map(parse_bench_line).collect();
+        if lines.is_empty() {
+            return Err(format!(
+                "`{}` printed no `bench` line; console:\n{}",
+                commands.join("; "),
+                boot.console
+            ));
+        }
+        for (name, value, unit) in lines {
+            sheet.add(name, unit, Better::Lower, value);
+        }
+    }
+    for h in &b.host {
+        let regex = regex::Regex::new(&h.regex)
+            .map_err(|e| format!("labs/registry.toml: bench host regex {}: {e}", h.regex))?;
+        let mut words = h.run.split_whitespace();
+        let program = words
+            .next()
+            .ok_or("labs/registry.toml: an empty bench host run")?;
+        let dir = host_dir.expect("host programs were built");
+        let out = Command::new(dir.join(program))
+            .args(words)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run {program}: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let value = text
+            .lines()
+            .find_map(|l| regex.captures(l)?.get(1)?.as_str().parse::<f64>().ok())
+            .filter(|_| out.status.success())
+            .ok_or_else(|| format!("`{}` printed no line /{}/:\n{text}", h.run, h.regex))?;
+        let better = match h.unit.ends_with("/s") {
+            true => Better::Higher,
+            false => Better::Lower,
+        };
+        sheet.add(&h.figure, &h.unit, better, value);
+    }
+    Ok(())
+}
+
 /// `bench fork48: 1234.5 us` → ("fork48", 1234.5, "us"); `failed` lines
 /// and anything else → None.
 fn parse_bench_line(line: &str) -> Option<(&str, f64, &str)> {
     let (name, rest) = line.trim().strip_prefix("bench ")?.split_once(": ")?;
     let (number, unit) = rest.split_once(' ')?;
     let value: f64 = number.parse().ok()?;
-    (value > 0.0 && !name.contains(' ')).then_some((name, value, unit.trim()))
+    // A count (`tas`, the lock lab's failed test-and-sets) may be 0; a
+    // time or a rate may not.
+    let unit = unit.trim();
+    let counted = unit == "tas" && value >= 0.0;
+    ((value > 0.0 || counted) && !name.contains(' ')).then_some((name, value, unit))
 }
 
 /// Touches `file` (as an editor saving it would), then `cargo xtask grade`
@@ -615,6 +708,9 @@ pub fn compare(base: &Results, new: &Results, threshold: f64) -> Vec<Row> {
         .filter_map(|n| {
             let b = base.figures.iter().find(|b| b.name == n.name)?;
             let (slowdown, apart) = match n.better {
+                // A count (failed test-and-sets) may be 0: 0 against 0 is
+                // no change.
+                Better::Lower if b.median() == 0.0 && n.median() == 0.0 => (1.0, false),
                 Better::Lower => (n.median() / b.median(), n.min() > b.max()),
                 Better::Higher => (b.median() / n.median(), n.max() < b.min()),
             };
@@ -785,5 +881,9 @@ mod tests {
         );
         assert_eq!(parse_bench_line("bench fork64: failed"), None);
         assert_eq!(parse_bench_line("bench x: 0.0 ms"), None);
+        assert_eq!(
+            parse_bench_line("bench kmem: 0 tas"),
+            Some(("kmem", 0.0, "tas"))
+        );
     }
 }

@@ -170,7 +170,7 @@ fn build_user_programs(ctx: &Ctx) -> Result<Vec<(String, PathBuf)>, String> {
 
 /// The binaries cargo finds in `bin_dir`: `name.rs` files and `name/`
 /// directories with a `main.rs`, sorted.
-fn user_programs(bin_dir: &Path) -> Result<Vec<String>, String> {
+pub fn user_programs(bin_dir: &Path) -> Result<Vec<String>, String> {
     let entries = std::fs::read_dir(bin_dir)
         .map_err(|e| format!("cannot list {}: {e}", bin_dir.display()))?;
     let mut names = Vec::new();

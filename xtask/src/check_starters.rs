@@ -167,18 +167,10 @@ fn check(ctx: &Ctx, labs: Starters, jobs: usize, scale: Option<f64>) -> Result<E
         let mut to_grade = Vec::new();
         for (lab, reference, starter, neutral) in &built {
             let spec_name = format!("lab-{lab}");
-            let mut full = load(&spec_name)?;
-            full.name = format!("{spec_name}.reference");
-            let mut own = load(&spec_name)?;
-            own.name = format!("{spec_name}.starter");
-            let mut base = load("base")?;
-            base.tests.retain(|t| !runs_usertests(&base.runs[t.run]));
-            base.name = format!("base.starter-{lab}");
+            let [full, own, base, stub] = specs_for(&load, lab)?;
             let mut graded = vec![(full, reference), (own, starter), (base, starter)];
             if let Some(neutral) = neutral {
-                let mut spec = load(&spec_name)?;
-                spec.name = format!("{spec_name}.neutral");
-                graded.push((spec, neutral));
+                graded.push((stub, neutral));
             }
             for (spec, kernel) in graded {
                 to_grade.push(grader::grade::Lab {
@@ -398,6 +390,31 @@ fn lint(sctx: &Ctx, labs: &[&'static str], problems: &mut Problems) {
 }
 
 /// Whether a run is usertests: its tests are not the lab's own.
+/// The specs `lab`'s kernels are graded on: its whole spec for the
+/// reference, the starter and the neutral stub (usertests parts included:
+/// they require the lab's own tests, so an untouched starter must score 0
+/// on them too), and base's tests but usertests for the starter.
+fn specs_for(
+    load: &dyn Fn(&str) -> Result<grader::spec::Spec, String>,
+    lab: &str,
+) -> Result<[grader::spec::Spec; 4], String> {
+    let spec_name = format!("lab-{lab}");
+    let named = |spec: &str, name: String| {
+        load(spec).map(|mut s| {
+            s.name = name;
+            s
+        })
+    };
+    let mut base = named("base", format!("base.starter-{lab}"))?;
+    base.tests.retain(|t| !runs_usertests(&base.runs[t.run]));
+    Ok([
+        named(&spec_name, format!("{spec_name}.reference"))?,
+        named(&spec_name, format!("{spec_name}.starter"))?,
+        base,
+        named(&spec_name, format!("{spec_name}.neutral"))?,
+    ])
+}
+
 fn runs_usertests(run: &Run) -> bool {
     run.commands
         .iter()
@@ -592,10 +609,29 @@ mod tests {
             until: None,
             host: false,
             cores: 1,
+            stop_at: None,
         };
         assert!(runs_usertests(&run("usertests -q")));
         assert!(!runs_usertests(&run("trace 2 usertests forkforkfork")));
         assert!(!runs_usertests(&run("cowtest")));
+    }
+
+    /// Issue 22: the starter was graded without the usertests parts, which
+    /// an unchanged kernel passes, so they escaped the zero check.
+    #[test]
+    fn starters_are_graded_on_every_part_usertests_included() {
+        let root = grader::registry::source_root();
+        let load = |name: &str| grader::spec::load(&root, name, 1).map_err(|e| e.to_string());
+        for lab in ["pgtbl", "alarm", "lazy", "cow"] {
+            let [full, own, base, stub] = specs_for(&load, lab).unwrap();
+            let has_usertests =
+                |s: &grader::spec::Spec| s.tests.iter().any(|t| runs_usertests(&s.runs[t.run]));
+            assert!(has_usertests(&full), "{lab}'s spec runs no usertests");
+            assert!(has_usertests(&own), "{lab}'s starter skips usertests");
+            assert!(has_usertests(&stub), "{lab}'s neutral stub skips usertests");
+            assert_eq!(own.tests.len(), full.tests.len(), "{lab}");
+            assert!(!has_usertests(&base), "{lab}");
+        }
     }
 
     #[test]

@@ -24,9 +24,17 @@ use crate::setup;
 /// The package of the end-to-end tests.
 const E2E_PACKAGE: &str = "tests";
 /// The host crates whose unit tests run as one cargo call.
-const UNIT_PACKAGES: [&str; 4] = ["abi", "mkfs", "grader", "xtask"];
+const UNIT_PACKAGES: [&str; 5] = ["abi", "mkfs", "grader", "xtask", "host"];
 /// How often a test that is still running is mentioned.
 const STILL_RUNNING: Duration = Duration::from_secs(60);
+/// Seconds each end-to-end test took in a full CI run, by `binary::test`
+/// (in the repository): the order to start them in, longest first, so that
+/// the lanes end together. Each run writes its own figures to
+/// [`LAST_TIMES`], which the next run prefers; copy it here when tests
+/// change much.
+const TIMES: &str = "tests/e2e-times.json";
+/// The figures of the last run (in the target directory).
+const LAST_TIMES: &str = "ci/e2e-times.json";
 
 /// One step of CI.
 pub enum Step {
@@ -203,16 +211,26 @@ fn end_to_end(ctx: &Ctx, slow: bool) -> Result<(), String> {
         };
         jobs.extend(tests.into_iter().map(|test| Job { binary: b, test }));
     }
+    let label = |j: &Job| format!("{}::{}", bins[j.binary].name, j.test);
+    let last_times = ctx.target_dir.join(LAST_TIMES);
+    let mut times = read_times(&ctx.root.join(TIMES));
+    times.extend(read_times(&last_times));
+    longest_first(&mut jobs, |j| times.get(&label(j)).copied());
     let total = jobs.len();
     let workers = grader::args::default_jobs().min(total.max(1));
-    eprintln!("ci: {total} {tier} end-to-end tests, {workers} at a time");
+    eprintln!(
+        "ci: {total} {tier} end-to-end tests, {workers} at a time, longest first \
+         (by the times in {TIMES} and {})",
+        last_times.display()
+    );
     let start = Instant::now();
     let (tx, rx) = mpsc::channel::<(usize, Result<String, String>, Duration)>();
     let mut queue = jobs.iter().enumerate();
     let mut running: BTreeMap<usize, Instant> = BTreeMap::new();
     let mut done = 0;
     let mut failed: Vec<(usize, String)> = Vec::new();
-    let label = |j: usize| format!("{}::{}", bins[jobs[j].binary].name, jobs[j].test);
+    let label = |j: usize| label(&jobs[j]);
+    let mut took_each: Vec<(String, f64)> = Vec::new();
     std::thread::scope(|scope| {
         loop {
             while running.len() < workers {
@@ -255,6 +273,7 @@ fn end_to_end(ctx: &Ctx, slow: bool) -> Result<(), String> {
                         took.as_secs_f64(),
                         minutes(start.elapsed())
                     );
+                    took_each.push((label(j), took.as_secs_f64().round()));
                     if let Err(output) = result {
                         failed.push((j, output));
                     }
@@ -271,6 +290,11 @@ fn end_to_end(ctx: &Ctx, slow: bool) -> Result<(), String> {
             }
         }
     });
+    let mut last = read_times(&last_times);
+    last.extend(took_each);
+    if let Err(e) = write_times(&last_times, &last) {
+        eprintln!("ci: cannot keep the tests' times: {e}");
+    }
     if failed.is_empty() {
         eprintln!(
             "ci: {total} {tier} end-to-end tests passed in {}",
@@ -289,6 +313,33 @@ fn end_to_end(ctx: &Ctx, slow: bool) -> Result<(), String> {
         bins[jobs[*j].binary].name,
         jobs[*j].test
     ))
+}
+
+/// Seconds by test, from a JSON object; none if there is no such file or it
+/// is not one (the order is then the binaries').
+fn read_times(path: &std::path::Path) -> BTreeMap<String, f64> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
+fn write_times(path: &std::path::Path, times: &BTreeMap<String, f64>) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let text = serde_json::to_string_pretty(times).map_err(|e| e.to_string())? + "\n";
+    crate::fsutil::AtomicFile::new(path)?.write(text.as_bytes())
+}
+
+/// Sorts `jobs` longest first (a test with no time first of all: it may be
+/// long), keeping the order of equals: with as many lanes as cores, each
+/// taking the next when it is free, the lanes then end close together.
+fn longest_first<T>(jobs: &mut [T], seconds: impl Fn(&T) -> Option<f64>) {
+    jobs.sort_by(|a, b| {
+        let key = |j: &T| seconds(j).unwrap_or(f64::INFINITY);
+        key(b).total_cmp(&key(a))
+    });
 }
 
 /// The command that runs one test of `binary`, as `cargo test` would: from
@@ -337,12 +388,14 @@ mod tests {
                 "cargo clippy -p labs --bin kernel --profile kernel --target {TARGET} -- -D warnings"
             )
         );
-        assert!(
-            lines[3]
-                .contains("--features trace,sysinfo,pgtbl,backtrace,alarm,lazy,cow -- -D warnings")
-        );
+        assert!(lines[3].contains(
+            "--features trace,sysinfo,pgtbl,backtrace,alarm,lazy,cow,lock -- -D warnings"
+        ));
         assert!(lines[4].starts_with("cargo clippy -p user --profile user"));
-        assert_eq!(lines[5], "cargo test -p abi -p mkfs -p grader -p xtask");
+        assert_eq!(
+            lines[5],
+            "cargo test -p abi -p mkfs -p grader -p xtask -p host"
+        );
         assert_eq!(lines[6], "end-to-end slow=false");
         assert_eq!(lines.len(), 7);
     }
@@ -353,8 +406,66 @@ mod tests {
         assert_eq!(lines[..7], self::lines(true)[..]);
         assert!(lines[7].contains("--features trace -- -D warnings"));
         assert!(lines[13].contains("--features cow -- -D warnings"));
+        assert!(lines[14].contains("--features lock -- -D warnings"));
         assert_eq!(lines.last().unwrap(), "end-to-end slow=true");
-        assert_eq!(lines.len(), 15);
+        assert_eq!(lines.len(), 16);
+    }
+
+    /// A stand-in test binary: a shell script printing `listing` and
+    /// exiting with `status`.
+    fn fake_binary(dir: &Path, listing: &str, status: i32) -> Binary {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(format!("fake-test-{status}"));
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\nprintf '{listing}'\necho 'cannot list' >&2\nexit {status}\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Binary {
+            name: "fake".into(),
+            path,
+        }
+    }
+
+    /// Issue 22: a binary that cannot list its tests contributed none, and
+    /// the tier still passed. Its failure is an error now, with what it said.
+    #[test]
+    fn a_test_binary_that_cannot_list_its_tests_fails_the_tier() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = fake_binary(dir.path(), "a: test\\nb: test\\nnot a test\\n", 0);
+        assert_eq!(list(&good, false).unwrap(), ["a", "b"]);
+        let bad = fake_binary(dir.path(), "a: test\\n", 101);
+        let err = list(&bad, true).unwrap_err();
+        assert!(
+            err.contains("--list failed") && err.contains("cannot list"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tests_start_longest_first_and_unknown_ones_before_all() {
+        let mut jobs = vec![
+            ("a", Some(10.0)),
+            ("b", None),
+            ("c", Some(300.0)),
+            ("d", Some(10.0)),
+        ];
+        longest_first(&mut jobs, |j| j.1);
+        let order: Vec<&str> = jobs.iter().map(|j| j.0).collect();
+        assert_eq!(order, ["b", "c", "a", "d"]);
+    }
+
+    #[test]
+    fn times_are_kept_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ci/times.json");
+        assert!(read_times(&path).is_empty());
+        let times = BTreeMap::from([("fs::a".to_string(), 60.0), ("x::b".to_string(), 2.0)]);
+        write_times(&path, &times).unwrap();
+        assert_eq!(read_times(&path), times);
+        std::fs::write(&path, "not json").unwrap();
+        assert!(read_times(&path).is_empty());
     }
 
     #[test]

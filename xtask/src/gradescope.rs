@@ -93,7 +93,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-apt-get install -y -q qemu-system-misc curl ca-certificates build-essential git jq
+apt-get install -y -q qemu-system-misc gdb-multiarch curl ca-certificates build-essential git jq
 if ! command -v rustup >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/rustup" ]; then
     curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --default-toolchain none
 fi

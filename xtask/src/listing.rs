@@ -53,7 +53,7 @@ pub fn write_symbols(kernel: &Path, out: &Path) -> Result<(), String> {
 /// help, not a product: when objdump fails, one line says so and the build
 /// goes on.
 pub fn write_disassembly(ctx: &Ctx, dis: &Disassembler, kernel: &Path, out: &Path) -> bool {
-    match try_disassemble(ctx, dis, kernel, out) {
+    match disassemble(ctx, dis, kernel, out) {
         Ok(()) => true,
         Err(e) => {
             eprintln!("note: {} not written: {e}", ctx.show(out));
@@ -62,11 +62,12 @@ pub fn write_disassembly(ctx: &Ctx, dis: &Disassembler, kernel: &Path, out: &Pat
     }
 }
 
-fn try_disassemble(ctx: &Ctx, dis: &Disassembler, kernel: &Path, out: &Path) -> Result<(), String> {
+/// Writes the disassembly of the ELF `elf` to `out`.
+pub fn disassemble(ctx: &Ctx, dis: &Disassembler, elf: &Path, out: &Path) -> Result<(), String> {
     let file = AtomicFile::new(out)?;
     let stdout = File::create(file.temp_path()).map_err(|e| format!("cannot create it: {e}"))?;
     let mut cmd = Command::new(&dis.path);
-    cmd.args(dis.args()).arg(kernel);
+    cmd.args(dis.args()).arg(elf);
     eprintln!("$ {} > {}", ctx.display(&cmd), ctx.show(out));
     // Missing sources (the standard library's, say) only cost their lines
     // in the listing, though objdump warns about each: stderr is shown

@@ -4,6 +4,7 @@
 //! lists the commands; `args` defines them all.
 
 mod args;
+mod asm;
 mod batch;
 mod bench;
 mod build;
@@ -12,6 +13,7 @@ mod ci;
 mod frames;
 mod fsck;
 mod fsutil;
+mod gdbnames;
 mod gradescope;
 mod handin;
 mod handout;
@@ -63,6 +65,10 @@ fn main() -> ExitCode {
         match command {
             Command::Setup => setup::setup(&ctx).map(|()| ExitCode::SUCCESS),
             Command::Build(b) => build::build(&ctx, &b.labs.labs())
+                .and_then(|out| match b.gdb_names {
+                    true => gdbnames::ensure(&ctx.root, &out.kernel),
+                    false => Ok(()),
+                })
                 .and_then(|_| match b.host.is_empty() {
                     true => Ok(()),
                     false => build::build_host(&ctx, &b.host).map(|_| ()),
@@ -95,6 +101,7 @@ fn main() -> ExitCode {
             Command::Handin(a) => handin::command(&ctx, &a),
             Command::Gradescope(a) => gradescope::command(&ctx, &a),
             Command::VerifyStarter(a) => verify::command(&ctx, &a),
+            Command::Asm(a) => asm::command(&ctx, &a),
         };
     result.unwrap_or_else(|e| {
         eprintln!("xtask: {e}");
@@ -120,6 +127,10 @@ impl grader::cli::Builder for Builder<'_> {
 
     fn build_host(&mut self, programs: &[String]) -> Result<std::path::PathBuf, String> {
         build::build_host(self.ctx, programs)
+    }
+
+    fn gdb_names(&mut self, built: &grader::cli::Built) -> Result<(), String> {
+        gdbnames::ensure(&self.ctx.root, &built.kernel)
     }
 
     fn command(&self) -> String {

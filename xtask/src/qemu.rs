@@ -6,10 +6,10 @@ use std::process::Command;
 use grader::qemu::QEMU;
 
 use crate::build::{self, Outputs};
-use crate::fsutil;
 use crate::labs::LabSet;
 use crate::run::Ctx;
 use crate::setup;
+use crate::{fsutil, gdbnames};
 
 /// Longest path a Unix socket address holds (`sun_path` less its NUL).
 const MAX_SOCKET_PATH: usize = 107;
@@ -35,15 +35,80 @@ pub fn run(ctx: &Ctx, labs: LabSet, cpus: u32, gdb: bool, fresh_disk: bool) -> R
             socket.to_string_lossy().replace(',', ",,")
         );
         cmd.args(["-S", "-chardev", &chardev, "-gdb", "chardev:g0"]);
-        eprintln!("xv6: QEMU waits for gdb; attach from another terminal with:");
+        if let Err(e) = gdbnames::ensure(&ctx.root, &out.kernel) {
+            eprintln!("xv6: gdb knows the Rust names only (kernel_base::sysproc::sys_sleep): {e}");
+        }
+        let gdbinit = ctx.root.join(".gdbinit");
+        let script = gdbinit_text(&out, &socket)?;
+        fsutil::write_if_changed(&gdbinit, script.as_bytes())?;
         eprintln!(
-            "  gdb-multiarch {} -ex 'target remote {}'",
-            out.kernel.display(),
-            socket.display()
+            "xv6: QEMU waits for gdb; in another terminal, run gdb-multiarch in {} \
+             (it reads .gdbinit and attaches; `b sys_sleep`, `b usertrap`: xv6's names work)",
+            ctx.root.display()
         );
+        if !gdbinit_allowed(&gdbinit) {
+            eprintln!(
+                "xv6: to let gdb read it: echo 'add-auto-load-safe-path {}' >> ~/.gdbinit \
+                 (or run gdb-multiarch -x .gdbinit)",
+                gdbinit.display()
+            );
+        }
     }
     eprintln!("xv6: to quit QEMU, press Ctrl-A then X");
     ctx.run(&mut cmd)
+}
+
+/// The `.gdbinit` that attaches gdb to the QEMU waiting on `socket`, with
+/// the kernel's symbols and xv6's names for its functions
+/// ([`gdbnames`](crate::gdbnames)). Lab code is `kernel::<lab>::...`: the
+/// labs crate's binary is `kernel`.
+pub fn gdbinit_text(out: &Outputs, socket: &Path) -> Result<String, String> {
+    let names = out.dir.join(gdbnames::FILE);
+    let text = gdbnames::text_address(&out.kernel)?;
+    let add = if names.is_file() {
+        format!("add-symbol-file {} {text:#x}\n", gdb_quote(&names))
+    } else {
+        String::new()
+    };
+    Ok(format!(
+        "# Written by `cargo xtask gdb` for the QEMU it started (again on each run).\n\
+         set confirm off\n\
+         set architecture riscv:rv64\n\
+         file {kernel}\n\
+         {add}\
+         set confirm on\n\
+         target remote {socket}\n",
+        kernel = gdb_quote(&out.kernel),
+        socket = gdb_quote(socket),
+    ))
+}
+
+/// A path as one gdb argument.
+fn gdb_quote(path: &Path) -> String {
+    let s = path.to_string_lossy();
+    if s.contains([' ', '"', '\\', '\'']) {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        s.into_owned()
+    }
+}
+
+/// Whether the user's gdb start-up files already allow `gdbinit`.
+fn gdbinit_allowed(gdbinit: &Path) -> bool {
+    let Some(home) = dirs::home_dir() else {
+        return false;
+    };
+    let want = gdbinit.to_string_lossy();
+    [home.join(".gdbinit"), home.join(".config/gdb/gdbinit")]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .any(|t| {
+            t.lines().map(str::trim).any(|l| {
+                let allows = l.starts_with("add-auto-load-safe-path")
+                    || l.starts_with("set auto-load safe-path");
+                allows && (l.contains(want.as_ref()) || l.ends_with(" /"))
+            })
+        })
 }
 
 /// The disk `qemu` boots: `disk.img` beside the built `fs.img`, copied from
@@ -98,6 +163,38 @@ mod tests {
         let s = gdb_socket(&deep, "cow");
         assert!(s.as_os_str().len() <= MAX_SOCKET_PATH, "{}", s.display());
         assert!(s.to_string_lossy().ends_with("-cow.sock"));
+    }
+
+    #[test]
+    fn gdbinit_attaches_to_the_socket_with_the_kernel_and_its_names() {
+        let dir = tempfile_dir("gdbinit");
+        let out = Outputs {
+            dir: dir.clone(),
+            kernel: std::env::current_exe().unwrap(),
+            fs_img: dir.join("fs.img"),
+        };
+        let socket = dir.join("gdb.sock");
+        let text = gdbinit_text(&out, &socket).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.contains(&"set architecture riscv:rv64"), "{text}");
+        assert!(
+            lines.contains(&&*format!("file {}", out.kernel.display())),
+            "{text}"
+        );
+        assert_eq!(
+            lines.last(),
+            Some(&&*format!("target remote {}", socket.display()))
+        );
+        // No names file: gdb is not told to load one.
+        assert!(!text.contains("add-symbol-file"), "{text}");
+        std::fs::write(dir.join(gdbnames::FILE), "").unwrap();
+        let text = gdbinit_text(&out, &socket).unwrap();
+        assert!(text.contains(&format!(
+            "add-symbol-file {}",
+            dir.join(gdbnames::FILE).display()
+        )));
+        assert_eq!(gdb_quote(Path::new("/a b/k")), "\"/a b/k\"");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -51,7 +51,10 @@ pub fn setup(ctx: &Ctx) -> Result<(), String> {
         None => eprintln!("setup: no disassembler: kernel.asm will not be written"),
     }
     if find_in_path("gdb-multiarch").is_none() {
-        eprintln!("setup: for `cargo xtask gdb`, install gdb: apt-get install -y gdb-multiarch");
+        eprintln!(
+            "setup: for `cargo xtask gdb` and util's \"sleep, makes syscall\" (SKIPPED \
+             without it), install gdb: apt-get install -y gdb-multiarch"
+        );
     }
     Ok(())
 }

@@ -46,6 +46,7 @@ pub(super) struct RawRun {
     pub(super) until: Option<Spanned<String>>,
     pub(super) host: Option<bool>,
     pub(super) cores: Option<Spanned<u32>>,
+    pub(super) stop_at: Option<Spanned<String>>,
 }
 
 /// A test or a part: the same keys, with the ones a part cannot have
@@ -69,6 +70,7 @@ pub(super) struct RawTest {
     pub(super) ratio: Option<RawRatio>,
     pub(super) usertest: Option<Spanned<String>>,
     pub(super) backtrace: Option<Spanned<Vec<String>>>,
+    pub(super) stopped: Option<Spanned<bool>>,
     #[serde(default)]
     pub(super) part: Vec<RawTest>,
 }

@@ -678,3 +678,33 @@ fn the_shipped_specs_load() {
         assert!(spec.points() > 0, "{lab}");
     }
 }
+
+#[test]
+fn stop_at_and_stopped_go_together() {
+    let stopping = GOOD.replace(
+        "commands = [\"echo {{n}}\"]",
+        "commands = [\"echo {{n}}\"]\nstop_at = \"sys_sleep\"",
+    );
+    let with_check = stopping.replace("match = '^{{n}}$'", "stopped = true");
+    let spec = parse(&with_check, "labs/demo.toml", 1).unwrap();
+    assert_eq!(spec.runs[0].stop_at.as_deref(), Some("sys_sleep"));
+    assert!(matches!(&spec.tests[0].checks[..], [Check::Stopped(f)] if f == "sys_sleep"));
+    assert!(!Check::Stopped("f".into()).holds_on_partial_output());
+    assert!(
+        parse(GOOD, "labs/demo.toml", 1).unwrap().runs[0]
+            .stop_at
+            .is_none()
+    );
+    let err = |text: &str| parse(text, "labs/demo.toml", 1).unwrap_err().to_string();
+    // A check of a stop on a run that does not stop.
+    let e = err(&GOOD.replace("match = '^{{n}}$'", "stopped = true"));
+    assert!(e.contains("give run \"echo\" `stop_at`"), "{e}");
+    assert!(e.starts_with("labs/demo.toml:"), "{e}");
+    assert!(
+        err(&with_check.replace("stopped = true", "stopped = false")).contains("checks nothing")
+    );
+    let e = err(&stopping.replace("\"sys_sleep\"", "\"b sys_sleep; shell rm -rf /\""));
+    assert!(e.contains("stop_at names a kernel function"), "{e}");
+    let host = stopping.replace("id = \"echo\"", "id = \"echo\"\nhost = true");
+    assert!(err(&host).contains("a host run has no kernel to stop"));
+}

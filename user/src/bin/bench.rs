@@ -22,6 +22,12 @@
 //!   `failed` on another layout;
 //! - `forktest`: what `forktest` does: fork until fork fails (at most
 //!   1,000), then wait for every child (`ms`).
+//! - `kmem`, `bcache` (not in the default list: they need the statistics
+//!   of the lock lab's kernel): the kmem locks' failed test-and-sets while
+//!   two children each sbrk a page and back 100,000 times (kalloctest's
+//!   test1), and the bcache locks' while three children read a 6-block
+//!   file of their own a byte at a time, 16 times (bcachetest's test0) (`tas`, a
+//!   count; `failed` without statistics).
 
 use abi::memlayout::PGSIZE;
 use core::fmt;
@@ -282,6 +288,88 @@ fn sbrk1g(name: &str) {
     println!("bench {}-shrink: {} us", name, us(t2 - t1));
 }
 
+/// The kmem and bcache locks' failed test-and-sets so far.
+fn lock_spins() -> Option<(u64, u64)> {
+    let (_, t) = user::lockstat::read_totals().ok()?;
+    Some((t.kmem_spins, t.bcache_spins))
+}
+
+/// Runs `work` in `n` children at once and waits for them; whether all
+/// exited with 0.
+fn in_children(n: usize, work: impl Fn(usize) -> bool) -> bool {
+    for i in 0..n {
+        let pid = fork();
+        if pid < 0 {
+            return false;
+        }
+        if pid == 0 {
+            exit(if work(i) { 0 } else { 1 });
+        }
+    }
+    let mut ok = true;
+    for _ in 0..n {
+        let mut status = 0;
+        ok &= wait(Some(&mut status)) > 0 && status == 0;
+    }
+    ok
+}
+
+fn kmem(name: &str) {
+    let Some((before, _)) = lock_spins() else {
+        return failed(name);
+    };
+    let ok = in_children(2, |_| {
+        (0..100_000).all(|_| {
+            let a = sbrk(PGSIZE as i32);
+            if sbrk_failed(a) {
+                return false;
+            }
+            // SAFETY: sbrk just gave this process the page at `a`.
+            unsafe { a.write_volatile(1) };
+            !sbrk_failed(sbrk(-(PGSIZE as i32)))
+        })
+    });
+    match lock_spins() {
+        Some((after, _)) if ok => println!("bench {}: {} tas", name, after - before),
+        _ => failed(name),
+    }
+}
+
+fn bcache(name: &str) {
+    const BLOCKS: usize = 6;
+    let names = ["bench-b0", "bench-b1", "bench-b2"];
+    let block = [0x5au8; abi::fs::BSIZE];
+    for n in names {
+        let fd = open(n, O_CREATE | O_RDWR);
+        let written = (0..BLOCKS).all(|_| write(fd, &block) == block.len() as i32);
+        close(fd);
+        if fd < 0 || !written {
+            return failed(name);
+        }
+    }
+    let Some((_, before)) = lock_spins() else {
+        return failed(name);
+    };
+    // bcachetest's sixteen passes over the file.
+    let ok = in_children(3, |i| {
+        (0..16).all(|_| {
+            let fd = open(names[i], O_RDONLY);
+            let mut c = [0u8; 1];
+            let ok = fd >= 0 && (0..BLOCKS * block.len()).all(|_| read(fd, &mut c) == 1);
+            close(fd);
+            ok
+        })
+    });
+    let after = lock_spins();
+    for n in names {
+        unlink(n);
+    }
+    match after {
+        Some((_, after)) if ok => println!("bench {}: {} tas", name, after - before),
+        _ => failed(name),
+    }
+}
+
 /// Runs one figure; false if there is no such figure.
 fn figure(name: &str) -> bool {
     match name {
@@ -291,6 +379,8 @@ fn figure(name: &str) -> bool {
         "pipe" => pipe_throughput(name),
         "file" => file(name),
         "sbrk1g" => sbrk1g(name),
+        "kmem" => kmem(name),
+        "bcache" => bcache(name),
         "bigfile" => bigfile(name),
         _ => match name.strip_prefix("fork").map(|n| n.parse::<usize>()) {
             Some(Ok(mib)) if mib > 0 => fork_big(name, mib),
@@ -310,7 +400,7 @@ fn main(args: Args) -> i32 {
     for name in args.iter().skip(1) {
         if !figure(name) {
             eprintln!(
-                "usage: bench [null|forktest|fork64|fork<MiB>|forkexec|pipe|file|sbrk1g|bigfile]..."
+                "usage: bench [null|forktest|fork64|fork<MiB>|forkexec|pipe|file|sbrk1g|kmem|bcache|bigfile]..."
             );
             return 1;
         }

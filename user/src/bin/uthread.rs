@@ -1,12 +1,16 @@
 #![no_std]
 #![no_main]
-//! uthread [ROUNDS]: user-level threads (thread lab). Three threads, a, b
+//! uthread [-b] [ROUNDS]: user-level threads (thread lab). Three threads, a, b
 //! and c, share this process and take turns: each runs until it calls
 //! `thread_yield`, and `thread_schedule` then switches to the next runnable
 //! one. Each prints `thread_x started`, waits for the other two, then
 //! prints `thread_x 0` … `thread_x ROUNDS-1` (default 100), yielding after
 //! each, and `thread_x: exit after ROUNDS`. When no thread is left,
 //! `thread_schedule: no runnable threads`.
+//!
+//! `uthread -b ROUNDS` is the same run without the rounds' lines, for
+//! `cargo xtask bench`: at the end it prints the mean time of a switch
+//! between threads, `bench uthread-switch: <ns> ns`.
 //!
 //! The switch itself, `thread_switch`, is assembly: it saves the registers
 //! a function call must keep (ra, sp, s0–s11) into the old thread's
@@ -15,7 +19,7 @@
 //! programs run with the floating-point unit off, so there are no fs
 //! registers to keep.)
 use core::cell::RefCell;
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use user::*;
 
@@ -143,11 +147,20 @@ fn thread_schedule() {
             .find(|&i| t.all[i].state == State::Runnable)
         else {
             drop(t);
+            if QUIET.load(Relaxed) {
+                let switches = SWITCHES.load(Relaxed).max(1);
+                let ticks = time() - FIRST_SWITCH.load(Relaxed);
+                let ns = ticks * 1_000_000_000 / TIME_HZ / switches;
+                println!("bench uthread-switch: {ns} ns");
+            }
             println!("thread_schedule: no runnable threads");
             exit(-1);
         };
         if next == current {
             return;
+        }
+        if SWITCHES.fetch_add(1, Relaxed) == 0 {
+            FIRST_SWITCH.store(time(), Relaxed);
         }
         t.all[next].state = State::Running;
         t.current = next;
@@ -215,6 +228,11 @@ fn thread_exit() -> ! {
 
 static STARTED: [AtomicBool; 3] = [const { AtomicBool::new(false) }; 3];
 static ROUNDS: AtomicU32 = AtomicU32::new(100);
+/// `-b`: rounds without their lines, and the switches timed.
+static QUIET: AtomicBool = AtomicBool::new(false);
+/// Switches from one thread to another, and the `time` CSR at the first.
+static SWITCHES: AtomicU64 = AtomicU64::new(0);
+static FIRST_SWITCH: AtomicU64 = AtomicU64::new(0);
 
 /// Thread `me` (0 for a, 1 for b, 2 for c): waits for the others to start,
 /// then counts to ROUNDS, yielding after each number.
@@ -227,8 +245,11 @@ fn body(me: usize) -> ! {
     }
     let rounds = ROUNDS.load(Relaxed);
     let mut n = 0;
+    let quiet = QUIET.load(Relaxed);
     for i in 0..rounds {
-        println!("thread_{name} {i}");
+        if !quiet {
+            println!("thread_{name} {i}");
+        }
         n += 1;
         thread_yield();
     }
@@ -249,13 +270,18 @@ extern "C" fn thread_c() -> ! {
 }
 
 fn main(args: Args) -> i32 {
-    match args.bytes(1) {
+    let mut arg = 1;
+    if args.bytes(1) == Some(b"-b".as_slice()) {
+        QUIET.store(true, Relaxed);
+        arg = 2;
+    }
+    match args.bytes(arg) {
         None => {}
         Some(n) if !n.is_empty() && n.len() < 7 && n.iter().all(u8::is_ascii_digit) => {
             ROUNDS.store(atoi(n) as u32, Relaxed)
         }
         Some(_) => {
-            eprintln!("usage: uthread [ROUNDS]");
+            eprintln!("usage: uthread [-b] [ROUNDS]");
             return 1;
         }
     }

@@ -27,7 +27,7 @@ fn parses_labs_groups_and_all() {
     assert!(e.starts_with("unknown lab `fs`"), "{e}");
     assert_eq!(
         Starters::all().minus(&Starters::parse("syscall").unwrap()),
-        Starters::parse("util,pgtbl,backtrace,alarm,lazy,cow,thread").unwrap()
+        Starters::parse("util,pgtbl,backtrace,alarm,lazy,cow,thread,lock").unwrap()
     );
 }
 
