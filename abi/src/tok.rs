@@ -49,6 +49,7 @@ pub const TOKENED: &[&str] = &[
     "rwlktest",
     "stressfs",
     "stats",
+    "symlinktest",
     "sysinfotest",
     "tok",
     "usertests",

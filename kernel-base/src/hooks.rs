@@ -3,7 +3,8 @@
 //! A lab is a value of a type that implements [`Lab`]: one method per call
 //! site, each doing nothing unless the lab overrides it. The kernel binary
 //! (the `labs` crate) hands the enabled labs to [`crate::main`] in the
-//! canonical order: trace, sysinfo, pgtbl, backtrace, alarm, lazy, cow, lock.
+//! canonical order: trace, sysinfo, pgtbl, backtrace, alarm, lazy, cow, lock,
+//! fs.
 //! Without labs every hook is a loop over an empty list.
 //!
 //! How several labs combine at one call site is fixed here, once:
@@ -13,6 +14,7 @@
 //! | `syscalls` | system call dispatch, for numbers the base kernel lacks | a number belongs to one lab; two claiming one is a boot panic |
 //! | `syscall_return`, `fork`, `exec`, `proc_free`, `user_timer_tick`, `sleep_syscall`, `panic` | their call sites | every lab, in order |
 //! | `fork_memory`, `grow`, `copy_in`, `copy_in_str`, `kernel_pagetable` | fork, sbrk, copyin, allocproc | the first lab that answers `Some` does the work; none: the base kernel does |
+//! | `follow_symlink` | `open` of a symbolic link without `O_NOFOLLOW` | the first lab that answers `Some`; none: the open fails |
 //! | `user_fault` | a page fault from user mode, or copyin/copyout meeting a page it may not use | labs in order until one answers other than `NotMine` |
 //! | `user_frame_released` | every unmapping of a user page | the frame is freed only if every lab answers `Free` |
 //! | `user_mappings_changed` | every change of user mappings | every lab, in order, until one fails |
@@ -27,7 +29,7 @@
 
 use crate::bio::BufPolicy;
 use crate::file::Device;
-use crate::fs::BlockMap;
+use crate::fs::{BlockMap, Inode};
 use crate::kalloc::PagePolicy;
 use crate::proc::{Proc, TrapFrame};
 use crate::syscall::SysFn;
@@ -180,6 +182,15 @@ pub trait Lab: Sync {
     /// xv6's 12 and one). Asked once at boot, before the file system starts;
     /// see [`crate::fs::BlockMap`].
     fn block_map(&self) -> Option<&'static dyn BlockMap> {
+        None
+    }
+
+    /// `open` met the symbolic link `link` and was not given `O_NOFOLLOW`:
+    /// the inode the link leads to, following links in turn, or `None` to
+    /// fail the open. Runs inside the open's file system operation with no
+    /// inode locked. The kernel opens what this returns unless it is still
+    /// a link (then the open fails).
+    fn follow_symlink(&self, _link: &Inode) -> Option<Inode> {
         None
     }
 
@@ -432,6 +443,11 @@ pub(crate) fn fork_memory(
 pub(crate) fn grow(mem: &mut UserMemory<'_>, newsz: usize) -> Option<Result<(), OutOfMemory>> {
     let _running = crate::trap::hook_running(&"grow");
     labs().iter().find_map(|l| l.grow(mem, newsz))
+}
+
+pub(crate) fn follow_symlink(link: &Inode) -> Option<Inode> {
+    let _running = crate::trap::hook_running(&"follow_symlink");
+    labs().iter().find_map(|l| l.follow_symlink(link))
 }
 
 pub(crate) fn user_fault(mem: &mut UserMemory<'_>, va: usize, access: Access) -> Fault {

@@ -6,7 +6,7 @@
 //! - the log: a committed header that was not installed is replayed first
 //!   (on a copy; the caller's bytes are not changed), or reported;
 //! - every allocated inode: a known type, a size no larger than the largest
-//!   file, every block in the data area, used once, marked in the bitmap;
+//!   file (a symbolic link's: a path, `MAXPATH` bytes), every block in the data area, used once, marked in the bitmap;
 //!   exactly the blocks its size needs (none missing, none past the end);
 //! - the bitmap: metadata marked, and no data block marked that nothing uses;
 //! - every directory: `.` (itself) and `..` as its first two entries,
@@ -25,10 +25,11 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 
-use abi::filetype::{T_DEVICE, T_DIR, T_FILE};
+use abi::filetype::{T_DEVICE, T_DIR, T_FILE, T_SYMLINK};
 use abi::fs::{BPB, BSIZE, Dirent, DiskInode, FSMAGIC, IPB, Layout, LogHeader, NDIRECT};
 use abi::fs::{NINDIRECT, ROOTINO, SuperBlock, take};
 use abi::param::LOGSIZE;
+use abi::param::MAXPATH;
 
 /// How to check.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -155,6 +156,7 @@ fn type_name(typ: i16) -> &'static str {
         T_DIR => "directory",
         T_FILE => "file",
         T_DEVICE => "device",
+        T_SYMLINK => "symbolic link",
         _ => "inode",
     }
 }
@@ -522,14 +524,16 @@ impl Checker<'_> {
             if din.typ == 0 {
                 continue;
             }
-            if ![T_DIR, T_FILE, T_DEVICE].contains(&din.typ) {
+            if ![T_DIR, T_FILE, T_DEVICE, T_SYMLINK].contains(&din.typ) {
                 self.problem(Problem::BadType { inum, typ: din.typ });
                 continue;
             }
             let size = din.size as usize;
             let bad_dir = din.typ == T_DIR && !size.is_multiple_of(Dirent::SIZE);
             let maxfile = self.layout.maxfile();
-            if size > maxfile * BSIZE || bad_dir {
+            // A link holds the path it names, which fits in MAXPATH.
+            let bad_link = din.typ == T_SYMLINK && size > MAXPATH;
+            if size > maxfile * BSIZE || bad_dir || bad_link {
                 self.problem(Problem::BadSize {
                     inum,
                     size: din.size,
@@ -1103,6 +1107,40 @@ mod tests {
             inum: 3,
             size: (MAXFILE * BSIZE + 1) as u32
         }));
+    }
+
+    #[test]
+    fn symbolic_links_are_files_holding_a_path() {
+        let mut e = sample();
+        let l = e.alloc_inode(T_SYMLINK, 1);
+        let b = e.alloc_block();
+        e.block_mut(b)[..7].copy_from_slice(b"/f0/abc");
+        e.update(l, |d| {
+            d.size = 7;
+            d.addrs[0] = b;
+        });
+        e.put_entry(ROOTINO, "l", l);
+        assert_eq!(e.problems(), []);
+        // Longer than a path; a block it does not have; one past its end.
+        e.update(l, |d| d.size = MAXPATH as u32 + 1);
+        assert_eq!(
+            e.problems(),
+            [Problem::BadSize {
+                inum: l,
+                size: MAXPATH as u32 + 1
+            }]
+        );
+        e.update(l, |d| d.size = 0);
+        assert_eq!(e.problems(), [Problem::BlockPastEnd { inum: l, block: b }]);
+        e.update(l, |d| {
+            d.size = 7;
+            d.addrs[0] = 0;
+        });
+        assert!(
+            e.problems()
+                .contains(&Problem::BlockMissing { inum: l, fbn: 0 })
+        );
+        assert!(e.problems().contains(&Problem::BlockLeaked { block: b }));
     }
 
     #[test]
