@@ -396,10 +396,10 @@ fn concurrent(seed: u64, dir: &str) {
                 }
                 symlink(&target, n);
                 // Another process may have removed it, or made it again.
-                if let Some((st, bytes)) = stat_link(n) {
-                    if st.typ != T_SYMLINK || !holds(&bytes, &target) {
-                        fail(&format!("{n}: not a link to {target}"));
-                    }
+                if let Some((st, bytes)) = stat_link(n)
+                    && (st.typ != T_SYMLINK || !holds(&bytes, &target))
+                {
+                    fail(&format!("{n}: not a link to {target}"));
                 }
                 if let Some(got) = contents(n)
                     && got != data
