@@ -1,12 +1,12 @@
-//! The fs lab (large files, symbolic links): the reference scores full
-//! marks, and a crash trial on its kernel with big files and symbolic
-//! links leaves a disk that is consistent as left and after the kernel's
-//! recovery. One test: bigfile alone writes 65,803 blocks (about a minute
-//! under QEMU).
+//! The fs lab (large files, symbolic links): a crash trial on its kernel
+//! with big files and symbolic links leaves a disk that is consistent as
+//! left and after the kernel's recovery. (The reference's full marks on
+//! the lab's own kernel: documented.rs's `grade --all`; on every lab's
+//! kernel: grading.rs.)
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tests::build;
 use tests::disk::Disk;
-use tests::{build, run, xtask};
 
 /// The lines of `console` without their tokens, trimmed.
 fn has_line(console: &str, want: &str) -> bool {
@@ -15,20 +15,15 @@ fn has_line(console: &str, want: &str) -> bool {
         .any(|l| l.split(" #t:").next().unwrap_or(l).trim_end() == want)
 }
 
-/// Grades lab-fs, then: links that stay (to a file, to a link, to
-/// nothing); a crash inside a big file's doubly-indirect blocks (clean as
-/// left, and after recovery and `rm` every block is back); a crash while
-/// four processes make and remove links (clean as left); then the links
-/// still lead where they did, symlinktest passes again, and the disk is
-/// clean.
+/// Links that stay (to a file, to a link, to nothing); a crash inside a
+/// big file's doubly-indirect blocks (clean as left, and after recovery
+/// and `rm` every block is back); a crash while four processes make and
+/// remove links (clean as left); then the links still lead where they
+/// did, symlinktest passes again, and the disk is clean.
 #[test]
-#[ignore = "slow: lab-fs graded, then crashes in bigfile and symlinktest"]
-fn fs_lab_full_marks_and_crashes_with_big_files_and_symlinks() {
+#[ignore = "slow: crashes in bigfile and symlinktest"]
+fn crashes_with_big_files_and_symlinks_leave_a_clean_disk() {
     use mkfs::check::Options;
-    let (out, stdout, stderr) = run(xtask(&["grade", "lab-fs"]));
-    tests::assert_full_marks(&out, &stdout, &stderr);
-    assert!(stdout.contains("Score: 99/99"), "{stdout}");
-
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     let seed = u64::from(nanos.subsec_nanos()) % 1_000_000 + 1;
     let config = build("fs");
