@@ -15,8 +15,76 @@ pub const ROOTINO: u32 = 1;
 pub const NDIRECT: usize = 12;
 /// Block addresses in the singly-indirect block.
 pub const NINDIRECT: usize = BSIZE / 4;
-/// Largest file, in blocks.
+/// Largest file, in blocks (xv6's layout).
 pub const MAXFILE: usize = NDIRECT + NINDIRECT;
+/// Block addresses reached through the doubly-indirect block.
+pub const NDINDIRECT: usize = NINDIRECT * NINDIRECT;
+
+/// How an inode's `addrs` map a file's blocks. Either way there are
+/// `NDIRECT + 1` addresses, so the inode keeps its 64 bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// xv6's: 12 direct addresses, then a singly-indirect block.
+    #[default]
+    Xv6,
+    /// The fs lab's: 11 direct, a singly- and a doubly-indirect block.
+    Doubly,
+}
+
+/// Superblock bytes past [`SuperBlock::SIZE`] that mark [`Layout::Doubly`]
+/// (xv6 leaves them zero, so its images read as [`Layout::Xv6`]).
+const DOUBLY_MARK: u32 = 0x4442_4c31;
+const MARK_OFFSET: usize = SuperBlock::SIZE;
+
+impl Layout {
+    /// Direct addresses in the inode.
+    pub const fn ndirect(self) -> usize {
+        match self {
+            Layout::Xv6 => NDIRECT,
+            Layout::Doubly => NDIRECT - 1,
+        }
+    }
+
+    /// Largest file, in blocks (65,803 for `Doubly`).
+    pub const fn maxfile(self) -> usize {
+        match self {
+            Layout::Xv6 => MAXFILE,
+            Layout::Doubly => NDIRECT - 1 + NINDIRECT + NDINDIRECT,
+        }
+    }
+
+    /// The layout superblock block `b` (block 1, whole) says the image has.
+    pub fn of_superblock(b: &[u8]) -> Layout {
+        if u32_at(b, MARK_OFFSET) == DOUBLY_MARK {
+            Layout::Doubly
+        } else {
+            Layout::Xv6
+        }
+    }
+
+    /// Records this layout in superblock block `b` (block 1, whole).
+    pub fn mark(self, b: &mut [u8]) {
+        let v = match self {
+            Layout::Xv6 => 0,
+            Layout::Doubly => DOUBLY_MARK,
+        };
+        b[MARK_OFFSET..MARK_OFFSET + 4].copy_from_slice(&v.to_le_bytes());
+    }
+
+    /// Its name in the registry and on mkfs's command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Xv6 => "xv6",
+            Layout::Doubly => "doubly",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Layout> {
+        [Layout::Xv6, Layout::Doubly]
+            .into_iter()
+            .find(|l| l.name() == s)
+    }
+}
 /// Bytes of a directory entry name (not NUL-terminated when full).
 pub const DIRSIZ: usize = 14;
 /// Inodes per block.
@@ -250,6 +318,20 @@ impl LogHeader {
 mod tests {
     use super::*;
     use crate::param::{FSSIZE, LOGSIZE, NINODES};
+
+    #[test]
+    fn layouts() {
+        assert_eq!(Layout::Doubly.maxfile(), 65_803);
+        assert_eq!(Layout::Xv6.maxfile(), 268);
+        let mut b = [0u8; BSIZE];
+        assert_eq!(Layout::of_superblock(&b), Layout::Xv6);
+        Layout::Doubly.mark(&mut b);
+        assert_eq!(Layout::of_superblock(&b), Layout::Doubly);
+        Layout::Xv6.mark(&mut b);
+        assert_eq!(Layout::of_superblock(&b), Layout::Xv6);
+        assert_eq!(Layout::from_name("doubly"), Some(Layout::Doubly));
+        assert_eq!(Layout::from_name("x"), None);
+    }
 
     #[test]
     fn superblock_for_xv6_image() {

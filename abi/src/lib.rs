@@ -21,6 +21,8 @@ pub mod fcntl {
     pub const O_RDONLY: i32 = 0x000;
     pub const O_WRONLY: i32 = 0x001;
     pub const O_RDWR: i32 = 0x002;
+    /// Open a symbolic link itself, not what it names (the fs lab).
+    pub const O_NOFOLLOW: i32 = 0x010;
     pub const O_CREATE: i32 = 0x200;
     pub const O_TRUNC: i32 = 0x400;
 }
@@ -48,6 +50,8 @@ pub mod filetype {
     pub const T_DIR: i16 = 1;
     pub const T_FILE: i16 = 2;
     pub const T_DEVICE: i16 = 3;
+    /// A symbolic link: its contents are the path it names (the fs lab).
+    pub const T_SYMLINK: i16 = 4;
 }
 
 /// `struct stat` as the kernel writes it for `fstat` (24 bytes).

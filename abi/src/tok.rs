@@ -39,6 +39,7 @@ pub const EMPTY_SLOT: KeySlot = KeySlot {
 pub const TOKENED: &[&str] = &[
     "alarmtest",
     "bcachetest",
+    "bigfile",
     "bttest",
     "cowtest",
     "forktest",
@@ -50,6 +51,7 @@ pub const TOKENED: &[&str] = &[
     "rwlktest",
     "stressfs",
     "stats",
+    "symlinktest",
     "sysinfotest",
     "tok",
     "usertests",

@@ -630,54 +630,23 @@ impl Drop for KeyedImage {
 /// of the student's own that carries a marker gets no key. Returns how many
 /// slots it wrote, or `None` if `img` is no xv6 file system.
 pub fn patch_key(img: &mut [u8], key: &[u8; 16]) -> Option<usize> {
-    use abi::fs::{BSIZE, Dirent, DiskInode, FSMAGIC, NDIRECT, ROOTINO, SuperBlock};
+    // The blocks of the tokened programs, found in either inode layout.
+    let files: Vec<Vec<u32>> = {
+        let image = mkfs::Image::open(img).ok()?;
+        let root = image.list_dir(abi::fs::ROOTINO).ok()?;
+        root.iter()
+            .filter(|d| d.inum != 0 && abi::tok::TOKENED.iter().any(|n| d.name_is(n.as_bytes())))
+            .filter_map(|d| image.file_blocks(u32::from(d.inum)).ok())
+            .collect()
+    };
     let block = |img: &[u8], b: u32| -> Option<std::ops::Range<usize>> {
-        let start = (b as usize).checked_mul(BSIZE)?;
-        (start + BSIZE <= img.len()).then_some(start..start + BSIZE)
+        let start = (b as usize).checked_mul(abi::fs::BSIZE)?;
+        (start + abi::fs::BSIZE <= img.len()).then_some(start..start + abi::fs::BSIZE)
     };
-    let sb = SuperBlock::decode(img.get(block(img, 1)?)?);
-    if sb.magic != FSMAGIC {
-        return None;
-    }
-    let inode = |img: &[u8], inum: u32| -> Option<DiskInode> {
-        let b = &img[block(img, sb.inode_block(inum))?];
-        let at = DiskInode::offset_in_block(inum);
-        Some(DiskInode::decode(b.get(at..at + DiskInode::SIZE)?))
-    };
-    // A file's data blocks, in order.
-    let blocks = |img: &[u8], ino: &DiskInode| -> Vec<u32> {
-        let n = (ino.size as usize).div_ceil(BSIZE);
-        let mut out: Vec<u32> = ino.addrs[..NDIRECT].to_vec();
-        if n > NDIRECT
-            && let Some(r) = block(img, ino.addrs[NDIRECT])
-        {
-            out.extend(
-                img[r]
-                    .chunks_exact(4)
-                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-            );
-        }
-        out.truncate(n);
-        out
-    };
-    let root = inode(img, ROOTINO)?;
-    let mut files = Vec::new();
-    for b in blocks(img, &root) {
-        let Some(r) = block(img, b) else { continue };
-        for e in img[r].chunks_exact(Dirent::SIZE) {
-            let d = Dirent::decode(e);
-            if d.inum != 0 && abi::tok::TOKENED.iter().any(|n| d.name_is(n.as_bytes())) {
-                files.push(u32::from(d.inum));
-            }
-        }
-    }
     let mut written = 0;
     let align = std::mem::align_of::<abi::tok::KeySlot>();
-    for inum in files {
-        let Some(ino) = inode(img, inum) else {
-            continue;
-        };
-        for b in blocks(img, &ino) {
+    for blocks in files {
+        for b in blocks {
             let Some(r) = block(img, b) else { continue };
             for slot in img[r].chunks_exact_mut(align) {
                 if slot[..16] == abi::tok::MARKER {

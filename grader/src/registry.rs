@@ -61,6 +61,20 @@ pub struct Lab {
     /// Figures `cargo xtask bench` takes on this lab's kernel.
     #[serde(default)]
     pub bench: Option<Bench>,
+    /// The file system image its kernel needs, when not xv6's.
+    #[serde(default)]
+    pub image: Option<ImageParams>,
+}
+
+/// A lab's file system image: its size and inode layout (`mkfs`'s
+/// parameters), for every configuration that includes the lab.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageParams {
+    /// Blocks in the image.
+    pub blocks: u32,
+    /// The inode layout: `xv6` or `doubly` (`abi::fs::Layout::name`).
+    pub layout: String,
 }
 
 /// Which of a lab's files may use `unsafe` (its reference needs it there).

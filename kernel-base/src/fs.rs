@@ -7,6 +7,7 @@
 //! inode from disk if needed and gives access to its fields and contents.
 
 use crate::bio::{Buf, bread};
+use crate::hooks::Chosen;
 use crate::log::{self, log_write};
 use crate::proc::current;
 use crate::sleeplock::{SleepLock, SleepLockGuard};
@@ -15,8 +16,8 @@ use crate::vm::{BadAddress, UserAddr};
 use abi::Stat;
 use abi::filetype::T_DIR;
 use abi::fs::{
-    BPB, BSIZE, DIRSIZ, Dirent, DiskInode, FSMAGIC, MAXFILE, NDIRECT, NINDIRECT, ROOTINO,
-    SuperBlock,
+    BPB, BSIZE, DIRSIZ, Dirent, DiskInode, FSMAGIC, Layout, NDINDIRECT, NDIRECT, NINDIRECT,
+    ROOTINO, SuperBlock,
 };
 use abi::param::{NINODE, ROOTDEV};
 use core::ops::Range;
@@ -39,11 +40,120 @@ fn sb() -> SuperBlock {
     *SB.lock()
 }
 
+/// The blocks of a file past its direct and singly-indirect ones: a
+/// doubly-indirect block whose entries are singly-indirect blocks (the fs
+/// lab). With one, the inode has `NDIRECT - 1` direct addresses, then the
+/// singly-indirect block, then this one's root ([`Layout::Doubly`]).
+///
+/// The methods run inside a file system operation with the inode locked;
+/// they reach the disk only through [`Blocks`].
+pub trait BlockMap: Sync {
+    /// The disk block holding block `bn` (`< NDINDIRECT`) of this part of
+    /// the file, allocating it and the indirect blocks on the way when
+    /// missing (`*root` is the doubly-indirect block's address, 0 for
+    /// none yet). 0 when the disk is full.
+    fn bmap(&self, disk: &mut Blocks, root: &mut u32, bn: usize) -> u32;
+
+    /// Frees this part's blocks `keep..` and every indirect block left
+    /// with none below it (the root too when `keep` is 0, setting `*root`
+    /// to 0). Truncation passes 0; a write the disk cut short passes the
+    /// blocks the file still has.
+    #[doc(alias = "itrunc")]
+    fn free(&self, disk: &mut Blocks, root: &mut u32, keep: usize);
+}
+
+static BLOCK_MAP: Chosen<dyn BlockMap> = Chosen::none();
+
+/// Installs a lab's block map.
+///
+/// # Safety
+/// As [`Chosen::set`]: on the boot hart, before [`init`] and before any
+/// other hart runs.
+pub(crate) unsafe fn set_block_map(p: &'static dyn BlockMap) {
+    // SAFETY: the caller's contract.
+    unsafe { BLOCK_MAP.set(p) };
+}
+
+/// The inode layout this kernel uses.
+pub fn layout() -> Layout {
+    if BLOCK_MAP.get().is_some() {
+        Layout::Doubly
+    } else {
+        Layout::Xv6
+    }
+}
+
+/// A [`BlockMap`]'s access to the disk: allocating and freeing blocks and
+/// reading and writing the entries of indirect blocks, logged. Block
+/// numbers outside the data blocks and entry numbers past `NINDIRECT` read
+/// as 0 and are never written, so a wrong one cannot reach the log,
+/// the inodes or the bitmap.
+pub struct Blocks {
+    dev: u32,
+    data: Range<u32>,
+}
+
+impl Blocks {
+    fn new(dev: u32) -> Blocks {
+        let sb = sb();
+        Blocks {
+            dev,
+            data: sb.data_start()..sb.size,
+        }
+    }
+
+    fn ok(&self, block: u32, i: usize) -> bool {
+        self.data.contains(&block) && i < NINDIRECT
+    }
+
+    /// A new zeroed block, or `None` when the disk is full.
+    #[doc(alias = "balloc")]
+    pub fn alloc(&mut self) -> Option<u32> {
+        Some(balloc(self.dev)).filter(|&b| b != 0)
+    }
+
+    /// Frees `block` (it must be one of this file's, not yet freed).
+    #[doc(alias = "bfree")]
+    pub fn free(&mut self, block: u32) {
+        if self.data.contains(&block) {
+            bfree(self.dev, block);
+        }
+    }
+
+    /// Entry `i` of indirect block `block`.
+    pub fn entry(&mut self, block: u32, i: usize) -> u32 {
+        if !self.ok(block, i) {
+            return 0;
+        }
+        u32::from_le_bytes(abi::fs::take(bread(self.dev, block).data(), i * 4))
+    }
+
+    /// Sets entry `i` of indirect block `block` to `addr` (logged).
+    pub fn set_entry(&mut self, block: u32, i: usize, addr: u32) {
+        if !self.ok(block, i) {
+            return;
+        }
+        let mut b = bread(self.dev, block);
+        b.data_mut()[i * 4..i * 4 + 4].copy_from_slice(&addr.to_le_bytes());
+        log_write(&b);
+    }
+}
+
 /// Reads the superblock and recovers the log. Runs in the first process.
 pub(crate) fn init(dev: u32) {
-    let sb = SuperBlock::decode(bread(dev, 1).data());
+    let block = bread(dev, 1);
+    let sb = SuperBlock::decode(block.data());
+    let disk = Layout::of_superblock(block.data());
+    drop(block);
     if sb.magic != FSMAGIC {
         panic!("invalid file system (bad superblock magic)");
+    }
+    if disk != layout() {
+        panic!(
+            "fs.img has the {} inode layout but this kernel uses {}: build the image with the kernel (cargo xtask build --lab ...)",
+            disk.name(),
+            layout().name()
+        );
     }
     *SB.lock() = sb;
     log::init(dev, &sb);
@@ -398,23 +508,30 @@ impl InodeGuard<'_> {
     /// 0 if the disk is full or `bn` is past the largest file.
     fn bmap(&mut self, bn: usize) -> u32 {
         let dev = self.ip.dev;
-        if bn < NDIRECT {
+        let nd = layout().ndirect();
+        if bn < nd {
             if self.addrs[bn] == 0 {
                 self.addrs[bn] = balloc(dev);
             }
             return self.addrs[bn];
         }
-        let bn = bn - NDIRECT;
+        let bn = bn - nd;
         if bn >= NINDIRECT {
-            return 0;
+            let bn = bn - NINDIRECT;
+            return match BLOCK_MAP.get() {
+                Some(map) if bn < NDINDIRECT => {
+                    map.bmap(&mut Blocks::new(dev), &mut self.addrs[NDIRECT], bn)
+                }
+                _ => 0,
+            };
         }
-        if self.addrs[NDIRECT] == 0 {
-            self.addrs[NDIRECT] = balloc(dev);
-            if self.addrs[NDIRECT] == 0 {
+        if self.addrs[nd] == 0 {
+            self.addrs[nd] = balloc(dev);
+            if self.addrs[nd] == 0 {
                 return 0;
             }
         }
-        let mut b = bread(dev, self.addrs[NDIRECT]);
+        let mut b = bread(dev, self.addrs[nd]);
         let off = bn * 4;
         let mut addr = u32::from_le_bytes(abi::fs::take(b.data(), off));
         if addr == 0 {
@@ -427,60 +544,54 @@ impl InodeGuard<'_> {
         addr
     }
 
-    /// Frees the blocks past the end of the file (inside an operation): a
-    /// short write can leave one, or an indirect block with nothing in it.
-    fn free_past_end(&mut self) {
+    /// Frees the file's blocks `keep..` and indirect blocks left empty
+    /// (inside an operation).
+    fn free_from(&mut self, keep: usize) {
         let dev = self.ip.dev;
-        let keep = (self.size as usize).div_ceil(BSIZE);
-        for i in keep..NDIRECT {
+        let nd = layout().ndirect();
+        for i in keep.min(nd)..nd {
             if self.addrs[i] != 0 {
                 bfree(dev, self.addrs[i]);
                 self.addrs[i] = 0;
             }
         }
-        if self.addrs[NDIRECT] == 0 {
-            return;
-        }
-        let mut b = bread(dev, self.addrs[NDIRECT]);
-        let mut changed = false;
-        for j in keep.saturating_sub(NDIRECT)..NINDIRECT {
-            let a = u32::from_le_bytes(abi::fs::take(b.data(), j * 4));
-            if a != 0 {
-                bfree(dev, a);
-                b.data_mut()[j * 4..j * 4 + 4].fill(0);
-                changed = true;
-            }
-        }
-        if keep <= NDIRECT {
-            drop(b);
-            bfree(dev, self.addrs[NDIRECT]);
-            self.addrs[NDIRECT] = 0;
-        } else if changed {
-            log_write(&b);
-        }
-    }
-
-    /// Frees every data block (inside an operation).
-    pub fn truncate(&mut self) {
-        let dev = self.ip.dev;
-        for i in 0..NDIRECT {
-            if self.addrs[i] != 0 {
-                bfree(dev, self.addrs[i]);
-                self.addrs[i] = 0;
-            }
-        }
-        if self.addrs[NDIRECT] != 0 {
-            let b = bread(dev, self.addrs[NDIRECT]);
-            for j in 0..NINDIRECT {
+        if self.addrs[nd] != 0 && keep < nd + NINDIRECT {
+            let mut b = bread(dev, self.addrs[nd]);
+            let mut changed = false;
+            for j in keep.saturating_sub(nd)..NINDIRECT {
                 let a = u32::from_le_bytes(abi::fs::take(b.data(), j * 4));
                 if a != 0 {
                     bfree(dev, a);
+                    b.data_mut()[j * 4..j * 4 + 4].fill(0);
+                    changed = true;
                 }
             }
-            drop(b);
-            bfree(dev, self.addrs[NDIRECT]);
-            self.addrs[NDIRECT] = 0;
+            if keep <= nd {
+                drop(b);
+                bfree(dev, self.addrs[nd]);
+                self.addrs[nd] = 0;
+            } else if changed {
+                log_write(&b);
+            }
         }
+        if let Some(map) = BLOCK_MAP.get()
+            && self.addrs[NDIRECT] != 0
+        {
+            let keep = keep.saturating_sub(nd + NINDIRECT);
+            map.free(&mut Blocks::new(dev), &mut self.addrs[NDIRECT], keep);
+        }
+    }
+
+    /// Frees the blocks past the end of the file (inside an operation): a
+    /// short write can leave one, or an indirect block with nothing in it.
+    fn free_past_end(&mut self) {
+        self.free_from((self.size as usize).div_ceil(BSIZE));
+    }
+
+    /// Frees every data block (inside an operation).
+    #[doc(alias = "itrunc")]
+    pub fn truncate(&mut self) {
+        self.free_from(0);
         self.size = 0;
         self.update();
     }
@@ -550,7 +661,7 @@ impl InodeGuard<'_> {
     pub fn write(&mut self, src: Src<'_>, off: u32, n: usize) -> Result<usize, ()> {
         let off = off as usize;
         let end = off.checked_add(n).ok_or(())?;
-        if off > self.size as usize || end > MAXFILE * BSIZE {
+        if off > self.size as usize || end > layout().maxfile() * BSIZE {
             return Err(());
         }
         let done = self.for_each_block(off, n, |b, range, done| {
@@ -648,6 +759,10 @@ impl InodeGuard<'_> {
             .is_none()
     }
 }
+
+// ---- symbolic links (the fs lab) ----
+
+pub use crate::sysfile::create_new;
 
 // ---- path names ----
 

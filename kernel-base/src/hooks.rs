@@ -3,7 +3,8 @@
 //! A lab is a value of a type that implements [`Lab`]: one method per call
 //! site, each doing nothing unless the lab overrides it. The kernel binary
 //! (the `labs` crate) hands the enabled labs to [`crate::main`] in the
-//! canonical order: trace, sysinfo, pgtbl, backtrace, alarm, lazy, cow, lock.
+//! canonical order: trace, sysinfo, pgtbl, backtrace, alarm, lazy, cow, lock,
+//! fs.
 //! Without labs every hook is a loop over an empty list.
 //!
 //! How several labs combine at one call site is fixed here, once:
@@ -13,12 +14,13 @@
 //! | `syscalls` | system call dispatch, for numbers the base kernel lacks | a number belongs to one lab; two claiming one is a boot panic |
 //! | `syscall_return`, `fork`, `exec`, `memory_ending`, `proc_free`, `user_timer_tick`, `sleep_syscall`, `panic` | their call sites | every lab, in order |
 //! | `fork_memory`, `grow`, `copy_in`, `copy_in_str`, `kernel_pagetable` | fork, sbrk, copyin, allocproc | the first lab that answers `Some` does the work; none: the base kernel does |
+//! | `follow_symlink` | `open` of a symbolic link without `O_NOFOLLOW` | the first lab that answers `Some`; none: the open fails |
 //! | `user_fault` | a page fault from user mode, or copyin/copyout meeting a page it may not use | labs in order until one answers other than `NotMine` |
 //! | `user_frame_released` | every unmapping of a user page | the frame is freed only if every lab answers `Free` |
 //! | `user_mappings_changed` | every change of user mappings | every lab, in order, until one fails |
 //! | `devices` | boot | every lab's devices are registered; two for one major is a boot panic |
 //! | `statistics` | a read of the `statistics` device | every lab's text, in order (then, with the `lockstat` feature, the lock statistics) |
-//! | `page_policy`, `buf_policy` | boot, before the allocator and the buffer cache start | at most one lab may replace each; two is a boot panic (a configuration bug) |
+//! | `page_policy`, `buf_policy`, `block_map` | boot, before the allocator, the buffer cache and the file system start | at most one lab may replace each; two is a boot panic (a configuration bug) |
 //!
 //! So lazy and cow together: a fault on a missing page below the size is
 //! lazy's (cow answers `NotMine`), a write to a present copy-on-write page
@@ -27,6 +29,7 @@
 
 use crate::bio::BufPolicy;
 use crate::file::Device;
+use crate::fs::{BlockMap, Inode};
 use crate::kalloc::PagePolicy;
 use crate::proc::{Proc, TrapFrame};
 use crate::syscall::SysFn;
@@ -184,6 +187,23 @@ pub trait Lab: Sync {
         None
     }
 
+    /// The inode's doubly-indirect block, if this lab gives files one (11
+    /// direct addresses, a singly- and a doubly-indirect block instead of
+    /// xv6's 12 and one). Asked once at boot, before the file system starts;
+    /// see [`crate::fs::BlockMap`].
+    fn block_map(&self) -> Option<&'static dyn BlockMap> {
+        None
+    }
+
+    /// `open` met the symbolic link `link` and was not given `O_NOFOLLOW`:
+    /// the inode the link leads to, following links in turn, or `None` to
+    /// fail the open. Runs inside the open's file system operation with no
+    /// inode locked. The kernel opens what this returns unless it is still
+    /// a link (then the open fails).
+    fn follow_symlink(&self, _link: &Inode) -> Option<Inode> {
+        None
+    }
+
     /// The devices this lab adds: (major number, driver). Registered at
     /// boot.
     fn devices(&self) -> &'static [(i16, &'static Device)] {
@@ -260,6 +280,10 @@ pub(crate) fn install(labs: &'static LabList) {
     if let Some(p) = choose(labs, "buffer cache's policy", |l| l.buf_policy()) {
         // SAFETY: as for the page policy, before the buffer cache starts.
         unsafe { crate::bio::set_policy(p) };
+    }
+    if let Some(p) = choose(labs, "inode's block map", |l| l.block_map()) {
+        // SAFETY: as for the page policy, before the file system starts.
+        unsafe { crate::fs::set_block_map(p) };
     }
     for (i, a) in labs.iter().enumerate() {
         for b in &labs[..i] {
@@ -443,6 +467,11 @@ pub(crate) fn memory_ending(mem: &mut UserMemory<'_>) {
 pub(crate) fn grow(mem: &mut UserMemory<'_>, newsz: usize) -> Option<Result<(), OutOfMemory>> {
     let _running = crate::trap::hook_running(&"grow");
     labs().iter().find_map(|l| l.grow(mem, newsz))
+}
+
+pub(crate) fn follow_symlink(link: &Inode) -> Option<Inode> {
+    let _running = crate::trap::hook_running(&"follow_symlink");
+    labs().iter().find_map(|l| l.follow_symlink(link))
 }
 
 pub(crate) fn user_fault(mem: &mut UserMemory<'_>, va: usize, access: Access) -> Fault {

@@ -2,14 +2,14 @@
 
 use crate::exec;
 use crate::file::{File, FileKind};
-use crate::fs::{Inode, name_of, namei, nameiparent};
-use crate::log;
+use crate::fs::{Inode, InodeGuard, name_of, namei, nameiparent};
+use crate::log::{self, LogOp};
 use crate::pipe::Pipe;
 use crate::proc::current;
 use crate::syscall::{arg_addr, arg_int, arg_str, copy_out, fetch_addr};
 use crate::vm::UserAddr;
-use abi::fcntl::{O_CREATE, O_RDWR, O_TRUNC, O_WRONLY};
-use abi::filetype::{T_DEVICE, T_DIR, T_FILE};
+use abi::fcntl::{O_CREATE, O_NOFOLLOW, O_RDWR, O_TRUNC, O_WRONLY};
+use abi::filetype::{T_DEVICE, T_DIR, T_FILE, T_SYMLINK};
 use abi::fs::DIRSIZ;
 use abi::param::{MAXARG, MAXPATH, NDEV, NOFILE};
 
@@ -178,6 +178,37 @@ fn unlink(path: &[u8]) -> i64 {
 /// Creates `path` as a `typ` inode, or, for a plain file, opens the
 /// existing file or device of that name. Inside an operation.
 fn create(path: &[u8], typ: i16, major: i16, minor: i16) -> Option<Inode> {
+    make(path, typ, (major, minor), typ == T_FILE, |_| true)
+}
+
+/// Creates `path` as a new inode of type `typ`, a file or a symbolic link
+/// ([`T_FILE`] or [`T_SYMLINK`]), whose contents `fill` writes before the
+/// inode gets its name, so that no one sees it half made: when `fill`
+/// returns false (the disk is full), the inode is freed and `path` is not
+/// created. False, and nothing changed, when `path` exists (whatever its
+/// type), its directory does not, no inode is left, or `typ` is another
+/// type. The changes are part of the operation `op`.
+pub fn create_new(
+    op: &LogOp,
+    path: &[u8],
+    typ: i16,
+    fill: impl FnOnce(&mut InodeGuard<'_>) -> bool,
+) -> bool {
+    // `op` proves the caller is inside an operation.
+    let _ = op;
+    (typ == T_FILE || typ == T_SYMLINK) && make(path, typ, (0, 0), false, fill).is_some()
+}
+
+/// `create`'s work: an existing `path` is opened if `open_existing` and it
+/// is a file or device, else refused; a new inode is filled by `fill`
+/// before it is linked.
+fn make(
+    path: &[u8],
+    typ: i16,
+    (major, minor): (i16, i16),
+    open_existing: bool,
+    fill: impl FnOnce(&mut InodeGuard<'_>) -> bool,
+) -> Option<Inode> {
     let mut name = [0u8; DIRSIZ];
     let dp = nameiparent(path, &mut name)?;
     let name = name_of(&name);
@@ -186,7 +217,7 @@ fn create(path: &[u8], typ: i16, major: i16, minor: i16) -> Option<Inode> {
     if let Some((ip, _)) = dg.dir_lookup(name).ok()? {
         drop(dg);
         let t = ip.lock().typ;
-        return (typ == T_FILE && (t == T_FILE || t == T_DEVICE)).then_some(ip);
+        return (open_existing && (t == T_FILE || t == T_DEVICE)).then_some(ip);
     }
     // An unlinked directory takes no entries; a new subdirectory's `..`
     // must not wrap the parent's link count.
@@ -199,8 +230,9 @@ fn create(path: &[u8], typ: i16, major: i16, minor: i16) -> Option<Inode> {
     g.minor = minor;
     g.nlink = 1;
     g.update();
-    let ok = (typ != T_DIR
-        || (g.dir_link(b".", ip.inum()).is_ok() && g.dir_link(b"..", dp.inum()).is_ok()))
+    let ok = fill(&mut g)
+        && (typ != T_DIR
+            || (g.dir_link(b".", ip.inum()).is_ok() && g.dir_link(b"..", dp.inum()).is_ok()))
         && dg.dir_link(name, ip.inum()).is_ok();
     if !ok {
         // Dropping the last reference to a linkless inode frees it.
@@ -239,6 +271,7 @@ fn open(path: &[u8], mode: i32) -> Option<File> {
     } else {
         namei(path)
     }?;
+    let ip = follow(ip, mode)?;
     let readable = mode & O_WRONLY == 0;
     let writable = mode & (O_WRONLY | O_RDWR) != 0;
     let (typ, major) = {
@@ -262,6 +295,24 @@ fn open(path: &[u8], mode: i32) -> Option<File> {
         FileKind::Inode(ip)
     };
     File::alloc(kind, readable, writable)
+}
+
+/// What `open` opens for `ip`: `ip`, unless it is a symbolic link and
+/// `mode` lacks `O_NOFOLLOW`; then what the labs' `follow_symlink` finds.
+fn follow(ip: Inode, mode: i32) -> Option<Inode> {
+    // An inode's type stays as long as a reference to it does.
+    if ip.lock().typ != T_SYMLINK {
+        return Some(ip);
+    }
+    if mode & O_NOFOLLOW != 0 {
+        // The link itself, for reading only: its contents stay the path
+        // it was made with.
+        return (mode & (O_WRONLY | O_RDWR) == 0).then_some(ip);
+    }
+    let to = crate::hooks::follow_symlink(&ip)?;
+    drop(ip);
+    // Open never opens a link unless asked to, even if a lab stopped early.
+    (to.lock().typ != T_SYMLINK).then_some(to)
 }
 
 pub fn sys_mkdir() -> i64 {

@@ -6,7 +6,7 @@
 //! - the log: a committed header that was not installed is replayed first
 //!   (on a copy; the caller's bytes are not changed), or reported;
 //! - every allocated inode: a known type, a size no larger than the largest
-//!   file, every block in the data area, used once, marked in the bitmap;
+//!   file (a symbolic link's: a path, `MAXPATH` bytes), every block in the data area, used once, marked in the bitmap;
 //!   exactly the blocks its size needs (none missing, none past the end);
 //! - the bitmap: metadata marked, and no data block marked that nothing uses;
 //! - every directory: `.` (itself) and `..` as its first two entries,
@@ -25,10 +25,11 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 
-use abi::filetype::{T_DEVICE, T_DIR, T_FILE};
-use abi::fs::{BPB, BSIZE, Dirent, DiskInode, FSMAGIC, IPB, LogHeader, MAXFILE, NDIRECT};
+use abi::filetype::{T_DEVICE, T_DIR, T_FILE, T_SYMLINK};
+use abi::fs::{BPB, BSIZE, Dirent, DiskInode, FSMAGIC, IPB, Layout, LogHeader, NDIRECT};
 use abi::fs::{NINDIRECT, ROOTINO, SuperBlock, take};
 use abi::param::LOGSIZE;
+use abi::param::MAXPATH;
 
 /// How to check.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -155,6 +156,7 @@ fn type_name(typ: i16) -> &'static str {
         T_DIR => "directory",
         T_FILE => "file",
         T_DEVICE => "device",
+        T_SYMLINK => "symbolic link",
         _ => "inode",
     }
 }
@@ -321,9 +323,11 @@ pub fn check(bytes: &[u8], opts: Options) -> Report {
     report.nblocks = sb.nblocks;
     let mut img = bytes[..sb.size as usize * BSIZE].to_vec();
     replay_log(&mut img, &sb, opts, &mut report);
+    let layout = Layout::of_superblock(block(&img, 1));
     let mut c = Checker {
         img: &img,
         sb,
+        layout,
         opts,
         report,
         inodes: HashMap::new(),
@@ -437,6 +441,8 @@ struct Node {
 struct Checker<'a> {
     img: &'a [u8],
     sb: SuperBlock,
+    /// How inodes map blocks (the superblock says).
+    layout: Layout,
     opts: Options,
     report: Report,
     /// Allocated inodes of a known type.
@@ -481,6 +487,36 @@ impl Checker<'_> {
         true
     }
 
+    /// Claims indirect block `ind` of `inum` (0: none) and what it reaches:
+    /// `levels` of indirection, its first entry being file block `first`.
+    fn indirect(
+        &mut self,
+        inum: u32,
+        ind: u32,
+        first: usize,
+        levels: u32,
+        need: usize,
+        blocks: &mut [Option<u32>],
+    ) {
+        if ind == 0 || !self.claim(inum, ind, need > first) {
+            return;
+        }
+        let span = NINDIRECT.pow(levels - 1);
+        let ib = block(self.img, ind);
+        for j in 0..NINDIRECT {
+            let a = u32::from_le_bytes(take(ib, 4 * j));
+            let fbn = first + j * span;
+            if a == 0 {
+                continue;
+            }
+            if levels > 1 {
+                self.indirect(inum, a, fbn, levels - 1, need, blocks);
+            } else if self.claim(inum, a, fbn < need) && fbn < need {
+                blocks[fbn] = Some(a);
+            }
+        }
+    }
+
     /// Every allocated inode: type, size, blocks.
     fn inodes(&mut self) {
         for inum in 1..self.sb.ninodes {
@@ -488,39 +524,43 @@ impl Checker<'_> {
             if din.typ == 0 {
                 continue;
             }
-            if ![T_DIR, T_FILE, T_DEVICE].contains(&din.typ) {
+            if ![T_DIR, T_FILE, T_DEVICE, T_SYMLINK].contains(&din.typ) {
                 self.problem(Problem::BadType { inum, typ: din.typ });
                 continue;
             }
             let size = din.size as usize;
             let bad_dir = din.typ == T_DIR && !size.is_multiple_of(Dirent::SIZE);
-            if size > MAXFILE * BSIZE || bad_dir {
+            let maxfile = self.layout.maxfile();
+            // A link holds the path it names, which fits in MAXPATH.
+            let bad_link = din.typ == T_SYMLINK && size > MAXPATH;
+            if size > maxfile * BSIZE || bad_dir || bad_link {
                 self.problem(Problem::BadSize {
                     inum,
                     size: din.size,
                 });
             }
-            let need = size.div_ceil(BSIZE).min(MAXFILE);
-            let mut blocks = vec![None; MAXFILE];
-            for (fbn, &a) in din.addrs[..NDIRECT].iter().enumerate() {
-                if a != 0 && self.claim(inum, a, fbn < need) {
+            let need = size.div_ceil(BSIZE).min(maxfile);
+            let mut blocks = vec![None; need];
+            let nd = self.layout.ndirect();
+            for (fbn, &a) in din.addrs[..nd].iter().enumerate() {
+                if a != 0 && self.claim(inum, a, fbn < need) && fbn < need {
                     blocks[fbn] = Some(a);
                 }
             }
-            let ind = din.addrs[NDIRECT];
-            if ind != 0 && self.claim(inum, ind, need > NDIRECT) {
-                let ib = block(self.img, ind);
-                for j in 0..NINDIRECT {
-                    let a = u32::from_le_bytes(take(ib, 4 * j));
-                    if a != 0 && self.claim(inum, a, NDIRECT + j < need) {
-                        blocks[NDIRECT + j] = Some(a);
-                    }
-                }
+            self.indirect(inum, din.addrs[nd], nd, 1, need, &mut blocks);
+            if self.layout == Layout::Doubly {
+                self.indirect(
+                    inum,
+                    din.addrs[NDIRECT],
+                    nd + NINDIRECT,
+                    2,
+                    need,
+                    &mut blocks,
+                );
             }
             if let Some(fbn) = blocks[..need].iter().position(Option::is_none) {
                 self.problem(Problem::BlockMissing { inum, fbn });
             }
-            blocks.truncate(need);
             self.inodes.insert(inum, Node { din, blocks });
         }
         self.report.inodes_used = self.inodes.len() as u32;
@@ -693,6 +733,7 @@ impl Checker<'_> {
 mod tests {
     use super::*;
     use crate::make_image;
+    use abi::fs::MAXFILE;
     use abi::param::FSSIZE;
 
     /// An image to corrupt: made by `make_image`, edited block by block.
@@ -843,6 +884,66 @@ mod tests {
         e.put_entry(ROOTINO, "ylink", y);
         e.update(y, |din| din.nlink = 2);
         (e, d, sub, y)
+    }
+
+    /// Doubly-indirect blocks: a file past xv6's largest is clean and
+    /// reads back; a data block or a middle indirect block shared with
+    /// another file, or a middle block the size does not need, is found.
+    #[test]
+    fn doubly_indirect_files() {
+        use abi::fs::{Layout, NINDIRECT};
+        let big = 11 + NINDIRECT + 2 * NINDIRECT + 5;
+        let data = (0..big * BSIZE)
+            .map(|i| (i / BSIZE) as u8 ^ (i % 253) as u8)
+            .collect();
+        let files = [
+            ("big".to_string(), data),
+            ("small".to_string(), vec![7; 3 * BSIZE]),
+        ];
+        let img = crate::make_image_with(20_000, Layout::Doubly, &files).unwrap();
+        let image = crate::Image::open(&img).unwrap();
+        assert_eq!(image.layout(), Layout::Doubly);
+        assert_eq!(image.read_file("big").unwrap(), files[0].1);
+        let r = check(&img, Options::default());
+        assert_eq!(r.problems, [], "{r}");
+        // 1 root dir block, the data, singly, doubly root, 3 middle blocks, small's 3.
+        assert_eq!(r.blocks_used as usize, 1 + big + 1 + 1 + 3 + 3);
+        // The same image read as xv6's layout is not clean.
+        let mut xv6 = img.clone();
+        Layout::Xv6.mark(&mut xv6[BSIZE..2 * BSIZE]);
+        assert!(!check(&xv6, Options::default()).is_clean());
+
+        let sb = SuperBlock::decode(block(&img, 1));
+        let mut e = Edit { img, sb };
+        let root = e.inode(2).addrs[NDIRECT];
+        let mid0 = u32::from_le_bytes(take(block(&e.img, root), 0));
+        let mid2 = u32::from_le_bytes(take(block(&e.img, root), 8));
+        let last = u32::from_le_bytes(take(block(&e.img, mid2), 4));
+        let small0 = e.inode(3).addrs[0];
+        // small's first block is also a block of big's through the doubly block.
+        e.block_mut(mid2)[4..8].copy_from_slice(&small0.to_le_bytes());
+        let p = e.problems();
+        assert!(
+            p.iter()
+                .any(|p| matches!(p, Problem::BlockShared { block, .. } if *block == small0)),
+            "{p:?}"
+        );
+        e.block_mut(mid2)[4..8].copy_from_slice(&last.to_le_bytes());
+        assert_eq!(e.problems(), []);
+        // A shorter size leaves the third middle block (and its blocks) past the end.
+        e.update(2, |d| {
+            d.size = ((11 + NINDIRECT + NINDIRECT) * BSIZE) as u32
+        });
+        let p = e.problems();
+        assert!(
+            p.iter()
+                .any(|p| matches!(p, Problem::BlockPastEnd { block, .. } if *block == mid2)),
+            "{p:?}"
+        );
+        assert!(
+            !p.iter()
+                .any(|p| matches!(p, Problem::BlockPastEnd { block, .. } if *block == mid0))
+        );
     }
 
     #[test]
@@ -1006,6 +1107,40 @@ mod tests {
             inum: 3,
             size: (MAXFILE * BSIZE + 1) as u32
         }));
+    }
+
+    #[test]
+    fn symbolic_links_are_files_holding_a_path() {
+        let mut e = sample();
+        let l = e.alloc_inode(T_SYMLINK, 1);
+        let b = e.alloc_block();
+        e.block_mut(b)[..7].copy_from_slice(b"/f0/abc");
+        e.update(l, |d| {
+            d.size = 7;
+            d.addrs[0] = b;
+        });
+        e.put_entry(ROOTINO, "l", l);
+        assert_eq!(e.problems(), []);
+        // Longer than a path; a block it does not have; one past its end.
+        e.update(l, |d| d.size = MAXPATH as u32 + 1);
+        assert_eq!(
+            e.problems(),
+            [Problem::BadSize {
+                inum: l,
+                size: MAXPATH as u32 + 1
+            }]
+        );
+        e.update(l, |d| d.size = 0);
+        assert_eq!(e.problems(), [Problem::BlockPastEnd { inum: l, block: b }]);
+        e.update(l, |d| {
+            d.size = 7;
+            d.addrs[0] = 0;
+        });
+        assert!(
+            e.problems()
+                .contains(&Problem::BlockMissing { inum: l, fbn: 0 })
+        );
+        assert!(e.problems().contains(&Problem::BlockLeaked { block: b }));
     }
 
     #[test]

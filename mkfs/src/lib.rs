@@ -15,8 +15,8 @@ use std::fmt;
 pub mod check;
 
 use abi::filetype::{T_DIR, T_FILE};
-use abi::fs::{BPB, BSIZE, DIRSIZ, Dirent, DiskInode, MAXFILE, NDIRECT, NINDIRECT, ROOTINO};
-use abi::fs::{FSMAGIC, SuperBlock};
+use abi::fs::{BPB, BSIZE, DIRSIZ, Dirent, DiskInode, NDIRECT, NINDIRECT, ROOTINO};
+use abi::fs::{FSMAGIC, Layout, SuperBlock};
 use abi::param::{LOGSIZE, NINODES};
 
 /// Why an image could not be made or read.
@@ -27,10 +27,11 @@ pub enum MkfsError {
         nblocks: u32,
         needed: u32,
     },
-    /// The file needs more than `MAXFILE` blocks.
+    /// The file needs more blocks than the layout's largest file.
     FileTooLarge {
         name: String,
         bytes: usize,
+        max: usize,
     },
     /// The name is longer than `DIRSIZ` bytes.
     NameTooLong {
@@ -67,10 +68,9 @@ impl fmt::Display for MkfsError {
                 f,
                 "an image of {nblocks} blocks is too small: at least {needed} are needed"
             ),
-            MkfsError::FileTooLarge { name, bytes } => write!(
+            MkfsError::FileTooLarge { name, bytes, max } => write!(
                 f,
-                "`{name}` is {bytes} bytes, more than the largest xv6 file ({} bytes)",
-                MAXFILE * BSIZE
+                "`{name}` is {bytes} bytes, more than the largest file of this layout ({max} bytes)"
             ),
             MkfsError::NameTooLong { name } => write!(
                 f,
@@ -98,9 +98,18 @@ impl fmt::Display for MkfsError {
 impl std::error::Error for MkfsError {}
 
 /// Makes an image of `nblocks` blocks holding `files` (name, contents) in
-/// the root directory, in the order given.
+/// the root directory, in the order given, in xv6's inode layout.
 pub fn make_image(nblocks: u32, files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, MkfsError> {
-    check_files(files)?;
+    make_image_with(nblocks, Layout::Xv6, files)
+}
+
+/// [`make_image`] in inode layout `layout` (recorded in the superblock).
+pub fn make_image_with(
+    nblocks: u32,
+    layout: Layout,
+    files: &[(String, Vec<u8>)],
+) -> Result<Vec<u8>, MkfsError> {
+    check_files(files, layout)?;
     // Where the bitmap starts does not depend on the image size, so a probe
     // layout tells the smallest image: one bitmap block plus one data block
     // for the root directory.
@@ -112,10 +121,12 @@ pub fn make_image(nblocks: u32, files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, 
     let mut w = Writer {
         img: vec![0; nblocks as usize * BSIZE],
         sb,
+        layout,
         next_inum: ROOTINO,
         next_block: sb.data_start(),
     };
     sb.encode(w.block_mut(1));
+    layout.mark(w.block_mut(1));
 
     let root = w.alloc_inode(T_DIR);
     debug_assert_eq!(root, ROOTINO);
@@ -136,7 +147,7 @@ pub fn make_image(nblocks: u32, files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, 
     Ok(w.img)
 }
 
-fn check_files(files: &[(String, Vec<u8>)]) -> Result<(), MkfsError> {
+fn check_files(files: &[(String, Vec<u8>)], layout: Layout) -> Result<(), MkfsError> {
     // Inode 0 is never used and the root takes one.
     let max = NINODES as usize - 1 - ROOTINO as usize;
     if files.len() > max {
@@ -153,10 +164,11 @@ fn check_files(files: &[(String, Vec<u8>)]) -> Result<(), MkfsError> {
         if name.len() > DIRSIZ {
             return Err(MkfsError::NameTooLong { name: err_name() });
         }
-        if data.len() > MAXFILE * BSIZE {
+        if data.len() > layout.maxfile() * BSIZE {
             return Err(MkfsError::FileTooLarge {
                 name: err_name(),
                 bytes: data.len(),
+                max: layout.maxfile() * BSIZE,
             });
         }
         if files[..i].iter().any(|(n, _)| n == name) {
@@ -171,6 +183,7 @@ fn check_files(files: &[(String, Vec<u8>)]) -> Result<(), MkfsError> {
 struct Writer {
     img: Vec<u8>,
     sb: SuperBlock,
+    layout: Layout,
     next_inum: u32,
     next_block: u32,
 }
@@ -233,34 +246,42 @@ impl Writer {
         fbn: usize,
         name: &str,
     ) -> Result<u32, MkfsError> {
-        if fbn < NDIRECT {
+        let nd = self.layout.ndirect();
+        if fbn < nd {
             if din.addrs[fbn] == 0 {
                 din.addrs[fbn] = self.alloc_block(name)?;
             }
             return Ok(din.addrs[fbn]);
         }
-        if din.addrs[NDIRECT] == 0 {
-            din.addrs[NDIRECT] = self.alloc_block(name)?;
+        let (root, rest, levels) = if fbn < nd + NINDIRECT {
+            (nd, fbn - nd, 1)
+        } else {
+            (NDIRECT, fbn - nd - NINDIRECT, 2)
+        };
+        if din.addrs[root] == 0 {
+            din.addrs[root] = self.alloc_block(name)?;
         }
-        let indirect = din.addrs[NDIRECT];
-        let slot = (fbn - NDIRECT) * 4;
-        let existing = u32::from_le_bytes(abi::fs::take(self.block_mut(indirect), slot));
-        if existing != 0 {
-            return Ok(existing);
+        let mut block = din.addrs[root];
+        for level in (0..levels).rev() {
+            let slot = rest / NINDIRECT.pow(level) % NINDIRECT * 4;
+            let mut next = u32::from_le_bytes(abi::fs::take(self.block_mut(block), slot));
+            if next == 0 {
+                next = self.alloc_block(name)?;
+                self.block_mut(block)[slot..slot + 4].copy_from_slice(&next.to_le_bytes());
+            }
+            block = next;
         }
-        let b = self.alloc_block(name)?;
-        self.block_mut(indirect)[slot..slot + 4].copy_from_slice(&b.to_le_bytes());
-        Ok(b)
+        Ok(block)
     }
 
-    /// Appends `data` to inode `inum` (checked by the caller to fit MAXFILE).
+    /// Appends `data` to inode `inum` (checked by the caller to fit).
     fn append(&mut self, inum: u32, data: &[u8], name: &str) -> Result<(), MkfsError> {
         let mut din = self.inode(inum);
         let mut off = din.size as usize;
         let mut rest = data;
         while !rest.is_empty() {
             let fbn = off / BSIZE;
-            debug_assert!(fbn < NDIRECT + NINDIRECT);
+            debug_assert!(fbn < self.layout.maxfile());
             let b = self.file_block(&mut din, fbn, name)?;
             let in_block = off % BSIZE;
             let n = rest.len().min(BSIZE - in_block);
@@ -288,6 +309,7 @@ impl Writer {
 pub struct Image<'a> {
     bytes: &'a [u8],
     sb: SuperBlock,
+    layout: Layout,
 }
 
 impl<'a> Image<'a> {
@@ -316,11 +338,38 @@ impl<'a> Image<'a> {
         if sb.nblocks > sb.size || sb.bmapstart >= sb.size || sb.inodestart >= sb.bmapstart {
             return Err(MkfsError::BadImage("inconsistent superblock".into()));
         }
-        Ok(Image { bytes, sb })
+        let layout = Layout::of_superblock(&bytes[BSIZE..2 * BSIZE]);
+        Ok(Image { bytes, sb, layout })
     }
 
     pub fn superblock(&self) -> SuperBlock {
         self.sb
+    }
+
+    /// The inode layout its superblock records.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The disk block of block `fbn` of `din` (0 for none).
+    fn file_block(&self, din: &DiskInode, fbn: usize) -> Result<u32, MkfsError> {
+        let nd = self.layout.ndirect();
+        if fbn < nd {
+            return Ok(din.addrs[fbn]);
+        }
+        let (mut block, rest, levels) = if fbn < nd + NINDIRECT {
+            (din.addrs[nd], fbn - nd, 1)
+        } else {
+            (din.addrs[NDIRECT], fbn - nd - NINDIRECT, 2)
+        };
+        for level in (0..levels).rev() {
+            if block == 0 {
+                return Ok(0);
+            }
+            let slot = rest / NINDIRECT.pow(level) % NINDIRECT * 4;
+            block = u32::from_le_bytes(abi::fs::take(self.block(block)?, slot));
+        }
+        Ok(block)
     }
 
     /// The bytes of block `b`.
@@ -344,21 +393,30 @@ impl<'a> Image<'a> {
         Ok(DiskInode::decode(&block[off..off + DiskInode::SIZE]))
     }
 
+    /// The disk blocks of inode `inum`'s contents, in order (0 for a
+    /// missing one).
+    pub fn file_blocks(&self, inum: u32) -> Result<Vec<u32>, MkfsError> {
+        let din = self.inode(inum)?;
+        let n = (din.size as usize).div_ceil(BSIZE);
+        if n > self.layout.maxfile() {
+            return Err(MkfsError::BadImage(format!(
+                "inode {inum} has size {}",
+                din.size
+            )));
+        }
+        (0..n).map(|fbn| self.file_block(&din, fbn)).collect()
+    }
+
     /// The contents of inode `inum`.
     pub fn read(&self, inum: u32) -> Result<Vec<u8>, MkfsError> {
         let din = self.inode(inum)?;
         let size = din.size as usize;
-        if size > MAXFILE * BSIZE {
+        if size > self.layout.maxfile() * BSIZE {
             return Err(MkfsError::BadImage(format!("inode {inum} has size {size}")));
         }
         let mut out = Vec::with_capacity(size);
         for fbn in 0..size.div_ceil(BSIZE) {
-            let addr = if fbn < NDIRECT {
-                din.addrs[fbn]
-            } else {
-                let ind = self.block(din.addrs[NDIRECT])?;
-                u32::from_le_bytes(abi::fs::take(ind, (fbn - NDIRECT) * 4))
-            };
+            let addr = self.file_block(&din, fbn)?;
             let n = (size - out.len()).min(BSIZE);
             if addr == 0 {
                 return Err(MkfsError::BadImage(format!(
@@ -423,6 +481,7 @@ impl<'a> Image<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use abi::fs::MAXFILE;
     use abi::param::FSSIZE;
 
     fn file(name: &str, data: Vec<u8>) -> (String, Vec<u8>) {

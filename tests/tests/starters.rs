@@ -249,7 +249,10 @@ fn handout_names_its_labs_keeps_solved_ones_and_refuses_bad_calls() {
             vec!["handout", "--all", "--out", mine],
             "not empty and not a tree handout wrote",
         ),
-        (vec!["handout", "fs", "--out", "x"], "unknown lab `fs`"),
+        (
+            vec!["handout", "nolab", "--out", "x"],
+            "unknown lab `nolab`",
+        ),
         (
             vec!["handout", "cow", "--solved", "cow", "--out", "x"],
             "both a starter and --solved",

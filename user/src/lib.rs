@@ -206,6 +206,15 @@ pub fn link<P: AsRef<[u8]> + ?Sized, Q: AsRef<[u8]> + ?Sized>(old: &P, new: &Q) 
     })
 }
 
+/// Creates `path` as a symbolic link to `target` (the fs lab's system
+/// call; -1 on a kernel without it).
+pub fn symlink<P: AsRef<[u8]> + ?Sized, Q: AsRef<[u8]> + ?Sized>(target: &P, path: &Q) -> i32 {
+    with_cstr(target, |t| {
+        // SAFETY: both strings are NUL-terminated.
+        with_cstr(path, |p| unsafe { sys::symlink(t, p) }) as isize
+    })
+}
+
 pub fn mkdir<P: AsRef<[u8]> + ?Sized>(path: &P) -> i32 {
     // SAFETY: `p` is NUL-terminated.
     with_cstr(path, |p| unsafe { sys::mkdir(p) })

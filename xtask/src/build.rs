@@ -11,6 +11,7 @@ use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use abi::fs::Layout;
 use abi::param::FSSIZE;
 
 use crate::fsutil::{self, AtomicFile, stale};
@@ -77,7 +78,7 @@ pub fn build(ctx: &Ctx, labs: &LabSet) -> Result<Outputs, String> {
         files.push(("abitest".to_string(), abitest));
     }
     if image_stale(&out.fs_img, &files, &xtask) {
-        make_image(ctx, &out.fs_img, &files)?;
+        make_image(ctx, &out.fs_img, image_params(labs)?, &files)?;
         written.push("fs.img");
     }
 
@@ -272,14 +273,48 @@ fn file_list(files: &[(String, PathBuf)]) -> String {
     files.iter().map(|(name, _)| format!("{name}\n")).collect()
 }
 
-fn make_image(ctx: &Ctx, img: &Path, files: &[(String, PathBuf)]) -> Result<(), String> {
+/// The image size and inode layout for `labs`: the largest size any of
+/// them asks for (registry `image`), and the one non-xv6 layout they agree
+/// on.
+pub fn image_params(labs: &LabSet) -> Result<(u32, Layout), String> {
+    let mut blocks = FSSIZE;
+    let mut layout = Layout::Xv6;
+    for name in labs.names() {
+        let Some(p) = crate::labs::lab(name).and_then(|l| l.image.as_ref()) else {
+            continue;
+        };
+        let l = Layout::from_name(&p.layout).ok_or_else(|| {
+            format!(
+                "labs/registry.toml: lab {name}'s image layout `{}` is neither `xv6` nor `doubly`",
+                p.layout
+            )
+        })?;
+        if l != Layout::Xv6 && layout != Layout::Xv6 && l != layout {
+            return Err(format!(
+                "labs/registry.toml: lab {name}'s image layout clashes with another lab's"
+            ));
+        }
+        if l != Layout::Xv6 {
+            layout = l;
+        }
+        blocks = blocks.max(p.blocks);
+    }
+    Ok((blocks, layout))
+}
+
+fn make_image(
+    ctx: &Ctx,
+    img: &Path,
+    (blocks, layout): (u32, Layout),
+    files: &[(String, PathBuf)],
+) -> Result<(), String> {
     let mut contents = Vec::with_capacity(files.len());
     for (name, path) in files {
         let data =
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         contents.push((name.clone(), data));
     }
-    let bytes = mkfs::make_image(FSSIZE, &contents)
+    let bytes = mkfs::make_image_with(blocks, layout, &contents)
         .map_err(|e| format!("cannot make {}: {e}", ctx.show(img)))?;
     let image = mkfs::Image::open(&bytes).map_err(|e| e.to_string())?;
     let sb = image.superblock();
@@ -337,11 +372,11 @@ mod tests {
         let ctx = Ctx::for_tests(&dir);
         let one = vec![("a".to_string(), a.clone())];
         assert!(image_stale(&img, &one, &xtask), "no image yet");
-        make_image(&ctx, &img, &one).unwrap();
+        make_image(&ctx, &img, (FSSIZE, Layout::Xv6), &one).unwrap();
         assert!(!image_stale(&img, &one, &xtask));
         let two = vec![("a".to_string(), a), ("b".to_string(), b)];
         assert!(image_stale(&img, &two, &xtask), "a file was added");
-        make_image(&ctx, &img, &two).unwrap();
+        make_image(&ctx, &img, (FSSIZE, Layout::Xv6), &two).unwrap();
         assert!(!image_stale(&img, &two, &xtask));
         assert!(image_stale(&img, &two[1..], &xtask), "a file was removed");
         let bytes = std::fs::read(&img).unwrap();

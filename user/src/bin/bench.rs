@@ -16,6 +16,10 @@
 //!   back (`us` each); `bench sbrk1g: failed` when the kernel refuses;
 //! - `null`: a system call that does nothing (getpid), the mean of 10,000
 //!   (`us`);
+//! - `bigfile` (fs lab kernels only): prints `bigfile-write` and
+//!   `bigfile-read`, a file of the most blocks the inode takes (65,803 with
+//!   the fs lab) written and read back a block at a time (`ms` each);
+//!   `failed` on another layout;
 //! - `forktest`: what `forktest` does: fork until fork fails (at most
 //!   1,000), then wait for every child (`ms`).
 //! - `kmem`, `bcache` (not in the default list: they need the statistics
@@ -239,6 +243,34 @@ fn file(name: &str) {
     println!("bench {}-read: {} ms", name, ms(t2 - t1));
 }
 
+fn bigfile(name: &str) {
+    const PATH: &str = "bench.big";
+    let blocks = abi::fs::Layout::Doubly.maxfile();
+    let mut buf = vec![0x5au8; abi::fs::BSIZE];
+    unlink(PATH);
+    let t0 = time();
+    let fd = open(PATH, O_CREATE | O_WRONLY);
+    let mut written = 0;
+    while fd >= 0 && write(fd, &buf) == buf.len() as i32 {
+        written += 1;
+    }
+    close(fd);
+    let t1 = time();
+    let fd = open(PATH, O_RDONLY);
+    let mut read_back = 0;
+    while fd >= 0 && read(fd, &mut buf) == buf.len() as i32 {
+        read_back += 1;
+    }
+    close(fd);
+    let t2 = time();
+    unlink(PATH);
+    if written != blocks || read_back != blocks {
+        return failed(name);
+    }
+    println!("bench {}-write: {} ms", name, ms(t1 - t0));
+    println!("bench {}-read: {} ms", name, ms(t2 - t1));
+}
+
 fn sbrk1g(name: &str) {
     const GIB: i32 = 1 << 30;
     let t0 = time();
@@ -349,6 +381,7 @@ fn figure(name: &str) -> bool {
         "sbrk1g" => sbrk1g(name),
         "kmem" => kmem(name),
         "bcache" => bcache(name),
+        "bigfile" => bigfile(name),
         _ => match name.strip_prefix("fork").map(|n| n.parse::<usize>()) {
             Some(Ok(mib)) if mib > 0 => fork_big(name, mib),
             _ => return false,
@@ -367,7 +400,7 @@ fn main(args: Args) -> i32 {
     for name in args.iter().skip(1) {
         if !figure(name) {
             eprintln!(
-                "usage: bench [null|forktest|fork64|fork<MiB>|forkexec|pipe|file|sbrk1g|kmem|bcache]..."
+                "usage: bench [null|forktest|fork64|fork<MiB>|forkexec|pipe|file|sbrk1g|kmem|bcache|bigfile]..."
             );
             return 1;
         }
