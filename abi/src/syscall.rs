@@ -123,8 +123,10 @@ mod tests {
         assert_eq!(name(22), Some("trace"));
         assert_eq!(name(0), None);
         assert_eq!(name(26), Some("symlink"));
-        assert_eq!(name(27), None);
+        assert_eq!(name(27), Some("mmap"));
+        assert_eq!(name(29), Some("connect"));
         assert_eq!(name(32), Some("rwlktest"));
+        assert_eq!(name(33), None);
         assert_eq!(name(usize::MAX), None);
     }
 }

@@ -284,19 +284,33 @@ pub fn grade_class(
     dir: &Path,
     build_timeout: &str,
 ) -> (Output, String, String, serde_json::Value) {
+    grade_class_tests(lab, &[], dir, build_timeout)
+}
+
+/// [`grade_class`] of the tests of LAB whose names contain one of `tests`
+/// (all of them when there are none).
+pub fn grade_class_tests(
+    lab: &str,
+    tests: &[&str],
+    dir: &Path,
+    build_timeout: &str,
+) -> (Output, String, String, serde_json::Value) {
     let json = dir.join("summary.json");
-    let mut batch = xtask(&[
-        "grade",
-        lab,
+    let dir_arg = dir.to_string_lossy();
+    let json_arg = json.to_string_lossy();
+    let mut args = vec!["grade", lab];
+    args.extend_from_slice(tests);
+    args.extend([
         "--submissions",
-        &dir.to_string_lossy(),
+        &dir_arg,
         "--jobs",
         "1",
         "--build-timeout",
         build_timeout,
         "--json",
-        &json.to_string_lossy(),
+        &json_arg,
     ]);
+    let mut batch = xtask(&args);
     with_seed(&mut batch);
     let (out, stdout, stderr) = run(batch);
     let summary = serde_json::from_str(

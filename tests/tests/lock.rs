@@ -89,25 +89,8 @@ fn misnamed_locks_and_one_global_lock_fail() {
             edit(&r, "Some(&KMEM)", "Some(&GLOBAL)")
         ),
     );
-    let (_, stdout, stderr) = tests::run(tests::xtask(&[
-        "grade",
-        "lab-lock",
-        "kalloctest",
-        "bcachetest",
-        "--submissions",
-        &c.to_string_lossy(),
-        "--jobs",
-        "1",
-        "--build-timeout",
-        "600s",
-        "--json",
-        &c.join("summary.json").to_string_lossy(),
-    ]));
-    let summary: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(c.join("summary.json"))
-            .unwrap_or_else(|e| panic!("no summary ({e}):\n{stdout}{stderr}")),
-    )
-    .unwrap();
+    let (_, _, stderr, summary) =
+        tests::grade_class_tests("lab-lock", &["kalloctest", "bcachetest"], c, "600s");
     let k = outcomes(&summary, "kmem-misnamed");
     assert_eq!(k["kalloctest: test1"], "fail", "{k:?}\n{stderr}");
     assert_eq!(k["bcachetest: test0"], "pass", "{k:?}\n{stderr}");
@@ -141,24 +124,7 @@ fn rwlktest_fails_reader_priority_and_no_exclusion() {
         &c.join("no-exclusion"),
         &edit(&r, "if w & WRITER == 0", "if w & WRITER == w & WRITER"),
     );
-    let (_, stdout, stderr) = tests::run(tests::xtask(&[
-        "grade",
-        "lab-lock",
-        "rwlktest",
-        "--submissions",
-        &c.to_string_lossy(),
-        "--jobs",
-        "1",
-        "--build-timeout",
-        "600s",
-        "--json",
-        &c.join("summary.json").to_string_lossy(),
-    ]));
-    let summary: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(c.join("summary.json"))
-            .unwrap_or_else(|e| panic!("no summary ({e}):\n{stdout}{stderr}")),
-    )
-    .unwrap();
+    let (_, _, stderr, summary) = tests::grade_class_tests("lab-lock", &["rwlktest"], c, "600s");
     // Each fails for its own fault, which its console names.
     for (who, fault) in [
         ("reader-priority", "kept out by a stream of readers"),

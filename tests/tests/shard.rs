@@ -119,6 +119,7 @@ fn shards_merged_give_the_single_runs_results_and_a_lost_part_is_an_error() {
         ];
         args.extend_from_slice(extra);
         let mut cmd = tests::xtask(&args);
+        tests::with_seed(&mut cmd);
         for (k, v) in env {
             cmd.env(k, v);
         }
