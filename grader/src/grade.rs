@@ -94,6 +94,9 @@ struct Job<'a> {
     spec: &'a Spec,
     /// For a host run, the directory of its programs.
     host: Option<&'a Path>,
+    /// The kernel has an e1000, and the run gets a UDP peer and a DNS
+    /// server of its own (the registry's `network`).
+    network: bool,
 }
 
 /// A finished boot, as the tests see it.
@@ -238,8 +241,13 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
     let mut jobs = Vec::new();
     // job_of[lab][run]: the job that boots that run, if any test needs it.
     let mut job_of: Vec<Vec<Option<usize>>> = Vec::new();
+    // Which labs' kernels have a network card: the registry says.
+    let registry = crate::registry::Registry::load(&settings.root).ok();
     for (l, lab) in labs.iter().enumerate() {
         let spec = &lab.spec;
+        let network = registry
+            .as_ref()
+            .is_some_and(|r| r.networked(&spec.features));
         let mut of_run = vec![None; spec.runs.len()];
         if let Ok(built) = &lab.built {
             for (run, job) in of_run.iter_mut().enumerate() {
@@ -256,6 +264,7 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
                     timeout: run_timeout(spec, run, settings.timeout_scale),
                     spec,
                     host: built.host.as_deref().filter(|_| spec.runs[run].host),
+                    network,
                 });
             }
         }
@@ -375,8 +384,7 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
                     // A net lab kernel gets the e1000 and a UDP peer of
                     // its own for the run (dropped, and so ended, with it);
                     // its packets are saved beside the run's console log.
-                    let net = job.spec.features.iter().any(|f| f == "net");
-                    let peer = if net {
+                    let peer = if job.network {
                         match crate::netpeer::Peer::start() {
                             Ok(p) => Some(p),
                             Err(e) => {

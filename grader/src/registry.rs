@@ -64,6 +64,11 @@ pub struct Lab {
     /// The file system image its kernel needs, when not xv6's.
     #[serde(default)]
     pub image: Option<ImageParams>,
+    /// Its kernels get an e1000 on QEMU's user-mode network, and each of
+    /// their runs a UDP peer and a DNS server on the host
+    /// ([`crate::netpeer`]).
+    #[serde(default)]
+    pub network: bool,
 }
 
 /// A lab's file system image: its size and inode layout (`mkfs`'s
@@ -273,6 +278,13 @@ impl Registry {
             }
         }
         Ok(())
+    }
+
+    /// Whether a kernel with these labs' features has a network card.
+    pub fn networked<S: AsRef<str>>(&self, features: &[S]) -> bool {
+        features
+            .iter()
+            .any(|f| self.lab(f.as_ref()).is_some_and(|l| l.network))
     }
 
     /// The lab named `name`.

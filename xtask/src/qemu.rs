@@ -28,7 +28,7 @@ pub fn run(ctx: &Ctx, labs: LabSet, cpus: u32, gdb: bool, fresh_disk: bool) -> R
         .arg("-nographic");
     // The net lab's kernel gets its card and a peer, as when graded; the
     // peer lives until QEMU ends.
-    let _peer = if labs.names().any(|l| l == "net") {
+    let _peer = if crate::labs::registry().networked(&labs.names().collect::<Vec<_>>()) {
         let peer = grader::netpeer::Peer::start()
             .map_err(|e| format!("xv6: cannot start the net lab's UDP peer: {e}"))?;
         cmd.args(grader::netpeer::Peer::qemu_args());
