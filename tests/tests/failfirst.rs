@@ -450,6 +450,8 @@ fn test_programs_fail_when_their_check_cannot_run() {
     let all = tests::build("all");
     let bytes = std::fs::read(&all.fs_img).unwrap();
     let image = mkfs::Image::open(&bytes).unwrap();
+    // That kernel's inode layout (the fs lab's doubly-indirect one).
+    let layout = image.layout();
     let mut files: Vec<(String, Vec<u8>)> = image
         .root_names()
         .unwrap()
@@ -472,7 +474,7 @@ fn test_programs_fail_when_their_check_cannot_run() {
     let fs_img = scratch.path().join("fs.img");
     std::fs::write(
         &fs_img,
-        mkfs::make_image(abi::param::FSSIZE, &files).unwrap(),
+        mkfs::make_image_with(abi::param::FSSIZE, layout, &files).unwrap(),
     )
     .unwrap();
     let config = tests::Config {
