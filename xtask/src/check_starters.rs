@@ -135,13 +135,20 @@ fn check(
     for &lab in &selected {
         let config = handout::lab_config(lab);
         // The programs of its host runs, built in each tree with the kernel.
-        let programs = grader::spec::load(&ctx.root, &format!("lab-{lab}"), 0)
-            .map(|s| s.host_programs())
-            .unwrap_or_default();
+        let spec = grader::spec::load(&ctx.root, &format!("lab-{lab}"), 0);
+        let programs = spec.as_ref().map(|s| s.host_programs()).unwrap_or_default();
+        // A run that stops at a breakpoint by an xv6 name (`piperead`)
+        // needs the names beside the kernel, as `grade` writes them.
+        let stops = spec
+            .as_ref()
+            .is_ok_and(|s| s.runs.iter().any(|r| r.stop_at.is_some()));
         let both = |c: &Ctx| {
             let mut b = built_kernel(build::build(c, &config)?);
             if !programs.is_empty() {
                 b.host = Some(build::build_host(c, &programs)?);
+            }
+            if stops {
+                crate::gdbnames::ensure(&c.root, &b.kernel)?;
             }
             Ok::<_, String>(b)
         };
