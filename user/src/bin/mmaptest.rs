@@ -246,6 +246,21 @@ fn fork_test() {
     println!("fork_test OK");
 }
 
+/// In a child: maps `f` shared and read/write, closes it, and writes
+/// `mark` over `bytes` of the mapping; exits 4 if mmap fails.
+fn map_and_mark(f: &str, len: usize, bytes: core::ops::Range<usize>, mark: u8) -> u64 {
+    let fd = open(f, O_RDWR);
+    let p = mmap(len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if p == MAP_FAILED {
+        exit(4);
+    }
+    for i in bytes {
+        set_byte(p, i, mark);
+    }
+    p
+}
+
 /// exit writes back: a child writes to a shared mapping and exits without
 /// munmap; the file then holds what it wrote.
 fn exit_test() {
@@ -259,16 +274,8 @@ fn exit_test() {
         fail(t, "fork failed");
     }
     if pid == 0 {
-        let fd = open(f, O_RDWR);
-        let p = mmap(len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        close(fd);
-        if p == MAP_FAILED {
-            exit(4);
-        }
         // The last page only, up to the end of the file.
-        for i in PGSIZE..len {
-            set_byte(p, i, mark);
-        }
+        map_and_mark(f, len, PGSIZE..len, mark);
         exit(0);
     }
     let mut st = -1;
@@ -298,15 +305,7 @@ fn exec_test() {
         fail(t, "fork failed");
     }
     if pid == 0 {
-        let fd = open(f, O_RDWR);
-        let p = mmap(len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        close(fd);
-        if p == MAP_FAILED {
-            exit(4);
-        }
-        for i in 0..PGSIZE {
-            set_byte(p, i, mark);
-        }
+        let p = map_and_mark(f, len, 0..PGSIZE, mark);
         let addr = format!("{}", p);
         exec("mmaptest", &["mmaptest", "exec-probe", addr.as_str()]);
         exit(5);
