@@ -123,6 +123,10 @@ pub struct Bench {
     /// Runs of the lab's host programs, each a figure.
     #[serde(default)]
     pub host: Vec<HostFigure>,
+    /// Its figures take minutes (fs's bigfile): `bench --quick` leaves
+    /// them out.
+    #[serde(default)]
+    pub slow: bool,
 }
 
 /// A figure a host program prints: `run` (the program and its arguments)

@@ -105,6 +105,9 @@ fn quick_bench_measures_every_figure() {
     let (out, stdout, stderr) = run(xtask(&[
         "bench",
         "--quick",
+        // Two samples of each figure: what a comparison needs.
+        "--runs",
+        "2",
         "--json",
         &json.to_string_lossy(),
     ]));
@@ -136,6 +139,8 @@ fn quick_bench_measures_every_figure() {
     ] {
         assert!(names.contains(&expected), "no {expected} in {names:?}");
     }
+    // fs's bigfile takes minutes: marked `slow`, so not in `--quick`.
+    assert!(!names.iter().any(|n| n.starts_with("bigfile")), "{names:?}");
     for f in figures {
         let samples = f["samples"].as_array().unwrap();
         assert!(samples.len() >= 2, "{f}");
