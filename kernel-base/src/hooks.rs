@@ -14,6 +14,7 @@
 //! | `syscalls` | system call dispatch, for numbers the base kernel lacks | a number belongs to one lab; two claiming one is a boot panic |
 //! | `syscall_return`, `fork`, `exec`, `memory_ending`, `proc_free`, `user_timer_tick`, `sleep_syscall`, `panic` | their call sites | every lab, in order |
 //! | `fork_memory`, `grow`, `copy_in`, `copy_in_str`, `kernel_pagetable` | fork, sbrk, copyin, allocproc | the first lab that answers `Some` does the work; none: the base kernel does |
+//! | `reserved` | sbrk, before it grows | the range is taken if any lab says so (sbrk fails) |
 //! | `follow_symlink` | `open` of a symbolic link without `O_NOFOLLOW` | the first lab that answers `Some`; none: the open fails |
 //! | `user_fault` | a page fault from user mode, or copyin/copyout meeting a page it may not use | labs in order until one answers other than `NotMine` |
 //! | `user_frame_released` | every unmapping of a user page | the frame is freed only if every lab answers `Free` |
@@ -128,6 +129,16 @@ pub trait Lab: Sync {
     #[doc(alias = "growproc")]
     fn grow(&self, _mem: &mut UserMemory<'_>, _newsz: usize) -> Option<Result<(), OutOfMemory>> {
         None
+    }
+
+    /// Whether this lab keeps any of the current process's user addresses
+    /// in `range` (above its size) for mappings of its own (the mmap lab's
+    /// areas). `sbrk` asks before it grows memory over `range` and fails if
+    /// a lab does: a lazy `grow` only moves the size, and would otherwise
+    /// put the heap over a mapping. Runs with the process's memory
+    /// borrowed: no sleeping.
+    fn reserved(&self, _range: core::ops::Range<usize>) -> bool {
+        false
     }
 
     /// The user page at `va` (page-aligned, below USER_TOP) does not allow
@@ -467,6 +478,11 @@ pub(crate) fn memory_ending(mem: &mut UserMemory<'_>) {
 pub(crate) fn grow(mem: &mut UserMemory<'_>, newsz: usize) -> Option<Result<(), OutOfMemory>> {
     let _running = crate::trap::hook_running(&"grow");
     labs().iter().find_map(|l| l.grow(mem, newsz))
+}
+
+pub(crate) fn reserved(range: core::ops::Range<usize>) -> bool {
+    let _running = crate::trap::hook_running(&"reserved");
+    labs().iter().any(|l| l.reserved(range.clone()))
 }
 
 pub(crate) fn follow_symlink(link: &Inode) -> Option<Inode> {

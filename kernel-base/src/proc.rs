@@ -584,6 +584,10 @@ pub fn grow(n: isize) -> Result<(), ()> {
     with_current_memory(|mem| {
         let newsz = mem.size().checked_add_signed(n).ok_or(())?;
         if n > 0 {
+            // The heap may not grow over a lab's mapping (mmap's areas).
+            if hooks::reserved(mem.size()..newsz) {
+                return Err(());
+            }
             hooks::grow(mem, newsz)
                 .unwrap_or_else(|| mem.grow(newsz, PTE_W))
                 .map_err(|_| ())

@@ -5,7 +5,8 @@
 //! mappings (the child faults its own pages in).
 //!
 //! Hooks used: `syscalls` (mmap 27, munmap 28), `user_fault`, `fork`,
-//! `memory_ending` (write-back at exit and exec) and `proc_free`.
+//! `memory_ending` (write-back at exit and exec), `proc_free` and
+//! `reserved` (sbrk may not grow the heap over a mapping).
 // Safe Rust only, as every lab: the kernel's API keeps a mapping's file
 // open for it (a `File` it owns) and maps only freshly allocated frames.
 #![forbid(unsafe_code)]
@@ -185,6 +186,22 @@ impl Lab for Mmap {
         ]
         // END SOLUTION
         // STARTER: &[]
+    }
+
+    /// sbrk asks before growing the heap over `range`: is a mapping there?
+    /// (With lazy's sbrk the heap could reach one.)
+    fn reserved(&self, range: core::ops::Range<usize>) -> bool {
+        // BEGIN SOLUTION
+        // The heap's last page is whole: a mapping in it is overlapped too.
+        let end = round_up(range.end);
+        VMAS.with(current(), |t| {
+            t.iter()
+                .flatten()
+                .any(|v| v.start < end && range.start < v.start + v.len)
+        })
+        // END SOLUTION
+        // STARTER: let _ = range;
+        // STARTER: false
     }
 
     /// A fault inside a mapping: read the page from the file.
