@@ -680,6 +680,14 @@ fn the_shipped_specs_load() {
 }
 
 #[test]
+fn peer_checks_the_peers_record() {
+    let text = GOOD.replace("match = '^{{n}}$'", "peer = ['^datagram: {{n}}$']");
+    let spec = parse(&text, "labs/demo.toml", 1).unwrap();
+    assert!(matches!(&spec.tests[0].checks[..], [Check::Peer(r)] if r.len() == 1));
+    assert!(Check::Peer(Vec::new()).holds_on_partial_output());
+}
+
+#[test]
 fn stop_at_and_stopped_go_together() {
     let stopping = GOOD.replace(
         "commands = [\"echo {{n}}\"]",
