@@ -1,7 +1,10 @@
-//! The net lab end to end, on its reference kernel: full marks; the run's
-//! packets saved as a pcap holding every ping and its answer; the peer and
-//! DNS server gone with the grader, after a finished grade and after the
-//! grader is killed (SIGKILL) in the middle of a run, and its QEMU too.
+//! The net lab end to end, on its reference kernel: full marks (2020's
+//! tests and 2024's); the run's packets saved as a pcap holding every ping
+//! and its answer, txone and ping3's burst; the peer and DNS server gone
+//! with the grader, after a finished grade and after the grader is killed
+//! (SIGKILL) in the middle of a run, and its QEMU too. A guest that prints
+//! the peer's record line scores nothing on txone. (The starter's 0 on
+//! every test, 2024's too, is `check-starters`': starters.rs.)
 
 use std::net::{Ipv4Addr, UdpSocket};
 use std::path::Path;
@@ -31,7 +34,10 @@ fn scenario() -> Scenario {
 fn ports(log: &str) -> (u16, u16) {
     let line = log
         .lines()
-        .find_map(|l| l.trim_start_matches("$ ").strip_prefix("nettests "))
+        .find_map(|l| {
+            let l = l.trim_start_matches("$ ").strip_prefix("nettests ")?;
+            Some(l.strip_prefix("grade ").unwrap_or(l))
+        })
         .unwrap_or_else(|| panic!("no nettests command in:\n{log}"));
     let mut words = line.split_whitespace().map(|w| w.parse::<u16>().unwrap());
     (words.next().unwrap(), words.next().unwrap())
@@ -130,7 +136,7 @@ fn net_lab_full_marks_with_its_packets_saved_and_nothing_left_after_the_grader()
     let s = scenario();
     let (out, stdout, stderr) = s.grade(&config, &[]);
     assert_full_marks(&out, &stdout, &stderr);
-    assert!(stdout.contains("Score: 99/99"), "{stdout}");
+    assert!(stdout.contains("Score: 269/269"), "{stdout}");
     let log = s.log("nettests");
     // Every check of the parser was met: the server's three decoys.
     for why in ["with another query's id", "about another name", "cut short"] {
@@ -172,6 +178,33 @@ fn net_lab_full_marks_with_its_packets_saved_and_nothing_left_after_the_grader()
         "four DNS replies"
     );
     assert!(free(port) && free(dns), "the peer outlived its grader");
+
+    // 2024's run: txone reached the host, ping3's burst came in full (the
+    // kernel dropped what its queue had no room for, not the network),
+    // and the peer's record, saved beside the log, shows txone.
+    let log = s.log("nettests-2024");
+    for test in ["ping0", "ping1", "ping2", "ping3", "dns", "free"] {
+        assert!(log.contains(&format!("{test}: OK")), "{log}");
+    }
+    let (port, _) = ports(&log);
+    let d = datagrams(&s.dir.path().join("out/grade/lab-net/nettests-2024.pcap"));
+    let sent = |payload: &[u8]| {
+        d.iter()
+            .filter(|(s, _, t, tp, p)| (*s, *t, *tp) == (GUEST, HOST, port) && p == payload)
+            .count()
+    };
+    assert_eq!(sent(b"txone"), 1, "one txone datagram");
+    assert_eq!(sent(b"burst 40"), 1, "one burst request");
+    let bursts = d
+        .iter()
+        .filter(|(s, sp, t, tp, p)| {
+            (*s, *sp, *t, *tp) == (HOST, port, GUEST, 2200) && p.starts_with(b"burst ")
+        })
+        .count();
+    assert_eq!(bursts, 40, "the burst's 40 datagrams");
+    let record =
+        std::fs::read_to_string(s.dir.path().join("out/grade/lab-net/nettests-2024.peer")).unwrap();
+    assert!(record.lines().any(|l| l == "datagram: txone"), "{record}");
     assert!(
         qemus_mentioning(&kernel).is_empty(),
         "a QEMU outlived its grader"
@@ -226,5 +259,41 @@ fn stopped_grader_leaves_nothing(config: &Config, kernel: &str, signal: i32) {
     assert!(
         held.iter().all(|&p| free(p)),
         "the peer's ports {held:?} are still held after signal {signal}"
+    );
+}
+
+/// txone is judged on the host peer's record: a guest that prints the
+/// record's line (and pings, so the peer hears from it) scores nothing on
+/// it, and no 2024 test passes on lines no test program tokened.
+#[test]
+#[ignore = "slow: boots the net lab's kernel"]
+fn printing_the_peers_line_scores_nothing_on_txone() {
+    let built = build("net");
+    let spec = std::fs::read_to_string(root().join("labs/lab-net.toml")).unwrap();
+    let forged = spec.replace(
+        r#"commands = ["nettests grade $NETPORT $DNSPORT $DNSNAME $DNSADDR"]"#,
+        r#"commands = ["echo datagram: txone", "echo txone: sent", "echo ping0: OK", "nettests $NETPORT"]"#,
+    );
+    assert_ne!(forged, spec);
+    let s = Scenario::with_text("lab-net", &forged);
+    std::fs::copy(
+        root().join("labs/registry.toml"),
+        s.dir.path().join("labs/registry.toml"),
+    )
+    .unwrap();
+    let (_, stdout, stderr) = s.grade(&built, &["txone (2024)", "ping0 (2024)"]);
+    let log = s.log("nettests-2024");
+    assert!(log.lines().any(|l| l == "datagram: txone"), "{log}");
+    assert!(stdout.contains("Score: 0/40"), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("the host's peer received no datagram matching"),
+        "{stdout}"
+    );
+    // The peer heard the pings, and nothing else.
+    let record =
+        std::fs::read_to_string(s.dir.path().join("out/grade/lab-net/nettests-2024.peer")).unwrap();
+    assert!(
+        !record.is_empty() && record.lines().all(|l| l == "datagram: a message from xv6!"),
+        "{record}"
     );
 }
