@@ -297,3 +297,36 @@ fn printing_the_peers_line_scores_nothing_on_txone() {
         "{record}"
     );
 }
+
+/// A batch of two net-lab submissions, the reference's file and the
+/// starter's (as `handout` cuts it), graded in the sandbox: each run's
+/// peer and DNS server live in the sandbox's network namespace beside its
+/// QEMU, and the reference gets full marks, 2024's tests included, the
+/// starter nothing.
+#[test]
+#[ignore = "slow: builds and grades two net-lab submissions in the sandbox"]
+fn a_batch_grades_net_submissions_with_their_peers_in_the_sandbox() {
+    let scratch = tempfile::tempdir().unwrap();
+    let starter = scratch.path().join("starter");
+    let mut handout = tests::xtask(&["handout", "net", "--no-git", "--out"]);
+    handout.arg(&starter);
+    let (out, stdout, stderr) = tests::run(handout);
+    assert!(out.status.success(), "handout failed:\n{stdout}{stderr}");
+    let file = "labs/src/net.rs";
+    let class = scratch.path().join("class");
+    for (name, from) in [("reference", root()), ("starter", starter)] {
+        let to = class.join(name).join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(from.join(file), &to).unwrap();
+    }
+    let (out, stdout, stderr, summary) = tests::grade_class("lab-net", &class, "900s");
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let r = tests::outcomes(&summary, "reference");
+    assert_eq!(r.len(), 13, "{r:?}");
+    assert!(
+        r.values().all(|o| o == "pass"),
+        "reference: {r:?}\n{stderr}"
+    );
+    let s = tests::outcomes(&summary, "starter");
+    assert!(s.values().all(|o| o != "pass"), "starter: {s:?}\n{stderr}");
+}
