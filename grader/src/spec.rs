@@ -787,6 +787,23 @@ impl Cx<'_> {
         let mut tests = Vec::new();
         let mut names = HashMap::new();
         for t in &raw.test {
+            // A peer exists only for a network lab's kernel in QEMU.
+            let networked = self.registry.is_none_or(|r| r.networked(&features));
+            for p in std::iter::once(t)
+                .chain(&t.part)
+                .filter_map(|t| t.peer.as_ref())
+            {
+                let host = t
+                    .run
+                    .as_ref()
+                    .and_then(|id| raw.run.iter().find(|r| r.id.get_ref() == id.get_ref()));
+                if !networked || host.is_some_and(|r| r.host == Some(true)) {
+                    return Err(self.at(
+                        p,
+                        "`peer` needs a run of a network lab's kernel (the registry's `network`): no peer runs here",
+                    ));
+                }
+            }
             let mut test = self.test(t, None, &raw.run, &values, &mut names)?;
             if raw.untrusted == Some(true) {
                 test.untrusted = true;
