@@ -70,6 +70,23 @@ fn datagrams(pcap: &Path) -> Vec<(Ipv4Addr, u16, Ipv4Addr, u16, Vec<u8>)> {
     out
 }
 
+/// ARP replies the guest (QEMU's default MAC) sent in `pcap`: answers to
+/// ARP requests it received.
+fn guest_arp_replies(pcap: &Path) -> usize {
+    let file = std::fs::File::open(pcap).unwrap_or_else(|e| panic!("{}: {e}", pcap.display()));
+    let mut reader = PcapReader::new(file).expect("not a pcap file");
+    let mut n = 0;
+    while let Some(p) = reader.next_packet() {
+        let d = p.expect("a damaged packet record").data;
+        let guest = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
+        // Ethernet: source MAC at 6, type at 12; ARP's operation at 20.
+        if d.len() >= 42 && d[6..12] == guest && d[12..14] == [8, 6] && d[20..22] == [0, 2] {
+            n += 1;
+        }
+    }
+    n
+}
+
 /// Whether a port of 127.0.0.1 is free (no peer left holding it).
 fn free(port: u16) -> bool {
     UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
@@ -202,6 +219,12 @@ fn net_lab_full_marks_with_its_packets_saved_and_nothing_left_after_the_grader()
         })
         .count();
     assert_eq!(bursts, 40, "the burst's 40 datagrams");
+    // arp_rx's line is the truth: the guest answered QEMU's ARP request.
+    assert!(log.contains("arp_rx: received an ARP packet"), "{log}");
+    assert!(
+        guest_arp_replies(&s.dir.path().join("out/grade/lab-net/nettests-2024.pcap")) >= 1,
+        "no ARP reply from the guest"
+    );
     let record =
         std::fs::read_to_string(s.dir.path().join("out/grade/lab-net/nettests-2024.peer")).unwrap();
     assert!(record.lines().any(|l| l == "datagram: txone"), "{record}");
