@@ -40,7 +40,13 @@ macro_rules! syscall_table {
             mmap = 27 (addr: usize, len: usize, prot: i32, flags: i32, fd: i32, off: i32);
             munmap = 28 (addr: usize, len: usize);
             connect = 29 (raddr: u32, lport: i32, rport: i32);
+            // The net lab's 2024 calls (MIT's numbers for bind and recv;
+            // send and unbind after the last call taken).
+            bind = 30 (port: i32);
+            recv = 31 (dport: i32, src: *mut u32, sport: *mut u16, buf: *mut u8, maxlen: i32);
             rwlktest = 32 (n: i32, rounds: i32);
+            send = 33 (sport: i32, dst: u32, dport: i32, buf: *const u8, len: i32);
+            unbind = 34 (port: i32);
         }
     };
 }
@@ -114,7 +120,8 @@ mod tests {
         assert_eq!(nr::exec, 7);
         assert_eq!(nr::close, 21);
         assert_eq!(nr::sigreturn, 25);
-        assert_eq!(COUNT, 33);
+        assert_eq!((nr::bind, nr::recv, nr::send, nr::unbind), (30, 31, 33, 34));
+        assert_eq!(COUNT, 35);
     }
 
     #[test]
@@ -126,7 +133,11 @@ mod tests {
         assert_eq!(name(27), Some("mmap"));
         assert_eq!(name(29), Some("connect"));
         assert_eq!(name(32), Some("rwlktest"));
-        assert_eq!(name(33), None);
+        assert_eq!(name(30), Some("bind"));
+        assert_eq!(name(31), Some("recv"));
+        assert_eq!(name(33), Some("send"));
+        assert_eq!(name(34), Some("unbind"));
+        assert_eq!(name(35), None);
         assert_eq!(name(usize::MAX), None);
     }
 }

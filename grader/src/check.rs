@@ -456,7 +456,34 @@ pub fn evaluate(check: &Check, console: &Console, symbols: &dyn Symbolize) -> Ve
         // The console cannot show it; `grade::verdict` judges it from how
         // the run ended.
         Check::Stopped(function) => stopped(function, false, console),
+        // Not the console's either: `grade::verdict` reads the peer's record.
+        Check::Peer(regexes) => peer(regexes, &[]),
     }
+}
+
+/// How many of the peer's lines a failed [`Check::Peer`] shows.
+const PEER_SHOWN: usize = 5;
+
+/// The verdict of a [`Check::Peer`] on `record`, the lines of what the
+/// host's peer received (`crate::netpeer::Peer::record`).
+pub fn peer(regexes: &[Regex], record: &[String]) -> Verdict {
+    let missing: Vec<String> = regexes
+        .iter()
+        .filter(|re| !record.iter().any(|l| re.is_match(l)))
+        .map(|re| format!("the host's peer received no datagram matching /{re}/"))
+        .collect();
+    if missing.is_empty() {
+        return Verdict::pass();
+    }
+    let mut context = missing;
+    context.push(match record.len() {
+        0 => "(it received nothing)".to_owned(),
+        n => format!("(it received {n}; the first: {})", {
+            let shown: Vec<&str> = record.iter().take(PEER_SHOWN).map(String::as_str).collect();
+            shown.join(" | ")
+        }),
+    });
+    Verdict::fail(context)
 }
 
 /// The verdict of a [`Check::Stopped`]: whether the kernel stopped at

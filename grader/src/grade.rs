@@ -110,12 +110,16 @@ struct RunResult {
     /// boot timeout.
     not_booted: Option<Duration>,
     trust: Option<Trust>,
+    /// What the host's UDP peer received (a network lab's run), for
+    /// `peer` checks.
+    peer: Vec<String>,
 }
 
 enum Event {
     Started(usize),
     Progress(usize, usize),
-    Finished(usize, io::Result<Transcript>),
+    /// A run's transcript, and its peer's record (network labs).
+    Finished(usize, io::Result<Transcript>, Vec<String>),
     /// Not run: its kernel did not boot in an earlier run.
     Skipped(usize),
     /// Not run: a test each of its tests requires failed.
@@ -378,7 +382,7 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
                             crate::host::run(dir, &run.commands, job.timeout, &cancel[j])
                         };
                         done(j);
-                        let _ = tx.send(Event::Finished(j, transcript));
+                        let _ = tx.send(Event::Finished(j, transcript, Vec::new()));
                         continue;
                     }
                     // A net lab kernel gets the e1000 and a UDP peer of
@@ -389,7 +393,7 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
                             Ok(p) => Some(p),
                             Err(e) => {
                                 done(j);
-                                let _ = tx.send(Event::Finished(j, Err(e)));
+                                let _ = tx.send(Event::Finished(j, Err(e), Vec::new()));
                                 continue;
                             }
                         }
@@ -433,7 +437,20 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
                         lock().push(job.kernel);
                     }
                     done(j);
-                    let _ = tx.send(Event::Finished(j, transcript));
+                    // What the peer received, beside the console log: what
+                    // a `peer` check read.
+                    let record = peer.as_ref().map(|p| p.record()).unwrap_or_default();
+                    if peer.is_some() {
+                        let path = settings
+                            .logs
+                            .join(&job.spec.name)
+                            .join(format!("{}.peer", run.id));
+                        let text: String = record.iter().map(|l| format!("{l}\n")).collect();
+                        if let Err(e) = crate::atomic::write_atomically(&path, text.as_bytes()) {
+                            eprintln!("grader: cannot save {}: {e}", path.display());
+                        }
+                    }
+                    let _ = tx.send(Event::Finished(j, transcript, record));
                 }
             });
         }
@@ -458,9 +475,10 @@ pub fn grade(labs: &[Lab], settings: &Settings, out: &mut dyn Write) -> io::Resu
                 Ok(event @ (Event::Finished(..) | Event::Skipped(_) | Event::Unmet(_))) => {
                     printer.progress.done += 1;
                     let (j, result) = match event {
-                        Event::Finished(j, transcript) => {
+                        Event::Finished(j, transcript, record) => {
                             printer.progress.running.remove(&j);
-                            let result = finish(&jobs[j], transcript, settings);
+                            let mut result = finish(&jobs[j], transcript, settings);
+                            result.peer = record;
                             if let Err(e) = &result.console {
                                 qemu_error.get_or_insert_with(|| e.clone());
                             }
@@ -504,6 +522,7 @@ fn not_run(job: &Job, end: End, not_booted: Option<Duration>) -> RunResult {
         log: None,
         not_booted,
         trust: None,
+        peer: Vec::new(),
     }
 }
 
@@ -523,6 +542,7 @@ fn finish(job: &Job, transcript: io::Result<Transcript>, settings: &Settings) ->
                 log: None,
                 not_booted: None,
                 trust: None,
+                peer: Vec::new(),
             };
         }
     };
@@ -555,6 +575,7 @@ fn finish(job: &Job, transcript: io::Result<Transcript>, settings: &Settings) ->
         log,
         not_booted: None,
         trust: transcript.trust,
+        peer: Vec::new(),
     }
 }
 
@@ -1074,9 +1095,15 @@ fn judge_leaf(
             )],
         ),
         (Err(e), None) => (Outcome::Fail, vec![e.clone()]),
-        (Ok((text, end)), None) => {
-            verdict(test, text, end, run.timeout, symbols, run.trust.as_ref())
-        }
+        (Ok((text, end)), None) => verdict(
+            test,
+            text,
+            end,
+            run.timeout,
+            symbols,
+            run.trust.as_ref(),
+            &run.peer,
+        ),
     };
     TestReport {
         name: test.name.clone(),
@@ -1099,7 +1126,8 @@ fn judge_leaf(
 /// The outcome of `test`'s checks on a console that ended with `end`, and
 /// on failure the lines that explain it. With `trust`, its checks see only
 /// lines with valid tokens (see [`crate::check`]), and a command that ended
-/// without its closing token fails it.
+/// without its closing token fails it. `peer` is what the run's host peer
+/// received, for `peer` checks.
 pub fn verdict(
     test: &Test,
     text: &str,
@@ -1107,13 +1135,18 @@ pub fn verdict(
     timeout: Duration,
     symbols: &dyn Symbolize,
     trust: Option<&Trust>,
+    peer: &[String],
 ) -> (Outcome, Vec<String>) {
     let console = Console::with_trust(text, trust);
     let mut verdicts = evaluate_all(&test.checks, test.untrusted, &console, symbols);
     for (v, check) in verdicts.iter_mut().zip(&test.checks) {
-        if let Check::Stopped(function) = check {
-            let at = matches!(end, End::Stopped { function: f } if f == function);
-            *v = crate::check::stopped(function, at, &console);
+        match check {
+            Check::Stopped(function) => {
+                let at = matches!(end, End::Stopped { function: f } if f == function);
+                *v = crate::check::stopped(function, at, &console);
+            }
+            Check::Peer(regexes) => *v = crate::check::peer(regexes, peer),
+            _ => {}
         }
     }
     verdicts.extend(crate::check::closing(trust));
@@ -1318,6 +1351,7 @@ mod tests {
                 Duration::from_secs(1),
                 &NoSymbols,
                 None,
+                &[],
             )
         };
         let stopped = End::Stopped {
@@ -1345,6 +1379,63 @@ mod tests {
         assert_eq!(outcome, Outcome::Skipped);
         assert_eq!(context, [crate::gdb::missing()]);
         assert!(context[0].contains("apt-get install gdb-multiarch"));
+    }
+
+    /// `peer` reads the host peer's record only: the same line on the
+    /// console (the guest printing it) does not pass it.
+    #[test]
+    fn peer_is_judged_from_the_peers_record_not_the_console() {
+        let test = Test {
+            id: 0,
+            name: "txone (2024)".into(),
+            requires: Vec::new(),
+            points: 20,
+            run: 0,
+            timeout: None,
+            visibility: Default::default(),
+            untrusted: true,
+            checks: vec![Check::Peer(vec![
+                regex::Regex::new("^datagram: txone$").unwrap(),
+            ])],
+            parts: Vec::new(),
+        };
+        let judge = |console: &str, peer: &[&str]| {
+            let peer: Vec<String> = peer.iter().map(|s| s.to_string()).collect();
+            verdict(
+                &test,
+                console,
+                &End::Finished,
+                Duration::from_secs(1),
+                &NoSymbols,
+                None,
+                &peer,
+            )
+        };
+        let received = ["datagram: ping", "datagram: txone"];
+        assert_eq!(
+            judge(
+                "$ nettests grade
+$ ",
+                &received
+            )
+            .0,
+            Outcome::Pass
+        );
+        let (outcome, context) = judge(
+            "$ nettests grade
+datagram: txone
+$ ",
+            &[],
+        );
+        assert_eq!(outcome, Outcome::Fail);
+        assert!(
+            context[0].contains("the host's peer received no datagram matching")
+                && context[1].contains("received nothing"),
+            "{context:?}"
+        );
+        let (outcome, context) = judge("", &["datagram: txon"]);
+        assert_eq!(outcome, Outcome::Fail);
+        assert!(context[1].contains("datagram: txon"), "{context:?}");
     }
 
     struct NoSymbols;

@@ -1,5 +1,9 @@
 //! The host side of the net lab's runs: a UDP peer on 127.0.0.1 that
-//! answers every datagram with `this is the host!`, and a DNS server that
+//! answers every datagram with `this is the host!` (and `burst N` with N
+//! datagrams `burst 0` … `burst N-1`: 2024's ping3 floods a port with
+//! them) and records what it received ([`Peer::record`], what a spec's
+//! `peer` check reads: 2024's txone is seen on this side, where the guest
+//! cannot write), and a DNS server that
 //! answers for one name, both on ports picked freshly for each run (so
 //! graders running at once never share one). The name (`<random>.xv6.test`,
 //! `.test` being reserved for tests) and its address (in 10.0.0.0/8) are
@@ -14,8 +18,8 @@
 use std::ffi::OsString;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -34,8 +38,14 @@ pub const DNS_PORT_PLACEHOLDER: &str = "$DNSPORT";
 pub const DNS_NAME_PLACEHOLDER: &str = "$DNSNAME";
 pub const DNS_ADDR_PLACEHOLDER: &str = "$DNSADDR";
 
+/// The most datagrams a `burst` request gets, and the most the peer
+/// records.
+pub const MAX_BURST: usize = 64;
+const MAX_RECORD: usize = 1000;
+
 pub struct Peer {
     port: u16,
+    record: Arc<Mutex<Vec<String>>>,
     dns_port: u16,
     dns_name: String,
     dns_addr: Ipv4Addr,
@@ -62,13 +72,22 @@ impl Peer {
         let dns = bind()?;
         let dns_port = dns.local_addr()?.port();
         let mut threads = Vec::new();
-        threads.push(serve(sock, stop.clone(), |_| vec![REPLY.to_vec()]));
+        let record = Arc::new(Mutex::new(Vec::new()));
+        let log = record.clone();
+        threads.push(serve(sock, stop.clone(), move |d| {
+            let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+            if log.len() < MAX_RECORD {
+                log.push(record_line(d));
+            }
+            replies(d)
+        }));
         let (name, addr) = (dns_name.clone(), dns_addr);
         threads.push(serve(dns, stop.clone(), move |q| {
             dns_replies(q, &name, addr)
         }));
         Ok(Peer {
             port,
+            record,
             dns_port,
             dns_name,
             dns_addr,
@@ -79,6 +98,16 @@ impl Peer {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// One line per datagram the peer (not the DNS server) received so
+    /// far, in order (the first MAX_RECORD): `datagram: <payload>`, bytes
+    /// other than printable ASCII escaped (`\n`, `\x00`).
+    pub fn record(&self) -> Vec<String> {
+        self.record
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub fn dns_port(&self) -> u16 {
@@ -164,6 +193,25 @@ fn serve(
             }
         }
     })
+}
+
+/// The record's line for datagram `d`.
+pub fn record_line(d: &[u8]) -> String {
+    format!("datagram: {}", d.escape_ascii())
+}
+
+/// The peer's answers to datagram `d`: `burst N` (N at most MAX_BURST)
+/// gets N datagrams `burst 0` … `burst N-1`, anything else REPLY.
+pub fn replies(d: &[u8]) -> Vec<Vec<u8>> {
+    let burst = std::str::from_utf8(d)
+        .ok()
+        .and_then(|s| s.strip_prefix("burst "))
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|&n| n <= MAX_BURST);
+    match burst {
+        Some(n) => (0..n).map(|i| format!("burst {i}").into_bytes()).collect(),
+        None => vec![REPLY.to_vec()],
+    }
 }
 
 fn send_all(sock: &UdpSocket, to: SocketAddr, datagrams: Vec<Vec<u8>>) {
@@ -263,6 +311,36 @@ mod tests {
         drop(peer);
         // The thread is gone and the port free again.
         UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    }
+
+    #[test]
+    fn records_each_datagram_and_answers_a_burst_request_with_a_burst() {
+        let peer = Peer::start().unwrap();
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.send_to(b"txone", ("127.0.0.1", peer.port())).unwrap();
+        c.send_to(b"burst 20", ("127.0.0.1", peer.port())).unwrap();
+        let mut got = Vec::new();
+        for _ in 0..21 {
+            let mut buf = [0u8; 64];
+            let (n, _) = c.recv_from(&mut buf).unwrap();
+            got.push(buf[..n].to_vec());
+        }
+        assert_eq!(got[0], REPLY);
+        assert_eq!(got[1], b"burst 0");
+        assert_eq!(got[20], b"burst 19");
+        c.send_to(b"a\n\x00", ("127.0.0.1", peer.port())).unwrap();
+        c.recv_from(&mut [0u8; 64]).unwrap();
+        assert_eq!(
+            peer.record(),
+            [
+                "datagram: txone",
+                "datagram: burst 20",
+                "datagram: a\\n\\x00"
+            ]
+        );
+        assert_eq!(replies(b"burst 65"), [REPLY.to_vec()]);
+        assert_eq!(replies(b"burst 0"), Vec::<Vec<u8>>::new());
     }
 
     #[test]

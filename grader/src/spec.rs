@@ -73,7 +73,11 @@
 //!
 //! A test (or part) holds one or more checks, all of which must pass:
 //! `match`, `no_match`, `count`, `delta`, `range`, `ratio`, `usertest`,
-//! `backtrace`, `stopped`.
+//! `backtrace`, `stopped`, `peer`.
+//! `peer = '^datagram: txone$'` (or a list): on a network lab's run, each
+//! regex matches a line of what the host's UDP peer recorded receiving
+//! (`crate::netpeer::Peer::record`), not of the console: a fact of the
+//! host's side, which nothing the guest prints can make.
 //! `delta = { regex = '^copyin: (\d+)$', by = 28 }` (one capture group,
 //! around the number) and `count` may also be lists of such tables.
 //! `range = { regex = '^alarms: (\d+)$', min = 5, max = "{{n + 1}}" }`:
@@ -220,6 +224,9 @@ pub enum Check {
     /// `stop_at`), as gdb reported: judged from how the run ended, not
     /// from the console.
     Stopped(String),
+    /// Every regex matches a line of the host peer's record of the run
+    /// (what it received), not of the console.
+    Peer(Vec<Regex>),
 }
 
 impl Check {
@@ -228,7 +235,7 @@ impl Check {
     pub fn holds_on_partial_output(&self) -> bool {
         matches!(
             self,
-            Check::Match(_) | Check::Usertest(_) | Check::Backtrace(_)
+            Check::Match(_) | Check::Usertest(_) | Check::Backtrace(_) | Check::Peer(_)
         )
     }
 }
@@ -780,6 +787,23 @@ impl Cx<'_> {
         let mut tests = Vec::new();
         let mut names = HashMap::new();
         for t in &raw.test {
+            // A peer exists only for a network lab's kernel in QEMU.
+            let networked = self.registry.is_none_or(|r| r.networked(&features));
+            for p in std::iter::once(t)
+                .chain(&t.part)
+                .filter_map(|t| t.peer.as_ref())
+            {
+                let host = t
+                    .run
+                    .as_ref()
+                    .and_then(|id| raw.run.iter().find(|r| r.id.get_ref() == id.get_ref()));
+                if !networked || host.is_some_and(|r| r.host == Some(true)) {
+                    return Err(self.at(
+                        p,
+                        "`peer` needs a run of a network lab's kernel (the registry's `network`): no peer runs here",
+                    ));
+                }
+            }
             let mut test = self.test(t, None, &raw.run, &values, &mut names)?;
             if raw.untrusted == Some(true) {
                 test.untrusted = true;
@@ -1000,7 +1024,7 @@ impl Cx<'_> {
                 return Err(self.at(
                     &t.name,
                     format!(
-                        "test \"{name}\" checks nothing: give it match, no_match, count, delta, range, usertest, backtrace or stopped"
+                        "test \"{name}\" checks nothing: give it match, no_match, count, delta, range, usertest, backtrace, stopped or peer"
                     ),
                 ));
             }
@@ -1067,6 +1091,9 @@ impl Cx<'_> {
         }
         if let Some(p) = &t.no_match {
             checks.push(Check::NoMatch(self.patterns(p, values)?));
+        }
+        if let Some(p) = &t.peer {
+            checks.push(Check::Peer(self.patterns(p, values)?));
         }
         for c in t.count.iter().flat_map(|c| &c.0) {
             let times = self.number(&c.times, values)?;

@@ -88,6 +88,7 @@ fn judged(spec: &Spec, name: &str, console: &str) -> Outcome {
         Duration::from_secs(1),
         &NoSymbols,
         None,
+        &[],
     )
     .0
 }
@@ -335,6 +336,7 @@ fn judged_with_key(spec: &Spec, name: &str, console: &str) -> Outcome {
         Duration::from_secs(1),
         &NoSymbols,
         Some(&trust),
+        &[],
     )
     .0
 }

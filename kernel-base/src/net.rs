@@ -1,16 +1,19 @@
 //! The net lab's base (feature `net`): PCI on QEMU `virt`, an Intel e1000
 //! whose descriptor rings own their buffers, a small Ethernet/ARP/IP/UDP
-//! stack and UDP sockets (`connect`, then read and write).
+//! stack, UDP sockets (2020's `connect`, then read and write) and 2024's
+//! `send`.
 //!
 //! The lab's part is the driver's transmit and receive ([`Driver`]): it
 //! works on [`E1000`]'s rings through safe methods that check descriptor
 //! ownership, so a wrong step drops or refuses a packet, never lets the
-//! card write memory the kernel still uses.
+//! card write memory the kernel still uses. In 2024's design the lab also
+//! queues the datagrams for ports bound with `bind` ([`Driver::deliver`])
+//! and hands them out with `recv`.
 
 use crate::file::{File, FileKind};
 use crate::proc::{current, sleep, wakeup};
 use crate::spinlock::SpinLock;
-use crate::syscall::{arg_int, arg_raw, copy_in, copy_out};
+use crate::syscall::{arg_addr, arg_int, arg_raw, copy_in, copy_out};
 use crate::vm::{Frame, UserAddr};
 use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::{AtomicBool, Ordering, fence};
@@ -328,17 +331,64 @@ impl E1000 {
     }
 }
 
-/// The lab's half of the driver, xv6's `e1000_transmit` and `e1000_recv`.
+/// A UDP datagram received for a local port no `connect` socket has:
+/// its payload and where it came from.
+pub struct Datagram {
+    src_ip: u32,
+    src_port: u16,
+    dport: u16,
+    payload: Mbuf,
+}
+
+impl Datagram {
+    /// The sender's IPv4 address (host byte order: 10.0.2.2 is 0x0a000202).
+    pub fn src_ip(&self) -> u32 {
+        self.src_ip
+    }
+
+    pub fn src_port(&self) -> u16 {
+        self.src_port
+    }
+
+    /// The local port it was sent to.
+    pub fn dport(&self) -> u16 {
+        self.dport
+    }
+
+    pub fn payload(&self) -> &[u8] {
+        self.payload.data()
+    }
+}
+
+/// The lab's half of the driver, xv6's `e1000_transmit` and `e1000_recv`,
+/// and (2024) the end of xv6's `ip_rx`: a datagram to its port's queue.
 pub trait Driver: Sync {
     /// Queues `m` for sending; gives it back if the ring is full.
     fn transmit(&self, nic: &mut E1000, m: Mbuf) -> Result<(), Mbuf>;
     /// Takes every received packet from the ring and passes each to
     /// `deliver`, refilling the ring as it goes.
     fn recv(&self, nic: &mut E1000, deliver: &mut dyn FnMut(Mbuf));
+    /// Takes a datagram for a port no `connect` socket has: queues it for
+    /// `recv` if its port is bound and has room, else drops it. Runs in
+    /// the e1000's interrupt, with no lock held.
+    fn deliver(&self, d: Datagram);
 }
 
 static NIC: SpinLock<Option<E1000>> = SpinLock::new("e1000", None);
 static READY: AtomicBool = AtomicBool::new(false);
+/// Set by the first `send`: from then on the stack says once that it
+/// received an ARP and an IP packet (MIT 2024's `arp_rx` and `ip_rx`
+/// lines). 2020's programs never send, so their lines stay whole.
+static SENT: AtomicBool = AtomicBool::new(false);
+static SEEN_ARP: AtomicBool = AtomicBool::new(false);
+static SEEN_IP: AtomicBool = AtomicBool::new(false);
+
+/// Prints `line` the first time `seen` is set, once `send` was used.
+fn first(seen: &AtomicBool, line: &str) {
+    if SENT.load(Ordering::Relaxed) && !seen.swap(true, Ordering::Relaxed) {
+        crate::println!("{line}");
+    }
+}
 
 fn driver() -> Option<&'static dyn Driver> {
     crate::hooks::net_driver()
@@ -550,6 +600,7 @@ fn rx_eth(mut m: Mbuf) {
 /// Answers ARP requests for LOCAL_IP (QEMU asks before it sends to us).
 fn rx_arp(mut m: Mbuf) {
     let Some(a) = m.pull(ARP_LEN) else { return };
+    first(&SEEN_ARP, "arp_rx: received an ARP packet");
     let (op, sha, sip, tip) = (
         be16(&a[6..8]),
         <[u8; 6]>::try_from(&a[8..14]),
@@ -577,6 +628,7 @@ fn rx_arp(mut m: Mbuf) {
 
 fn rx_ip(mut m: Mbuf) {
     let Some(h) = m.pull(IP_HDR) else { return };
+    first(&SEEN_IP, "ip_rx: received an IP packet");
     // Options, fragments and other protocols are not for this stack.
     if h[0] != 0x45
         || be16(&h[6..8]) & 0x3fff != 0
@@ -594,7 +646,17 @@ fn rx_ip(mut m: Mbuf) {
     }
     // Ethernet pads short frames: the UDP length says what is payload.
     m.len = ulen - UDP_HDR;
-    sock_recv(m, src, dport, sport);
+    let Some(payload) = sock_recv(m, src, dport, sport) else {
+        return;
+    };
+    if let Some(d) = driver() {
+        d.deliver(Datagram {
+            src_ip: src,
+            src_port: sport,
+            dport,
+            payload,
+        });
+    }
 }
 
 // ---- Sockets. ----
@@ -619,22 +681,25 @@ fn sock_chan(i: usize) -> usize {
     core::ptr::addr_of!(SOCKS) as usize + i
 }
 
-fn sock_recv(m: Mbuf, raddr: u32, lport: u16, rport: u16) {
+/// Queues `m` on its `connect` socket (or drops it, the queue full);
+/// gives it back if no socket has its addresses.
+fn sock_recv(m: Mbuf, raddr: u32, lport: u16, rport: u16) -> Option<Mbuf> {
     let mut g = SOCKS.lock();
     let Some((i, s)) = g.iter_mut().enumerate().find_map(|(i, s)| {
         s.as_mut()
             .filter(|s| s.raddr == raddr && s.lport == lport && s.rport == rport)
             .map(|s| (i, s))
     }) else {
-        return;
+        return Some(m);
     };
     if s.count == SOCK_QUEUE {
-        return;
+        return None;
     }
     s.queue[(s.first + s.count) % SOCK_QUEUE] = Some(m);
     s.count += 1;
     drop(g);
     wakeup(sock_chan(i));
+    None
 }
 
 /// An open socket: the index of its SOCKS entry, freed when the file is.
@@ -678,7 +743,7 @@ impl Socket {
             };
             (s.raddr, s.lport, s.rport)
         };
-        if n > MBUF_SIZE - ETH_HDR - IP_HDR - UDP_HDR {
+        if n > MAX_PAYLOAD {
             return -1;
         }
         let Some(mut m) = Mbuf::alloc() else {
@@ -740,4 +805,34 @@ pub fn sys_connect() -> i64 {
         return -1;
     };
     crate::sysfile::fd_alloc(f).map_or(-1, |fd| fd as i64)
+}
+
+/// The most payload one datagram carries (one buffer, headers in front).
+const MAX_PAYLOAD: usize = MBUF_SIZE - ETH_HDR - IP_HDR - UDP_HDR;
+
+/// `send(sport, dst, dport, buf, len)` (2024): sends `len` bytes of user
+/// memory at `buf` as one UDP datagram from local port `sport` to
+/// `dst:dport`; 0, or -1 if the network is down, an argument is bad or
+/// the driver refused the packet.
+pub fn sys_send() -> i64 {
+    let (Ok(sport), Ok(dport)) = (u16::try_from(arg_int(0)), u16::try_from(arg_int(2))) else {
+        return -1;
+    };
+    let dst = arg_raw(1) as u32;
+    let buf = arg_addr(3);
+    let Ok(len) = usize::try_from(arg_int(4)) else {
+        return -1;
+    };
+    if !READY.load(Ordering::Acquire) || len > MAX_PAYLOAD {
+        return -1;
+    }
+    let Some(mut m) = Mbuf::alloc() else {
+        return -1;
+    };
+    let Some(b) = m.put(len) else { return -1 };
+    if copy_in(b, buf).is_err() {
+        return -1;
+    }
+    SENT.store(true, Ordering::Relaxed);
+    if tx_udp(m, dst, sport, dport) { 0 } else { -1 }
 }

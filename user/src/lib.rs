@@ -251,6 +251,39 @@ pub fn connect(raddr: u32, lport: u16, rport: u16) -> i32 {
     unsafe { sys::connect(raddr, i32::from(lport), i32::from(rport)) as i32 }
 }
 
+/// net lab (2024): queue UDP datagrams that arrive for local port `port`
+/// until `unbind`; 0, or -1 if it is bound already or no slot is free.
+pub fn bind(port: u16) -> i32 {
+    // SAFETY: no pointers.
+    unsafe { sys::bind(i32::from(port)) as i32 }
+}
+
+/// net lab (2024): stop queueing for `port`, dropping what it holds.
+pub fn unbind(port: u16) -> i32 {
+    // SAFETY: no pointers.
+    unsafe { sys::unbind(i32::from(port)) as i32 }
+}
+
+/// net lab (2024): sends `buf` as one UDP datagram from local port `sport`
+/// to `dst:dport` (`dst` in host byte order); 0 or -1.
+pub fn send(sport: u16, dst: u32, dport: u16, buf: &[u8]) -> i32 {
+    let Ok(len) = i32::try_from(buf.len()) else {
+        return -1;
+    };
+    // SAFETY: the kernel reads `len` bytes of `buf`.
+    unsafe { sys::send(i32::from(sport), dst, i32::from(dport), buf.as_ptr(), len) as i32 }
+}
+
+/// net lab (2024): waits for a datagram on bound port `dport`, copies its
+/// payload (up to `buf.len()` bytes) into `buf` and its sender into `src`
+/// and `sport`; the bytes copied, or -1 (not bound, killed).
+pub fn recv(dport: u16, src: &mut u32, sport: &mut u16, buf: &mut [u8]) -> i32 {
+    let len = i32::try_from(buf.len()).unwrap_or(i32::MAX);
+    // SAFETY: the kernel writes a u32 at `src`, a u16 at `sport` and at
+    // most `len` bytes of `buf`.
+    unsafe { sys::recv(i32::from(dport), src, sport, buf.as_mut_ptr(), len) as i32 }
+}
+
 /// alarm lab: return from an alarm handler to the interrupted code.
 pub fn sigreturn() -> i32 {
     // SAFETY: no arguments.

@@ -46,7 +46,7 @@ pub fn run(ctx: &Ctx, labs: LabSet, cpus: u32, gdb: bool, fresh_disk: bool) -> R
         );
         eprintln!(
             "xv6: a UDP peer answers on the host's port {port}, DNS on {dns} ({name} is {addr}): \
-             run `nettests {port} {dns} {name} {addr}` in xv6"
+             run `nettests {port} {dns} {name} {addr}` in xv6 (2024's tests: `nettests grade {port} ...`)"
         );
         Some(peer)
     } else {

@@ -71,6 +71,7 @@ pub(super) struct RawTest {
     pub(super) usertest: Option<Spanned<String>>,
     pub(super) backtrace: Option<Spanned<Vec<String>>>,
     pub(super) stopped: Option<Spanned<bool>>,
+    pub(super) peer: Option<Spanned<Patterns>>,
     #[serde(default)]
     pub(super) part: Vec<RawTest>,
 }

@@ -680,6 +680,40 @@ fn the_shipped_specs_load() {
 }
 
 #[test]
+fn peer_checks_the_peers_record() {
+    let text = GOOD.replace("match = '^{{n}}$'", "peer = ['^datagram: {{n}}$']");
+    let spec = parse(&text, "labs/demo.toml", 1).unwrap();
+    assert!(matches!(&spec.tests[0].checks[..], [Check::Peer(r)] if r.len() == 1));
+    assert!(Check::Peer(Vec::new()).holds_on_partial_output());
+    // With the registry, only a network lab's kernel has a peer to check.
+    let with = |features: &str| {
+        labs_dir(&[(
+            "demo",
+            &text.replace(
+                "timeout = \"30s\"",
+                &format!("timeout = \"30s\"\nfeatures = [{features}]"),
+            ),
+        )])
+    };
+    let registry = "[[lab]]\nname = \"net\"\nkernel = \"N\"\npoints = 1\neditions = []\nnetwork = true\n\
+                    [[lab]]\nname = \"cow\"\nkernel = \"C\"\npoints = 1\neditions = []\n";
+    for (features, ok) in [("\"net\"", true), ("\"cow\"", false), ("", false)] {
+        let root = with(features);
+        std::fs::write(root.path().join(registry::FILE), registry).unwrap();
+        match load(root.path(), "demo", 1) {
+            Ok(_) => assert!(ok, "{features}: a peer check without a network lab"),
+            Err(e) => {
+                let e = e.to_string();
+                assert!(
+                    !ok && e.contains("`peer` needs a run of a network lab's kernel"),
+                    "{e}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn stop_at_and_stopped_go_together() {
     let stopping = GOOD.replace(
         "commands = [\"echo {{n}}\"]",

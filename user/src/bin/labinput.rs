@@ -235,12 +235,79 @@ fn mmap_arguments() {
     println!("labinput: mmap arguments ok");
 }
 
+/// The net lab's 2024 calls: ports out of range and bad buffers are
+/// refused, a port binds once, and a `recv` waiting is killable.
+fn net_arguments() {
+    let case = "net arguments";
+    const PORT: u16 = 7777;
+    // SAFETY: no pointers.
+    if unsafe { sys::bind(70000) } >= 0 || unsafe { sys::unbind(-1) } >= 0 {
+        fail(case, "a port out of range was taken");
+    }
+    for buf in [KERNBASE, MAXVA, MAXVA - 1] {
+        // SAFETY: the kernel must refuse the buffer, not trust it.
+        let r = unsafe { sys::send(PORT as i32, 0x0a00_0202, 1, buf as *const u8, 64) };
+        if r >= 0 {
+            fail(case, "send of a kernel buffer succeeded");
+        }
+    }
+    for len in [-1, 1 << 20, i32::MAX] {
+        // SAFETY: as above.
+        if unsafe { sys::send(PORT as i32, 0x0a00_0202, 1, b"x".as_ptr(), len) } >= 0 {
+            fail(case, "send of a bad length succeeded");
+        }
+    }
+    if bind(PORT) != 0 {
+        // No net lab: its calls simply fail.
+        println!("labinput: net arguments ok");
+        return;
+    }
+    if bind(PORT) == 0 {
+        fail(case, "a port was bound twice");
+    }
+    // Nothing is sent to the port: the child waits until it is killed.
+    let pid = fork();
+    if pid < 0 {
+        fail(case, "fork failed");
+    }
+    if pid == 0 {
+        // SAFETY: bad pointers, which a datagram would be refused on.
+        unsafe {
+            sys::recv(
+                PORT as i32,
+                KERNBASE as *mut u32,
+                MAXVA as *mut u16,
+                core::ptr::null_mut(),
+                64,
+            )
+        };
+        exit(0);
+    }
+    sleep(3);
+    kill(pid);
+    let mut status = 0;
+    if wait(Some(&mut status)) != pid || status != -1 {
+        fail(case, "a process waiting in recv was not killed");
+    }
+    if unbind(PORT) != 0 || unbind(PORT) == 0 {
+        fail(
+            case,
+            "unbind of a bound port failed, or of an unbound one succeeded",
+        );
+    }
+    if recv(PORT, &mut 0, &mut 0, &mut [0u8; 8]) >= 0 {
+        fail(case, "recv on an unbound port succeeded");
+    }
+    println!("labinput: net arguments ok");
+}
+
 fn main(_args: Args) -> i32 {
     trace_masks();
     sysinfo_pointers();
     alarm_arguments();
     alarm_bad_handlers();
     mmap_arguments();
+    net_arguments();
     println!("labinput: ALL OK");
     0
 }

@@ -6,6 +6,12 @@
 //! back. With the DNS arguments it also resolves NAME with a DNS query to
 //! the host's port DNSPORT (MIT's asks 8.8.8.8:53, which needs the
 //! internet) and checks that the answer is ADDR, the grader's.
+//!
+//! nettests grade PORT DNSPORT NAME ADDR: MIT 2024's `nettest grade`, over
+//! `bind`, `send` and `recv`: one line per test (`ping0: OK`, or
+//! `ping0: FAILED: why`), each test but txone in a child with a deadline.
+//! txone only sends (`txone: sent`): the grader asks its peer whether the
+//! datagram arrived.
 
 use user::*;
 
@@ -216,29 +222,66 @@ fn parse_addr(s: &str) -> Option<[u8; 4]> {
     parts.next().is_none().then_some(a)
 }
 
+/// How DNS datagrams go to the server and come back: a 2020 socket, or
+/// 2024's calls on a bound port.
+enum Via {
+    Socket(i32),
+    Bound { lport: u16, dport: u16 },
+}
+
+impl Via {
+    fn send(&self, d: &[u8]) -> bool {
+        match *self {
+            Via::Socket(fd) => write(fd, d) >= 0,
+            Via::Bound { lport, dport } => send(lport, HOST, dport, d) >= 0,
+        }
+    }
+
+    /// The next datagram (from the server: others are skipped), or -1.
+    fn recv(&self, buf: &mut [u8]) -> i32 {
+        match *self {
+            Via::Socket(fd) => read(fd, buf),
+            Via::Bound { lport, dport } => loop {
+                let (mut src, mut sport) = (0, 0);
+                let n = recv(lport, &mut src, &mut sport, buf);
+                if n < 0 || (src, sport) == (HOST, dport) {
+                    return n;
+                }
+            },
+        }
+    }
+}
+
 /// Resolves `name` through the DNS server at the host's port `dport` and
 /// checks the answer is `want`. Replies that are not the answer (another
 /// id, another name, cut short) are ignored, each with a line, as a
 /// resolver must: the grader's server sends one of each first.
 fn dns(dport: u16, name: &str, want: [u8; 4]) -> bool {
+    let fd = connect(HOST, 10000, dport);
+    if fd < 0 {
+        eprintln!("nettests: connect() failed");
+        return false;
+    }
+    let ok = resolve(&Via::Socket(fd), name, want);
+    close(fd);
+    ok
+}
+
+/// Asks `via` for `name`'s address; true if the answer is `want`.
+fn resolve(via: &Via, name: &str, want: [u8; 4]) -> bool {
     let mut q = [0u8; 512];
     let id = (getpid() as u16).wrapping_mul(40503) ^ uptime() as u16;
     let Some(qlen) = build_query(&mut q, id, name) else {
         eprintln!("nettests: {name} is not a host name");
         return false;
     };
-    let fd = connect(HOST, 10000, dport);
-    if fd < 0 {
-        eprintln!("nettests: connect() failed");
-        return false;
-    }
     let mut ok = false;
-    if write(fd, &q[..qlen]) < 0 {
+    if !via.send(&q[..qlen]) {
         eprintln!("nettests: send() failed");
     } else {
         for _ in 0..8 {
             let mut r = [0u8; 512];
-            let n = read(fd, &mut r);
+            let n = via.recv(&mut r);
             if n < 0 {
                 eprintln!("nettests: recv() failed");
                 break;
@@ -271,8 +314,252 @@ fn dns(dport: u16, name: &str, want: [u8; 4]) -> bool {
             }
         }
     }
-    close(fd);
     ok
+}
+
+// ---- 2024: `nettests grade`. ----
+
+/// The result of one 2024 test: Err says why it failed.
+type Outcome = Result<(), &'static str>;
+
+/// Receives one datagram on bound port `port`: (sender, sender's port,
+/// payload length), the payload in `buf`.
+fn recv_one(port: u16, buf: &mut [u8]) -> Result<(u32, u16, usize), &'static str> {
+    let (mut src, mut sport) = (0, 0);
+    let n = recv(port, &mut src, &mut sport, buf);
+    if n < 0 {
+        return Err("recv() failed");
+    }
+    Ok((src, sport, n as usize))
+}
+
+/// Sends a ping from bound port `lport` to the peer at the host's `dport`.
+fn send_ping(lport: u16, dport: u16) -> Outcome {
+    if send(lport, HOST, dport, b"a message from xv6!") < 0 {
+        return Err("send() failed");
+    }
+    Ok(())
+}
+
+/// Receives the peer's answer to a ping on `lport`, from the host's `dport`.
+fn recv_pong(lport: u16, dport: u16) -> Outcome {
+    let mut buf = [0u8; 128];
+    let (src, sport, n) = recv_one(lport, &mut buf)?;
+    if (src, sport) != (HOST, dport) {
+        return Err("a reply from another address than the host's port");
+    }
+    if &buf[..n] != b"this is the host!" {
+        return Err("received an incorrect reply");
+    }
+    Ok(())
+}
+
+fn bound(port: u16) -> Outcome {
+    if bind(port) < 0 {
+        return Err("bind() failed");
+    }
+    Ok(())
+}
+
+/// `pings` round trips from port `lport`, bound for them.
+fn pings(lport: u16, dport: u16, n: usize) -> Outcome {
+    bound(lport)?;
+    let r = (0..n).try_for_each(|_| {
+        send_ping(lport, dport)?;
+        recv_pong(lport, dport)
+    });
+    unbind(lport);
+    r
+}
+
+/// Several ports bound at once: all send first, then each receives its
+/// own answers (each datagram queued on its port, not another's).
+fn ping1(dport: u16) -> Outcome {
+    let ports = || 2001..2006u16;
+    let mut r = ports().try_for_each(bound);
+    if r.is_ok() {
+        r = (0..3)
+            .try_for_each(|_| ports().try_for_each(|p| send_ping(p, dport)))
+            .and_then(|()| ports().try_for_each(|p| (0..3).try_for_each(|_| recv_pong(p, dport))));
+    }
+    ports().for_each(|p| {
+        unbind(p);
+    });
+    r
+}
+
+/// Several processes, each pinging from a port of its own.
+fn ping2(dport: u16) -> Outcome {
+    let nproc = 5;
+    for i in 0..nproc {
+        let pid = fork();
+        if pid < 0 {
+            return Err("fork failed");
+        }
+        if pid == 0 {
+            exit(if pings(2100 + i, dport, 5).is_ok() {
+                0
+            } else {
+                1
+            });
+        }
+    }
+    let mut failed = false;
+    for _ in 0..nproc {
+        let mut st = 0;
+        wait(Some(&mut st));
+        failed |= st != 0;
+    }
+    if failed {
+        return Err("a process's pings failed");
+    }
+    Ok(())
+}
+
+/// What asks the peer for a burst of 40 datagrams (`burst 0` …), more
+/// than a port's queue holds.
+const ASK_BURST: &[u8] = b"burst 40";
+/// A port's queue (MIT's limit).
+const QUEUED: usize = 16;
+
+/// Has the peer flood one bound port, not receiving while the datagrams
+/// arrive: then exactly QUEUED are queued (the first ones, in order), and
+/// once they are taken the next datagram on the port is the answer to a
+/// later ping, not a seventeenth of the burst.
+fn ping3(dport: u16) -> Outcome {
+    let port = 2200;
+    if recv(port, &mut 0, &mut 0, &mut [0u8; 16]) >= 0 {
+        return Err("recv() on an unbound port did not fail");
+    }
+    bound(port)?;
+    let r = flood(port, dport);
+    unbind(port);
+    r
+}
+
+fn flood(port: u16, dport: u16) -> Outcome {
+    if send(port, HOST, dport, ASK_BURST) < 0 {
+        return Err("send() failed");
+    }
+    // Time for the whole burst to arrive (from the host's loopback).
+    sleep(10);
+    let mut buf = [0u8; 128];
+    let mut last = None;
+    for _ in 0..QUEUED {
+        let (src, sport, n) = recv_one(port, &mut buf)?;
+        let k = core::str::from_utf8(&buf[..n])
+            .ok()
+            .and_then(|s| s.strip_prefix("burst "))
+            .map(atoi);
+        match k {
+            Some(k) if (src, sport) == (HOST, dport) && last.is_none_or(|l| k > l) => {
+                last = Some(k)
+            }
+            _ => return Err("received something else than the burst, in order"),
+        }
+    }
+    send_ping(port, dport)?;
+    recv_pong(port, dport).map_err(|_| "more than 16 datagrams were queued on one port")
+}
+
+/// Resolves `name` over 2024's calls from port 10000.
+fn dns24(dport: u16, name: &str, want: [u8; 4]) -> Outcome {
+    bound(10000)?;
+    let ok = resolve(
+        &Via::Bound {
+            lport: 10000,
+            dport,
+        },
+        name,
+        want,
+    );
+    unbind(10000);
+    if ok { Ok(()) } else { Err("no right answer") }
+}
+
+/// Runs `test` in a child, killed if it takes more than `secs` seconds
+/// (a datagram lost leaves `recv` waiting), and prints `name: OK` or
+/// `name: FAILED: why`. True if it passed.
+fn timed(name: &str, secs: i32, test: &dyn Fn() -> Outcome) -> bool {
+    let worker = fork();
+    if worker < 0 {
+        println!("{name}: FAILED: fork failed");
+        return false;
+    }
+    if worker == 0 {
+        match test() {
+            Ok(()) => exit(0),
+            Err(why) => {
+                println!("{name}: FAILED: {why}");
+                exit(1);
+            }
+        }
+    }
+    let watchdog = fork();
+    if watchdog == 0 {
+        sleep(secs * 10);
+        exit(0);
+    }
+    let mut st = 0;
+    let first = wait(Some(&mut st));
+    let ok = if first == worker {
+        if watchdog > 0 {
+            kill(watchdog);
+            wait(None);
+        }
+        st == 0
+    } else {
+        kill(worker);
+        wait(None);
+        println!("{name}: FAILED: no result within {secs} s");
+        false
+    };
+    if ok {
+        println!("{name}: OK");
+    }
+    ok
+}
+
+/// MIT 2024's tests, in its order; 0 if all passed.
+fn grade(dport: u16, (dns_port, name, addr): (u16, &str, [u8; 4])) -> i32 {
+    let Some(before) = countfree() else {
+        println!("free: FAILED: cannot count free pages");
+        return 1;
+    };
+    let mut ok = true;
+    // Seen (or not) by the grader's peer: nothing to check here.
+    if send(2000, HOST, dport, b"txone") < 0 {
+        println!("txone: FAILED: send() failed");
+        ok = false;
+    } else {
+        println!("txone: sent");
+    }
+    let ping0 = timed("ping0", 10, &|| pings(2000, dport, 1));
+    ok &= ping0;
+    ok &= timed("ping1", 10, &|| ping1(dport));
+    ok &= timed("ping2", 20, &|| ping2(dport));
+    ok &= timed("ping3", 10, &|| ping3(dport));
+    ok &= timed("dns", 10, &|| dns24(dns_port, name, addr));
+    match countfree() {
+        // Without a round trip no packet was received and freed: nothing
+        // would be counted (a starter loses nothing).
+        _ if !ping0 => {
+            println!("free: FAILED: no datagram made a round trip (ping0)");
+            ok = false;
+        }
+        Some(after) if before.saturating_sub(after) < 32 => {
+            println!("free: OK ({} pages lost)", before.saturating_sub(after));
+        }
+        Some(after) => {
+            println!("free: FAILED: {} pages lost", before - after);
+            ok = false;
+        }
+        None => {
+            println!("free: FAILED: cannot count free pages");
+            ok = false;
+        }
+    }
+    if ok { 0 } else { 1 }
 }
 
 fn main(args: Args) -> i32 {
@@ -284,6 +571,14 @@ fn main(args: Args) -> i32 {
             .and_then(|p| u16::try_from(atoi(p)).ok())
             .filter(|&p| p != 0)
     };
+    if args.get(1) == Some("grade") {
+        let dns = (port(3), args.get(4), args.get(5).and_then(parse_addr));
+        let (Some(dport), (Some(p), Some(name), Some(addr)), 6) = (port(2), dns, args.len()) else {
+            eprintln!("usage: nettests grade PORT DNSPORT NAME ADDR");
+            return 1;
+        };
+        return grade(dport, (p, name, addr));
+    }
     let Some(dport) = port(1) else {
         eprintln!("{USAGE}");
         return 1;
