@@ -62,6 +62,32 @@ fn set_byte(addr: u64, i: usize, v: u8) {
     unsafe { ((addr as usize + i) as *mut u8).write_volatile(v) }
 }
 
+/// Maps `len` bytes of file `f`, opened with `omode`, and closes the
+/// descriptor (the mapping keeps the file open); fails `test` if mmap does.
+fn map_file(test: &str, f: &str, omode: i32, len: usize, prot: i32, flags: i32) -> u64 {
+    let fd = open(f, omode);
+    let p = mmap(len, prot, flags, fd, 0);
+    close(fd);
+    if p == MAP_FAILED {
+        fail(test, "mmap returned -1");
+    }
+    p
+}
+
+/// munmap, failing `test` if it returns -1.
+fn unmap(test: &str, addr: u64, len: usize) {
+    if munmap(addr, len) != 0 {
+        fail(test, "munmap returned -1");
+    }
+}
+
+/// Writes `v` over `bytes` of the mapping at `addr`.
+fn fill(addr: u64, bytes: core::ops::Range<usize>, v: u8) {
+    for i in bytes {
+        set_byte(addr, i, v);
+    }
+}
+
 /// Writes a file `name` of `len` random bytes; returns them.
 fn make_file(test: &str, name: &str, len: usize) -> Vec<u8> {
     let data: Vec<u8> = (0..len).map(|_| rand() as u8 | 1).collect();
@@ -114,9 +140,7 @@ fn mmap_test() {
         fail(t, "mmap returned -1");
     }
     check(t, p, &data);
-    if munmap(p, len) != 0 {
-        fail(t, "munmap returned -1");
-    }
+    unmap(t, p, len);
     println!("test mmap f: OK");
 
     // private: writes stay in memory, the file keeps its bytes.
@@ -125,17 +149,13 @@ fn mmap_test() {
     if p == MAP_FAILED {
         fail(t, "mmap returned -1");
     }
-    for i in 0..len {
-        set_byte(p, i, b'Z');
-    }
+    fill(p, 0..len, b'Z');
     for i in 0..len {
         if byte(p, i) != b'Z' {
             fail(t, "write to a private mapping lost");
         }
     }
-    if munmap(p, len) != 0 {
-        fail(t, "munmap returned -1");
-    }
+    unmap(t, p, len);
     if read_file(t, f, len) != data {
         fail(t, "a private mapping changed the file");
     }
@@ -162,9 +182,7 @@ fn mmap_test() {
     check(t, p, &data);
     let mark = (rand() as u8) | 1;
     // Write only the first page: the second stays clean.
-    for i in 0..PGSIZE {
-        set_byte(p, i, mark);
-    }
+    fill(p, 0..PGSIZE, mark);
     close(fd);
     // The mapping keeps the file open: reads still work after close.
     check(t, p.wrapping_add(PGSIZE as u64), &data[PGSIZE..]);
@@ -270,22 +288,16 @@ fn basic_test() {
     }
     check(t, ro, &data);
     let (m1, m2) = (rand() as u8 | 1, rand() as u8 | 1);
-    for i in 0..len {
-        set_byte(private, i, m1);
-    }
+    fill(private, 0..len, m1);
     if (0..len).any(|i| byte(private, i) != m1) {
         fail(t, "write to a private mapping lost");
     }
-    if munmap(private, len) != 0 {
-        fail(t, "munmap returned -1");
-    }
+    unmap(t, private, len);
     if read_file(t, f, len) != data {
         fail(t, "a private mapping changed the file");
     }
     check(t, ro, &data);
-    for i in 0..len {
-        set_byte(shared, i, m2);
-    }
+    fill(shared, 0..len, m2);
     if munmap(shared, len) != 0 || munmap(ro, len) != 0 {
         fail(t, "munmap returned -1");
     }
@@ -371,13 +383,8 @@ fn lazy_test() {
         touch.swap(i, rand() as usize % (i + 1));
     }
     touch.truncate(6 + rand() as usize % 7);
-    let fd = open(f, O_RDONLY);
     let before = free_pages(t);
-    let p = mmap(len, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if p == MAP_FAILED {
-        fail(t, "mmap returned -1");
-    }
+    let p = map_file(t, f, O_RDONLY, len, PROT_READ, MAP_PRIVATE);
     let mapped = free_pages(t);
     for &pg in &touch {
         let i = (pg * PGSIZE + rand() as usize % PGSIZE).min(len - 1);
@@ -386,9 +393,7 @@ fn lazy_test() {
         }
     }
     let touched = free_pages(t);
-    if munmap(p, len) != 0 {
-        fail(t, "munmap returned -1");
-    }
+    unmap(t, p, len);
     let after = free_pages(t);
     println!(
         "mmap lazy: {} pages mapped, {} touched; free pages {} {} {} {}",
@@ -437,13 +442,8 @@ fn munmap_untouched_test() {
     let f = "mmap.dur";
     let len = 8 * PGSIZE - rand() as usize % (PGSIZE / 2);
     let data = make_file(t, f, len);
-    let fd = open(f, O_RDWR);
     let before = free_pages(t);
-    let p = mmap(len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    if p == MAP_FAILED {
-        fail(t, "mmap returned -1");
-    }
+    let p = map_file(t, f, O_RDWR, len, PROT_READ | PROT_WRITE, MAP_SHARED);
     if munmap(p, len) != 0 {
         fail(t, "munmap of a mapping never touched returned -1");
     }
@@ -473,12 +473,7 @@ fn read_only_write_test() {
     let f = "mmap.dur";
     let len = file_size();
     let data = make_file(t, f, len);
-    let fd = open(f, O_RDWR);
-    let p = mmap(len, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if p == MAP_FAILED {
-        fail(t, "mmap returned -1");
-    }
+    let p = map_file(t, f, O_RDWR, len, PROT_READ, MAP_SHARED);
     let mark = !data[0];
     // The first page read before the store, the second not.
     for (page, read_first) in [(0, true), (1, false)] {
@@ -495,9 +490,7 @@ fn read_only_write_test() {
         }
     }
     check(t, p, &data);
-    if munmap(p, len) != 0 {
-        fail(t, "munmap returned -1");
-    }
+    unmap(t, p, len);
     if read_file(t, f, len) != data {
         fail(t, "a PROT_READ mapping changed the file");
     }
@@ -514,9 +507,7 @@ fn map_and_mark(f: &str, len: usize, bytes: core::ops::Range<usize>, mark: u8) -
     if p == MAP_FAILED {
         exit(4);
     }
-    for i in bytes {
-        set_byte(p, i, mark);
-    }
+    fill(p, bytes, mark);
     p
 }
 
@@ -609,12 +600,7 @@ fn file_io_test() {
     let f = "mmap.dur";
     let len = 2 * PGSIZE + 1 + rand() as usize % (PGSIZE - 1);
     let data = make_file(t, f, len);
-    let fd = open(f, O_RDWR);
-    let p = mmap(len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    if p == MAP_FAILED {
-        fail(t, "mmap returned -1");
-    }
+    let p = map_file(t, f, O_RDWR, len, PROT_READ | PROT_WRITE, MAP_SHARED);
     let fd = open(f, O_RDONLY);
     let mut skip = vec![0u8; PGSIZE];
     if read(fd, &mut skip) != PGSIZE as i32 {
@@ -638,9 +624,7 @@ fn file_io_test() {
     }
     check(t, p.wrapping_add(2 * PGSIZE as u64), &data[2 * PGSIZE..]);
     // What read wrote is dirty: munmap writes it back.
-    if munmap(p, len) != 0 {
-        fail(t, "munmap returned -1");
-    }
+    unmap(t, p, len);
     let now = read_file(t, f, len);
     if now[..PGSIZE] != data[PGSIZE..2 * PGSIZE] || now[PGSIZE..] != data[PGSIZE..] {
         fail(t, "the file does not hold what read wrote into the mapping");
@@ -649,12 +633,7 @@ fn file_io_test() {
 
     // The mapping's untouched third page written over the file's start.
     let t = "mmap write from mapping";
-    let fd = open(f, O_RDONLY);
-    let q = mmap(len, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if q == MAP_FAILED {
-        fail(t, "mmap returned -1");
-    }
+    let q = map_file(t, f, O_RDONLY, len, PROT_READ, MAP_PRIVATE);
     let fd = open(f, O_WRONLY);
     // SAFETY: inside the mapping, which is readable.
     let n = unsafe { sys::write(fd, (q as usize + 2 * PGSIZE) as *const u8, rest) };
@@ -662,9 +641,7 @@ fn file_io_test() {
     if n != rest as isize {
         fail(t, "write from the mapping did not write everything");
     }
-    if munmap(q, len) != 0 {
-        fail(t, "munmap returned -1");
-    }
+    unmap(t, q, len);
     let mut want = now;
     want[..rest as usize].copy_from_slice(&data[2 * PGSIZE..]);
     if read_file(t, f, len) != want {
@@ -707,12 +684,7 @@ fn heap_test() {
     let (len, l2) = (file_size(), file_size());
     let data = make_file(t, f, len);
     let d2 = make_file(t, "mmap2", l2);
-    let fd = open(f, O_RDONLY);
-    let p = mmap(len, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if p == MAP_FAILED {
-        fail(t, "mmap returned -1");
-    }
+    let p = map_file(t, f, O_RDONLY, len, PROT_READ, MAP_PRIVATE);
     check(t, p, &data);
     let start = sbrk(0) as usize;
     let p = p as usize;
@@ -745,9 +717,7 @@ fn heap_test() {
     if (0..PGSIZE).any(|i| byte(last, i) != 0) {
         fail(t, "the heap's new page is not zero");
     }
-    for i in 0..PGSIZE {
-        set_byte(last, i, 0xa5);
-    }
+    fill(last, 0..PGSIZE, 0xa5);
     check(t, p as u64, &data);
     // No room between the heap and the mapping: a new mapping goes
     // elsewhere above the heap, or fails.

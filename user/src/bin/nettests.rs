@@ -404,12 +404,7 @@ fn ping2(dport: u16) -> Outcome {
             });
         }
     }
-    let mut failed = false;
-    for _ in 0..nproc {
-        let mut st = 0;
-        wait(Some(&mut st));
-        failed |= st != 0;
-    }
+    let failed = !children_all_exit_0(nproc.into());
     if failed {
         return Err("a process's pings failed");
     }
@@ -613,12 +608,7 @@ fn main(args: Args) -> i32 {
             exit(if ping(2100 + i, dport, 1) { 0 } else { 1 });
         }
     }
-    let mut failed = false;
-    for _ in 0..nproc {
-        let mut st = 0;
-        wait(Some(&mut st));
-        failed |= st != 0;
-    }
+    let failed = !children_all_exit_0(nproc.into());
     if failed {
         println!("FAILED");
         return 1;
@@ -632,4 +622,15 @@ fn main(args: Args) -> i32 {
         println!("DNS OK");
     }
     0
+}
+
+/// Waits for `n` children; whether each exited 0.
+fn children_all_exit_0(n: usize) -> bool {
+    let mut ok = true;
+    for _ in 0..n {
+        let mut st = 0;
+        wait(Some(&mut st));
+        ok &= st == 0;
+    }
+    ok
 }
