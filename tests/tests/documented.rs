@@ -341,7 +341,12 @@ fn gdb_attaches_by_itself_and_stops_at_xv6_names() {
     while let Ok(b) = gdb_err.recv_timeout(Duration::from_secs(1)) {
         said.push_str(&String::from_utf8_lossy(&b));
     }
-    assert!(status.success(), "gdb: {status}\n{said}");
+    // gdb's `kill` ends QEMU, and gdb may then see the connection break
+    // before it hears the answer (exit status 1): a race between the two,
+    // not a failed command.
+    let killed = said.contains("Kill the program being debugged?")
+        && said.contains("Remote communication error");
+    assert!(status.success() || killed, "gdb: {status}\n{said}");
     assert!(
         !said.contains("not defined"),
         "an xv6 name is not a breakpoint:\n{said}"
